@@ -1,0 +1,24 @@
+# Value-Gradient Hypothesis of RL for LLMs (2026): a reproducible replication.
+#   snakemake --cores all                          every figure and claim verdict (config/config.yaml)
+#   snakemake --cores all --configfile config/smoke.yaml   the tiny CI run
+#   snakemake figures/A1_sf_vs_pd.pdf              one figure
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/control.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/claims.smk"
+
+
+rule all:
+    input:
+        "figures/claims.md",
+        figure_targets(),

@@ -1,0 +1,1 @@
+"""Value-gradient hypothesis replication library."""

@@ -1,0 +1,98 @@
+"""The claim record: one JSON per claim with its measured value, threshold and PASS/FAIL verdict."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .io import write_json
+
+
+@dataclass
+class Claim:
+    """A claim's check result.
+
+    `value` is the headline number, `threshold` a human-readable statement of the check (e.g. "<= 0.05"),
+    `passed` the verdict of *all* its sub-checks, listed in `checks` (name -> {value, threshold, passed}).
+    `details` holds further numbers worth reporting (findings that are not part of the verdict).
+    """
+
+    id: str
+    statement: str
+    metric: str
+    value: float
+    threshold: str
+    passed: bool
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    figure: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.passed else "FAIL"
+
+    def record(self, config: dict[str, Any]) -> dict[str, Any]:
+        rec = asdict(self)
+        rec["passed"] = bool(self.passed)
+        rec["verdict"] = self.verdict
+        rec["config"] = config
+        return rec
+
+    def write(self, path: str, config: dict[str, Any]) -> None:
+        write_json(self.record(config), path)
+
+    def caption(self) -> str:
+        """One line for a figure or report caption."""
+        return f"{self.id} {self.verdict}: {self.metric} = {_fmt(self.value)} (check {self.threshold})"
+
+
+def check(value: float, *, le: float | None = None, ge: float | None = None,
+          within: tuple[float, float] | None = None) -> dict[str, Any]:
+    """One sub-check: value <= le, value >= ge, or lo <= value <= hi."""
+    import math
+
+    v = float(value)
+    ok = math.isfinite(v)
+    parts = []
+    if le is not None:
+        ok = ok and v <= le
+        parts.append(f"<= {le:g}")
+    if ge is not None:
+        ok = ok and v >= ge
+        parts.append(f">= {ge:g}")
+    if within is not None:
+        ok = ok and within[0] <= v <= within[1]
+        parts.append(f"in [{within[0]:g}, {within[1]:g}]")
+    return {"value": v, "threshold": " and ".join(parts), "passed": bool(ok)}
+
+
+def _fmt(x: float) -> str:
+    try:
+        return f"{float(x):.4g}"
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def claims_table(records: list[dict[str, Any]], figures: dict[str, str]) -> "pd.DataFrame":
+    """One row per claim record: id, claim, metric, value, threshold, verdict, figure."""
+    import pandas as pd
+
+    rows = [{
+        "id": r["id"],
+        "claim": r["statement"],
+        "metric": r["metric"],
+        "value": r["value"],
+        "threshold": r["threshold"],
+        "verdict": r["verdict"],
+        "figure": f"figures/{figures[r['id']]}.pdf" if r["id"] in figures else r.get("figure", ""),
+    } for r in sorted(records, key=lambda r: r["id"])]
+    return pd.DataFrame(rows, columns=["id", "claim", "metric", "value", "threshold", "verdict", "figure"])
+
+
+def claims_markdown(table: "pd.DataFrame") -> str:
+    """The verdict table as Markdown (what figures/claims.md holds and the README embeds)."""
+    head = "| id | claim | metric | value | check | verdict | figure |\n|---|---|---|---|---|---|---|\n"
+    body = "".join(
+        f"| {r.id} | {r.claim} | {r.metric} | {_fmt(r.value)} | {r.threshold} | **{r.verdict}** | "
+        f"[{r.figure.rsplit('/', 1)[-1]}]({r.figure}) |\n" for r in table.itertuples())
+    n_pass = int((table["verdict"] == "PASS").sum())
+    return head + body + f"\n{n_pass} of {len(table)} claims PASS.\n"

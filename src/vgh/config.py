@@ -1,0 +1,142 @@
+"""Config validation: JSON schema (defaults filled in, unknown keys rejected) plus cross-field rules.
+
+`validate_config` raises `ConfigError` whose message names the offending key (dotted path) and the rule
+it breaks, before Snakemake builds the DAG, so no job starts on a bad config.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """An invalid config: the message names the key and the rule it breaks."""
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def load_schema(path: str | Path) -> dict[str, Any]:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def validate_config(config: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Validate `config` in place (defaults filled in) and return it; raise ConfigError on the first problem."""
+    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        path = list(e.absolute_path)
+        if e.validator == "additionalProperties":
+            extra = sorted(set(e.instance) - set(e.schema.get("properties", {})))
+            key = _key(path + extra[:1])
+            raise ConfigError(f"config key `{key}` is not a known setting (allowed here: "
+                              f"{', '.join(sorted(e.schema.get('properties', {})))})")
+        raise ConfigError(f"config key `{_key(path)}`: {e.message} (schema rule `{e.validator}`)")
+    _cross_field_rules(config)
+    return config
+
+
+def _cross_field_rules(c: dict[str, Any]) -> None:
+    """Rules that a JSON schema cannot state. Each names the keys involved."""
+
+    def need(ok: bool, msg: str) -> None:
+        if not ok:
+            raise ConfigError(msg)
+
+    def ascending(key: str, xs: list) -> None:
+        need(all(a < b for a, b in zip(xs, xs[1:])), f"config key `{key}` must be strictly increasing, got {xs}")
+
+    ctl = c.get("control", {})
+    for key in ("a1.n_rollouts", "a2.continuations", "a3.alphas"):
+        sec, name = key.split(".")
+        if sec in ctl and name in ctl[sec]:
+            ascending(f"control.{key}", ctl[sec][name])
+    if "a3" in ctl and "alphas" in ctl["a3"]:
+        need(ctl["a3"]["alphas"][0] == 0, f"config key `control.a3.alphas` must start at 0 (the additive-noise "
+             f"baseline of A3), got {ctl['a3']['alphas']}")
+    if "lq" in ctl:
+        need(ctl["lq"]["m"] <= ctl["lq"]["n"],
+             f"config key `control.lq.m` ({ctl['lq']['m']}) must be <= `control.lq.n` ({ctl['lq']['n']})")
+
+    data = c.get("data", {})
+    if data:
+        space = 10 ** (2 * data["digits"])
+        need(data["n_rl"] + data["n_eval"] <= space // 2,
+             f"config keys `data.n_rl` + `data.n_eval` ({data['n_rl'] + data['n_eval']}) must be at most half of "
+             f"the {space} distinct prompts with `data.digits` = {data['digits']}")
+    model, pre = c.get("model", {}), c.get("pretrain", {})
+    if model:
+        need(model["n_embd"] % model["n_head"] == 0,
+             f"config key `model.n_embd` ({model['n_embd']}) must be divisible by `model.n_head` ({model['n_head']})")
+    if pre:
+        ckpts = pre["checkpoints"]
+        ascending("pretrain.checkpoints", ckpts)
+        need(ckpts[0] == 0, "config key `pretrain.checkpoints` must start with step 0 (the untrained model)")
+        need(ckpts[-1] <= pre["steps"], f"config key `pretrain.checkpoints` has step {ckpts[-1]} beyond "
+             f"`pretrain.steps` ({pre['steps']})")
+    cos = c.get("costates", {})
+    if cos and pre:
+        for s in cos.get("checkpoints", []):
+            need(s in pre["checkpoints"], f"config key `costates.checkpoints` names step {s}, which is not in "
+                 f"`pretrain.checkpoints` {pre['checkpoints']}")
+        if "alignment_checkpoint" in cos:
+            need(cos["alignment_checkpoint"] in pre["checkpoints"], f"config key `costates.alignment_checkpoint` "
+                 f"({cos['alignment_checkpoint']}) is not in `pretrain.checkpoints` {pre['checkpoints']}")
+    if cos:
+        ascending("costates.temperatures", cos["temperatures"])
+        ascending("costates.group_sizes", cos["group_sizes"])
+        if data:
+            need(data["digits"] <= 3, f"Part B enumerates all 10^(d+1) completions of a prompt: config key "
+                 f"`data.digits` ({data['digits']}) must be <= 3 while the `costates` rules are in the DAG")
+            need(cos["n_prompts"] <= data["n_eval"], f"config key `costates.n_prompts` ({cos['n_prompts']}) must "
+                 f"be <= `data.n_eval` ({data['n_eval']})")
+    traj = c.get("trajectory", {})
+    if traj:
+        rl = traj["rl"]
+        need(traj["headroom_k"] in traj["pass_k"], f"config key `trajectory.headroom_k` ({traj['headroom_k']}) "
+             f"must be one of `trajectory.pass_k` {traj['pass_k']}")
+        need(len(rl["seeds"]) == len(set(rl["seeds"])), "config key `trajectory.rl.seeds` has repeated seeds")
+        if data:
+            need(rl["prompts_per_step"] <= data["n_rl"], f"config key `trajectory.rl.prompts_per_step` "
+                 f"({rl['prompts_per_step']}) must be <= `data.n_rl` ({data['n_rl']})")
+
+
+def load_config(path: str | Path, schema_path: str | Path, overrides: list[str | Path] = ()) -> dict[str, Any]:
+    """Load a YAML config (deep-merging `overrides` over it, as Snakemake's --configfile does) and validate."""
+    with open(path) as fh:
+        cfg = yaml.safe_load(fh) or {}
+    for o in overrides:
+        with open(o) as fh:
+            deep_update(cfg, yaml.safe_load(fh) or {})
+    return validate_config(cfg, load_schema(schema_path))
+
+
+def deep_update(base: dict, new: dict) -> dict:
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            deep_update(base[k], v)
+        else:
+            base[k] = v
+    return base

@@ -1,0 +1,120 @@
+"""The verifiable task: "a+b=" with d-digit operands, answer = the L = d + 1 digit sum (zero-padded).
+
+Data prep builds, from one seeded generator, three splits saved as parquet with `datasets`:
+eval prompts, RL prompts and a pretraining corpus, pairwise disjoint in their (a, b) pairs. A fraction rho of
+pretraining answers is corrupted to the no-carry sum (digit-wise sum mod 10), a plausible systematic error.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+DIGITS = "0123456789"
+SPECIAL = ["<pad>", "<bos>", "<eos>", "<unk>"]
+VOCAB = SPECIAL + list(DIGITS) + ["+", "="]
+
+
+def answer_length(digits: int) -> int:
+    """L: the number of answer digits."""
+    return digits + 1
+
+
+def prompt_text(a: int, b: int, digits: int) -> str:
+    return f"{a:0{digits}d}+{b:0{digits}d}="
+
+
+def true_answer(a: int, b: int, digits: int) -> str:
+    return f"{a + b:0{digits + 1}d}"
+
+
+def no_carry_answer(a: int, b: int, digits: int) -> str:
+    """Digit-wise sum mod 10 (carries dropped), zero-padded to L digits."""
+    sa, sb = f"{a:0{digits}d}", f"{b:0{digits}d}"
+    return "0" + "".join(str((int(x) + int(y)) % 10) for x, y in zip(sa, sb))
+
+
+def has_carry(a: int, b: int, digits: int) -> bool:
+    return no_carry_answer(a, b, digits) != true_answer(a, b, digits)
+
+
+def make_splits(digits: int, n_pretrain: int, n_rl: int, n_eval: int, corruption_rate: float,
+                rng: np.random.Generator) -> dict[str, "datasets.Dataset"]:
+    """The three splits as `datasets.Dataset`s with columns a, b, prompt, answer (+ text, corrupted for pretrain).
+
+    Eval and RL prompts are distinct (a, b) pairs; the pretraining corpus draws (with replacement) from the
+    remaining pairs only, so both prompt splits are held out from pretraining.
+    """
+    import datasets
+
+    space = 10 ** (2 * digits)
+    if n_rl + n_eval >= space:
+        raise ValueError(f"n_rl + n_eval = {n_rl + n_eval} needs more than the {space} distinct prompts")
+    order = rng.permutation(space)
+    eval_ids, rl_ids, rest = order[:n_eval], order[n_eval:n_eval + n_rl], order[n_eval + n_rl:]
+    pre_ids = rest[rng.integers(0, len(rest), size=n_pretrain)]
+    corrupted = rng.random(n_pretrain) < corruption_rate
+
+    def prompts(ids):
+        a, b = ids // 10**digits, ids % 10**digits
+        return {
+            "a": a.tolist(), "b": b.tolist(),
+            "prompt": [prompt_text(x, y, digits) for x, y in zip(a, b)],
+            "answer": [true_answer(x, y, digits) for x, y in zip(a, b)],
+            "carry": [has_carry(x, y, digits) for x, y in zip(a, b)],
+        }
+
+    pre = prompts(pre_ids)
+    pre["answer"] = [no_carry_answer(x, y, digits) if c else ans
+                     for x, y, c, ans in zip(pre["a"], pre["b"], corrupted, pre["answer"])]
+    pre["corrupted"] = corrupted.tolist()
+    pre["text"] = [p + ans for p, ans in zip(pre["prompt"], pre["answer"])]
+    return {
+        "pretrain": datasets.Dataset.from_dict(pre),
+        "rl": datasets.Dataset.from_dict(prompts(rl_ids)),
+        "eval": datasets.Dataset.from_dict(prompts(eval_ids)),
+    }
+
+
+def build_tokenizer() -> "transformers.PreTrainedTokenizerFast":
+    """Character-level tokenizer built with `tokenizers`: one token per character, a <bos> prepended."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {tok: i for i, tok in enumerate(VOCAB)}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", special_tokens=[("<bos>", vocab["<bos>"])])
+    tok.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>",
+                                   pad_token="<pad>", unk_token="<unk>")
+
+
+def digit_token_ids(tokenizer) -> "torch.Tensor":
+    """Token ids of '0'..'9'; each digit must be exactly one token."""
+    import torch
+
+    ids = []
+    for d in DIGITS:
+        enc = tokenizer(d, add_special_tokens=False)["input_ids"]
+        if len(enc) != 1:
+            raise ValueError(f"tokenizer splits digit {d!r} into {len(enc)} tokens; the digit-restricted "
+                             "policy needs each of 0-9 as a single token")
+        ids.append(enc[0])
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def encode_prompts(tokenizer, prompts: list[str]) -> "torch.Tensor":
+    """[N, P] token ids (with <bos>); every prompt of a split has the same length, so no padding."""
+    import torch
+
+    enc = [tokenizer(p)["input_ids"] for p in prompts]
+    if len({len(e) for e in enc}) != 1:
+        raise ValueError("prompts tokenize to different lengths; expected fixed-width operands")
+    return torch.tensor(enc, dtype=torch.long)
+
+
+def answer_indices(answers: list[str]) -> "torch.Tensor":
+    """[N, L] digit values 0..9 of the answers (indices into the digit-restricted policy)."""
+    import torch
+
+    return torch.tensor([[int(c) for c in a] for a in answers], dtype=torch.long)

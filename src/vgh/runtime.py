@@ -1,0 +1,48 @@
+"""Process set-up shared by every workflow script: offline Hugging Face, thread count, log file, device."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": "Agg"}
+for _k, _v in OFFLINE_ENV.items():
+    os.environ.setdefault(_k, _v)
+
+
+def configure(threads: int, log_path: str | None, name: str = "vgh") -> logging.Logger:
+    """Set torch's thread count to the rule's `threads` and send log records to `log_path` (and stderr).
+
+    Called first by every workflow script, so parallel jobs never oversubscribe the cores.
+    """
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set in this process
+        pass
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.INFO)
+    logger.handlers.clear()
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    for h in handlers:
+        h.setFormatter(fmt)
+        logger.addHandler(h)
+    logger.propagate = False
+    return logger
+
+
+def select_device(device: str) -> "torch.device":
+    """`auto` picks CUDA when present, else CPU; `cuda` without a GPU is an error."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config key `device` is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+    return torch.device(device)

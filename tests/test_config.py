@@ -1,0 +1,81 @@
+"""Config validation: the default and smoke configs are valid; bad configs stop before any job, naming the key."""
+import copy
+
+import pytest
+import yaml
+
+from conftest import ROOT, snakemake
+from vgh.config import ConfigError, load_config, load_schema, validate_config
+
+SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
+
+# (override merged over config.yaml, the key the error must name)
+INVALID = [
+    ({"data": {"digits": 0}}, "data.digits"),
+    ({"data": {"corruption_rate": 1.5}}, "data.corruption_rate"),
+    ({"model": {"n_embd": 30, "n_head": 4}}, "model.n_embd"),
+    ({"model": {"n_layers": 2}}, "model.n_layers"),
+    ({"device": "tpu"}, "device"),
+    ({"pretrain": {"checkpoints": [0, 100, 50]}}, "pretrain.checkpoints"),
+    ({"pretrain": {"steps": 10}}, "pretrain.checkpoints"),
+    ({"trajectory": {"headroom_k": 16}}, "trajectory.headroom_k"),
+    ({"trajectory": {"rl": {"algo": "dpo"}}}, "trajectory.rl.algo"),
+    ({"costates": {"temperatures": "hot"}}, "costates.temperatures"),
+    ({"control": {"lq": {"sigma": -1.0}}}, "control.lq.sigma"),
+    ({"control": {"a1": {"n_rollouts": [64, 16]}}}, "control.a1.n_rollouts"),
+    ({"claims": {"A1": {"max_rel_error": "small"}}}, "claims.A1.max_rel_error"),
+    ({"data": {"n_rl": 6000, "n_eval": 6000}}, "data.n_rl"),
+]
+
+
+def merged(override):
+    from vgh.config import deep_update
+
+    with open(ROOT / "config/config.yaml") as fh:
+        cfg = yaml.safe_load(fh)
+    return deep_update(cfg, copy.deepcopy(override))
+
+
+@pytest.mark.parametrize("path", ["config/config.yaml", "config/smoke.yaml"])
+def test_shipped_configs_are_valid(path):
+    overrides = [ROOT / path] if path != "config/config.yaml" else []
+    cfg = load_config(ROOT / "config/config.yaml", SCHEMA, overrides)
+    assert cfg["device"] in {"auto", "cpu", "cuda"}
+
+
+def test_every_schema_key_has_a_default_and_description():
+    def walk(node, path):
+        for key, sub in node.get("properties", {}).items():
+            sub_path = f"{path}.{key}" if path else key
+            assert "default" in sub, f"{sub_path} has no default"
+            if sub.get("type") == "object":
+                assert sub.get("additionalProperties") is False, f"{sub_path} accepts unknown keys"
+                walk(sub, sub_path)
+            elif "$ref" not in sub and sub.get("type") in ("number", "integer"):
+                assert {"minimum", "exclusiveMinimum", "maximum"} & set(sub), f"{sub_path} is not range-checked"
+
+    schema = load_schema(SCHEMA)
+    assert schema["additionalProperties"] is False
+    walk(schema, "")
+
+
+def test_defaults_fill_an_empty_config():
+    cfg = validate_config({}, load_schema(SCHEMA))
+    assert cfg["data"]["digits"] >= 1 and cfg["claims"]["A1"]["max_rel_error"] > 0
+
+
+@pytest.mark.parametrize("override,key", INVALID, ids=[k for _, k in INVALID])
+def test_library_rejects_invalid_config(override, key):
+    with pytest.raises(ConfigError, match=f"`{key}`"):
+        validate_config(merged(override), load_schema(SCHEMA))
+
+
+@pytest.mark.parametrize("override,key", INVALID[:10], ids=[k for _, k in INVALID[:10]])
+def test_workflow_stops_before_any_job(workflow_copy, override, key):
+    bad = workflow_copy / "bad.yaml"
+    bad.write_text(yaml.safe_dump(override))
+    proc = snakemake(workflow_copy, "--cores", "1", "--configfile", str(bad), check=False, timeout=120)
+    assert proc.returncode != 0
+    assert f"`{key}`" in proc.stdout + proc.stderr
+    assert not (workflow_copy / "results").exists()
+    assert not (workflow_copy / "logs").exists()

@@ -1,0 +1,32 @@
+# Shared by every rule file: config validation, environment, claim list, helpers.
+import os
+
+from vgh.config import ConfigError, load_schema, validate_config
+from vgh.runtime import OFFLINE_ENV
+
+# Nothing reaches the network at run time; figures render without a display.
+os.environ.update(OFFLINE_ENV)
+
+try:
+    validate_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")))
+except ConfigError as err:
+    raise WorkflowError(f"Invalid config: {err}") from None
+
+ENV = "../../environment.yml"  # conda: directive, relative to workflow/rules/
+
+# claim id -> figure name stem: figures/<stem>.pdf|png, results/claims/<id>.json
+CLAIMS = {
+    "A1": "A1_sf_vs_pd",
+    "A2": "A2_costates",
+    "A3": "A3_additive_noise",
+}
+
+
+wildcard_constraints:
+    claim="|".join(CLAIMS),
+    step=r"\d+",
+    seed=r"\d+",
+
+
+def figure_targets():
+    return [f"figures/{stem}.{ext}" for stem in CLAIMS.values() for ext in ("pdf", "png")]

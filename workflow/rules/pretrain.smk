@@ -1,0 +1,30 @@
+rule pretrain:
+    """Pretrain the tiny GPT-2 on the corpus; save the trajectory's checkpoints (HF format) and a training log.
+
+    Rolling resume state lives in resume/pretrain (not an output): an interrupted run resumes from it.
+    """
+    input:
+        pretrain="results/data/pretrain.parquet",
+        eval="results/data/eval.parquet",
+        tokenizer="results/data/tokenizer",
+    output:
+        checkpoints=[directory(f"results/pretrain/step_{s}") for s in config["pretrain"]["checkpoints"]],
+        log_table="results/pretrain/train_log.parquet",
+    params:
+        model=config["model"],
+        pretrain=config["pretrain"],
+        device=config["device"],
+        resume_dir="resume/pretrain",
+    log:
+        "logs/pretrain.log",
+    benchmark:
+        "benchmarks/pretrain.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=60,
+        gpu=1 if config["device"] == "cuda" else 0,
+    conda:
+        ENV
+    script:
+        "../scripts/pretrain.py"

@@ -1,0 +1,42 @@
+"""Pretraining: build the model from the config, train it, move the checkpoints into place."""
+import shutil
+from pathlib import Path
+
+import pandas as pd
+from transformers import AutoTokenizer
+
+from vgh.io import write_table
+from vgh.lm.model import build_model
+from vgh.lm.pretrain import PretrainSettings, pretrain
+from vgh.lm.task import answer_indices, digit_token_ids, encode_prompts
+from vgh.runtime import configure, select_device
+
+log = configure(snakemake.threads, snakemake.log[0])
+device = select_device(snakemake.params.device)
+m, p = snakemake.params.model, snakemake.params.pretrain
+tok = AutoTokenizer.from_pretrained(snakemake.input.tokenizer)
+corpus = pd.read_parquet(snakemake.input.pretrain)
+evals = pd.read_parquet(snakemake.input.eval)
+train_ids = encode_prompts(tok, corpus["text"].tolist()).to(device)
+model = build_model(len(tok), train_ids.shape[1], m["n_layer"], m["n_head"], m["n_embd"], p["seed"]).to(device)
+log.info("model: %d parameters, sequence length %d, device %s", sum(x.numel() for x in model.parameters()),
+         train_ids.shape[1], device)
+
+
+def save_checkpoint(model, folder):
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+
+
+settings = PretrainSettings(steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"], warmup=p["warmup"],
+                            checkpoints=tuple(p["checkpoints"]), eval_every=p["eval_every"], seed=p["seed"])
+table = pretrain(model, train_ids, encode_prompts(tok, evals["prompt"].tolist()).to(device),
+                 answer_indices(evals["answer"].tolist()).to(device), digit_token_ids(tok).to(device), settings,
+                 snakemake.params.resume_dir, save_checkpoint, log)
+staged = Path(snakemake.params.resume_dir) / "checkpoints"
+for step, out in zip(p["checkpoints"], snakemake.output.checkpoints):
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.move(staged / f"step_{step}", out)
+write_table(table, snakemake.output.log_table)
+shutil.rmtree(snakemake.params.resume_dir)
+log.info("done: final eval pass@1 %.4f", table["eval_pass1"].iloc[-1])
