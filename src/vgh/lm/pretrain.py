@@ -95,8 +95,8 @@ def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_an
         opt.step()
         done = step + 1
         if done % settings.eval_every == 0 or done in settings.checkpoints or done == settings.steps:
-            evaluate(done, float(loss))
-            bar.set_postfix(loss=f"{float(loss):.3f}", pass1=f"{rows[-1]['eval_pass1']:.3f}")
+            evaluate(done, loss.item())
+            bar.set_postfix(loss=f"{loss.item():.3f}", pass1=f"{rows[-1]['eval_pass1']:.3f}")
         if done in settings.checkpoints:
             save_checkpoint(model, ckpt_dir / f"step_{done}")
         if done in settings.checkpoints or done % settings.eval_every == 0:
