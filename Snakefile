@@ -21,4 +21,4 @@ include: "workflow/rules/claims.smk"
 rule all:
     input:
         "figures/claims.md",
-        figure_targets(),
+        FIGURES,

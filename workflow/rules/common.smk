@@ -27,6 +27,4 @@ wildcard_constraints:
     step=r"\d+",
     seed=r"\d+",
 
-
-def figure_targets():
-    return [f"figures/{stem}.{ext}" for stem in CLAIMS.values() for ext in ("pdf", "png")]
+FIGURES = [f"figures/{stem}.{ext}" for stem in CLAIMS.values() for ext in ("pdf", "png")]

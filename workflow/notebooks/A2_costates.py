@@ -1,0 +1,144 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # A2: costates equal the value gradient in conditional expectation
+#
+# The costate lambda_t = dR/dx_t is what backprop through a sampled rollout deposits at the state (policy
+# inside the derivative, noise held fixed). Averaged over M continuations from the same state (t, x) with
+# fresh noise, it should equal the value gradient grad V_t(x).
+#
+# - LQ: the reference is exact, grad V_t(x) = -2 P_t x. Pooled relative error
+#   sum_q |mean costate - grad V| / sum_q |grad V| over the probe states, mean over seeds.
+# - Pendulum (no closed form): the reference is Gaussian smoothing of the start state with antithetic pairs
+#   and independent action noise (it never differentiates through the rollout); cosine per probe state.
+#
+# Check (SCIENCE.md): LQ relative error <= 0.02 at the largest M; pendulum cosine >= 0.98 for every probe
+# state (the minimum over probe states of every seed; headline smoothing scale = the first in the config).
+# The last panel shows how the pendulum agreement moves with the smoothing scale.
+
+# %%
+if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
+    from types import SimpleNamespace
+
+    from vgh.config import load_config
+
+    _cfg = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml")
+    snakemake = SimpleNamespace(
+        input=SimpleNamespace(lq="results/control/a2_lq_costates.parquet",
+                              pendulum="results/control/a2_pendulum_costates.parquet"),
+        output=SimpleNamespace(pdf="figures/A2_costates.pdf", png="figures/A2_costates.png",
+                               claim="results/claims/A2.json"),
+        threads=1, log=[None],
+        params=SimpleNamespace(thresholds=_cfg["claims"]["A2"], control=_cfg["control"]),
+    )
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from vgh.control.checks import a2_lq_errors, a2_pendulum_cosines, a2_pendulum_noise_free, check_a2, checks_summary
+from vgh.plotting import save, set_style
+from vgh.runtime import configure
+
+log = configure(snakemake.threads, snakemake.log[0])
+
+lq = pd.read_parquet(snakemake.input.lq)
+pen = pd.read_parquet(snakemake.input.pendulum)
+thr = snakemake.params.thresholds
+scales = snakemake.params.control["pendulum"]["smoothing_scales"]
+headline = scales[0]
+claim = check_a2(lq, pen, thr["max_lq_rel_error"], thr["min_pendulum_cosine"], headline)
+log.info(claim.caption())
+log.info(checks_summary(claim))
+lq_err = a2_lq_errors(lq)
+cos = a2_pendulum_cosines(pen)
+m_max = int(cos.continuations.max())
+by_scale = (cos[cos.continuations == m_max].groupby("scale")
+            .agg(min_cosine=("cosine", "min"), median_cosine=("cosine", "median"),
+                 median_rel_diff=("rel_diff", "median"), max_rel_diff=("rel_diff", "max")))
+log.info("pendulum, mean costate at M = %d vs smoothing reference, by smoothing scale:\n%s", m_max,
+         by_scale.to_string())
+by_scale
+
+# %%
+set_style()
+fig, axes = plt.subplots(2, 2, figsize=(10, 9))
+(ax_lq, ax_pen), (ax_m, ax_s) = axes
+
+# (a) LQ: every coordinate of every probe state at the largest M
+d = lq[lq.continuations == lq.continuations.max()]
+ax_lq.errorbar(d.reference, d.costate, yerr=d.se, fmt="o", ms=3, alpha=0.7, color="C0", elinewidth=0.8)
+lim = np.abs(np.r_[d.reference, d.costate]).max() * 1.05
+ax_lq.plot([-lim, lim], [-lim, lim], "k--", lw=1, label="identity")
+ax_lq.set(xlabel=r"exact value gradient $-2P_t x$ (per coordinate)",
+          ylabel=r"mean costate $\bar\lambda_t$ (per coordinate)",
+          title=f"LQ, M = {int(d.continuations.iloc[0])} continuations, {d.seed.nunique()} seeds")
+ax_lq.legend()
+
+# (b) pendulum: mean costate (largest M) vs smoothing reference (headline scale)
+c = pen[(pen.method == "costate") & (pen["size"] == pen[pen.method == "costate"]["size"].max())]
+r = pen[(pen.method == "smoothing") & np.isclose(pen.scale, headline)]
+m = c.merge(r, on=["seed", "probe", "coord"], suffixes=("_c", "_r"))
+for k, name in ((0, r"$\partial V/\partial\theta$"), (1, r"$\partial V/\partial\omega$")):
+    mk = m[m.coord == k]
+    ax_pen.errorbar(mk.value_r, mk.value_c, xerr=mk.se_r, yerr=mk.se_c, fmt="o", ms=3, alpha=0.7,
+                    elinewidth=0.8, color=f"C{k + 1}", label=name)
+lim = np.abs(np.r_[m.value_r, m.value_c]).max() * 1.2
+ax_pen.plot([-lim, lim], [-lim, lim], "k--", lw=1, label="identity")
+ax_pen.set_xscale("symlog", linthresh=1)
+ax_pen.set_yscale("symlog", linthresh=1)
+ax_pen.set(xlabel=f"smoothing reference, s = {headline:g} (per coordinate, symlog)",
+           ylabel="mean costate (per coordinate, symlog)",
+           title=f"pendulum, M = {int(c['size'].iloc[0])}; min cosine "
+                 f"{claim.checks['pendulum_min_cosine']['value']:.4f} over {len(m) // 2} probe states")
+ax_pen.legend(fontsize="small")
+
+# (c) relative error vs M
+g = lq_err.groupby("continuations").rel_error
+ax_m.plot(g.mean().index, g.mean(), "o-", color="C0", label="LQ: pooled error vs exact $-2P_tx$")
+ax_m.fill_between(g.mean().index, g.min(), g.max(), color="C0", alpha=0.2, lw=0)
+ch = cos[np.isclose(cos.scale, headline)].groupby("continuations").rel_diff
+ax_m.plot(ch.median().index, ch.median(), "s-", color="C1",
+          label=f"pendulum: median |costate - ref|/|ref|, s = {headline:g}")
+mm = np.array(sorted(lq_err.continuations.unique()), float)
+ax_m.plot(mm, g.mean().iloc[0] * (mm / mm[0]) ** -0.5, ":", color="grey", label=r"$\propto M^{-1/2}$")
+ax_m.axhline(thr["max_lq_rel_error"], color="k", ls="--", lw=1, label=f"LQ check: {thr['max_lq_rel_error']:g}")
+ax_m.set(xscale="log", yscale="log", xlabel="continuations M per probe state", ylabel="relative error",
+         title="relative error vs M (LQ: mean, min-max over seeds)")
+ax_m.legend(fontsize="small")
+
+# (d) pendulum vs smoothing scale: 1 - cosine of every probe state, median relative difference
+at = cos[cos.continuations == m_max]
+for i, s in enumerate(sorted(at.scale.unique())):
+    a = at[np.isclose(at.scale, s)]
+    jitter = s * (1 + 0.06 * (np.linspace(-1, 1, len(a))))
+    ax_s.scatter(jitter, 1 - a.cosine, s=12, color="C2", alpha=0.7, label="1 - cosine(costate, ref), each probe state" if i == 0 else None)
+sc = at.groupby("scale")
+ax_s.plot(sc.rel_diff.median().index, sc.rel_diff.median(), "D-", color="C3", label="median |costate - ref|/|ref|")
+ax_s.plot(sc.rel_diff.max().index, sc.rel_diff.max(), "v:", color="C3", label="max |costate - ref|/|ref|")
+nf = a2_pendulum_noise_free(pen)
+nfs = nf[nf.against == "smoothing"].groupby("scale").rel_diff.median()
+if len(nfs):
+    ax_s.plot(nfs.index, nfs, "x--", color="grey", label="control: median |ref - noise-free gradient|/|ref|")
+ax_s.axhline(1 - thr["min_pendulum_cosine"], color="k", ls="--", lw=1,
+             label=f"check: 1 - cosine <= {1 - thr['min_pendulum_cosine']:.2g}")
+ax_s.set_xscale("log")
+ax_s.set_xticks(scales, [f"{x:g}" for x in scales])
+ax_s.minorticks_off()
+ax_s.set(yscale="log", xlabel="smoothing scale s (rad, rad/s)",
+         ylabel="disagreement with the mean costate",
+         title=f"pendulum reference vs smoothing scale (M = {m_max})")
+ax_s.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+fig.tight_layout()
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + checks_summary(claim))
+
+# %%
+claim.write(snakemake.output.claim, config={"control": snakemake.params.control, "claims": {"A2": thr}})
