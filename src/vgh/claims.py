@@ -96,3 +96,12 @@ def claims_markdown(table: "pd.DataFrame") -> str:
         f"[{r.figure.rsplit('/', 1)[-1]}]({r.figure}) |\n" for r in table.itertuples())
     n_pass = int((table["verdict"] == "PASS").sum())
     return head + body + f"\n{n_pass} of {len(table)} claims PASS.\n"
+
+
+def caption_rst(record: dict[str, Any], description: str) -> str:
+    """A report caption: what is plotted (static text) and the verdict with its numbers (from the record)."""
+    checks = "; ".join(f"{name}: {_fmt(c['value'])} ({c['threshold']}) {'pass' if c['passed'] else 'FAIL'}"
+                       for name, c in record.get("checks", {}).items())
+    return (f"{description.strip()}\n\n**Verdict: {record['verdict']}** — {record['metric']} = "
+            f"{_fmt(record['value'])} (check {record['threshold']}).\n\n"
+            + (f"Sub-checks: {checks}.\n" if checks else ""))

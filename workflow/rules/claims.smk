@@ -1,12 +1,17 @@
 rule claims_table:
-    """Aggregate every claim record into the verdict table (figures/claims.md and .csv)."""
+    """Aggregate every claim record into the verdict table, the report captions and the resolved config."""
     input:
-        expand("results/claims/{claim}.json", claim=CLAIMS),
+        records=expand("results/claims/{claim}.json", claim=CLAIMS),
+        descriptions=expand("workflow/report/{claim}.rst", claim=CLAIMS),
     output:
-        md="figures/claims.md",
-        csv="figures/claims.csv",
+        md=report("figures/claims.md", category="Claims", caption="../report/claims.rst"),
+        csv=report("figures/claims.csv", category="Claims", caption="../report/claims.rst"),
+        captions=expand("results/report/{claim}.rst", claim=CLAIMS),
+        config=report("results/report/config.yaml", category="Configuration",
+                      caption="../report/config.rst"),
     params:
         figures=CLAIMS,
+        config=config,
     log:
         "logs/claims_table.log",
     benchmark:

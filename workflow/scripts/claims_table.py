@@ -1,10 +1,18 @@
-"""The verdict table: every claim record into figures/claims.md and figures/claims.csv."""
-from vgh.claims import claims_markdown, claims_table
+"""The verdict table (figures/claims.md, .csv), one report caption per claim, and the resolved config."""
+from pathlib import Path
+
+import yaml
+
+from vgh.claims import caption_rst, claims_markdown, claims_table
 from vgh.io import read_json, write_table, write_text
 from vgh.runtime import configure
 
 log = configure(snakemake.threads, snakemake.log[0])
-table = claims_table([read_json(p) for p in snakemake.input], dict(snakemake.params.figures))
+records = [read_json(p) for p in snakemake.input.records]
+table = claims_table(records, dict(snakemake.params.figures))
 write_table(table, snakemake.output.csv)
 write_text(claims_markdown(table), snakemake.output.md)
+for rec, desc, out in zip(records, snakemake.input.descriptions, snakemake.output.captions):
+    write_text(caption_rst(rec, Path(desc).read_text()), out)
+write_text(yaml.safe_dump(dict(snakemake.params.config), sort_keys=False), snakemake.output.config)
 log.info("\n%s", table[["id", "value", "verdict"]].to_string(index=False))
