@@ -118,6 +118,7 @@ def _cross_field_rules(c: dict[str, Any]) -> None:
         need(traj["headroom_k"] in traj["pass_k"], f"config key `trajectory.headroom_k` ({traj['headroom_k']}) "
              f"must be one of `trajectory.pass_k` {traj['pass_k']}")
         need(len(rl["seeds"]) == len(set(rl["seeds"])), "config key `trajectory.rl.seeds` has repeated seeds")
+        ascending("trajectory.lr_sweep", traj["lr_sweep"])
         if data:
             need(rl["prompts_per_step"] <= data["n_rl"], f"config key `trajectory.rl.prompts_per_step` "
                  f"({rl['prompts_per_step']}) must be <= `data.n_rl` ({data['n_rl']})")

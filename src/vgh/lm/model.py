@@ -11,7 +11,8 @@ def build_model(vocab_size: int, n_positions: int, n_layer: int, n_head: int, n_
     torch generator is forked and restored, so nothing outside this call is affected."""
     cfg = GPT2Config(vocab_size=vocab_size, n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
                      n_head=n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                     bos_token_id=1, eos_token_id=2, pad_token_id=0, attn_implementation="eager")
+                     bos_token_id=1, eos_token_id=2, pad_token_id=0, attn_implementation="eager",
+                     activation_function="gelu_pytorch_tanh")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = GPT2LMHeadModel(cfg)
