@@ -17,6 +17,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/control.smk"
+include: "workflow/rules/trajectory.smk"
+include: "workflow/rules/costates.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
 

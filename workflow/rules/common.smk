@@ -19,6 +19,11 @@ CLAIMS = {
     "A1": "A1_sf_vs_pd",
     "A2": "A2_costates",
     "A3": "A3_additive_noise",
+    "B1": "B1_entropy",
+    "B2": "B2_sampling_gap",
+    "B3": "B3_update_alignment",
+    "C1": "C1_trajectory",
+    "C2": "C2_real_vs_predicted",
 }
 
 

@@ -1,0 +1,251 @@
+"""Critic-free RL from a checkpoint with the exact-match reward (digit-restricted policy at tau = 1).
+
+Vocabulary and metric names follow TRL's GRPO trainer: `num_generations` (G, completions per prompt), `beta`
+(KL coefficient; only 0 here, so no reference model), `epsilon` (ratio clipping), `scale_rewards`.
+
+One step: draw `prompts_per_step` distinct RL prompts from the generator, sample G completions for each, score
+them, compute advantages, then take `ppo_epochs` optimizer steps on the clipped surrogate (ppo_clip) or one
+step (grpo, rloo):
+- grpo:     A = (r - mean_group r) / (std_group r + 1e-4)   (or no division with scale_rewards = none)
+- rloo:     A = r - mean of the other G - 1 rewards of the group
+- ppo_clip: group-baseline advantages as grpo, `ppo_epochs` passes over the batch, per-token ratio
+            rho = pi / pi_old clipped to [1 - epsilon, 1 + epsilon]; the first pass has rho = 1 exactly.
+Loss per token: -min(rho A, clip(rho) A), averaged over all B*G*L completion tokens (every completion has the
+same length L, so TRL's grpo / bnpo / dapo normalizations coincide up to a constant). At rho = 1 its gradient
+is the policy gradient -mean A grad log pi. No gradient clipping: the first-order picture (gain rate ~ S)
+assumes plain SGD steps.
+
+Learning-rate rule (stated before any sweep was looked at; `lr_rule`): for each lr of `trajectory.lr_sweep`,
+run RL (the configured settings, first seed) from every checkpoint. A checkpoint *falls* at that lr when its
+mean training reward over the last quarter of steps is below its expected training reward at step 0 (the
+exact RL-split pass@1 of the checkpoint) by more than 2 standard errors (SE of the last-quarter mean, from
+the spread of the per-step mean rewards). The rule picks the largest lr at which no checkpoint falls.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from dataclasses import dataclass, fields
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from vgh.lm.policy import completion_logprobs, exact_match, sample_completions
+from vgh.lm.updates import grpo_advantages, rloo_advantages
+
+from .metrics import TEMPERATURE
+
+ALGOS = ("grpo", "rloo", "ppo_clip")
+
+
+@dataclass(frozen=True)
+class RLSettings:
+    algo: str = "grpo"
+    optimizer: str = "sgd"
+    lr: float = 0.5
+    steps: int = 40
+    num_generations: int = 8
+    prompts_per_step: int = 16
+    beta: float = 0.0
+    epsilon: float = 0.2
+    ppo_epochs: int = 2
+    scale_rewards: str = "group"
+
+    @classmethod
+    def from_config(cls, section: dict, **overrides) -> "RLSettings":
+        """From the `trajectory.rl` config section (keys that are not settings, like `seeds`, are ignored)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in section.items() if k in names}, **overrides})
+
+    def __post_init__(self):
+        if self.algo not in ALGOS:
+            raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.beta != 0:
+            raise ValueError("beta != 0 (a KL penalty to a reference model) is not supported")
+
+    @property
+    def epochs(self) -> int:
+        return self.ppo_epochs if self.algo == "ppo_clip" else 1
+
+
+def advantages(rewards: torch.Tensor, s: RLSettings) -> torch.Tensor:
+    """[B, G] advantages of one batch of groups."""
+    if s.algo == "rloo":
+        return rloo_advantages(rewards)
+    return grpo_advantages(rewards, s.scale_rewards)  # grpo, and ppo_clip's group baseline
+
+
+def clipped_surrogate(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor,
+                      epsilon: float) -> tuple[torch.Tensor, dict[str, float]]:
+    """PPO-clip loss per token, averaged: -mean min(rho A, clip(rho, 1 - eps, 1 + eps) A), rho = exp(logp - old).
+
+    logp, old_logp [N, L] per-token log-probabilities; adv [N, 1] (broadcast over tokens). Also returns TRL's
+    clip fractions: `low` (rho < 1 - eps where A < 0), `high` (rho > 1 + eps where A > 0), `region` (either):
+    the tokens whose gradient the clipping removes.
+    """
+    ratio = torch.exp(logp - old_logp)
+    clipped = torch.clamp(ratio, 1 - epsilon, 1 + epsilon)
+    loss = -torch.minimum(ratio * adv, clipped * adv).mean()
+    with torch.no_grad():
+        low = (ratio < 1 - epsilon) & (adv < 0)
+        high = (ratio > 1 + epsilon) & (adv > 0)
+        stats = {"low": float(low.double().mean()), "high": float(high.double().mean()),
+                 "region": float((low | high).double().mean())}
+    return loss, stats
+
+
+def _optimizer(model, s: RLSettings) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if s.optimizer == "adam":
+        return torch.optim.Adam(params, lr=s.lr)
+    return torch.optim.SGD(params, lr=s.lr)
+
+
+def rl_train(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor, s: RLSettings,
+             generator: torch.Generator, log: logging.Logger | None = None, progress: bool = True,
+             desc: str = "rl") -> tuple[pd.DataFrame, torch.nn.Module]:
+    """Train `model` in place on the prompts (prompt_ids [N, P], answers [N, L] digit values); return the curve.
+
+    Row `step` = s describes the batch sampled from the model after s updates (so step 0 is the checkpoint
+    itself). Columns (TRL names): reward, reward_std (mean within-group std), frac_reward_zero_std, entropy
+    (mean per-token entropy of the restricted policy, nats), clip_ratio (TRL's clip_ratio/region_mean, averaged
+    over the epochs of the step), clip_ratio_low, clip_ratio_high, loss, grad_norm (first epoch),
+    learning_rate, n_samples (B*G). Raises FloatingPointError on a NaN / Inf loss or gradient.
+    """
+    if s.prompts_per_step > len(prompt_ids):
+        raise ValueError(f"prompts_per_step ({s.prompts_per_step}) exceeds the {len(prompt_ids)} RL prompts")
+    log = log or logging.getLogger("vgh")
+    opt = _optimizer(model, s)
+    params = [p for p in model.parameters() if p.requires_grad]
+    dtype = next(model.parameters()).dtype
+    b, g, L = s.prompts_per_step, s.num_generations, answers.shape[1]
+    every = max(1, s.steps // 10)
+    rows = []
+    model.eval()  # no dropout: sampling and the loss see the same policy
+    for step in tqdm(range(s.steps), desc=desc, file=sys.stderr, disable=not progress, mininterval=1.0):
+        idx = torch.randperm(len(prompt_ids), generator=generator, device=generator.device)[:b]
+        idx = idx.to(prompt_ids.device)
+        comps = sample_completions(model, prompt_ids[idx], digit_ids, L, TEMPERATURE, g, generator)  # [B, G, L]
+        rewards = exact_match(comps, answers[idx].unsqueeze(1))  # [B, G]
+        adv = advantages(rewards, s).to(dtype).reshape(b * g, 1)
+        prompts = prompt_ids[idx].repeat_interleave(g, dim=0)
+        comps = comps.reshape(b * g, L)
+        old = None
+        stats = {"low": [], "high": [], "region": [], "loss": []}
+        for epoch in range(s.epochs):
+            logp_all = completion_logprobs(model, prompts, comps, digit_ids, TEMPERATURE)  # [BG, L, 10]
+            logp = logp_all.gather(-1, comps.unsqueeze(-1)).squeeze(-1)  # [BG, L]
+            if old is None:  # first pass: rho = 1 exactly
+                old = logp.detach()
+                with torch.no_grad():
+                    entropy = float(-(logp_all.exp() * logp_all).sum(-1).mean())
+            loss, clip = clipped_surrogate(logp, old, adv, s.epsilon)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"RL loss is {loss.item()} at step {step} (epoch {epoch}, algo {s.algo}, "
+                                         f"lr {s.lr}); lower trajectory.rl.lr")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = float(torch.linalg.vector_norm(torch.stack(
+                [p.grad.detach().norm() for p in params if p.grad is not None])))
+            if not math.isfinite(gnorm):
+                raise FloatingPointError(f"RL gradient norm is {gnorm} at step {step} (algo {s.algo}, lr {s.lr})")
+            if epoch == 0:
+                grad_norm = gnorm
+            opt.step()
+            for k in ("low", "high", "region"):
+                stats[k].append(clip[k])
+            stats["loss"].append(float(loss.detach()))
+        group_std = rewards.std(-1)
+        rows.append({
+            "step": step,
+            "reward": float(rewards.mean()),
+            "reward_std": float(group_std.mean()),
+            "frac_reward_zero_std": float((group_std == 0).double().mean()),
+            "entropy": entropy,
+            "clip_ratio": float(np.mean(stats["region"])),
+            "clip_ratio_low": float(np.mean(stats["low"])),
+            "clip_ratio_high": float(np.mean(stats["high"])),
+            "loss": float(np.mean(stats["loss"])),
+            "grad_norm": grad_norm,
+            "learning_rate": s.lr,
+            "n_samples": b * g,
+        })
+        if step % every == 0 or step == s.steps - 1:
+            r = rows[-1]
+            log.info("%s step %d reward %.4f reward_std %.4f zero_std %.2f entropy %.4f clip %.3f grad_norm %.3g",
+                     desc, step, r["reward"], r["reward_std"], r["frac_reward_zero_std"], r["entropy"],
+                     r["clip_ratio"], r["grad_norm"])
+    return pd.DataFrame(rows), model
+
+
+def run_from_checkpoint(model, rl_split: tuple[torch.Tensor, torch.Tensor],
+                        eval_split: tuple[torch.Tensor, torch.Tensor], digit_ids: torch.Tensor, s: RLSettings,
+                        seed: int, log: logging.Logger | None = None, progress: bool = True,
+                        desc: str = "rl") -> pd.DataFrame:
+    """RL from `model` (trained in place) with a generator seeded by `seed`; the curve with exact pass@1
+    columns: eval_pass1_before/after, gain (= after - before), rl_pass1_before/after (RL split)."""
+    from .metrics import mean_pass1
+
+    device = rl_split[0].device
+    before = {"eval": mean_pass1(model, *eval_split, digit_ids), "rl": mean_pass1(model, *rl_split, digit_ids)}
+    gen = torch.Generator(device=device).manual_seed(int(seed))
+    curve, model = rl_train(model, *rl_split, digit_ids, s, gen, log=log, progress=progress, desc=desc)
+    after = {"eval": mean_pass1(model, *eval_split, digit_ids), "rl": mean_pass1(model, *rl_split, digit_ids)}
+    curve = curve.assign(seed=int(seed), eval_pass1_before=before["eval"], eval_pass1_after=after["eval"],
+                         gain=after["eval"] - before["eval"], rl_pass1_before=before["rl"],
+                         rl_pass1_after=after["rl"], algo=s.algo, optimizer=s.optimizer)
+    (log or logging.getLogger("vgh")).info("%s: eval pass@1 %.5f -> %.5f (gain %+.5f)", desc, before["eval"],
+                                           after["eval"], after["eval"] - before["eval"])
+    return curve
+
+
+def last_quarter(curve: pd.DataFrame) -> tuple[float, float, int]:
+    """(mean, standard error, number of steps) of the per-step training reward over the last quarter of steps.
+
+    SE from the spread of the per-step means; with a single step in the last quarter, the binomial SE of its
+    samples is used instead (needs the `n_samples` column when present, else SE = nan).
+    """
+    c = curve.sort_values("step")
+    n = max(1, len(c) // 4)
+    tail = c["reward"].to_numpy()[-n:]
+    m = float(tail.mean())
+    if n >= 2:
+        se = float(tail.std(ddof=1) / math.sqrt(n))
+    else:
+        ns = float(c["n_samples"].iloc[-1]) if "n_samples" in c else float("nan")
+        se = math.sqrt(m * (1 - m) / ns) if ns == ns else float("nan")
+    return m, se, n
+
+
+def lr_rule(sweep: pd.DataFrame, n_se: float = 2.0) -> tuple[pd.DataFrame, pd.DataFrame, float | None]:
+    """Apply the learning-rate rule (module docstring) to a sweep's curves.
+
+    `sweep` has one row per (checkpoint, lr, step) with columns checkpoint, lr, step, reward, rl_pass1_before
+    (and gain). Returns (per (checkpoint, lr) table with `falls`, per-lr table with `stable`, chosen lr or None
+    when no lr is stable).
+    """
+    rows = []
+    for (ckpt, lr), c in sweep.groupby(["checkpoint", "lr"], sort=True):
+        m, se, n = last_quarter(c)
+        start = float(c["rl_pass1_before"].iloc[0])
+        margin = n_se * (se if se == se else 0.0)
+        rows.append({"checkpoint": int(ckpt), "lr": float(lr), "reward_step0_expected": start,
+                     "reward_step0_sampled": float(c.sort_values("step")["reward"].iloc[0]),
+                     "reward_last_quarter": m, "reward_last_quarter_se": se, "last_quarter_steps": n,
+                     "falls": bool(m < start - margin),
+                     "eval_gain": float(c["gain"].iloc[0]) if "gain" in c else float("nan")})
+    table = pd.DataFrame(rows)
+    table["drop"] = table["reward_step0_expected"] - table["reward_last_quarter"]
+    per_lr = (table.groupby("lr", as_index=False)
+              .agg(n_checkpoints=("checkpoint", "size"), n_fall=("falls", "sum"), worst_drop=("drop", "max"),
+                   mean_eval_gain=("eval_gain", "mean"))
+              .sort_values("lr"))
+    per_lr["stable"] = per_lr["n_fall"] == 0
+    stable = per_lr.loc[per_lr["stable"], "lr"]
+    chosen = float(stable.max()) if len(stable) else None
+    return table, per_lr.reset_index(drop=True), chosen
