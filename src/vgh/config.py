@@ -87,10 +87,13 @@ def _cross_field_rules(c: dict[str, Any]) -> None:
              f"config keys `data.n_rl` + `data.n_eval` ({data['n_rl'] + data['n_eval']}) must be at most half of "
              f"the {space} distinct prompts with `data.digits` = {data['digits']}")
     model, pre = c.get("model", {}), c.get("pretrain", {})
+    ext = c.get("external", {}).get("checkpoints", [])
+    if ext:
+        _resolve_external(c, need)
     if model:
         need(model["n_embd"] % model["n_head"] == 0,
              f"config key `model.n_embd` ({model['n_embd']}) must be divisible by `model.n_head` ({model['n_head']})")
-    if pre:
+    if pre and not ext:
         ckpts = pre["checkpoints"]
         ascending("pretrain.checkpoints", ckpts)
         need(ckpts[0] == 0, "config key `pretrain.checkpoints` must start with step 0 (the untrained model)")
@@ -122,6 +125,22 @@ def _cross_field_rules(c: dict[str, Any]) -> None:
         if data:
             need(rl["prompts_per_step"] <= data["n_rl"], f"config key `trajectory.rl.prompts_per_step` "
                  f"({rl['prompts_per_step']}) must be <= `data.n_rl` ({data['n_rl']})")
+
+
+def _resolve_external(c: dict[str, Any], need) -> None:
+    """External checkpoints replace pretraining: check each folder, then the trajectory's steps are theirs."""
+    from vgh.lm.model import check_external_checkpoint
+
+    ext = c["external"]
+    steps = [e["step"] for e in ext["checkpoints"]]
+    need(all(a < b for a, b in zip(steps, steps[1:])),
+         f"config key `external.checkpoints` must list strictly increasing steps, got {steps}")
+    tok = ext.get("tokenizer")
+    need(tok is None or Path(tok).is_dir(), f"config key `external.tokenizer`: folder {tok!r} does not exist")
+    for i, e in enumerate(ext["checkpoints"]):
+        problem = check_external_checkpoint(e["path"], tok)
+        need(problem is None, f"config key `external.checkpoints[{i}].path`: {problem}")
+    c.setdefault("pretrain", {})["checkpoints"] = steps
 
 
 def load_config(path: str | Path, schema_path: str | Path, overrides: list[str | Path] = ()) -> dict[str, Any]:

@@ -1,30 +1,59 @@
-rule pretrain:
-    """Pretrain the tiny GPT-2 on the corpus; save the trajectory's checkpoints (HF format) and a training log.
+# The pretraining trajectory: checkpoints results/pretrain/step_<s> (Hugging Face folders, model + tokenizer)
+# that Parts B and C analyse. Either pretrained here from the config, or imported from `external.checkpoints`.
+EXTERNAL = {e["step"]: e["path"] for e in config["external"]["checkpoints"]}
 
-    Rolling resume state lives in resume/pretrain (not an output): an interrupted run resumes from it.
-    """
-    input:
-        pretrain="results/data/pretrain.parquet",
-        eval="results/data/eval.parquet",
-        tokenizer="results/data/tokenizer",
-    output:
-        checkpoints=[directory(f"results/pretrain/step_{s}") for s in config["pretrain"]["checkpoints"]],
-        log_table="results/pretrain/train_log.parquet",
-    params:
-        model=config["model"],
-        pretrain=config["pretrain"],
-        device=config["device"],
-        resume_dir="resume/pretrain",
-    log:
-        "logs/pretrain.log",
-    benchmark:
-        "benchmarks/pretrain.tsv"
-    threads: 2
-    resources:
-        mem_mb=2000,
-        runtime=60,
-        gpu=1 if config["device"] == "cuda" else 0,
-    conda:
-        ENV
-    script:
-        "../scripts/pretrain.py"
+
+if EXTERNAL:
+
+    rule import_checkpoint:
+        """Copy one user-supplied causal-LM checkpoint (and its tokenizer) into the trajectory layout."""
+        output:
+            directory("results/pretrain/step_{step}"),
+        params:
+            source=lambda wc: EXTERNAL[int(wc.step)],
+            tokenizer=config["external"]["tokenizer"],
+        log:
+            "logs/import_checkpoint/step_{step}.log",
+        benchmark:
+            "benchmarks/import_checkpoint/step_{step}.tsv"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        conda:
+            ENV
+        script:
+            "../scripts/import_checkpoint.py"
+
+else:
+
+    rule pretrain:
+        """Pretrain the tiny GPT-2 on the corpus; save the trajectory's checkpoints (HF format) and a training log.
+
+        Rolling resume state lives in resume/pretrain (not an output): an interrupted run resumes from it.
+        """
+        input:
+            pretrain="results/data/pretrain.parquet",
+            eval="results/data/eval.parquet",
+            tokenizer="results/data/tokenizer",
+        output:
+            checkpoints=[directory(f"results/pretrain/step_{s}") for s in config["pretrain"]["checkpoints"]],
+            log_table="results/pretrain/train_log.parquet",
+        params:
+            model=config["model"],
+            pretrain=config["pretrain"],
+            device=config["device"],
+            resume_dir="resume/pretrain",
+        log:
+            "logs/pretrain.log",
+        benchmark:
+            "benchmarks/pretrain.tsv"
+        threads: 2
+        resources:
+            mem_mb=2000,
+            runtime=60,
+            gpu=1 if config["device"] == "cuda" else 0,
+        conda:
+            ENV
+        script:
+            "../scripts/pretrain.py"

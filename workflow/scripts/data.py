@@ -8,7 +8,7 @@ from vgh.lm.task import build_tokenizer, make_splits
 log = configure(snakemake.threads, snakemake.log[0])
 p = snakemake.params.data
 splits = make_splits(p["digits"], p["n_pretrain"], p["n_rl"], p["n_eval"], p["corruption_rate"],
-                     np.random.default_rng(p["seed"]))
+                     np.random.default_rng(p["seed"]), p["prompt_template"])
 for name, ds in splits.items():
     write_table(ds.to_pandas(), snakemake.output[name])
     log.info("%s: %d rows", name, len(ds))

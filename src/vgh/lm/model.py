@@ -23,3 +23,46 @@ def load_model(path: str, dtype: torch.dtype = torch.float32, device: str | torc
     """Load a Hugging Face causal-LM folder with eager attention (gradients through attention are needed)."""
     model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", dtype=dtype)
     return model.to(device).eval()
+
+
+def check_external_checkpoint(path: str, tokenizer_path: str | None = None) -> str | None:
+    """Why a user-supplied checkpoint folder cannot be analysed, or None when it can.
+
+    It must exist, hold a causal-LM config that `AutoModelForCausalLM` knows, and come with a tokenizer (its
+    own or `tokenizer_path`) that has each of the ten digits as a single token.
+    """
+    from pathlib import Path
+
+    from transformers import AutoConfig, AutoTokenizer
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    from .task import digit_token_ids
+
+    if not Path(path).is_dir():
+        return f"folder {path!r} does not exist"
+    try:
+        cfg = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        return f"{path!r} is not a Hugging Face model folder ({str(err).splitlines()[0]})"
+    if cfg.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return f"{path!r} holds a {cfg.model_type!r} model, which is not a causal LM"
+    try:
+        tok = AutoTokenizer.from_pretrained(tokenizer_path or path)
+    except (OSError, ValueError) as err:
+        return f"no tokenizer for {path!r} ({str(err).splitlines()[0]}); set `external.tokenizer`"
+    try:
+        digit_token_ids(tok)
+    except ValueError as err:
+        return f"the tokenizer of {path!r} does not suit the digit-restricted policy: {err}"
+    return None
+
+
+def import_checkpoint(src: str, dest: str, tokenizer_path: str | None = None) -> None:
+    """Copy a user-supplied causal LM (and its tokenizer) into the workflow's checkpoint layout."""
+    from transformers import AutoTokenizer
+
+    problem = check_external_checkpoint(src, tokenizer_path)
+    if problem:
+        raise ValueError(problem)
+    load_model(src).save_pretrained(dest)
+    AutoTokenizer.from_pretrained(tokenizer_path or src).save_pretrained(dest)

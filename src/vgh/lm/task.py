@@ -18,8 +18,12 @@ def answer_length(digits: int) -> int:
     return digits + 1
 
 
-def prompt_text(a: int, b: int, digits: int) -> str:
-    return f"{a:0{digits}d}+{b:0{digits}d}="
+PROMPT_TEMPLATE = "{a}+{b}="
+
+
+def prompt_text(a: int, b: int, digits: int, template: str = PROMPT_TEMPLATE) -> str:
+    """The prompt with zero-padded operands, e.g. "07+45=" for the default template."""
+    return template.format(a=f"{a:0{digits}d}", b=f"{b:0{digits}d}")
 
 
 def true_answer(a: int, b: int, digits: int) -> str:
@@ -37,7 +41,7 @@ def has_carry(a: int, b: int, digits: int) -> bool:
 
 
 def make_splits(digits: int, n_pretrain: int, n_rl: int, n_eval: int, corruption_rate: float,
-                rng: np.random.Generator) -> dict[str, "datasets.Dataset"]:
+                rng: np.random.Generator, template: str = PROMPT_TEMPLATE) -> dict[str, "datasets.Dataset"]:
     """The three splits as `datasets.Dataset`s with columns a, b, prompt, answer (+ text, corrupted for pretrain).
 
     Eval and RL prompts are distinct (a, b) pairs; the pretraining corpus draws (with replacement) from the
@@ -57,7 +61,7 @@ def make_splits(digits: int, n_pretrain: int, n_rl: int, n_eval: int, corruption
         a, b = ids // 10**digits, ids % 10**digits
         return {
             "a": a.tolist(), "b": b.tolist(),
-            "prompt": [prompt_text(x, y, digits) for x, y in zip(a, b)],
+            "prompt": [prompt_text(x, y, digits, template) for x, y in zip(a, b)],
             "answer": [true_answer(x, y, digits) for x, y in zip(a, b)],
             "carry": [has_carry(x, y, digits) for x, y in zip(a, b)],
         }
@@ -99,7 +103,11 @@ def digit_token_ids(tokenizer) -> "torch.Tensor":
         if len(enc) != 1:
             raise ValueError(f"tokenizer splits digit {d!r} into {len(enc)} tokens; the digit-restricted "
                              "policy needs each of 0-9 as a single token")
+        if enc[0] == tokenizer.unk_token_id:
+            raise ValueError(f"tokenizer has no token for digit {d!r} (it maps to the unknown token)")
         ids.append(enc[0])
+    if len(set(ids)) != 10:
+        raise ValueError("tokenizer maps different digits to the same token")
     return torch.tensor(ids, dtype=torch.long)
 
 

@@ -1,0 +1,100 @@
+"""External checkpoint trajectories: Parts B and C run unchanged on user-supplied Hugging Face folders.
+
+Two tiny Llama-style models (another architecture than the GPT-2 the workflow pretrains) are saved into a
+temporary folder, named in `external.checkpoints`, and the B and C claim rules run on them.
+"""
+import json
+
+import pytest
+import torch
+import yaml
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, ViTConfig
+
+from conftest import ROOT, snakemake
+from vgh.config import ConfigError, load_schema, validate_config
+from vgh.lm.model import check_external_checkpoint
+from vgh.lm.task import build_tokenizer
+
+SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
+
+
+def save_llama(folder, seed):
+    tok = build_tokenizer()
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(cfg)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def llama_revisions(tmp_path_factory):
+    root = tmp_path_factory.mktemp("external")
+    return [str(save_llama(root / f"rev_{i}", seed=i)) for i in range(2)]
+
+
+def external_config(paths, steps=(10, 20)):
+    return {
+        "external": {"checkpoints": [{"step": s, "path": p} for s, p in zip(steps, paths)]},
+        "costates": {"checkpoints": list(steps), "alignment_checkpoint": steps[-1]},
+    }
+
+
+def validate(override):
+    from vgh.config import deep_update
+
+    with open(ROOT / "config/config.yaml") as fh:
+        cfg = yaml.safe_load(fh)
+    with open(ROOT / "config/smoke.yaml") as fh:
+        deep_update(cfg, yaml.safe_load(fh))
+    return validate_config(deep_update(cfg, override), load_schema(SCHEMA))
+
+
+def test_external_steps_become_the_trajectory(llama_revisions):
+    cfg = validate(external_config(llama_revisions))
+    assert cfg["pretrain"]["checkpoints"] == [10, 20]
+
+
+def test_missing_folder_is_a_clear_error(llama_revisions, tmp_path):
+    with pytest.raises(ConfigError, match=r"`external.checkpoints\[1\].path`: folder .* does not exist"):
+        validate(external_config([llama_revisions[0], str(tmp_path / "nope")]))
+
+
+def test_not_a_causal_lm_is_a_clear_error(tmp_path):
+    ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2).save_pretrained(tmp_path / "vit")
+    build_tokenizer().save_pretrained(tmp_path / "vit")
+    assert "not a causal LM" in check_external_checkpoint(str(tmp_path / "vit"))
+    (tmp_path / "empty").mkdir()
+    assert "not a Hugging Face model folder" in check_external_checkpoint(str(tmp_path / "empty"))
+
+
+def test_tokenizer_without_single_token_digits_is_a_clear_error(llama_revisions, tmp_path):
+    vocab = {"<unk>": 0, "+": 1, "=": 2, "00": 3}
+    raw = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    raw.pre_tokenizer = pre_tokenizers.Split(" ", behavior="removed")
+    PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="<unk>").save_pretrained(tmp_path / "tok")
+    problem = check_external_checkpoint(llama_revisions[0], str(tmp_path / "tok"))
+    assert "digit-restricted policy" in problem and "'0'" in problem
+    with pytest.raises(ConfigError, match=r"`external.checkpoints\[0\].path`"):
+        validate({**external_config(llama_revisions), "external": {
+            **external_config(llama_revisions)["external"], "tokenizer": str(tmp_path / "tok")}})
+
+
+def test_parts_b_and_c_run_on_external_llama_checkpoints(workflow_copy, llama_revisions):
+    override = workflow_copy / "external.yaml"
+    override.write_text(yaml.safe_dump(external_config(llama_revisions)))
+    targets = [f"results/claims/{c}.json" for c in ("B1", "B2", "B3", "C1", "C2")]
+    proc = snakemake(workflow_copy, *targets, "--cores", "2", "--configfile", "config/smoke.yaml", str(override))
+    assert "import_checkpoint" in proc.stdout + proc.stderr
+    assert "rule pretrain" not in proc.stdout + proc.stderr
+    for step in (10, 20):
+        cfg = json.loads((workflow_copy / f"results/pretrain/step_{step}/config.json").read_text())
+        assert cfg["model_type"] == "llama"
+    for t in targets:
+        rec = json.loads((workflow_copy / t).read_text())
+        assert rec["verdict"] in {"PASS", "FAIL"}
