@@ -14,6 +14,11 @@ except ConfigError as err:
 
 ENV = "../../environment.yml"  # conda: directive, relative to workflow/rules/
 
+# Rules that run torch on the device declare resources gpu=GPU: with `device: cuda`, run with
+# `--resources gpu=1` to serialize them on one card (the SLURM profile turns it into --gpus=1).
+# `auto` picks CUDA at job time when present but declares no GPU, so CPU-only clusters never queue for one.
+GPU = 1 if config["device"] == "cuda" else 0
+
 # claim id -> figure name stem: figures/<stem>.pdf|png, results/claims/<id>.json
 CLAIMS = {
     "A1": "A1_sf_vs_pd",

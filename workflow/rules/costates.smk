@@ -25,7 +25,7 @@ rule costates:
     resources:
         mem_mb=2000,
         runtime=15,
-        gpu=1 if config["device"] == "cuda" else 0,
+        gpu=GPU,
     conda:
         ENV
     script:
@@ -50,7 +50,7 @@ rule update_alignment:
     resources:
         mem_mb=2000,
         runtime=20,
-        gpu=1 if config["device"] == "cuda" else 0,
+        gpu=GPU,
     conda:
         ENV
     script:

@@ -52,7 +52,7 @@ else:
         resources:
             mem_mb=2000,
             runtime=60,
-            gpu=1 if config["device"] == "cuda" else 0,
+            gpu=GPU,
         conda:
             ENV
         script:

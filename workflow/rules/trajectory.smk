@@ -28,7 +28,7 @@ rule checkpoint_metrics:
     resources:
         mem_mb=1500,
         runtime=10,
-        gpu=1 if config["device"] == "cuda" else 0,
+        gpu=GPU,
     conda:
         ENV
     script:
@@ -54,7 +54,7 @@ rule rl_run:
     resources:
         mem_mb=1500,
         runtime=20,
-        gpu=1 if config["device"] == "cuda" else 0,
+        gpu=GPU,
     conda:
         ENV
     script:
@@ -82,7 +82,7 @@ rule lr_sweep:
     resources:
         mem_mb=1500,
         runtime=60,
-        gpu=1 if config["device"] == "cuda" else 0,
+        gpu=GPU,
     conda:
         ENV
     script:
