@@ -11,17 +11,22 @@ for _k, _v in OFFLINE_ENV.items():
 
 
 def configure(threads: int, log_path: str | None, name: str = "vgh") -> logging.Logger:
-    """Set torch's thread count to the rule's `threads` and send log records to `log_path` (and stderr).
+    """Limit torch (and BLAS) to the rule's `threads`; send log records to `log_path` (and stderr).
 
-    Called first by every workflow script, so parallel jobs never oversubscribe the cores.
+    Called first by every workflow script, so parallel jobs never oversubscribe the cores. torch is not
+    imported here (a figure job needs none of its ~2 s import): the thread variables cover a later import,
+    and a torch already imported is set directly.
     """
-    import torch
-
-    torch.set_num_threads(max(1, int(threads)))
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:  # already set in this process
-        pass
+    n = str(max(1, int(threads)))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = n
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(int(n))
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # already set in this process
+            pass
     logger = logging.getLogger(name)
     logger.setLevel(logging.INFO)
     logger.handlers.clear()

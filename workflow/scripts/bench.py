@@ -46,8 +46,11 @@ def benchmarks(wf: Path) -> pd.DataFrame:
     rows = []
     for tsv in sorted((wf / "benchmarks").rglob("*.tsv")):
         b = pd.read_csv(tsv, sep="\t")
-        rows.append({"job": str(tsv.relative_to(wf / "benchmarks").with_suffix("")),
-                     "rule": tsv.relative_to(wf / "benchmarks").parts[0].removesuffix(".tsv"),
+        rel = tsv.relative_to(wf / "benchmarks").with_suffix("")
+        rows.append({"job": str(rel),
+                     # benchmarks/<rule>.tsv, or benchmarks/<part>/<rule or its wildcard folder>/... for many jobs
+                     "rule": str(rel.parent) if len(rel.parts) > 2 else str(rel.parent / rel.name)
+                     if rel.parent.name in ("control", "figures") else str(rel.parent if len(rel.parts) > 1 else rel),
                      "s": float(b["s"].iloc[0]), "max_rss_mb": float(pd.to_numeric(b["max_rss"], errors="coerce").iloc[0])})
     return pd.DataFrame(rows)
 
