@@ -4,7 +4,7 @@ import re
 import pytest
 import torch
 
-from conftest import ROOT, snakemake
+from conftest import snakemake
 from vgh.runtime import select_device
 
 
@@ -30,10 +30,3 @@ def test_gpu_config_builds_its_dag(workflow_copy):
                       "--forcerun", "pretrain").stdout
     assert re.search(r"resources: .*\bgpu=1\b", shown)
 
-
-def test_smoke_config_runs_on_cpu_with_device_auto():
-    import yaml
-
-    smoke = yaml.safe_load((ROOT / "config/smoke.yaml").read_text())
-    default = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    assert smoke.get("device", default["device"]) == "auto"  # the workflow smoke test runs it on this CPU

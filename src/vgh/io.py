@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 
+WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "environment.yml", "pyproject.toml"]
 
-def _atomic_path(path: str | os.PathLike) -> tuple[Path, str]:
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only when the block completes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -22,44 +28,44 @@ def _atomic_path(path: str | os.PathLike) -> tuple[Path, str]:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-    return path, tmp
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a tidy table as parquet (or CSV when the name ends in .csv), atomically."""
-    path, tmp = _atomic_path(path)
-    try:
-        if path.suffix == ".csv":
+    with atomic_path(path) as tmp:
+        if Path(path).suffix == ".csv":
             df.to_csv(tmp, index=False)
         else:
             df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> None:
     """Write JSON (indent 2, sorted keys), atomically."""
-    path, tmp = _atomic_path(path)
-    try:
-        with open(tmp, "w") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=True, default=_jsonable)
-            fh.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
 
 
 def write_text(text: str, path: str | os.PathLike) -> None:
-    path, tmp = _atomic_path(path)
-    try:
-        Path(tmp).write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def copy_workflow(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """A private copy of the workflow's files (no results/, figures/, .snakemake/) to run it elsewhere."""
+    src, dest = Path(src), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        if (src / name).is_dir():
+            shutil.copytree(src / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src / name, dest / name)
+    return dest
 
 
 def read_json(path: str | os.PathLike) -> Any:

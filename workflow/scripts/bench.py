@@ -9,7 +9,6 @@ the time to rerun one restyled figure. It never touches the repo's results/ or f
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,20 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from vgh.io import copy_workflow
+
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-COPY = ["Snakefile", "workflow", "config", "profiles", "environment.yml", "pyproject.toml"]
-
-
-def copy_workflow(dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    for name in COPY:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
-    return dest
 
 
 def timed(wf: Path, *args: str) -> float:
@@ -69,7 +58,7 @@ def main() -> None:
     summary, per_rule = [], None
     with tempfile.TemporaryDirectory() as tmp:
         for cores in args.cores:
-            wf = copy_workflow(Path(tmp) / f"cores{cores}")
+            wf = copy_workflow(ROOT, Path(tmp) / f"cores{cores}")
             wall = timed(wf, "--cores", str(cores), *cfg)
             jobs = benchmarks(wf)
             noop = timed(wf, "-n", "--cores", str(cores), *cfg)
