@@ -48,7 +48,7 @@ else:
             "logs/pretrain.log",
         benchmark:
             "benchmarks/pretrain.tsv"
-        threads: 2
+        threads: 1
         resources:
             mem_mb=2000,
             runtime=60,

@@ -3,12 +3,14 @@
     python workflow/scripts/bench.py --configfile config/smoke.yaml [--cores 1 2] [--out docs/benchmarks_smoke.md]
 
 Reports per-rule wall time and max RSS (from the rules' `benchmark:` files), total wall per core count,
-the parallel speedup, the scheduling overhead wall / (sum of job wall / cores), the no-op dry-run time and
-the time to rerun one restyled figure. It never touches the repo's results/ or figures/.
+the parallel speedup, the scheduling overhead wall / (sum of job wall / cores), the no-op dry-run time, the
+time to build the HTML report and the time to rerun one restyled figure. It never touches the repo's
+results/ or figures/.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import tempfile
@@ -36,10 +38,9 @@ def benchmarks(wf: Path) -> pd.DataFrame:
     for tsv in sorted((wf / "benchmarks").rglob("*.tsv")):
         b = pd.read_csv(tsv, sep="\t")
         rel = tsv.relative_to(wf / "benchmarks").with_suffix("")
-        rows.append({"job": str(rel),
-                     # benchmarks/<rule>.tsv, or benchmarks/<part>/<rule or its wildcard folder>/... for many jobs
-                     "rule": str(rel.parent) if len(rel.parts) > 2 else str(rel.parent / rel.name)
-                     if rel.parent.name in ("control", "figures") else str(rel.parent if len(rel.parts) > 1 else rel),
+        # one job per wildcard value (step_*, seed_*, lr_*) groups under its folder, the rule's benchmark folder
+        rule = str(rel.parent) if re.match(r"(step|seed|lr)_", rel.name) else str(rel)
+        rows.append({"job": str(rel), "rule": rule,
                      "s": float(b["s"].iloc[0]), "max_rss_mb": float(pd.to_numeric(b["max_rss"], errors="coerce").iloc[0])})
     return pd.DataFrame(rows)
 
@@ -62,10 +63,11 @@ def main() -> None:
             wall = timed(wf, "--cores", str(cores), *cfg)
             jobs = benchmarks(wf)
             noop = timed(wf, "-n", "--cores", str(cores), *cfg)
+            report = timed(wf, "--report", "report.html", *cfg)
             (wf / args.restyle).touch()
             restyle = timed(wf, "--cores", str(cores), *cfg)
             summary.append({"cores": cores, "wall_s": wall, "sum_job_s": jobs["s"].sum(), "jobs": len(jobs),
-                            "overhead": wall / (jobs["s"].sum() / cores), "noop_dry_run_s": noop,
+                            "overhead": wall / (jobs["s"].sum() / cores), "noop_dry_run_s": noop, "report_s": report,
                             "restyle_one_figure_s": restyle, "max_rss_mb": jobs["max_rss_mb"].max()})
             if per_rule is None or cores == max(args.cores):
                 per_rule = (jobs.groupby("rule").agg(jobs=("s", "size"), total_s=("s", "sum"),
