@@ -48,6 +48,8 @@ def test_every_schema_key_has_a_default_and_description():
         for key, sub in node.get("properties", {}).items():
             sub_path = f"{path}.{key}" if path else key
             assert "default" in sub, f"{sub_path} has no default"
+            described = "description" in sub or "description" in schema["$defs"].get(sub.get("$ref", "#/").split("/")[-1], {})
+            assert described, f"{sub_path} has no description"
             if sub.get("type") == "object":
                 assert sub.get("additionalProperties") is False, f"{sub_path} accepts unknown keys"
                 walk(sub, sub_path)
