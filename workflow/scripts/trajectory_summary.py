@@ -9,15 +9,6 @@ from vgh.trajectory.predictors import checkpoint_table, peak_frequencies, predic
 from vgh.trajectory.rl import lr_rule
 
 
-
-def markdown_table(df: pd.DataFrame) -> str:
-    def cell(x):
-        return f"{x:.4g}" if isinstance(x, (float, np.floating)) else str(x)
-
-    rows = [list(df.columns), ["---"] * len(df.columns)] + [[cell(x) for x in r] for r in df.itertuples(index=False)]
-    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
-
-
 log = configure(snakemake.threads, snakemake.log[0])
 t = snakemake.params.trajectory
 metrics = pd.concat([pd.read_parquet(p) for p in snakemake.input.metrics], ignore_index=True)
@@ -46,7 +37,8 @@ md = ["# Part C learning-rate sweep", "",
       f"{t['rl']['seeds'][0]}.", "",
       f"Rule picks lr = {chosen}; configured `trajectory.rl.lr` = {configured:g} "
       f"({'agrees' if chosen is not None and np.isclose(chosen, configured) else 'DISAGREES'}).", "",
-      markdown_table(per_lr), "", "Per (checkpoint, lr):", "", markdown_table(per_ckpt), ""]
+      per_lr.to_markdown(index=False, floatfmt=".4g"), "", "Per (checkpoint, lr):", "",
+      per_ckpt.to_markdown(index=False, floatfmt=".4g"), ""]
 
 write_table(table, snakemake.output.checkpoints)
 write_table(gains, snakemake.output.gains)

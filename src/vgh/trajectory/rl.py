@@ -45,7 +45,7 @@ ALGOS = ("grpo", "rloo", "ppo_clip")
 class RLSettings:
     algo: str = "grpo"
     optimizer: str = "sgd"
-    lr: float = 0.5
+    lr: float = 0.003
     steps: int = 40
     num_generations: int = 8
     prompts_per_step: int = 16
