@@ -12,7 +12,7 @@ class Claim:
     """A claim's check result.
 
     `value` is the headline number, `threshold` a human-readable statement of the check (e.g. "<= 0.05"),
-    `passed` the verdict of *all* its sub-checks, listed in `checks` (name -> {value, threshold, passed}).
+    `checks` its sub-checks (name -> {value, threshold, passed}); the claim passes when all of them do.
     `details` holds further numbers worth reporting (findings that are not part of the verdict).
     """
 
@@ -21,10 +21,16 @@ class Claim:
     metric: str
     value: float
     threshold: str
-    passed: bool
-    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checks: dict[str, dict[str, Any]]
     details: dict[str, Any] = field(default_factory=dict)
-    figure: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.checks:
+            raise ValueError(f"claim {self.id} has no sub-check: its verdict would be empty")
+
+    @property
+    def passed(self) -> bool:
+        return all(c["passed"] for c in self.checks.values())
 
     @property
     def verdict(self) -> str:
@@ -32,7 +38,7 @@ class Claim:
 
     def record(self, config: dict[str, Any]) -> dict[str, Any]:
         rec = asdict(self)
-        rec["passed"] = bool(self.passed)
+        rec["passed"] = self.passed
         rec["verdict"] = self.verdict
         rec["config"] = config
         return rec
@@ -83,7 +89,7 @@ def claims_table(records: list[dict[str, Any]], figures: dict[str, str]) -> "pd.
         "value": r["value"],
         "threshold": r["threshold"],
         "verdict": r["verdict"],
-        "figure": f"figures/{figures[r['id']]}.pdf" if r["id"] in figures else r.get("figure", ""),
+        "figure": f"figures/{figures[r['id']]}.pdf",
     } for r in sorted(records, key=lambda r: r["id"])]
     return pd.DataFrame(rows, columns=["id", "claim", "metric", "value", "threshold", "verdict", "figure"])
 

@@ -181,10 +181,8 @@ def check_c1(table: pd.DataFrame, peak_freq: pd.DataFrame | None = None,
         metric="pretraining step of the peak mean real gain",
         value=float(steps[i]),
         threshold=sub["threshold"] + " (interior)",
-        passed=bool(sub["passed"]),
         checks={"peak_interior": sub},
         details=details,
-        figure="C1_trajectory",
     )
 
 
@@ -215,8 +213,6 @@ def check_c2(preds: pd.DataFrame, table: pd.DataFrame, min_spearman: float,
         metric="Spearman(real gain, G_pred LOO)",
         value=rho,
         threshold=sub["threshold"],
-        passed=bool(sub["passed"]),
         checks={"spearman_g_pred": sub},
         details=details,
-        figure="C2_real_vs_predicted",
     )
