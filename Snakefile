@@ -6,6 +6,13 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+try:  # Snakemake reports a YAML error in its config file without file or line; name both
+    from vgh.config import ConfigError, read_yaml
+
+    read_yaml("config/config.yaml")
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
 
 configfile: "config/config.yaml"
 

@@ -1,5 +1,6 @@
 """Config validation: the default and smoke configs are valid; bad configs stop before any job, naming the key."""
 import copy
+import re
 
 import pytest
 import yaml
@@ -8,6 +9,13 @@ from conftest import ROOT, snakemake
 from vgh.config import ConfigError, load_config, load_schema, validate_config
 
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
+
+
+def torch_cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
 
 # (override merged over config.yaml, the key the error must name)
 INVALID = [
@@ -25,7 +33,16 @@ INVALID = [
     ({"control": {"a1": {"n_rollouts": [64, 16]}}}, "control.a1.n_rollouts"),
     ({"claims": {"A1": {"max_rel_error": "small"}}}, "claims.A1.max_rel_error"),
     ({"data": {"n_rl": 6000, "n_eval": 6000}}, "data.n_rl"),
+    ({"pretrain": {"steps": 3000.0}}, "pretrain.steps"),
+    ({"data": {"digits": 1.0}}, "data.digits"),
+    ({"control": {"seeds": [0, 1, 1]}}, "control.seeds"),
+    ({"claims": {"A1": {"slope_range": [-0.35, -0.65]}}}, "claims.A1.slope_range"),
+    ({"data": {"prompt_template": "{a}+{b}={c}"}}, "data.prompt_template"),
+    ({"data": {"prompt_template": "{a}+{b}+{a}="}}, "data.prompt_template"),
+    ({"data": {"prompt_template": "{a:>3}+{b}="}}, "data.prompt_template"),
 ]
+# checked through Snakemake too: each stops the run before any job
+WORKFLOW_INVALID = INVALID[:10] + [INVALID[i] for i in (14, 16, 17, 18)]
 
 
 def merged(override):
@@ -72,7 +89,7 @@ def test_library_rejects_invalid_config(override, key):
         validate_config(merged(override), load_schema(SCHEMA))
 
 
-@pytest.mark.parametrize("override,key", INVALID[:10], ids=[k for _, k in INVALID[:10]])
+@pytest.mark.parametrize("override,key", WORKFLOW_INVALID, ids=[k for _, k in WORKFLOW_INVALID])
 def test_workflow_stops_before_any_job(workflow_copy, override, key):
     bad = workflow_copy / "bad.yaml"
     bad.write_text(yaml.safe_dump(override))
@@ -81,3 +98,28 @@ def test_workflow_stops_before_any_job(workflow_copy, override, key):
     assert f"`{key}`" in proc.stdout + proc.stderr
     assert not (workflow_copy / "results").exists()
     assert not (workflow_copy / "logs").exists()
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  digits: 2\n  seed: [1, 2\nmodel: {n_head: 4}\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml, line \d+, column \d+: YAML syntax error"):
+        load_config(ROOT / "config/config.yaml", SCHEMA, [bad])
+
+
+def test_workflow_names_file_and_line_of_a_broken_config_yaml(workflow_copy):
+    path = workflow_copy / "config/config.yaml"
+    path.write_text(path.read_text().replace("  digits: 2 ", "  digits: [2 ", 1))
+    proc = snakemake(workflow_copy, "-n", check=False, timeout=120)
+    assert proc.returncode != 0
+    assert re.search(r"config/config.yaml, line \d+, column \d+: YAML syntax error", proc.stdout + proc.stderr)
+
+
+@pytest.mark.skipif(torch_cuda_available(), reason="this machine has CUDA: `device: cuda` is valid here")
+def test_device_cuda_without_cuda_stops_before_any_job(workflow_copy):
+    proc = snakemake(workflow_copy, "--cores", "1", "--config", "device=cuda", check=False, timeout=120)
+    assert proc.returncode != 0
+    assert "`device` is 'cuda'" in proc.stdout + proc.stderr
+    assert not (workflow_copy / "results").exists() and not (workflow_copy / "logs").exists()
+    # a dry run only shows the DAG (e.g. of config/gpu.yaml on a machine without a GPU): allowed
+    snakemake(workflow_copy, "-n", "--config", "device=cuda", timeout=120)

@@ -6,6 +6,7 @@ it breaks, before Snakemake builds the DAG, so no job starts on a bad config.
 from __future__ import annotations
 
 import copy
+import string
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,14 @@ def _with_defaults(validator_class):
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
-_Validator = _with_defaults(jsonschema.Draft202012Validator)
+def _is_strict_integer(checker, instance) -> bool:
+    """JSON Schema counts 300.0 as an integer; a config key that is a count must hold a Python int."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = jsonschema.validators.extend(
+    _with_defaults(jsonschema.Draft202012Validator),
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer))
 
 
 def load_schema(path: str | Path) -> dict[str, Any]:
@@ -69,6 +77,9 @@ def _cross_field_rules(c: dict[str, Any]) -> None:
         need(all(a < b for a, b in zip(xs, xs[1:])), f"config key `{key}` must be strictly increasing, got {xs}")
 
     ctl = c.get("control", {})
+    if "seeds" in ctl:
+        need(len(ctl["seeds"]) == len(set(ctl["seeds"])), f"config key `control.seeds` has repeated seeds: "
+             f"{ctl['seeds']} (a repeated seed repeats a measurement and narrows its band falsely)")
     for key in ("a1.n_rollouts", "a2.continuations", "a3.alphas"):
         sec, name = key.split(".")
         if sec in ctl and name in ctl[sec]:
@@ -80,7 +91,12 @@ def _cross_field_rules(c: dict[str, Any]) -> None:
         need(ctl["lq"]["m"] <= ctl["lq"]["n"],
              f"config key `control.lq.m` ({ctl['lq']['m']}) must be <= `control.lq.n` ({ctl['lq']['n']})")
 
+    lo, hi = c.get("claims", {}).get("A1", {}).get("slope_range", (0, 1))
+    need(lo < hi, f"config key `claims.A1.slope_range` must be [lo, hi] with lo < hi, got {[lo, hi]}")
+
     data = c.get("data", {})
+    if "prompt_template" in data:
+        _check_template(data["prompt_template"], need)
     if data:
         space = 10 ** (2 * data["digits"])
         need(data["n_rl"] + data["n_eval"] <= space // 2,
@@ -127,6 +143,20 @@ def _cross_field_rules(c: dict[str, Any]) -> None:
                  f"({rl['prompts_per_step']}) must be <= `data.n_rl` ({data['n_rl']})")
 
 
+def _check_template(template: str, need) -> None:
+    """The prompt template may name exactly the fields {a} and {b}, each once, with no format spec."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as err:
+        raise ConfigError(f"config key `data.prompt_template`: {template!r} is not a format string ({err})") from None
+    fields = [(name, spec, conv) for _, name, spec, conv in parts if name is not None]
+    names = sorted(name for name, _, _ in fields)
+    need(names == ["a", "b"], f"config key `data.prompt_template`: {template!r} must name the fields {{a}} and "
+         f"{{b}} once each and no other, got {['{' + n + '}' for n in names]}")
+    need(all(not spec and not conv for _, spec, conv in fields), f"config key `data.prompt_template`: "
+         f"{template!r} must use plain {{a}} and {{b}} (the operands are zero-padded already)")
+
+
 def _resolve_external(c: dict[str, Any], need) -> None:
     """External checkpoints replace pretraining: check each folder, then the trajectory's steps are theirs."""
     from vgh.lm.model import check_external_checkpoint
@@ -138,18 +168,31 @@ def _resolve_external(c: dict[str, Any], need) -> None:
     tok = ext.get("tokenizer")
     need(tok is None or Path(tok).is_dir(), f"config key `external.tokenizer`: folder {tok!r} does not exist")
     for i, e in enumerate(ext["checkpoints"]):
-        problem = check_external_checkpoint(e["path"], tok)
+        problem = check_external_checkpoint(e["path"], tok, c["data"]["prompt_template"], c["data"]["digits"])
         need(problem is None, f"config key `external.checkpoints[{i}].path`: {problem}")
     c.setdefault("pretrain", {})["checkpoints"] = steps
 
 
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML config file as a dict; a syntax error names the file, line and column."""
+    try:
+        with open(path) as fh:
+            cfg = yaml.safe_load(fh)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"config file {where}: YAML syntax error: {problem}") from None
+    if cfg is not None and not isinstance(cfg, dict):
+        raise ConfigError(f"config file {path}: must hold a mapping of keys, got {type(cfg).__name__}")
+    return cfg or {}
+
+
 def load_config(path: str | Path, schema_path: str | Path, overrides: list[str | Path] = ()) -> dict[str, Any]:
     """Load a YAML config (deep-merging `overrides` over it, as Snakemake's --configfile does) and validate."""
-    with open(path) as fh:
-        cfg = yaml.safe_load(fh) or {}
+    cfg = read_yaml(path)
     for o in overrides:
-        with open(o) as fh:
-            deep_update(cfg, yaml.safe_load(fh) or {})
+        deep_update(cfg, read_yaml(o))
     return validate_config(cfg, load_schema(schema_path))
 
 
