@@ -9,7 +9,9 @@ import pytest
 import torch
 import yaml
 from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, ViTConfig
+from safetensors.torch import load_file, save_file
+from transformers import (BartConfig, BertConfig, BertForMaskedLM, BertLMHeadModel, LlamaConfig, LlamaForCausalLM,
+                          PreTrainedTokenizerFast, ViTConfig)
 
 from conftest import ROOT, snakemake
 from vgh.config import ConfigError, load_schema, validate_config
@@ -19,10 +21,15 @@ from vgh.lm.task import build_tokenizer
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
 
 
-def save_llama(folder, seed):
+def check(path, tokenizer=None):
+    """check_external_checkpoint with the smoke config's task (1-digit operands, the default template)."""
+    return check_external_checkpoint(str(path), tokenizer, "{a}+{b}=", 1)
+
+
+def save_llama(folder, seed, context=32):
     tok = build_tokenizer()
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=context,
                       bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -68,9 +75,60 @@ def test_missing_folder_is_a_clear_error(llama_revisions, tmp_path):
 def test_not_a_causal_lm_is_a_clear_error(tmp_path):
     ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2).save_pretrained(tmp_path / "vit")
     build_tokenizer().save_pretrained(tmp_path / "vit")
-    assert "not a causal LM" in check_external_checkpoint(str(tmp_path / "vit"))
+    assert "not a causal LM" in check(tmp_path / "vit")
     (tmp_path / "empty").mkdir()
-    assert "not a Hugging Face model folder" in check_external_checkpoint(str(tmp_path / "empty"))
+    assert "not a Hugging Face model folder" in check(tmp_path / "empty")
+
+
+def save_bert(folder, cls):
+    tok = build_tokenizer()
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                     num_attention_heads=2, max_position_embeddings=32, pad_token_id=tok.pad_token_id)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        cls(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_bert_encoder_is_rejected(tmp_path):
+    """'bert' is in transformers' causal-LM mapping; neither a masked-LM BERT nor BERT in its LM-head class
+    without is_decoder (bidirectional attention) is a causal LM."""
+    problem = check(save_bert(tmp_path / "mlm", BertForMaskedLM))
+    assert "not a causal-LM head" in problem and "BertForMaskedLM" in problem
+    problem = check(save_bert(tmp_path / "lmhead", BertLMHeadModel))
+    assert "not a causal LM: its logits at earlier positions change with a later token" in problem
+
+
+def test_encoder_decoder_is_rejected(tmp_path):
+    BartConfig(d_model=32, encoder_layers=1, decoder_layers=1, architectures=["BartForCausalLM"]).save_pretrained(
+        tmp_path / "bart")
+    assert "encoder-decoder" in check(tmp_path / "bart")
+
+
+def test_missing_weights_are_named(llama_revisions, tmp_path):
+    folder = save_llama(tmp_path / "headless", seed=0)
+    weights = load_file(folder / "model.safetensors")
+    del weights["lm_head.weight"]
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    problem = check(folder)
+    assert "missing keys: lm_head.weight" in problem, problem
+    (folder / "model.safetensors").unlink()
+    assert "holds no loadable model weights" in check(folder)
+
+
+def test_context_shorter_than_prompt_and_answer_is_rejected(tmp_path):
+    problem = check(save_llama(tmp_path / "short", seed=0, context=5))
+    assert "context of 5 tokens, shorter than prompt + answer (5 + 2 = 7 tokens)" in problem, problem
+
+
+def test_the_workflows_own_gpt2_checkpoint_passes(tmp_path):
+    from vgh.lm.model import build_model
+
+    tok = build_tokenizer()
+    build_model(len(tok), 16, 1, 2, 16, seed=0).save_pretrained(tmp_path / "gpt2")
+    tok.save_pretrained(tmp_path / "gpt2")
+    assert check(tmp_path / "gpt2") is None
 
 
 def test_tokenizer_without_single_token_digits_is_a_clear_error(llama_revisions, tmp_path):
@@ -78,7 +136,7 @@ def test_tokenizer_without_single_token_digits_is_a_clear_error(llama_revisions,
     raw = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     raw.pre_tokenizer = pre_tokenizers.Split(" ", behavior="removed")
     PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="<unk>").save_pretrained(tmp_path / "tok")
-    problem = check_external_checkpoint(llama_revisions[0], str(tmp_path / "tok"))
+    problem = check(llama_revisions[0], str(tmp_path / "tok"))
     assert "digit-restricted policy" in problem and "'0'" in problem
     with pytest.raises(ConfigError, match=r"`external.checkpoints\[0\].path`"):
         validate({**external_config(llama_revisions), "external": {
