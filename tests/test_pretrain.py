@@ -1,12 +1,15 @@
 """Pretraining: checkpoints reload exactly, an interrupted run resumes to identical weights, NaN stops it."""
 import logging
+import os
+import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from vgh.lm.model import build_model, load_model
-from vgh.lm.pretrain import PretrainSettings, pretrain
+from vgh.lm.pretrain import PretrainSettings, finish_pretraining, pretrain
 from vgh.lm.task import answer_indices, build_tokenizer, digit_token_ids, encode_prompts, make_splits
 
 LOG = logging.getLogger("test")
@@ -21,8 +24,8 @@ def task():
                 digits=digit_token_ids(tok))
 
 
-def run(task, tmp, settings, save=None):
-    model = build_model(len(task["tok"]), task["train"].shape[1], 1, 2, 16, seed=3)
+def run(task, tmp, settings, save=None, n_head=2, train=None):
+    model = build_model(len(task["tok"]), task["train"].shape[1], 1, n_head, 16, seed=3)
     saved = {}
 
     def save_checkpoint(m, folder):
@@ -31,8 +34,8 @@ def run(task, tmp, settings, save=None):
         m.save_pretrained(folder)
         saved[folder.name] = {k: v.clone() for k, v in m.state_dict().items()}
 
-    table = pretrain(model, task["train"], task["prompts"], task["answers"], task["digits"], settings,
-                     tmp / "resume", save_checkpoint, LOG)
+    table = pretrain(model, task["train"] if train is None else train, task["prompts"], task["answers"],
+                     task["digits"], settings, tmp / "resume", save_checkpoint, LOG)
     return model, table, saved
 
 
@@ -84,10 +87,91 @@ def test_resume_state_of_other_settings_is_ignored(task, tmp_path):
     assert "step_0" in saved  # started afresh
 
 
+@pytest.mark.parametrize("change", ["model config", "data"])
+def test_resume_state_of_another_model_or_data_is_moved_aside(task, tmp_path, caplog, change):
+    """Never mix two runs in one trajectory: another model config or other data restart from step 0."""
+    def crash(folder):
+        if folder.name == "step_60":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(task, tmp_path, SETTINGS, save=crash)
+    other = dict(n_head=4) if change == "model config" else dict(train=task["train"].flip(0))
+    with caplog.at_level(logging.WARNING, logger="test"):
+        model, table, saved = run(task, tmp_path, SETTINGS, **other)
+    assert "step_0" in saved and list(table["step"]) == [0, 10, 20, 30, 40, 50, 60]  # started afresh
+    assert "belongs to another run" in caplog.text
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("resume.other-run-")]
+    assert len(aside) == 1 and (aside[0] / "state.pt").exists()  # the old state is kept, out of the way
+    fresh, fresh_table, _ = run(task, tmp_path / "fresh", SETTINGS, **other)
+    for (k, a), b in zip(fresh.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert fresh_table.equals(table)
+
+
+class Killed(BaseException):
+    """A kill: nothing catches it."""
+
+
+def finished_outputs(root):
+    ckpts = {s: (root / f"out/step_{s}/model.safetensors").read_bytes() for s in SETTINGS.checkpoints}
+    return ckpts, pd.read_parquet(root / "out/train_log.parquet")
+
+
+def run_and_finish(task, root):
+    _, table, _ = run(task, root, SETTINGS)
+    finish_pretraining(root / "resume", {s: root / f"out/step_{s}" for s in SETTINGS.checkpoints}, table,
+                       root / "out/train_log.parquet")
+
+
+def test_a_kill_at_any_step_of_the_finish_leaves_a_state_that_completes(task, tmp_path, monkeypatch):
+    """Kill the end of pretraining before each file operation in turn; the rerun must give the same outputs."""
+    run_and_finish(task, tmp_path / "ref")
+    reference = finished_outputs(tmp_path / "ref")
+    assert not (tmp_path / "ref/resume").exists()
+    calls = {"n": 0, "kill_at": None}
+    real = {(os, "replace"): os.replace, (shutil, "copytree"): shutil.copytree, (shutil, "rmtree"): shutil.rmtree}
+
+    def counted(fn):
+        def wrapped(*args, **kwargs):
+            if calls["n"] == calls["kill_at"]:
+                raise Killed
+            calls["n"] += 1
+            return fn(*args, **kwargs)
+        return wrapped
+
+    kill_at = 0
+    while True:
+        root = tmp_path / f"kill_{kill_at}"
+        _, table, _ = run(task, root, SETTINGS)
+        calls.update(n=0, kill_at=kill_at)
+        for (mod, name), fn in real.items():
+            monkeypatch.setattr(mod, name, counted(fn))
+        try:
+            finish_pretraining(root / "resume", {s: root / f"out/step_{s}" for s in SETTINGS.checkpoints}, table,
+                               root / "out/train_log.parquet")
+            killed = False
+        except Killed:
+            killed = True
+        finally:
+            monkeypatch.undo()
+        if not killed:
+            break
+        # Snakemake deletes the outputs of an incomplete job before it reruns it
+        shutil.rmtree(root / "out", ignore_errors=True)
+        run_and_finish(task, root)
+        ckpts, table = finished_outputs(root)
+        assert ckpts == reference[0], f"kill before file operation {kill_at}"
+        pd.testing.assert_frame_equal(table, reference[1], check_exact=True)
+        assert not (root / "resume").exists() and not (root / ".resume.trash").exists()
+        kill_at += 1
+    assert kill_at >= len(SETTINGS.checkpoints) + 2  # every copy, the log table and the clean-up were cut
+
+
 def test_nan_loss_stops_with_a_clear_error(task, tmp_path):
     model = build_model(len(task["tok"]), task["train"].shape[1], 1, 2, 16, seed=3)
     with torch.no_grad():
         model.lm_head.weight.fill_(float("nan"))
     with pytest.raises(FloatingPointError, match="pretraining loss is nan"):
         pretrain(model, task["train"], task["prompts"], task["answers"], task["digits"], SETTINGS, tmp_path / "r",
-                 lambda m, f: None, LOG)
+                 lambda m, f: m.save_pretrained(f), LOG)

@@ -56,6 +56,16 @@ def write_text(text: str, path: str | os.PathLike) -> None:
         tmp.write_text(text)
 
 
+def copy_dir_atomic(src: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """Copy folder `src` to `dest` through a temporary sibling and one rename: `dest` is whole or absent."""
+    src, dest = Path(src), Path(dest)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+
+
 def copy_workflow(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
     """A private copy of the workflow's files (no results/, figures/, .snakemake/) to run it elsewhere."""
     src, dest = Path(src), Path(dest)

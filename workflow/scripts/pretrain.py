@@ -1,13 +1,9 @@
 """Pretraining: build the model from the config, train it, move the checkpoints into place."""
-import shutil
-from pathlib import Path
-
 import pandas as pd
 from transformers import AutoTokenizer
 
-from vgh.io import write_table
 from vgh.lm.model import build_model
-from vgh.lm.pretrain import PretrainSettings, pretrain
+from vgh.lm.pretrain import PretrainSettings, finish_pretraining, pretrain
 from vgh.lm.task import answer_indices, digit_token_ids, encode_prompts
 from vgh.runtime import configure, select_device
 
@@ -33,10 +29,6 @@ settings = PretrainSettings(steps=p["steps"], batch_size=p["batch_size"], lr=p["
 table = pretrain(model, train_ids, encode_prompts(tok, evals["prompt"].tolist()).to(device),
                  answer_indices(evals["answer"].tolist()).to(device), digit_token_ids(tok).to(device), settings,
                  snakemake.params.resume_dir, save_checkpoint, log)
-staged = Path(snakemake.params.resume_dir) / "checkpoints"
-for step, out in zip(p["checkpoints"], snakemake.output.checkpoints):
-    shutil.rmtree(out, ignore_errors=True)
-    shutil.move(staged / f"step_{step}", out)
-write_table(table, snakemake.output.log_table)
-shutil.rmtree(snakemake.params.resume_dir)
+finish_pretraining(snakemake.params.resume_dir, dict(zip(p["checkpoints"], snakemake.output.checkpoints)), table,
+                   snakemake.output.log_table)
 log.info("done: final eval pass@1 %.4f", table["eval_pass1"].iloc[-1])

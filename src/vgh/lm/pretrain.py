@@ -2,15 +2,24 @@
 
 Training keeps rolling resume state (model, optimizer, step, generator) in a folder that is not a workflow
 output; an interrupted run resumes from it and ends with the same weights as an uninterrupted one on CPU.
-Checkpoints are staged inside that folder and moved to their final place only when training has finished.
+Checkpoints are staged inside that folder and published only when training has finished.
+
+Resuming is only for the same run: the resume state carries a fingerprint of the whole model config, the
+pretraining settings and a hash of the data (training and eval ids); state of any other run is moved aside
+(logged) and training starts over, so two configs never mix in one trajectory. The end of pretraining is
+crash-consistent: the staged checkpoints and the resume state stay whole until every output is written, and
+the resume folder is renamed away in one atomic step before it is deleted, so a kill at any instant leaves
+either a state that resumes at the last step and publishes again, or no state at all (a clean restart).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,6 +28,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from ..io import copy_dir_atomic, write_table
 from .policy import sequence_logprob
 
 
@@ -59,8 +69,7 @@ def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_an
     `resume_dir/checkpoints/step_<s>`; the caller moves them into place after this returns.
     """
     resume_dir = Path(resume_dir)
-    fingerprint = json.dumps({**asdict(settings), "n_train": len(train_ids), "shape": list(train_ids.shape),
-                              "params": sum(p.numel() for p in model.parameters())}, sort_keys=True)
+    fingerprint = run_fingerprint(model, settings, train_ids, eval_prompts, eval_answers)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.0, betas=(0.9, 0.98))
     gen = torch.Generator().manual_seed(settings.seed)
     rows: list[dict] = []
@@ -77,7 +86,7 @@ def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_an
     if start == 0:
         evaluate(0, float("nan"))
         if 0 in settings.checkpoints:
-            save_checkpoint(model, ckpt_dir / "step_0")
+            _stage(save_checkpoint, model, ckpt_dir / "step_0")
     bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, desc="pretrain",
                mininterval=2.0)
     for step in bar:
@@ -98,11 +107,67 @@ def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_an
             evaluate(done, loss.item())
             bar.set_postfix(loss=f"{loss.item():.3f}", pass1=f"{rows[-1]['eval_pass1']:.3f}")
         if done in settings.checkpoints:
-            save_checkpoint(model, ckpt_dir / f"step_{done}")
-        if done in settings.checkpoints or done % settings.eval_every == 0:
+            _stage(save_checkpoint, model, ckpt_dir / f"step_{done}")
+        if done in settings.checkpoints or done % settings.eval_every == 0 or done == settings.steps:
             _save_resume(resume_dir, fingerprint, model, opt, gen, rows, done)
     model.eval()
     return pd.DataFrame(rows)
+
+
+def run_fingerprint(model, settings: PretrainSettings, *data: torch.Tensor) -> str:
+    """What makes two pretraining runs the same run: model config, settings and the data's contents."""
+    model_cfg = {k: v for k, v in model.config.to_dict().items() if k != "transformers_version"}
+    digest = hashlib.sha256()
+    for t in data:
+        digest.update(repr((tuple(t.shape), str(t.dtype))).encode())
+        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return json.dumps({"settings": asdict(settings), "model": model_cfg, "data_sha256": digest.hexdigest()},
+                      sort_keys=True, default=str)
+
+
+def finish_pretraining(resume_dir: str | Path, checkpoint_outputs: dict[int, str | Path], table: pd.DataFrame,
+                       log_table: str | Path) -> None:
+    """Publish the staged checkpoints and the training log, then discard the resume state.
+
+    Safe to interrupt anywhere: each output folder appears by an atomic rename, the resume state is untouched
+    until every output is written (a rerun resumes at the final step and publishes again), and the resume
+    folder leaves in one atomic rename before it is deleted.
+    """
+    staged = Path(resume_dir) / "checkpoints"
+    for step, out in checkpoint_outputs.items():
+        copy_dir_atomic(staged / f"step_{step}", out)
+    write_table(table, log_table)
+    _discard(Path(resume_dir))
+
+
+def _stage(save_checkpoint: Callable[[torch.nn.Module, Path], None], model, folder: Path) -> None:
+    """Save a checkpoint beside `folder` and rename it into place, so a staged folder is always whole."""
+    tmp = folder.parent / ".staging" / folder.name
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(model, tmp)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def _trash(resume_dir: Path) -> Path:
+    return resume_dir.with_name(f".{resume_dir.name}.trash")
+
+
+def _discard(resume_dir: Path) -> None:
+    """Remove the resume folder: first an atomic rename out of the way, then the deletion."""
+    trash = _trash(resume_dir)
+    shutil.rmtree(trash, ignore_errors=True)
+    if resume_dir.exists():
+        os.replace(resume_dir, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _move_aside(resume_dir: Path, log: logging.Logger) -> None:
+    aside = resume_dir.with_name(f"{resume_dir.name}.other-run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    os.replace(resume_dir, aside)
+    log.warning("resume state in %s belongs to another run (model config, settings or data differ): moved it "
+                "to %s and starting pretraining afresh", resume_dir, aside)
 
 
 def _save_resume(resume_dir: Path, fingerprint: str, model, opt, gen, rows, step: int) -> None:
@@ -114,14 +179,14 @@ def _save_resume(resume_dir: Path, fingerprint: str, model, opt, gen, rows, step
 
 
 def _load_resume(resume_dir: Path, fingerprint: str, model, opt, gen, rows, log) -> int:
+    shutil.rmtree(_trash(resume_dir), ignore_errors=True)  # left by a kill while a finished run cleaned up
     path = resume_dir / "state.pt"
     if not path.exists():
         shutil.rmtree(resume_dir, ignore_errors=True)
         return 0
     state = torch.load(path, weights_only=False)
     if state["fingerprint"] != fingerprint:
-        log.info("resume state in %s belongs to other settings; starting afresh", resume_dir)
-        shutil.rmtree(resume_dir, ignore_errors=True)
+        _move_aside(resume_dir, log)
         return 0
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])

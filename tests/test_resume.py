@@ -1,0 +1,69 @@
+"""Hard kills of the pretrain job on the smoke config: a rerun never mixes two runs and always completes.
+
+The job is SIGKILLed at a chosen file operation by tests/hooks/sitecustomize.py (put on PYTHONPATH here
+only), as `kill -9` or a lost cluster node would: mid-training, and between the checkpoint copies at the end.
+"""
+import json
+import os
+import subprocess
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import ROOT, SNAKEMAKE
+
+SMOKE = ["--configfile", "config/smoke.yaml"]
+TARGET = "results/pretrain/train_log.parquet"
+
+
+def run(wf, *args, kill=None):
+    env = dict(os.environ)
+    if kill:
+        env.update(VGH_TEST_KILL=kill, PYTHONPATH=os.pathsep.join(
+            p for p in (str(ROOT / "tests/hooks"), env.get("PYTHONPATH")) if p))
+    return subprocess.run([SNAKEMAKE, "--cores", "2", TARGET, *SMOKE, *args], cwd=wf, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def checkpoint_configs(wf):
+    steps = yaml.safe_load((wf / "config/smoke.yaml").read_text())["pretrain"]["checkpoints"]
+    return {s: json.loads((wf / f"results/pretrain/step_{s}/config.json").read_text()) for s in steps}
+
+
+@pytest.mark.slow
+def test_resume_after_a_config_change_starts_over_and_never_mixes(workflow_copy):
+    killed = run(workflow_copy, kill="state.pt:3")  # SIGKILL after the step-150 resume state
+    assert killed.returncode != 0
+    assert (workflow_copy / "resume/pretrain/state.pt").exists()
+    other = workflow_copy / "other.yaml"
+    other.write_text(yaml.safe_dump({"data": {"seed": 1}, "model": {"n_head": 4}}))
+    proc = run(workflow_copy, str(other))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (workflow_copy / "logs/pretrain.log").read_text()
+    assert "belongs to another run" in log and "resuming" not in log
+    assert {c["n_head"] for c in checkpoint_configs(workflow_copy).values()} == {4}
+    table = pd.read_parquet(workflow_copy / TARGET)
+    assert table["step"].tolist() == sorted(set(table["step"])) and table["step"].iloc[0] == 0
+    assert list(workflow_copy.glob("resume/pretrain.other-run-*/state.pt"))  # the old state, moved aside
+
+
+@pytest.mark.slow
+def test_a_kill_between_the_final_checkpoint_copies_recovers(workflow_copy):
+    reference = workflow_copy.parent / "reference"
+    reference.mkdir()
+    for item in workflow_copy.iterdir():
+        os.symlink(item, reference / item.name)
+    assert run(reference).returncode == 0
+    killed = run(workflow_copy, kill="copytree:2")  # step_0 published, then SIGKILL
+    assert killed.returncode != 0
+    assert (workflow_copy / "resume/pretrain/state.pt").exists()
+    proc = run(workflow_copy)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resuming pretraining from step 300" in (workflow_copy / "logs/pretrain.log").read_text()
+    assert not (workflow_copy / "resume/pretrain").exists()
+    pd.testing.assert_frame_equal(pd.read_parquet(workflow_copy / TARGET), pd.read_parquet(reference / TARGET),
+                                  check_exact=True)
+    for step in checkpoint_configs(workflow_copy):
+        name = f"results/pretrain/step_{step}/model.safetensors"
+        assert (workflow_copy / name).read_bytes() == (reference / name).read_bytes(), name
