@@ -1,5 +1,7 @@
 """Device selection and process set-up."""
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -30,3 +32,26 @@ def test_gpu_config_builds_its_dag(workflow_copy):
                       "--forcerun", "pretrain").stdout
     assert re.search(r"resources: .*\bgpu=1\b", shown)
 
+
+
+def test_job_log_receives_warnings_and_the_uncaught_exception(tmp_path):
+    """A job's own log holds its traceback and warnings (on a cluster its stderr may be elsewhere)."""
+    log = tmp_path / "logs/job.log"
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import warnings\n"
+        "from vgh.runtime import configure\n"
+        f"log = configure(1, {str(log)!r})\n"
+        "log.info('started')\n"
+        "warnings.warn('a python warning')\n"
+        "from transformers.utils import logging as hf_logging\n"
+        "hf_logging.get_logger('transformers.modeling_utils').warning('a transformers warning')\n"
+        "raise ValueError('the job broke here')\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    text = log.read_text()
+    for needle in ("started", "a python warning", "a transformers warning", "Traceback",
+                   "ValueError: the job broke here"):
+        assert needle in text, f"{needle!r} missing from the job log:\n{text}"
+    assert "ValueError: the job broke here" in proc.stderr  # and still on stderr
+    assert proc.stderr.count("Traceback") == 1

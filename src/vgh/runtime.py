@@ -13,6 +13,9 @@ for _k, _v in OFFLINE_ENV.items():
 def configure(threads: int, log_path: str | None, name: str = "vgh") -> logging.Logger:
     """Limit torch (and BLAS) to the rule's `threads`; send log records to `log_path` (and stderr).
 
+    The job's log file also receives its warnings (Python's and transformers') and, if the job dies, the
+    traceback of the uncaught exception: on a cluster the job's stderr may sit elsewhere, its log does not.
+
     Called first by every workflow script, so parallel jobs never oversubscribe the cores. torch is not
     imported here (a figure job needs none of its ~2 s import): the thread variables cover a later import,
     and a torch already imported is set directly.
@@ -39,7 +42,31 @@ def configure(threads: int, log_path: str | None, name: str = "vgh") -> logging.
         h.setFormatter(fmt)
         logger.addHandler(h)
     logger.propagate = False
+    logging.captureWarnings(True)
+    warn_logger = logging.getLogger("py.warnings")
+    warn_logger.handlers = list(handlers)
+    warn_logger.propagate = False
+    if log_path:
+        file_handler = handlers[-1]
+        hf_logger = logging.getLogger("transformers")  # keeps its own stderr handler; add the job's log
+        hf_logger.handlers = [h for h in hf_logger.handlers if not isinstance(h, logging.FileHandler)]
+        hf_logger.addHandler(file_handler)
+        sys.excepthook = _excepthook_to(file_handler)
     return logger
+
+
+def _excepthook_to(handler: logging.Handler):
+    """An excepthook that writes the traceback to `handler` (the job's log), then to stderr as usual."""
+
+    def hook(exc_type, exc, tb):
+        if not issubclass(exc_type, KeyboardInterrupt):
+            handler.handle(logging.LogRecord("vgh", logging.CRITICAL, __file__, 0,
+                                             "the job failed with an uncaught exception:", None,
+                                             (exc_type, exc, tb)))
+            handler.flush()
+        sys.__excepthook__(exc_type, exc, tb)
+
+    return hook
 
 
 def select_device(device: str) -> "torch.device":
