@@ -12,6 +12,18 @@ try:
 except ConfigError as err:
     raise WorkflowError(f"Invalid config: {err}") from None
 
+
+
+onstart:
+    # `device: cuda` needs a GPU where the jobs run: here, unless a cluster executor sends them elsewhere
+    # (a dry run never gets here). Checked before any job, not inside the first GPU job after the CPU jobs ran.
+    if config["device"] == "cuda" and workflow.local_exec:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise WorkflowError("Invalid config: config key `device` is 'cuda' but this machine has no CUDA "
+                                "device (use 'auto' or 'cpu', or run the GPU jobs on a cluster executor)")
+
 ENV = "../../environment.yml"  # conda: directive, relative to workflow/rules/
 
 # Rules that run torch on the device declare resources gpu=GPU: with `device: cuda`, run with
