@@ -6,12 +6,15 @@ record), `--lint` is clean, `--report` builds, and a forced rerun reproduces eve
 """
 import json
 import re
+import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import copy_workflow, snakemake
+from conftest import ROOT, SNAKEMAKE, copy_workflow, snakemake
 
 SMOKE = ["--configfile", "config/smoke.yaml"]
 
@@ -91,3 +94,69 @@ def test_forced_rerun_reproduces_every_table(smoke_run):
         pd.testing.assert_frame_equal(pd.read_parquet(path), table, check_exact=True, obj=str(path))
     for path, rec in claims.items():
         assert json.loads(path.read_text()) == rec, path
+
+
+# ---------------------------------------------------------------- every command the README shows a user
+
+def readme_commands() -> list[str]:
+    """Each command in the README's inline code and example comments (placeholders filled in), once."""
+    text = (ROOT / "README.md").read_text()
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    spans = [re.sub(r"\s+", " ", span).strip() for span in re.findall(r"`([^`]+)`", prose)]
+    cmds = [c for c in spans if c.split(" ")[0] in ("snakemake", "python", "jupytext", "pip", "scontrol")]
+    cmds += re.findall(r"^# .*used as: (.+)$", text, re.M)
+    return list(dict.fromkeys(c.replace("<config>", "config/smoke.yaml") for c in cmds))
+
+
+def readme_example_config(tmp: Path) -> Path:
+    """The README's external-checkpoint YAML, its folders replaced by tiny Llama checkpoints."""
+    from test_external import save_llama
+
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```yaml\n(# my_model.yaml.+?)```", text, re.S).group(1)
+    for i, path in enumerate(re.findall(r"path: (\S+)\}", block)):
+        block = block.replace(path, str(save_llama(tmp / f"rev_{i}", seed=i)))
+    (tmp / "my_model.yaml").write_text(block)
+    return tmp / "my_model.yaml"
+
+
+@pytest.mark.parametrize("command", readme_commands())
+def test_readme_command_works_verbatim(smoke_run, command, tmp_path):
+    """Run in the finished smoke copy: on the smoke config where the README shows the default, as a dry run
+    where a real run needs a GPU, a cluster or a user's model."""
+    args = shlex.split(command)
+    if args[0] == "pip":
+        ci = (ROOT / ".ci/run").read_text()
+        assert command.replace("pip install", "pip install -q") in ci, "install command differs from .ci/run's"
+        return
+    if args[0] == "scontrol":
+        if not shutil.which("scontrol"):
+            pytest.skip("no SLURM here (.ci/run starts one)")
+        proc = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and "MinJobAge" in proc.stdout, proc.stderr
+        return
+    if "my.yaml" in command:  # the README's way to locate a YAML error in a --configfile file
+        (smoke_run / "my.yaml").write_text("data:\n  digits: 2\n  seed: [1, 2\nmodel: {n_head: 4}\n")
+        proc = subprocess.run(command.replace("python", str(Path(SNAKEMAKE).with_name("python")), 1), shell=True,
+                              cwd=smoke_run, capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0 and re.search(r"my.yaml.+line \d+, column \d+", proc.stderr), proc.stderr
+        return
+    if args[0] != "snakemake":
+        if args[0] == "python":
+            args[0] = str(Path(SNAKEMAKE).with_name("python"))
+        elif args[0] == "jupytext":
+            args[0] = str(Path(SNAKEMAKE).with_name("jupytext"))
+        proc = subprocess.run(args, cwd=smoke_run, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, f"{command} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+        return
+    if "my_model.yaml" in args:
+        shutil.copy(readme_example_config(tmp_path), smoke_run / "my_model.yaml")
+    dry = any(a in args for a in ("config/gpu.yaml", "my_model.yaml", "profiles/slurm"))
+    extra = (["-n"] if dry else []) + ([] if "--configfile" in args else SMOKE)
+    figures = [a for a in args if a.startswith("figures/") and a.endswith(".pdf")]
+    for fig in figures:  # the restyle row: an edited notebook reruns only its figure
+        next((smoke_run / "workflow/notebooks").glob(Path(fig).stem + ".py")).touch()
+    proc = snakemake(smoke_run, *args[1:], *extra)
+    if figures:
+        ran = set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout + proc.stderr, re.M))
+        assert ran == {f"fig_{Path(f).stem.split('_')[0]}" for f in figures}, ran
