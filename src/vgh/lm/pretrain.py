@@ -66,7 +66,7 @@ def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_an
     """Train `model` with the LM loss on `train_ids` [N, S]; return the training log.
 
     Checkpoints (step 0 = the untrained model) are written by `save_checkpoint(model, folder)` into
-    `resume_dir/checkpoints/step_<s>`; the caller moves them into place after this returns.
+    `resume_dir/checkpoints/step_<s>`; `finish_pretraining` publishes them after this returns.
     """
     resume_dir = Path(resume_dir)
     fingerprint = run_fingerprint(model, settings, train_ids, eval_prompts, eval_answers)
@@ -141,7 +141,7 @@ def finish_pretraining(resume_dir: str | Path, checkpoint_outputs: dict[int, str
 
 
 def _stage(save_checkpoint: Callable[[torch.nn.Module, Path], None], model, folder: Path) -> None:
-    """Save a checkpoint beside `folder` and rename it into place, so a staged folder is always whole."""
+    """Save a checkpoint into `.staging/` beside `folder`, then rename it into place: a staged folder is whole."""
     tmp = folder.parent / ".staging" / folder.name
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
