@@ -50,6 +50,11 @@ class Claim:
         """One line for a figure or report caption."""
         return f"{self.id} {self.verdict}: {self.metric} = {_fmt(self.value)} (check {self.threshold})"
 
+    def checks_line(self) -> str:
+        """One line listing every sub-check: name = value (threshold) ok/FAIL."""
+        return "; ".join(f"{k} = {v['value']:.4g} ({v['threshold']}) {'ok' if v['passed'] else 'FAIL'}"
+                         for k, v in self.checks.items())
+
 
 def check(value: float, *, le: float | None = None, ge: float | None = None,
           within: tuple[float, float] | None = None) -> dict[str, Any]:

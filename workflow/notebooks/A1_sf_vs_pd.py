@@ -40,7 +40,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from vgh.control.checks import a1_summary, check_a1, checks_summary
+from vgh.control.checks import a1_summary, check_a1
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
 
@@ -51,7 +51,7 @@ thr = snakemake.params.thresholds
 claim = check_a1(table, thr["max_rel_error"], thr["slope_range"])
 summary = a1_summary(table)
 log.info(claim.caption())
-log.info(checks_summary(claim))
+log.info(claim.checks_line())
 summary
 
 # %%
@@ -81,7 +81,7 @@ ax2.set(xscale="log", yscale="log", xlabel="rollouts N",
               f"{claim.details['variance_ratio_SF_over_PD']:.1f})")
 ax2.legend(fontsize="small")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + checks_summary(claim))
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + claim.checks_line())
 
 # %%
 claim.write(snakemake.output.claim, config={"control": snakemake.params.control, "claims": {"A1": thr}})

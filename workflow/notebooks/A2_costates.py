@@ -44,7 +44,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from vgh.control.checks import a2_lq_errors, a2_pendulum_cosines, a2_pendulum_noise_free, check_a2, checks_summary
+from vgh.control.checks import a2_lq_errors, a2_pendulum_cosines, a2_pendulum_noise_free, check_a2
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
 
@@ -57,7 +57,7 @@ scales = snakemake.params.control["pendulum"]["smoothing_scales"]
 headline = scales[0]
 claim = check_a2(lq, pen, thr["max_lq_rel_error"], thr["min_pendulum_cosine"], headline)
 log.info(claim.caption())
-log.info(checks_summary(claim))
+log.info(claim.checks_line())
 lq_err = a2_lq_errors(lq)
 cos = a2_pendulum_cosines(pen)
 m_max = int(cos.continuations.max())
@@ -138,7 +138,7 @@ ax_s.set(yscale="log", xlabel="smoothing scale s (rad, rad/s)",
          title=f"pendulum reference vs smoothing scale (M = {m_max})")
 ax_s.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + checks_summary(claim))
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + claim.checks_line())
 
 # %%
 claim.write(snakemake.output.claim, config={"control": snakemake.params.control, "claims": {"A2": thr}})

@@ -42,7 +42,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from vgh.control.checks import a3_bias, check_a3, checks_summary
+from vgh.control.checks import a3_bias, check_a3
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
 
@@ -52,7 +52,7 @@ table = pd.read_parquet(snakemake.input.table)
 thr = snakemake.params.thresholds
 claim = check_a3(table, thr["min_spearman"])
 log.info(claim.caption())
-log.info(checks_summary(claim))
+log.info(claim.checks_line())
 bias = a3_bias(table)
 bias.groupby(["alpha", "backward"])[["rel_bias", "floor", "ms_radius"]].mean()
 
@@ -87,7 +87,7 @@ ax2.set(xlabel=r"exact value gradient $-2P^{\alpha}_t x$ (per coordinate)",
         ylabel="mean costate (per coordinate)", title=rf"$\alpha$ = {a_max:g}, M = {int(d.continuations.iloc[0])}")
 ax2.legend(fontsize="small")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + checks_summary(claim))
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + claim.checks_line())
 
 # %%
 claim.write(snakemake.output.claim, config={"control": snakemake.params.control, "claims": {"A3": thr}})

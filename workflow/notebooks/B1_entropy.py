@@ -49,7 +49,7 @@ if "snakemake" not in globals():  # run by hand from the repo root against an ex
 import matplotlib.pyplot as plt
 import numpy as np
 
-from vgh.lm.checks import check_b1, checks_line, read_tables
+from vgh.lm.checks import check_b1, read_tables
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
 
@@ -59,7 +59,7 @@ prompts = read_tables(snakemake.input.prompts)
 thr = snakemake.params.thresholds
 claim = check_b1(summary, prompts, thr)
 log.info(claim.caption())
-log.info(checks_line(claim))
+log.info(claim.checks_line())
 for o in claim.details["prompts_lowest_temperature_above_limit"]:
     log.info("large error at the lowest temperature: %s", o)
 summary[["checkpoint", "temperature", "entropy", "gap", "pd_error", "pd_error_median", "sf_error", "p_answer"]]
@@ -117,7 +117,7 @@ ax.legend(handles=[Line2D([], [], color="gray", marker="o", ls="", label="no car
                    Line2D([], [], color="gray", marker="^", ls="", mfc="none", label="carry")],
           fontsize="x-small", loc="lower right")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + checks_line(claim))
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + claim.checks_line())
 
 # %%
 claim.write(snakemake.output.claim, config={"costates": snakemake.params.costates, "claims": {"B1": thr}})

@@ -39,7 +39,7 @@ if "snakemake" not in globals():  # run by hand from the repo root against an ex
 import matplotlib.pyplot as plt
 import numpy as np
 
-from vgh.lm.checks import check_b2, checks_line, read_tables, through_origin_fit
+from vgh.lm.checks import check_b2, read_tables, through_origin_fit
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
 
@@ -48,7 +48,7 @@ summary = read_tables(snakemake.input.summaries).sort_values(["checkpoint", "tem
 thr = snakemake.params.thresholds
 claim = check_b2(summary, thr)
 log.info(claim.caption())
-log.info(checks_line(claim))
+log.info(claim.checks_line())
 summary[["checkpoint", "temperature", "gap", "gap_embed", "entropy", "pd_error"]]
 
 # %%
@@ -73,7 +73,7 @@ for ax, col, xlabel in ((axes[0], "gap", r"sampling gap $E\,\|\mathrm{onehot}(y_
 axes[0].set_title("one-hot gap (the checked fit)")
 axes[1].set_title("embedding-space gap (detail)")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + checks_line(claim))
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + claim.checks_line())
 
 # %%
 claim.write(snakemake.output.claim, config={"costates": snakemake.params.costates, "claims": {"B2": thr}})

@@ -39,7 +39,7 @@ if "snakemake" not in globals():  # run by hand from the repo root against an ex
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from vgh.lm.checks import alignment_means, check_b3, checks_line
+from vgh.lm.checks import alignment_means, check_b3
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
 
@@ -49,7 +49,7 @@ thr = snakemake.params.thresholds
 claim = check_b3(table, thr)
 means = alignment_means(table)
 log.info(claim.caption())
-log.info(checks_line(claim))
+log.info(claim.checks_line())
 means
 
 # %%
@@ -80,7 +80,7 @@ for ax in (ax1, ax2):
     ax.set_xticks(sizes, [str(s) for s in sizes])
     ax.legend(fontsize="small")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + checks_line(claim))
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + claim.checks_line())
 
 # %%
 claim.write(snakemake.output.claim, config={"costates": snakemake.params.costates, "claims": {"B3": thr}})

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
-
 from vgh.claims import Claim, check
+from vgh.stats import spearman
 
 
 # ---------------------------------------------------------------------------------------------- A1
@@ -170,7 +169,7 @@ def check_a3(table: pd.DataFrame, min_spearman: float) -> Claim:
     det_ratio = (det.rel_bias / det.floor).to_numpy()
     alphas = det.alpha.to_numpy()
     zero = alphas == 0
-    rho = float(spearmanr(alphas, det.rel_bias).statistic) if len(alphas) > 1 else float("nan")
+    rho = spearman(alphas, det.rel_bias)
     checks = {
         "reparameterized_max_bias_over_floor": check(float(rep_ratio.max()), le=1.0),
         "detached_bias_over_floor_at_alpha0": check(float(det_ratio[zero].max()) if zero.any() else float("nan"),
@@ -201,7 +200,3 @@ def check_a3(table: pd.DataFrame, min_spearman: float) -> Claim:
         details=details,
     )
 
-
-def checks_summary(claim: Claim) -> str:
-    """One line listing every sub-check: name = value ok/FAIL (thresholds are in the claim's caption)."""
-    return "; ".join(f"{k} = {v['value']:.4g} {'ok' if v['passed'] else 'FAIL'}" for k, v in claim.checks.items())

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from vgh.claims import Claim, check
+from vgh.stats import pearson, spearman
 
 PREDICTORS = ("G_pred", "S*H", "S", "H")
 
@@ -63,20 +64,6 @@ def loo_predictions(S, H, gain) -> tuple[np.ndarray, np.ndarray]:
     return preds, kappas
 
 
-def _spearman(x, y) -> float:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(stats.spearmanr(x, y).statistic)
-
-
-def _pearson(x, y) -> float:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(stats.pearsonr(x, y).statistic)
-
-
 def predictor_values(S, H, gain) -> dict[str, np.ndarray]:
     """Each predictor's value per checkpoint (G_pred = the LOO prediction)."""
     S, H = np.asarray(S, float), np.asarray(H, float)
@@ -108,14 +95,14 @@ def predictor_table(per_ckpt: pd.DataFrame, gains: pd.DataFrame, rng: np.random.
         g = np.array([x[rng.integers(0, len(x), len(x))].mean() for x in per_seed])
         peaks[b] = int(np.argmax(g))
         for name, v in predictor_values(S, H, g).items():
-            boot[name][b] = (_spearman(g, v), _pearson(g, v))
+            boot[name][b] = (spearman(g, v), pearson(g, v))
     rows = []
     for name in PREDICTORS:
         sp, pe = boot[name][:, 0], boot[name][:, 1]
         rows.append({"predictor": name,
-                     "spearman": _spearman(mean_gain, point[name]),
+                     "spearman": spearman(mean_gain, point[name]),
                      "spearman_lo": float(np.nanpercentile(sp, 2.5)), "spearman_hi": float(np.nanpercentile(sp, 97.5)),
-                     "pearson": _pearson(mean_gain, point[name]),
+                     "pearson": pearson(mean_gain, point[name]),
                      "pearson_lo": float(np.nanpercentile(pe, 2.5)), "pearson_hi": float(np.nanpercentile(pe, 97.5)),
                      "n_boot": int(n_boot)})
     return pd.DataFrame(rows), peaks
