@@ -9,7 +9,7 @@ import torch
 from vgh.lm.model import build_model
 from vgh.lm.policy import exact_match, sample_completions
 from vgh.lm.task import answer_indices, build_tokenizer, digit_token_ids, encode_prompts, prompt_text, true_answer
-from vgh.trajectory import metrics, predictors
+from vgh.trajectory import checks, metrics, predictors
 from vgh.trajectory.rl import RLSettings, clipped_surrogate, lr_rule, rl_train, run_from_checkpoint
 
 
@@ -239,17 +239,17 @@ def test_predictor_table_and_checks():
     assert set(preds["predictor"]) == set(predictors.PREDICTORS)
     row = preds.set_index("predictor").loc["G_pred"]
     assert row["spearman_lo"] <= row["spearman"] <= row["spearman_hi"]
-    c2 = predictors.check_c2(preds, table, min_spearman=0.7)
+    c2 = checks.check_c2(preds, table, {"min_spearman": 0.7})
     assert c2.passed == (c2.value >= 0.7)
     freq = predictors.peak_frequencies(steps, peaks)
     assert abs(freq["frequency"].sum() - 1) < 1e-12
-    c1 = predictors.check_c1(table, freq)
+    c1 = checks.check_c1(table, {}, freq)
     assert 0 <= c1.details["bootstrap_frac_peak_interior"] <= 1
     assert c1.details["peak_checkpoint"] == int(steps[np.argmax(table["gain_mean"])])
     assert c1.passed == (0 < np.argmax(table["gain_mean"]) < len(steps) - 1)
     # a monotone gain peaks at the last checkpoint: C1 fails
     mono = gains.assign(gain=gains["checkpoint"] * 1e-3)
-    assert not predictors.check_c1(predictors.checkpoint_table(per, mono)).passed
+    assert not checks.check_c1(predictors.checkpoint_table(per, mono), {}).passed
 
 
 def test_lr_rule():

@@ -48,7 +48,7 @@ log = configure(snakemake.threads, snakemake.log[0])
 
 table = pd.read_parquet(snakemake.input.table)
 thr = snakemake.params.thresholds
-claim = check_a1(table, thr["max_rel_error"], thr["slope_range"])
+claim = check_a1(table, thr)
 summary = a1_summary(table)
 log.info(claim.caption())
 log.info(claim.checks_line())

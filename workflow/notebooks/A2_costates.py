@@ -55,7 +55,7 @@ pen = pd.read_parquet(snakemake.input.pendulum)
 thr = snakemake.params.thresholds
 scales = snakemake.params.control["pendulum"]["smoothing_scales"]
 headline = scales[0]
-claim = check_a2(lq, pen, thr["max_lq_rel_error"], thr["min_pendulum_cosine"], headline)
+claim = check_a2(lq, pen, thr, headline)
 log.info(claim.caption())
 log.info(claim.checks_line())
 lq_err = a2_lq_errors(lq)

@@ -50,7 +50,7 @@ log = configure(snakemake.threads, snakemake.log[0])
 
 table = pd.read_parquet(snakemake.input.table)
 thr = snakemake.params.thresholds
-claim = check_a3(table, thr["min_spearman"])
+claim = check_a3(table, thr)
 log.info(claim.caption())
 log.info(claim.checks_line())
 bias = a3_bias(table)

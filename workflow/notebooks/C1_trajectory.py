@@ -48,7 +48,7 @@ import pandas as pd
 
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
-from vgh.trajectory.predictors import check_c1
+from vgh.trajectory.checks import check_c1
 
 log = configure(snakemake.threads, snakemake.log[0])
 table = pd.read_parquet(snakemake.input.checkpoints).sort_values("checkpoint")
@@ -56,7 +56,7 @@ gains = pd.read_parquet(snakemake.input.gains)
 curves = pd.read_parquet(snakemake.input.curves)
 peak_freq = pd.read_parquet(snakemake.input.peak_bootstrap)
 traj, data = snakemake.params.trajectory, snakemake.params.data
-claim = check_c1(table, peak_freq, corruption_rate=data["corruption_rate"])
+claim = check_c1(table, {}, peak_freq, corruption_rate=data["corruption_rate"])
 log.info(claim.caption())
 table[["checkpoint", "pass_at_1", "headroom", "signal", "gain_mean", "gain_se", "g_pred_loo"]]
 

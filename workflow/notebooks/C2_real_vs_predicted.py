@@ -46,7 +46,8 @@ import pandas as pd
 
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
-from vgh.trajectory.predictors import PREDICTORS, check_c2
+from vgh.trajectory.checks import check_c2
+from vgh.trajectory.predictors import PREDICTORS
 
 log = configure(snakemake.threads, snakemake.log[0])
 table = pd.read_parquet(snakemake.input.checkpoints).sort_values("checkpoint")
@@ -64,7 +65,7 @@ sweep = {
     "configured_lr_is_rule_choice": bool(len(chosen) and np.isclose(chosen.iloc[0], traj["rl"]["lr"])),
     "per_lr": per_lr.to_dict(orient="records"),
 }
-claim = check_c2(preds, table, thr["min_spearman"], sweep=sweep)
+claim = check_c2(preds, table, thr, sweep=sweep)
 log.info(claim.caption())
 if not sweep["configured_lr_is_rule_choice"]:
     log.warning("configured lr %g is not the lr rule's choice %s", sweep["configured_lr"], sweep["chosen_lr"])
