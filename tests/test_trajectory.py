@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vgh.lm.model import build_model
-from vgh.lm.policy import exact_match, sample_completions
+from vgh.lm.policy import exact_match, exact_pass1, sample_completions
 from vgh.lm.task import answer_indices, build_tokenizer, digit_token_ids, encode_prompts, prompt_text, true_answer
 from vgh.trajectory import checks, metrics, predictors
 from vgh.trajectory.rl import RLSettings, clipped_surrogate, lr_rule, rl_train, run_from_checkpoint
@@ -41,7 +41,7 @@ def test_exact_pass_at_k_matches_sampling(tok):
     answers = sample_completions(model, prompt_ids, digit_ids, 2, 1.0, 1, torch.Generator().manual_seed(9))[:, 0]
     k, groups = 4, 400
     with torch.no_grad():
-        p = metrics.pass1(model, prompt_ids, answers, digit_ids)
+        p = exact_pass1(model, prompt_ids, answers, digit_ids)
     exact = metrics.pass_at_k(p, k)
     assert 0.05 < float(exact.mean()) < 0.95, "test needs a policy with non-trivial pass@k"
     gen = torch.Generator().manual_seed(0)
@@ -68,7 +68,7 @@ def test_signal_equals_finite_difference_gradient(tok):
 
     def J():
         with torch.no_grad():
-            return float(metrics.pass1(model, prompt_ids, answers, digit_ids).mean())
+            return float(exact_pass1(model, prompt_ids, answers, digit_ids).mean())
 
     def fd_grad(params, h=1e-6):
         flat = torch.nn.utils.parameters_to_vector(params).detach().clone()
@@ -93,7 +93,7 @@ def test_signal_equals_finite_difference_gradient(tok):
     for p in model.parameters():
         p.requires_grad_(True)
     params = list(model.parameters())
-    p_q = metrics.pass1(model, prompt_ids, answers, digit_ids)
+    p_q = exact_pass1(model, prompt_ids, answers, digit_ids, grad=True)
     grad = torch.nn.utils.parameters_to_vector(torch.autograd.grad(p_q.mean(), params))
     assert abs(metrics.signal(model, prompt_ids, answers, digit_ids) - float(grad @ grad)) <= 1e-12 * float(grad @ grad)
     flat = torch.nn.utils.parameters_to_vector(params).detach().clone()

@@ -30,22 +30,6 @@ from tqdm import tqdm
 from .policy import REWARDS, all_completions, answer_logits, sequence_logprob
 from .updates import grpo_advantages, reinforce_advantages, rloo_advantages
 
-# ----------------------------------------------------------------------------------- prompts
-
-
-def load_prompts(eval_df: pd.DataFrame, tokenizer, n_prompts: int, device: str | torch.device = "cpu"):
-    """The first `n_prompts` rows of the eval split: (prompt_ids [Q, P], answers [Q, L], table with a, b,
-    prompt, answer, carry). The split is already in a seeded random order, so no further draw is needed."""
-    from .task import answer_indices, encode_prompts
-
-    if n_prompts > len(eval_df):
-        raise ValueError(f"n_prompts = {n_prompts} but the eval split has only {len(eval_df)} prompts")
-    d = eval_df.iloc[:n_prompts].reset_index(drop=True)
-    ids = encode_prompts(tokenizer, d["prompt"].tolist()).to(device)
-    answers = answer_indices(d["answer"].tolist()).to(device)
-    return ids, answers, d[["a", "b", "prompt", "answer", "carry"]].copy()
-
-
 # ----------------------------------------------------------------------------------- rewards on soft tokens
 
 
@@ -398,7 +382,7 @@ def measure_checkpoint(model, prompt_ids: torch.Tensor, answers: torch.Tensor, m
                        generator: torch.Generator, max_rows: int = 4096, log=None) -> pd.DataFrame:
     """Per-prompt table over a temperature sweep (model in float64): one row per (temperature, prompt).
 
-    `meta` holds one row per prompt (e.g. prompt, answer, carry from `load_prompts`); its columns are copied
+    `meta` holds one row per prompt (e.g. a, b, prompt, answer, carry of the eval split); its columns are copied
     into every temperature's rows. Every prompt is kept (none is dropped for a small |g*|).
     """
     frames = []

@@ -25,6 +25,18 @@ def load_model(path: str, dtype: torch.dtype = torch.float32, device: str | torc
     return model.to(device).eval()
 
 
+
+def load_checkpoint(path: str, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"):
+    """(model, tokenizer, digit_ids) from a Hugging Face folder holding a causal LM and its tokenizer."""
+    from transformers import AutoTokenizer
+
+    from .task import digit_token_ids
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = load_model(path, dtype=dtype, device=device)
+    return model, tok, digit_token_ids(tok).to(device)
+
+
 def check_external_checkpoint(path: str, tokenizer_path: str | None = None) -> str | None:
     """Why a user-supplied checkpoint folder cannot be analysed, or None when it can.
 
