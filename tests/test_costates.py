@@ -14,7 +14,7 @@ from vgh.lm.model import build_model
 from vgh.lm.policy import all_completions, sample_completions, sequence_logprob
 from vgh.lm.task import (answer_indices, build_tokenizer, digit_token_ids, encode_prompts, has_carry,
                          prompt_text, true_answer)
-from vgh.lm.updates import grpo_advantages, rloo_advantages
+from vgh.lm.updates import advantages, grpo_advantages, rloo_advantages
 
 Z_MAX = 4.5
 
@@ -249,6 +249,10 @@ def test_advantages_match_hand_computed_values():
     assert torch.allclose(grpo_advantages(r)[0], expect)
     assert torch.allclose(grpo_advantages(r)[1], torch.zeros(4, dtype=torch.float64))
     assert torch.allclose(grpo_advantages(r, "none")[0], torch.tensor([0.5, -0.5, -0.5, 0.5], dtype=torch.float64))
+    assert torch.equal(advantages(r, "reinforce"), r) and torch.equal(advantages(r, "rloo"), rloo_advantages(r))
+    assert torch.equal(advantages(r, "grpo", "none"), grpo_advantages(r, "none"))
+    with pytest.raises(ValueError, match="algo must be one of"):
+        advantages(r, "ppo_clip")
 
 
 def test_rloo_direction_is_unbiased_for_the_exact_policy_gradient(trained, digits):

@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from .policy import REWARDS, all_completions, answer_logits, sequence_logprob
-from .updates import grpo_advantages, reinforce_advantages, rloo_advantages
+from .updates import ALGOS, advantages, rloo_advantages
 
 # ----------------------------------------------------------------------------------- rewards on soft tokens
 
@@ -436,15 +436,6 @@ def objective_gradient(model, prompt_ids: torch.Tensor, answers: torch.Tensor, d
     return j, grad, torch.cat(pys)
 
 
-ALGOS = ("reinforce", "rloo", "grpo")
-
-
-def group_advantages(rewards: torch.Tensor, scale_rewards: str = "group") -> dict[str, torch.Tensor]:
-    """Advantages [Q, G] of each critic-free update from group rewards [Q, G] (vgh.lm.updates)."""
-    return {"reinforce": reinforce_advantages(rewards), "rloo": rloo_advantages(rewards),
-            "grpo": grpo_advantages(rewards, scale_rewards)}
-
-
 def update_directions(model, prompt_ids: torch.Tensor, completions: torch.Tensor, rewards: torch.Tensor,
                       digit_ids: torch.Tensor, tau: float, scale_rewards: str = "group",
                       algos: tuple[str, ...] = ALGOS) -> dict[str, torch.Tensor]:
@@ -456,10 +447,10 @@ def update_directions(model, prompt_ids: torch.Tensor, completions: torch.Tensor
     q, g, L = completions.shape
     params = _params(model)
     lp = group_logprob(model, prompt_ids, completions, digit_ids, tau)
-    adv = group_advantages(rewards, scale_rewards)
     out = {}
     for i, name in enumerate(algos):
-        out[name] = _flat_grad((adv[name].detach() * lp).sum() / (q * g), params,
+        adv = advantages(rewards, name, scale_rewards)
+        out[name] = _flat_grad((adv.detach() * lp).sum() / (q * g), params,
                                retain_graph=i < len(algos) - 1)
     return out
 
