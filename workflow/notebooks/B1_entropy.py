@@ -26,7 +26,7 @@
 # mechanism. Along the greedy completion, a flip of an early digit that moves the model's later digits (a
 # carry chain in the model's own behaviour) is invisible to straight-through, which sees a flip only through
 # the soft token's linear effect; the per-prompt error follows the fraction of flip probability with that
-# property (`vgh.lm.costates.flip_analysis`).
+# property (`vgh.lm.measure.flip_analysis`).
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/

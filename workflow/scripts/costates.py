@@ -4,7 +4,7 @@ import pandas as pd
 import torch
 
 from vgh.io import write_table
-from vgh.lm.costates import measure_checkpoint, summarize
+from vgh.lm.measure import measure_checkpoint, summarize
 from vgh.lm.model import load_checkpoint
 from vgh.lm.task import encode_split
 from vgh.runtime import configure, select_device

@@ -3,10 +3,10 @@
 Rank correlations need at least three points here (`min_n=3`): two points always rank perfectly.
 
 Tables (written by the `costates` and `update_alignment` rules):
-- summary: one row per (checkpoint, temperature), columns from `vgh.lm.costates.summarize` (pd_error is
+- summary: one row per (checkpoint, temperature), columns from `vgh.lm.measure.summarize` (pd_error is
   the pooled relative error sum_q |E[lambda_PD] - g*_q| / sum_q |g*_q|; entropy and gap are exact means).
-- prompts: one row per (checkpoint, temperature, prompt), from `vgh.lm.costates.measure_checkpoint`.
-- alignment: from `vgh.lm.costates.update_alignment` (rows per group size, batch and algorithm).
+- prompts: one row per (checkpoint, temperature, prompt), from `vgh.lm.measure.measure_checkpoint`.
+- alignment: from `vgh.lm.alignment.update_alignment` (rows per group size, batch and algorithm).
 """
 from __future__ import annotations
 
