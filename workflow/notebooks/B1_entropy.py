@@ -49,7 +49,8 @@ if "snakemake" not in globals():  # run by hand from the repo root against an ex
 import matplotlib.pyplot as plt
 import numpy as np
 
-from vgh.lm.checks import check_b1, read_tables
+from vgh.io import read_tables
+from vgh.lm.checks import check_b1
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
 

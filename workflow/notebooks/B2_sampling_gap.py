@@ -39,7 +39,8 @@ if "snakemake" not in globals():  # run by hand from the repo root against an ex
 import matplotlib.pyplot as plt
 import numpy as np
 
-from vgh.lm.checks import check_b2, read_tables, through_origin_fit
+from vgh.io import read_tables
+from vgh.lm.checks import check_b2, through_origin_fit
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
 

@@ -48,6 +48,7 @@ from vgh.plotting import save, set_style
 from vgh.runtime import configure
 from vgh.trajectory.checks import check_c2
 from vgh.trajectory.predictors import PREDICTORS
+from vgh.trajectory.summary import sweep_verdict
 
 log = configure(snakemake.threads, snakemake.log[0])
 table = pd.read_parquet(snakemake.input.checkpoints).sort_values("checkpoint")
@@ -55,16 +56,7 @@ gains = pd.read_parquet(snakemake.input.gains)
 preds = pd.read_parquet(snakemake.input.predictors)
 per_lr = pd.read_parquet(snakemake.input.sweep_summary)
 thr, traj = snakemake.params.thresholds, snakemake.params.trajectory
-chosen = per_lr.loc[per_lr["chosen_by_rule"], "lr"]
-sweep = {
-    "rule": ("largest lr of trajectory.lr_sweep at which no checkpoint's mean training reward over the last "
-             "quarter of steps falls below its exact step-0 expected reward by more than 2 SE (first seed)"),
-    "chosen_lr": float(chosen.iloc[0]) if len(chosen) else None,
-    "configured_lr": float(traj["rl"]["lr"]),
-    "configured_lr_in_sweep": bool(per_lr["configured"].any()),
-    "configured_lr_is_rule_choice": bool(len(chosen) and np.isclose(chosen.iloc[0], traj["rl"]["lr"])),
-    "per_lr": per_lr.to_dict(orient="records"),
-}
+sweep = sweep_verdict(per_lr, traj["rl"]["lr"])
 claim = check_c2(preds, table, thr, sweep=sweep)
 log.info(claim.caption())
 if not sweep["configured_lr_is_rule_choice"]:

@@ -166,7 +166,3 @@ def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float]) -> Claim:
         metric=f"mean cosine(RLOO, grad J) at G = {g_max}", value=top,
         threshold=f">= {thresholds['min_rloo_cosine']:g} and increasing in G", checks=checks, details=details)
 
-
-def read_tables(paths) -> pd.DataFrame:
-    """Concatenate the per-checkpoint parquet tables."""
-    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)

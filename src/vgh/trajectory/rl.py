@@ -204,6 +204,11 @@ def run_from_checkpoint(model, rl_split: tuple[torch.Tensor, torch.Tensor],
     return curve
 
 
+LR_RULE = ("largest lr of trajectory.lr_sweep at which no checkpoint's mean training reward over the last "
+           "quarter of steps falls below its exact step-0 expected reward by more than 2 SE (first seed)")
+"""The learning-rate rule in one sentence (the module docstring states it in full; `lr_rule` applies it)."""
+
+
 def last_quarter(curve: pd.DataFrame) -> tuple[float, float, int]:
     """(mean, standard error, number of steps) of the per-step training reward over the last quarter of steps.
 
