@@ -22,18 +22,9 @@
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
-    from types import SimpleNamespace
+    from vgh.claims import standalone_job
 
-    from vgh.config import load_config
-
-    _cfg = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml")
-    snakemake = SimpleNamespace(
-        input=SimpleNamespace(table="results/control/a1_sf_pd.parquet"),
-        output=SimpleNamespace(pdf="figures/A1_sf_vs_pd.pdf", png="figures/A1_sf_vs_pd.png",
-                               claim="results/claims/A1.json"),
-        threads=1, log=[None],
-        params=SimpleNamespace(thresholds=_cfg["claims"]["A1"], control=_cfg["control"]),
-    )
+    snakemake = standalone_job("A1")  # paths and params of rule fig_A1, from workflow/claims.yaml
 
 # %%
 import matplotlib.pyplot as plt

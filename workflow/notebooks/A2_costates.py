@@ -25,19 +25,9 @@
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
-    from types import SimpleNamespace
+    from vgh.claims import standalone_job
 
-    from vgh.config import load_config
-
-    _cfg = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml")
-    snakemake = SimpleNamespace(
-        input=SimpleNamespace(lq="results/control/a2_lq_costates.parquet",
-                              pendulum="results/control/a2_pendulum_costates.parquet"),
-        output=SimpleNamespace(pdf="figures/A2_costates.pdf", png="figures/A2_costates.png",
-                               claim="results/claims/A2.json"),
-        threads=1, log=[None],
-        params=SimpleNamespace(thresholds=_cfg["claims"]["A2"], control=_cfg["control"]),
-    )
+    snakemake = standalone_job("A2")  # paths and params of rule fig_A2, from workflow/claims.yaml
 
 # %%
 import matplotlib.pyplot as plt

@@ -24,18 +24,9 @@
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
-    from types import SimpleNamespace
+    from vgh.claims import standalone_job
 
-    from vgh.config import load_config
-
-    _cfg = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml")
-    snakemake = SimpleNamespace(
-        input=SimpleNamespace(table="results/control/a3_additive_noise.parquet"),
-        output=SimpleNamespace(pdf="figures/A3_additive_noise.pdf", png="figures/A3_additive_noise.png",
-                               claim="results/claims/A3.json"),
-        threads=1, log=[None],
-        params=SimpleNamespace(thresholds=_cfg["claims"]["A3"], control=_cfg["control"]),
-    )
+    snakemake = standalone_job("A3")  # paths and params of rule fig_A3, from workflow/claims.yaml
 
 # %%
 import matplotlib.pyplot as plt

@@ -21,19 +21,9 @@
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
-    from types import SimpleNamespace
+    from vgh.claims import standalone_job
 
-    from vgh.config import load_config
-
-    _cfg = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml")
-    _steps = _cfg["costates"]["checkpoints"]
-    snakemake = SimpleNamespace(
-        input=SimpleNamespace(summaries=[f"results/costates/step_{s}_summary.parquet" for s in _steps]),
-        output=SimpleNamespace(pdf="figures/B2_sampling_gap.pdf", png="figures/B2_sampling_gap.png",
-                               claim="results/claims/B2.json"),
-        threads=1, log=[None],
-        params=SimpleNamespace(thresholds=_cfg["claims"]["B2"], costates=_cfg["costates"]),
-    )
+    snakemake = standalone_job("B2")  # paths and params of rule fig_B2, from workflow/claims.yaml
 
 # %%
 import matplotlib.pyplot as plt

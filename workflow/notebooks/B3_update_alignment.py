@@ -22,18 +22,9 @@
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
-    from types import SimpleNamespace
+    from vgh.claims import standalone_job
 
-    from vgh.config import load_config
-
-    _cfg = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml")
-    snakemake = SimpleNamespace(
-        input=SimpleNamespace(table="results/costates/update_alignment.parquet"),
-        output=SimpleNamespace(pdf="figures/B3_update_alignment.pdf", png="figures/B3_update_alignment.png",
-                               claim="results/claims/B3.json"),
-        threads=1, log=[None],
-        params=SimpleNamespace(thresholds=_cfg["claims"]["B3"], costates=_cfg["costates"]),
-    )
+    snakemake = standalone_job("B3")  # paths and params of rule fig_B3, from workflow/claims.yaml
 
 # %%
 import matplotlib.pyplot as plt

@@ -25,21 +25,9 @@
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
-    from types import SimpleNamespace
+    from vgh.claims import standalone_job
 
-    from vgh.config import load_config
-
-    _cfg = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml")
-    snakemake = SimpleNamespace(
-        input=SimpleNamespace(checkpoints="results/trajectory/checkpoints.parquet",
-                              gains="results/trajectory/gains.parquet",
-                              curves="results/trajectory/curves.parquet",
-                              peak_bootstrap="results/trajectory/peak_bootstrap.parquet"),
-        output=SimpleNamespace(pdf="figures/C1_trajectory.pdf", png="figures/C1_trajectory.png",
-                               claim="results/claims/C1.json"),
-        threads=1, log=[None],
-        params=SimpleNamespace(trajectory=_cfg["trajectory"], data=_cfg["data"]),
-    )
+    snakemake = standalone_job("C1")  # paths and params of rule fig_C1, from workflow/claims.yaml
 
 # %%
 import matplotlib.pyplot as plt

@@ -23,21 +23,9 @@
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
-    from types import SimpleNamespace
+    from vgh.claims import standalone_job
 
-    from vgh.config import load_config
-
-    _cfg = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml")
-    snakemake = SimpleNamespace(
-        input=SimpleNamespace(checkpoints="results/trajectory/checkpoints.parquet",
-                              gains="results/trajectory/gains.parquet",
-                              predictors="results/trajectory/predictors.parquet",
-                              sweep_summary="results/trajectory/lr_sweep_summary.parquet"),
-        output=SimpleNamespace(pdf="figures/C2_real_vs_predicted.pdf", png="figures/C2_real_vs_predicted.png",
-                               claim="results/claims/C2.json"),
-        threads=1, log=[None],
-        params=SimpleNamespace(thresholds=_cfg["claims"]["C2"], trajectory=_cfg["trajectory"]),
-    )
+    snakemake = standalone_job("C2")  # paths and params of rule fig_C2, from workflow/claims.yaml
 
 # %%
 import matplotlib.pyplot as plt
