@@ -55,6 +55,10 @@ class Claim:
         return "; ".join(f"{k} = {v['value']:.4g} ({v['threshold']}) {'ok' if v['passed'] else 'FAIL'}"
                          for k, v in self.checks.items())
 
+    def summary(self) -> str:
+        """The caption and the checks line: what a figure notebook logs and prints under its figure."""
+        return self.caption() + "\n" + self.checks_line()
+
 
 def check(value: float, *, le: float | None = None, ge: float | None = None,
           within: tuple[float, float] | None = None) -> dict[str, Any]:

@@ -41,8 +41,7 @@ table = pd.read_parquet(snakemake.input.table)
 thr = snakemake.params.thresholds
 claim = check_a1(table, thr)
 summary = a1_summary(table)
-log.info(claim.caption())
-log.info(claim.checks_line())
+log.info(claim.summary())
 summary
 
 # %%
@@ -72,7 +71,7 @@ ax2.set(xscale="log", yscale="log", xlabel="rollouts N",
               f"{claim.details['variance_ratio_SF_over_PD']:.1f})")
 ax2.legend(fontsize="small")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + claim.checks_line())
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
 
 # %%
 claim.write(snakemake.output.claim, config={"control": snakemake.params.control, "claims": {"A1": thr}})

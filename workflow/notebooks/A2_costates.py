@@ -46,8 +46,7 @@ thr = snakemake.params.thresholds
 scales = snakemake.params.control["pendulum"]["smoothing_scales"]
 headline = scales[0]
 claim = check_a2(lq, pen, thr, headline)
-log.info(claim.caption())
-log.info(claim.checks_line())
+log.info(claim.summary())
 lq_err = a2_lq_errors(lq)
 cos = a2_pendulum_cosines(pen)
 m_max = int(cos.continuations.max())
@@ -128,7 +127,7 @@ ax_s.set(yscale="log", xlabel="smoothing scale s (rad, rad/s)",
          title=f"pendulum reference vs smoothing scale (M = {m_max})")
 ax_s.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + claim.checks_line())
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
 
 # %%
 claim.write(snakemake.output.claim, config={"control": snakemake.params.control, "claims": {"A2": thr}})

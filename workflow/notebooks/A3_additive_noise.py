@@ -42,8 +42,7 @@ log = configure(snakemake.threads, snakemake.log[0])
 table = pd.read_parquet(snakemake.input.table)
 thr = snakemake.params.thresholds
 claim = check_a3(table, thr)
-log.info(claim.caption())
-log.info(claim.checks_line())
+log.info(claim.summary())
 bias = a3_bias(table)
 bias.groupby(["alpha", "backward"])[["rel_bias", "floor", "ms_radius"]].mean()
 
@@ -78,7 +77,7 @@ ax2.set(xlabel=r"exact value gradient $-2P^{\alpha}_t x$ (per coordinate)",
         ylabel="mean costate (per coordinate)", title=rf"$\alpha$ = {a_max:g}, M = {int(d.continuations.iloc[0])}")
 ax2.legend(fontsize="small")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + claim.checks_line())
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
 
 # %%
 claim.write(snakemake.output.claim, config={"control": snakemake.params.control, "claims": {"A3": thr}})

@@ -48,8 +48,7 @@ summary = read_tables(snakemake.input.summaries).sort_values(["checkpoint", "tem
 prompts = read_tables(snakemake.input.prompts)
 thr = snakemake.params.thresholds
 claim = check_b1(summary, prompts, thr)
-log.info(claim.caption())
-log.info(claim.checks_line())
+log.info(claim.summary())
 for o in claim.details["prompts_lowest_temperature_above_limit"]:
     log.info("large error at the lowest temperature: %s", o)
 summary[["checkpoint", "temperature", "entropy", "gap", "pd_error", "pd_error_median", "sf_error", "p_answer"]]
@@ -107,7 +106,7 @@ ax.legend(handles=[Line2D([], [], color="gray", marker="o", ls="", label="no car
                    Line2D([], [], color="gray", marker="^", ls="", mfc="none", label="carry")],
           fontsize="x-small", loc="lower right")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + claim.checks_line())
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
 
 # %%
 claim.write(snakemake.output.claim, config={"costates": snakemake.params.costates, "claims": {"B1": thr}})

@@ -38,8 +38,7 @@ log = configure(snakemake.threads, snakemake.log[0])
 summary = read_tables(snakemake.input.summaries).sort_values(["checkpoint", "temperature"])
 thr = snakemake.params.thresholds
 claim = check_b2(summary, thr)
-log.info(claim.caption())
-log.info(claim.checks_line())
+log.info(claim.summary())
 summary[["checkpoint", "temperature", "gap", "gap_embed", "entropy", "pd_error"]]
 
 # %%
@@ -64,7 +63,7 @@ for ax, col, xlabel in ((axes[0], "gap", r"sampling gap $E\,\|\mathrm{onehot}(y_
 axes[0].set_title("one-hot gap (the checked fit)")
 axes[1].set_title("embedding-space gap (detail)")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + claim.checks_line())
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
 
 # %%
 claim.write(snakemake.output.claim, config={"costates": snakemake.params.costates, "claims": {"B2": thr}})

@@ -39,8 +39,7 @@ table = pd.read_parquet(snakemake.input.table)
 thr = snakemake.params.thresholds
 claim = check_b3(table, thr)
 means = alignment_means(table)
-log.info(claim.caption())
-log.info(claim.checks_line())
+log.info(claim.summary())
 means
 
 # %%
@@ -71,7 +70,7 @@ for ax in (ax1, ax2):
     ax.set_xticks(sizes, [str(s) for s in sizes])
     ax.legend(fontsize="small")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + claim.checks_line())
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
 
 # %%
 claim.write(snakemake.output.claim, config={"costates": snakemake.params.costates, "claims": {"B3": thr}})

@@ -45,7 +45,7 @@ curves = pd.read_parquet(snakemake.input.curves)
 peak_freq = pd.read_parquet(snakemake.input.peak_bootstrap)
 traj, data = snakemake.params.trajectory, snakemake.params.data
 claim = check_c1(table, {}, peak_freq, corruption_rate=data["corruption_rate"])
-log.info(claim.caption())
+log.info(claim.summary())
 table[["checkpoint", "pass_at_1", "headroom", "signal", "gain_mean", "gain_se", "g_pred_loo"]]
 
 # %%

@@ -40,13 +40,12 @@ from vgh.trajectory.summary import sweep_verdict
 
 log = configure(snakemake.threads, snakemake.log[0])
 table = pd.read_parquet(snakemake.input.checkpoints).sort_values("checkpoint")
-gains = pd.read_parquet(snakemake.input.gains)
 preds = pd.read_parquet(snakemake.input.predictors)
 per_lr = pd.read_parquet(snakemake.input.sweep_summary)
 thr, traj = snakemake.params.thresholds, snakemake.params.trajectory
 sweep = sweep_verdict(per_lr, traj["rl"]["lr"])
 claim = check_c2(preds, table, thr, sweep=sweep)
-log.info(claim.caption())
+log.info(claim.summary())
 if not sweep["configured_lr_is_rule_choice"]:
     log.warning("configured lr %g is not the lr rule's choice %s", sweep["configured_lr"], sweep["chosen_lr"])
 preds

@@ -36,5 +36,5 @@ def figure_rule(cid, job):
     workflow.get_rule(f"fig_{cid}").docstring = CLAIM_TABLE[cid]["doc"]
 
 
-for cid, job in FIGURE_JOBS.items():
-    figure_rule(cid, job)
+for claim_id, resolved in FIGURE_JOBS.items():
+    figure_rule(claim_id, resolved)
