@@ -174,7 +174,7 @@ def test_running_mean_matches_full_batch():
 def test_pendulum_smoothing_reference_agrees_with_pathwise_mean():
     """Damped pendulum: mean costate (autograd through the rollout) vs the antithetic smoothing estimate,
     which never differentiates; agreement within the combined standard errors plus the O(s^2) smoothing bias."""
-    env = pe.Pendulum(horizon=20, sigma=0.5, damping=1.0)
+    env = pe.Pendulum(horizon=20, dt=0.05, sigma=0.5, damping=1.0)
     policy = pe.make_policy(8, gen(12))
     g = gen(13)
     x = pe.sample_probes(2, g)
@@ -190,7 +190,7 @@ def test_pendulum_smoothing_reference_agrees_with_pathwise_mean():
 
 
 def test_pendulum_rollout_sigma_zero_is_deterministic():
-    env = pe.Pendulum(sigma=0.0)
+    env = pe.Pendulum(horizon=30, dt=0.05, sigma=0.0)
     policy = pe.make_policy(4, gen(14))
     x0 = pe.sample_probes(3, gen(15))
     e1 = torch.randn(3, env.horizon, generator=gen(16), dtype=torch.float64)
