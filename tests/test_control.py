@@ -174,7 +174,7 @@ def test_running_mean_matches_full_batch():
 def test_pendulum_smoothing_reference_agrees_with_pathwise_mean():
     """Damped pendulum: mean costate (autograd through the rollout) vs the antithetic smoothing estimate,
     which never differentiates; agreement within the combined standard errors plus the O(s^2) smoothing bias."""
-    env = pe.Pendulum(horizon=20, sigma=0.5, damping=1.0)
+    env = pe.Pendulum(horizon=20, dt=0.05, sigma=0.5, damping=1.0)
     policy = pe.make_policy(8, gen(12))
     g = gen(13)
     x = pe.sample_probes(2, g)
@@ -190,7 +190,7 @@ def test_pendulum_smoothing_reference_agrees_with_pathwise_mean():
 
 
 def test_pendulum_rollout_sigma_zero_is_deterministic():
-    env = pe.Pendulum(sigma=0.0)
+    env = pe.Pendulum(horizon=30, dt=0.05, sigma=0.0)
     policy = pe.make_policy(4, gen(14))
     x0 = pe.sample_probes(3, gen(15))
     e1 = torch.randn(3, env.horizon, generator=gen(16), dtype=torch.float64)
@@ -217,21 +217,24 @@ def _a1_table(sf_flat: bool) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+A1_THRESHOLDS = {"max_rel_error": 0.05, "slope_range": [-0.65, -0.35]}
+
+
 def test_check_a1_passes_and_fails():
-    ok = ck.check_a1(_a1_table(False), 0.05, (-0.65, -0.35))
+    ok = ck.check_a1(_a1_table(False), A1_THRESHOLDS)
     assert ok.passed and ok.checks["SF_loglog_slope"]["value"] == pytest.approx(-0.5)
-    bad = ck.check_a1(_a1_table(True), 0.05, (-0.65, -0.35))  # a biased SF: error stops falling
+    bad = ck.check_a1(_a1_table(True), A1_THRESHOLDS)  # a biased SF: error stops falling
     assert not bad.passed
     assert not bad.checks["SF_rel_error_at_N_max"]["passed"] and not bad.checks["SF_loglog_slope"]["passed"]
 
 
 def test_check_a3_fails_without_bias(tiny):
     table = ex.run_a3(tiny, [0.0, 0.3], 2, 512, [0])
-    assert ck.check_a3(table, 0.9).passed
+    assert ck.check_a3(table, {"min_spearman": 0.9}).passed
     # pretend the detached pass were the reparameterized one: no bias, so the check must fail
     fake = table[table.backward == "reparameterized"]
     fake = pd.concat([fake, fake.assign(backward="detached")])
-    claim = ck.check_a3(fake, 0.9)
+    claim = ck.check_a3(fake, {"min_spearman": 0.9})
     assert not claim.passed and not claim.checks["detached_min_bias_over_floor_alpha_gt0"]["passed"]
 
 
@@ -239,12 +242,12 @@ def test_check_a2_on_small_run(tiny):
     lq_table = ex.run_a2_lq(tiny, 2, [16, 1024], [0])
     env, policy = ex.pendulum_setup(10, 0.05, 0.5, 4, 0)
     pen = ex.run_a2_pendulum(env, policy, 2, [16, 256], [0.05], 2000, [0])
-    claim = ck.check_a2(lq_table, pen, 0.1, 0.9, 0.05)
+    claim = ck.check_a2(lq_table, pen, {"max_lq_rel_error": 0.1, "min_pendulum_cosine": 0.9}, 0.05)
     assert claim.passed, claim.checks
     # a wrong reference (sign flipped) must fail both parts
     bad_lq = lq_table.assign(reference=-lq_table.reference)
     bad_pen = pen.assign(value=np.where(pen.method == "smoothing", -pen.value, pen.value))
-    bad = ck.check_a2(bad_lq, bad_pen, 0.1, 0.9, 0.05)
+    bad = ck.check_a2(bad_lq, bad_pen, {"max_lq_rel_error": 0.1, "min_pendulum_cosine": 0.9}, 0.05)
     assert not bad.checks["lq_rel_error_at_M_max"]["passed"] and not bad.checks["pendulum_min_cosine"]["passed"]
 
 

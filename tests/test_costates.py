@@ -8,13 +8,16 @@ import pandas as pd
 import pytest
 import torch
 
+from vgh.lm import alignment as AL
 from vgh.lm import costates as C
+from vgh.lm import enumeration as E
+from vgh.lm import measure as M
 from vgh.lm.checks import check_b1, check_b2, check_b3, through_origin_fit
 from vgh.lm.model import build_model
 from vgh.lm.policy import all_completions, sample_completions, sequence_logprob
 from vgh.lm.task import (answer_indices, build_tokenizer, digit_token_ids, encode_prompts, has_carry,
                          prompt_text, true_answer)
-from vgh.lm.updates import grpo_advantages, rloo_advantages
+from vgh.lm.updates import advantages, grpo_advantages, rloo_advantages
 
 Z_MAX = 4.5
 
@@ -91,7 +94,7 @@ def _assert_within_se(samples: torch.Tensor, exact: torch.Tensor, what: str):
 @pytest.mark.parametrize("tau", [0.25, 1.0, 2.0])
 def test_enumeration_sums_to_one_and_matches_teacher_forcing(random_model, two_digit, digits, tau):
     ids, ans = two_digit
-    enum = C.enumerate_policy(random_model, C.prompt_embeddings(random_model, ids), digits, 3, tau)
+    enum = E.enumerate_policy(random_model, E.prompt_embeddings(random_model, ids), digits, 3, tau)
     total = enum.logP.exp().sum(-1)
     assert torch.allclose(total, torch.ones_like(total), atol=1e-12, rtol=0)
     comps = all_completions(3)
@@ -99,7 +102,7 @@ def test_enumeration_sums_to_one_and_matches_teacher_forcing(random_model, two_d
                               digits, tau).view(len(ids), -1)
     assert torch.allclose(enum.logP, direct, atol=1e-12, rtol=0)
     # the KV-cached group log-probabilities agree too
-    lp = C.group_logprob(random_model, ids, comps[:7][None].expand(len(ids), -1, -1), digits, tau)
+    lp = AL.group_logprob(random_model, ids, comps[:7][None].expand(len(ids), -1, -1), digits, tau)
     assert torch.allclose(lp, direct[:, :7], atol=1e-12, rtol=0)
 
 
@@ -107,12 +110,12 @@ def test_value_gradient_matches_central_finite_differences(random_model, two_dig
     ids, ans = two_digit
     tau = 0.7
     _, g = C.value_and_gradient(random_model, ids, ans, digits, tau)
-    x0 = C.state_leaf(random_model, ids).detach()
-    emb = C.prompt_embeddings(random_model, ids).detach()
+    x0 = E.state_leaf(random_model, ids).detach()
+    emb = E.prompt_embeddings(random_model, ids).detach()
 
     def value(x):
-        e = C.enumerate_policy(random_model, C.with_state(emb, x), digits, 3, tau)
-        return (e.logP.exp() * C.rewards_all(e.completions, ans, "partial")).sum(-1)
+        e = E.enumerate_policy(random_model, E.with_state(emb, x), digits, 3, tau)
+        return (e.logP.exp() * E.rewards_all(e.completions, ans, "partial")).sum(-1)
 
     h = 1e-5
     fd = torch.zeros_like(g)
@@ -133,8 +136,8 @@ def test_value_gradient_equals_score_function_identity(random_model, two_digit, 
     k = len(comps)
     scores = C.score_costates(random_model, ids.repeat_interleave(k, 0), comps.repeat(len(ids), 1), digits,
                               tau).view(len(ids), k, -1)
-    enum = C.enumerate_policy(random_model, C.prompt_embeddings(random_model, ids), digits, 3, tau)
-    w = (enum.logP.exp() * C.rewards_all(comps, ans, "exact")).detach()
+    enum = E.enumerate_policy(random_model, E.prompt_embeddings(random_model, ids), digits, 3, tau)
+    w = (enum.logP.exp() * E.rewards_all(comps, ans, "exact")).detach()
     assert torch.allclose((w[..., None] * scores).sum(1), g, atol=1e-12, rtol=1e-9)
 
 
@@ -165,7 +168,7 @@ def test_exact_pd_expectation_matches_sum_over_completions(random_model, two_dig
     k = len(comps)
     lam = C.pd_costates(random_model, ids.repeat_interleave(k, 0), comps.repeat(len(ids), 1),
                         ans.repeat_interleave(k, 0), digits, tau, reward).view(len(ids), k, -1)
-    py = C.enumerate_policy(random_model, C.prompt_embeddings(random_model, ids), digits, 3, tau).logP.exp()
+    py = E.enumerate_policy(random_model, E.prompt_embeddings(random_model, ids), digits, 3, tau).logP.exp()
     assert torch.allclose((py.detach()[..., None] * lam).sum(1), exact, atol=1e-13, rtol=1e-9)
 
 
@@ -195,9 +198,9 @@ def test_pd_bias_vanishes_for_a_confident_policy_without_carries(trained, digits
         _, g = C.value_and_gradient(model, ids, ans, digits, tau)
         pd_ = C.expected_pd_costate(model, ids, ans, digits, tau)
         rel[tau] = (pd_ - g).norm(dim=-1) / g.norm(dim=-1)
-    enum = C.enumerate_policy(model, C.prompt_embeddings(model, ids), digits, 2, 0.25)
-    p_ans = enum.logP.detach().exp().gather(1, C.completion_index(ans)[:, None]).squeeze(1)
-    _, moving = C.flip_analysis(enum.probs.detach())
+    enum = E.enumerate_policy(model, E.prompt_embeddings(model, ids), digits, 2, 0.25)
+    p_ans = enum.logP.detach().exp().gather(1, E.completion_index(ans)[:, None]).squeeze(1)
+    _, moving = M.flip_analysis(enum.probs.detach())
     sel = (~carry) & (p_ans > 0.9) & (moving < 1e-3)
     assert int(sel.sum()) >= 10, "the briefly trained model should be confident on no-carry prompts"
     assert float(rel[0.25][sel].max()) < 0.01
@@ -214,7 +217,7 @@ def test_flip_analysis_on_a_hand_made_table():
     probs[:, :, 1, 5] = 0.91  # p_2 peaks at 5 after any y_1 ...
     probs[1, 70:80, 1, 5] = 0.01
     probs[1, 70:80, 1, 1] = 0.91  # ... except after y_1 = 7 for the second prompt
-    greedy, moving = C.flip_analysis(probs)
+    greedy, moving = M.flip_analysis(probs)
     assert greedy.tolist() == [[3, 5], [3, 5]]
     flips = 0.15 + 0.09  # all flip probability along y*: position 1 and position 2
     assert moving.tolist() == pytest.approx([0.0, 0.07 / flips])
@@ -222,7 +225,7 @@ def test_flip_analysis_on_a_hand_made_table():
 
 def test_measure_prompts_columns_and_pooling(random_model, two_digit, digits):
     ids, ans = two_digit
-    d = C.measure_prompts(random_model, ids, ans, digits, 1.0, "partial", 16, torch.Generator().manual_seed(0),
+    d = M.measure_prompts(random_model, ids, ans, digits, 1.0, "partial", 16, torch.Generator().manual_seed(0),
                           max_rows=200)  # two prompts per chunk
     assert len(d) == len(ids)
     _, g = C.value_and_gradient(random_model, ids, ans, digits, 1.0)
@@ -232,7 +235,7 @@ def test_measure_prompts_columns_and_pooling(random_model, two_digit, digits):
     assert np.allclose(d["gap_sq"], 0.9, atol=0.01)
     d["carry"] = [False, False, True, False]
     d["temperature"] = 1.0
-    s = C.summarize(d, ["temperature"]).iloc[0]
+    s = M.summarize(d, ["temperature"]).iloc[0]
     assert s["pd_error"] == pytest.approx(d["pd_abs_error"].sum() / d["g_norm"].sum())
     assert s["n_carry"] == 1
 
@@ -249,20 +252,24 @@ def test_advantages_match_hand_computed_values():
     assert torch.allclose(grpo_advantages(r)[0], expect)
     assert torch.allclose(grpo_advantages(r)[1], torch.zeros(4, dtype=torch.float64))
     assert torch.allclose(grpo_advantages(r, "none")[0], torch.tensor([0.5, -0.5, -0.5, 0.5], dtype=torch.float64))
+    assert torch.equal(advantages(r, "reinforce"), r) and torch.equal(advantages(r, "rloo"), rloo_advantages(r))
+    assert torch.equal(advantages(r, "grpo", "none"), grpo_advantages(r, "none"))
+    with pytest.raises(ValueError, match="algo must be one of"):
+        advantages(r, "ppo_clip")
 
 
 def test_rloo_direction_is_unbiased_for_the_exact_policy_gradient(trained, digits):
     model, ids, ans, _ = trained
     ids, ans = ids[::25], ans[::25]  # 4 prompts
     tau, g_size, n_batches = 1.0, 4, 150
-    _, grad_j, py = C.objective_gradient(model, ids, ans, digits, tau)
+    _, grad_j, py = AL.objective_gradient(model, ids, ans, digits, tau)
     comps = all_completions(2)
-    r_all = C.rewards_all(comps, ans, "partial")
+    r_all = E.rewards_all(comps, ans, "partial")
     gen = torch.Generator().manual_seed(3)
     dirs = []
     for _ in range(n_batches):
         idx = torch.multinomial(py, g_size, replacement=True, generator=gen)
-        dirs.append(C.update_directions(model, ids, comps[idx], r_all.gather(1, idx), digits, tau,
+        dirs.append(AL.update_directions(model, ids, comps[idx], r_all.gather(1, idx), digits, tau,
                                         algos=("rloo",))["rloo"])
     dirs = torch.stack(dirs)
     # project on grad J and on a few fixed random directions: each mean within its standard error
@@ -274,7 +281,7 @@ def test_rloo_direction_is_unbiased_for_the_exact_policy_gradient(trained, digit
 
 def test_update_alignment_table(trained, digits):
     model, ids, ans, _ = trained
-    t = C.update_alignment(model, ids[::10], ans[::10], digits, 1.0, "partial", [2, 8], 3,
+    t = AL.update_alignment(model, ids[::10], ans[::10], digits, 1.0, "partial", [2, 8], 3,
                            torch.Generator().manual_seed(5))
     b = t[t["estimate"] == "batch"]
     assert len(b) == 2 * 3 * 3 and set(b["algo"]) == {"reinforce", "rloo", "grpo"}

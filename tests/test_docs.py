@@ -48,3 +48,17 @@ def test_figure_notebook_opens_as_a_notebook(path):
         if cell.cell_type == "code":
             ast.parse("\n".join(ln for ln in cell.source.splitlines() if not ln.startswith(("%", "!"))))
     assert 'if "snakemake" not in globals()' in path.read_text(), "notebook must also run by hand"
+
+
+def test_claim_table_drives_every_figure_rule_and_notebook(monkeypatch):
+    """workflow/claims.yaml is the one place a figure's paths live: the rules and the notebooks read it."""
+    from vgh.claims import load_claim_table, standalone_job
+
+    monkeypatch.chdir(ROOT)
+    table = load_claim_table()
+    assert sorted(table) == sorted(re.findall(r"^\| (\w\d) \|", (ROOT / "figures/claims.md").read_text(), re.M))
+    for cid, entry in table.items():
+        notebook = ROOT / f"workflow/notebooks/{entry['figure']}.py"
+        assert f'standalone_job("{cid}")' in notebook.read_text(), notebook
+        job = standalone_job(cid)
+        assert job.output.claim == f"results/claims/{cid}.json" and job.output.pdf == f"figures/{entry['figure']}.pdf"

@@ -18,11 +18,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import SNAKEMAKE, copy_workflow, snakemake
+from conftest import ROOT, SNAKEMAKE, copy_workflow, snakemake
+from vgh.claims import load_claim_table
 
 pytestmark = pytest.mark.slurm
 
-PART_A = {"A1": "A1_sf_vs_pd", "A2": "A2_costates", "A3": "A3_additive_noise"}
+PART_A = {cid: e["figure"] for cid, e in load_claim_table(ROOT / "workflow/claims.yaml").items() if cid[0] == "A"}
 TARGETS = [f"results/claims/{cid}.json" for cid in PART_A] + [
     f"figures/{stem}.{ext}" for stem in PART_A.values() for ext in ("pdf", "png")]
 SMOKE = ["--configfile", "config/smoke.yaml"]  # last: --configfile takes every following word as a file

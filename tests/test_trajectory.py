@@ -6,10 +6,12 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import ROOT
+from vgh.config import load_schema, validate_config
 from vgh.lm.model import build_model
-from vgh.lm.policy import exact_match, sample_completions
+from vgh.lm.policy import exact_match, exact_pass1, sample_completions
 from vgh.lm.task import answer_indices, build_tokenizer, digit_token_ids, encode_prompts, prompt_text, true_answer
-from vgh.trajectory import metrics, predictors
+from vgh.trajectory import checks, metrics, predictors
 from vgh.trajectory.rl import RLSettings, clipped_surrogate, lr_rule, rl_train, run_from_checkpoint
 
 
@@ -41,7 +43,7 @@ def test_exact_pass_at_k_matches_sampling(tok):
     answers = sample_completions(model, prompt_ids, digit_ids, 2, 1.0, 1, torch.Generator().manual_seed(9))[:, 0]
     k, groups = 4, 400
     with torch.no_grad():
-        p = metrics.pass1(model, prompt_ids, answers, digit_ids)
+        p = exact_pass1(model, prompt_ids, answers, digit_ids)
     exact = metrics.pass_at_k(p, k)
     assert 0.05 < float(exact.mean()) < 0.95, "test needs a policy with non-trivial pass@k"
     gen = torch.Generator().manual_seed(0)
@@ -68,7 +70,7 @@ def test_signal_equals_finite_difference_gradient(tok):
 
     def J():
         with torch.no_grad():
-            return float(metrics.pass1(model, prompt_ids, answers, digit_ids).mean())
+            return float(exact_pass1(model, prompt_ids, answers, digit_ids).mean())
 
     def fd_grad(params, h=1e-6):
         flat = torch.nn.utils.parameters_to_vector(params).detach().clone()
@@ -93,7 +95,7 @@ def test_signal_equals_finite_difference_gradient(tok):
     for p in model.parameters():
         p.requires_grad_(True)
     params = list(model.parameters())
-    p_q = metrics.pass1(model, prompt_ids, answers, digit_ids)
+    p_q = exact_pass1(model, prompt_ids, answers, digit_ids, grad=True)
     grad = torch.nn.utils.parameters_to_vector(torch.autograd.grad(p_q.mean(), params))
     assert abs(metrics.signal(model, prompt_ids, answers, digit_ids) - float(grad @ grad)) <= 1e-12 * float(grad @ grad)
     flat = torch.nn.utils.parameters_to_vector(params).detach().clone()
@@ -137,6 +139,14 @@ def learnable_task(tok):
     return prompt_ids, answers
 
 
+RL_DEFAULTS = validate_config({}, load_schema(ROOT / "workflow/schemas/config.schema.yaml"))["trajectory"]["rl"]
+
+
+def rl_settings(**overrides) -> RLSettings:
+    """RL settings as the schema's defaults (the only place they live), with `overrides`."""
+    return RLSettings.from_config(RL_DEFAULTS, **overrides)
+
+
 @pytest.mark.parametrize("optimizer,lr", [("sgd", 1.0), ("adam", 0.05)])
 @pytest.mark.parametrize("algo", ["grpo", "rloo", "ppo_clip"])
 def test_rl_raises_pass1(tok, algo, optimizer, lr):
@@ -144,8 +154,8 @@ def test_rl_raises_pass1(tok, algo, optimizer, lr):
     prompt_ids, answers = learnable_task(tok)
     digit_ids = digit_token_ids(tok)
     before = metrics.mean_pass1(model, prompt_ids, answers, digit_ids)
-    s = RLSettings(algo=algo, optimizer=optimizer, lr=lr, steps=15, num_generations=8, prompts_per_step=4,
-                   ppo_epochs=2, scale_rewards="group")
+    s = rl_settings(algo=algo, optimizer=optimizer, lr=lr, steps=15, num_generations=8, prompts_per_step=4,
+                    num_iterations=2, scale_rewards="group")
     curve, model = rl_train(model, prompt_ids, answers, digit_ids, s, torch.Generator().manual_seed(0),
                             progress=False)
     after = metrics.mean_pass1(model, prompt_ids, answers, digit_ids)
@@ -156,16 +166,16 @@ def test_rl_raises_pass1(tok, algo, optimizer, lr):
     assert curve["reward"].iloc[-5:].mean() > curve["reward"].iloc[:3].mean()
 
 
-def test_ppo_clip_engages_only_after_the_first_epoch(tok):
+def test_ppo_clip_engages_only_after_the_first_iteration(tok):
     prompt_ids, answers = learnable_task(tok)
     digit_ids = digit_token_ids(tok)
     base = tiny_model(tok, seed=5, dtype=torch.float32)
-    one = RLSettings(algo="ppo_clip", optimizer="adam", lr=0.05, steps=5, num_generations=8, prompts_per_step=4,
-                     ppo_epochs=1, epsilon=0.1)
+    one = rl_settings(algo="ppo_clip", optimizer="adam", lr=0.05, steps=5, num_generations=8, prompts_per_step=4,
+                      num_iterations=1, epsilon=0.1)
     curve1, _ = rl_train(copy.deepcopy(base), prompt_ids, answers, digit_ids, one,
                          torch.Generator().manual_seed(0), progress=False)
-    assert (curve1["clip_ratio"] == 0).all()  # ratio = 1 at the first epoch: nothing clipped
-    many = RLSettings(**{**one.__dict__, "ppo_epochs": 4})
+    assert (curve1["clip_ratio"] == 0).all()  # ratio = 1 at the first iteration: nothing clipped
+    many = RLSettings(**{**one.__dict__, "num_iterations": 4})
     curve4, _ = rl_train(copy.deepcopy(base), prompt_ids, answers, digit_ids, many,
                          torch.Generator().manual_seed(0), progress=False)
     assert curve4["clip_ratio"].max() > 0
@@ -183,12 +193,12 @@ def test_rl_nan_loss_raises(tok, monkeypatch):
 
     prompt_ids, answers = learnable_task(tok)
     digit_ids = digit_token_ids(tok)
-    s = RLSettings(algo="grpo", lr=0.1, steps=2, num_generations=4, prompts_per_step=2)
-    monkeypatch.setattr(rl, "advantages", lambda r, s: torch.full_like(r, float("nan")))
+    s = rl_settings(algo="grpo", lr=0.1, steps=2, num_generations=4, prompts_per_step=2)
+    monkeypatch.setattr(rl, "advantages", lambda r, *_: torch.full_like(r, float("nan")))
     with pytest.raises(FloatingPointError, match="RL loss is nan"):
         rl_train(tiny_model(tok, seed=6, dtype=torch.float32), prompt_ids, answers, digit_ids, s,
                  torch.Generator().manual_seed(0), progress=False)
-    monkeypatch.setattr(rl, "advantages", lambda r, s: torch.full_like(r, float("inf")))
+    monkeypatch.setattr(rl, "advantages", lambda r, *_: torch.full_like(r, float("inf")))
     with pytest.raises(FloatingPointError):
         rl_train(tiny_model(tok, seed=6, dtype=torch.float32), prompt_ids, answers, digit_ids, s,
                  torch.Generator().manual_seed(0), progress=False)
@@ -199,7 +209,7 @@ def test_rl_same_seed_same_numbers(tok):
     answers = (torch.arange(16) % 3).view(16, 1)
     digit_ids = digit_token_ids(tok)
     base = tiny_model(tok, seed=7, dtype=torch.float32)
-    s = RLSettings(algo="ppo_clip", optimizer="sgd", lr=0.5, steps=6, num_generations=4, prompts_per_step=4)
+    s = rl_settings(algo="ppo_clip", optimizer="sgd", lr=0.5, steps=6, num_generations=4, prompts_per_step=4)
     runs = [run_from_checkpoint(copy.deepcopy(base), (prompt_ids, answers), (prompt_ids[:8], answers[:8]),
                                 digit_ids, s, seed=3, progress=False) for _ in range(2)]
     pd.testing.assert_frame_equal(runs[0], runs[1])
@@ -239,17 +249,17 @@ def test_predictor_table_and_checks():
     assert set(preds["predictor"]) == set(predictors.PREDICTORS)
     row = preds.set_index("predictor").loc["G_pred"]
     assert row["spearman_lo"] <= row["spearman"] <= row["spearman_hi"]
-    c2 = predictors.check_c2(preds, table, min_spearman=0.7)
+    c2 = checks.check_c2(preds, table, {"min_spearman": 0.7})
     assert c2.passed == (c2.value >= 0.7)
     freq = predictors.peak_frequencies(steps, peaks)
     assert abs(freq["frequency"].sum() - 1) < 1e-12
-    c1 = predictors.check_c1(table, freq)
+    c1 = checks.check_c1(table, {}, freq)
     assert 0 <= c1.details["bootstrap_frac_peak_interior"] <= 1
     assert c1.details["peak_checkpoint"] == int(steps[np.argmax(table["gain_mean"])])
     assert c1.passed == (0 < np.argmax(table["gain_mean"]) < len(steps) - 1)
     # a monotone gain peaks at the last checkpoint: C1 fails
     mono = gains.assign(gain=gains["checkpoint"] * 1e-3)
-    assert not predictors.check_c1(predictors.checkpoint_table(per, mono)).passed
+    assert not checks.check_c1(predictors.checkpoint_table(per, mono), {}).passed
 
 
 def test_lr_rule():

@@ -50,6 +50,15 @@ class Claim:
         """One line for a figure or report caption."""
         return f"{self.id} {self.verdict}: {self.metric} = {_fmt(self.value)} (check {self.threshold})"
 
+    def checks_line(self) -> str:
+        """One line listing every sub-check: name = value (threshold) ok/FAIL."""
+        return "; ".join(f"{k} = {v['value']:.4g} ({v['threshold']}) {'ok' if v['passed'] else 'FAIL'}"
+                         for k, v in self.checks.items())
+
+    def summary(self) -> str:
+        """The caption and the checks line: what a figure notebook logs and prints under its figure."""
+        return self.caption() + "\n" + self.checks_line()
+
 
 def check(value: float, *, le: float | None = None, ge: float | None = None,
           within: tuple[float, float] | None = None) -> dict[str, Any]:
@@ -69,6 +78,51 @@ def check(value: float, *, le: float | None = None, ge: float | None = None,
         ok = ok and within[0] <= v <= within[1]
         parts.append(f"in [{within[0]:g}, {within[1]:g}]")
     return {"value": v, "threshold": " and ".join(parts), "passed": bool(ok)}
+
+
+def figure_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One claim's figure rule, {"input", "output", "params"} (each name -> value), from its entry in the claim
+    table (workflow/claims.yaml) and the validated config. A path with `{step}` expands over the config list
+    named by `entry["expand"]["step"]`; a param is the config section at a dotted key."""
+    def at(key: str) -> Any:
+        node = config
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    def paths(path: str):
+        if "{" not in path:
+            return path
+        return [path.format(step=s) for s in at(entry["expand"]["step"])]
+
+    stem = entry["figure"]
+    return {
+        "input": {name: paths(path) for name, path in entry["input"].items()},
+        "output": {"pdf": f"figures/{stem}.pdf", "png": f"figures/{stem}.png",
+                   "claim": f"results/claims/{claim_id}.json"},
+        "params": {name: at(key) for name, key in entry["params"].items()},
+    }
+
+
+def load_claim_table(path: str = "workflow/claims.yaml") -> dict[str, dict[str, Any]]:
+    """The claim table: claim id -> {figure, doc, input, params[, expand]}."""
+    import yaml
+
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def standalone_job(claim_id: str, table: str = "workflow/claims.yaml", configfile: str = "config/config.yaml",
+                   schema: str = "workflow/schemas/config.schema.yaml"):
+    """A stand-in for Snakemake's `snakemake` object, so that a figure notebook runs by hand from the repo root
+    against an existing results/, with its rule's paths and params from the same claim table."""
+    from types import SimpleNamespace
+
+    from .config import load_config
+
+    job = figure_job(claim_id, load_claim_table(table)[claim_id], load_config(configfile, schema))
+    return SimpleNamespace(input=SimpleNamespace(**job["input"]), output=SimpleNamespace(**job["output"]),
+                           params=SimpleNamespace(**job["params"]), threads=1, log=[None])
 
 
 def _fmt(x: float) -> str:

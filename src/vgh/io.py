@@ -78,6 +78,11 @@ def copy_workflow(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
     return dest
 
 
+def read_tables(paths) -> pd.DataFrame:
+    """Concatenate parquet tables of one shape (e.g. one per checkpoint) into one."""
+    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+
+
 def read_json(path: str | os.PathLike) -> Any:
     with open(path) as fh:
         return json.load(fh)

@@ -22,25 +22,16 @@
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
-    from types import SimpleNamespace
+    from vgh.claims import standalone_job
 
-    from vgh.config import load_config
-
-    _cfg = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml")
-    snakemake = SimpleNamespace(
-        input=SimpleNamespace(table="results/control/a1_sf_pd.parquet"),
-        output=SimpleNamespace(pdf="figures/A1_sf_vs_pd.pdf", png="figures/A1_sf_vs_pd.png",
-                               claim="results/claims/A1.json"),
-        threads=1, log=[None],
-        params=SimpleNamespace(thresholds=_cfg["claims"]["A1"], control=_cfg["control"]),
-    )
+    snakemake = standalone_job("A1")  # paths and params of rule fig_A1, from workflow/claims.yaml
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from vgh.control.checks import a1_summary, check_a1, checks_summary
+from vgh.control.checks import a1_summary, check_a1
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
 
@@ -48,10 +39,9 @@ log = configure(snakemake.threads, snakemake.log[0])
 
 table = pd.read_parquet(snakemake.input.table)
 thr = snakemake.params.thresholds
-claim = check_a1(table, thr["max_rel_error"], thr["slope_range"])
+claim = check_a1(table, thr)
 summary = a1_summary(table)
-log.info(claim.caption())
-log.info(checks_summary(claim))
+log.info(claim.summary())
 summary
 
 # %%
@@ -81,7 +71,7 @@ ax2.set(xscale="log", yscale="log", xlabel="rollouts N",
               f"{claim.details['variance_ratio_SF_over_PD']:.1f})")
 ax2.legend(fontsize="small")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + checks_summary(claim))
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
 
 # %%
 claim.write(snakemake.output.claim, config={"control": snakemake.params.control, "claims": {"A1": thr}})

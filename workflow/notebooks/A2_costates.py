@@ -25,26 +25,16 @@
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
-    from types import SimpleNamespace
+    from vgh.claims import standalone_job
 
-    from vgh.config import load_config
-
-    _cfg = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml")
-    snakemake = SimpleNamespace(
-        input=SimpleNamespace(lq="results/control/a2_lq_costates.parquet",
-                              pendulum="results/control/a2_pendulum_costates.parquet"),
-        output=SimpleNamespace(pdf="figures/A2_costates.pdf", png="figures/A2_costates.png",
-                               claim="results/claims/A2.json"),
-        threads=1, log=[None],
-        params=SimpleNamespace(thresholds=_cfg["claims"]["A2"], control=_cfg["control"]),
-    )
+    snakemake = standalone_job("A2")  # paths and params of rule fig_A2, from workflow/claims.yaml
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from vgh.control.checks import a2_lq_errors, a2_pendulum_cosines, a2_pendulum_noise_free, check_a2, checks_summary
+from vgh.control.checks import a2_lq_errors, a2_pendulum_cosines, a2_pendulum_noise_free, check_a2
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
 
@@ -55,9 +45,8 @@ pen = pd.read_parquet(snakemake.input.pendulum)
 thr = snakemake.params.thresholds
 scales = snakemake.params.control["pendulum"]["smoothing_scales"]
 headline = scales[0]
-claim = check_a2(lq, pen, thr["max_lq_rel_error"], thr["min_pendulum_cosine"], headline)
-log.info(claim.caption())
-log.info(checks_summary(claim))
+claim = check_a2(lq, pen, thr, headline)
+log.info(claim.summary())
 lq_err = a2_lq_errors(lq)
 cos = a2_pendulum_cosines(pen)
 m_max = int(cos.continuations.max())
@@ -138,7 +127,7 @@ ax_s.set(yscale="log", xlabel="smoothing scale s (rad, rad/s)",
          title=f"pendulum reference vs smoothing scale (M = {m_max})")
 ax_s.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + checks_summary(claim))
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
 
 # %%
 claim.write(snakemake.output.claim, config={"control": snakemake.params.control, "claims": {"A2": thr}})

@@ -24,25 +24,16 @@
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
-    from types import SimpleNamespace
+    from vgh.claims import standalone_job
 
-    from vgh.config import load_config
-
-    _cfg = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml")
-    snakemake = SimpleNamespace(
-        input=SimpleNamespace(table="results/control/a3_additive_noise.parquet"),
-        output=SimpleNamespace(pdf="figures/A3_additive_noise.pdf", png="figures/A3_additive_noise.png",
-                               claim="results/claims/A3.json"),
-        threads=1, log=[None],
-        params=SimpleNamespace(thresholds=_cfg["claims"]["A3"], control=_cfg["control"]),
-    )
+    snakemake = standalone_job("A3")  # paths and params of rule fig_A3, from workflow/claims.yaml
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from vgh.control.checks import a3_bias, check_a3, checks_summary
+from vgh.control.checks import a3_bias, check_a3
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
 
@@ -50,9 +41,8 @@ log = configure(snakemake.threads, snakemake.log[0])
 
 table = pd.read_parquet(snakemake.input.table)
 thr = snakemake.params.thresholds
-claim = check_a3(table, thr["min_spearman"])
-log.info(claim.caption())
-log.info(checks_summary(claim))
+claim = check_a3(table, thr)
+log.info(claim.summary())
 bias = a3_bias(table)
 bias.groupby(["alpha", "backward"])[["rel_bias", "floor", "ms_radius"]].mean()
 
@@ -87,7 +77,7 @@ ax2.set(xlabel=r"exact value gradient $-2P^{\alpha}_t x$ (per coordinate)",
         ylabel="mean costate (per coordinate)", title=rf"$\alpha$ = {a_max:g}, M = {int(d.continuations.iloc[0])}")
 ax2.legend(fontsize="small")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + checks_summary(claim))
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
 
 # %%
 claim.write(snakemake.output.claim, config={"control": snakemake.params.control, "claims": {"A3": thr}})

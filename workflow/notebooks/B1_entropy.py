@@ -26,30 +26,20 @@
 # mechanism. Along the greedy completion, a flip of an early digit that moves the model's later digits (a
 # carry chain in the model's own behaviour) is invisible to straight-through, which sees a flip only through
 # the soft token's linear effect; the per-prompt error follows the fraction of flip probability with that
-# property (`vgh.lm.costates.flip_analysis`).
+# property (`vgh.lm.measure.flip_analysis`).
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
-    from types import SimpleNamespace
+    from vgh.claims import standalone_job
 
-    from vgh.config import load_config
-
-    _cfg = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml")
-    _steps = _cfg["costates"]["checkpoints"]
-    snakemake = SimpleNamespace(
-        input=SimpleNamespace(summaries=[f"results/costates/step_{s}_summary.parquet" for s in _steps],
-                              prompts=[f"results/costates/step_{s}_prompts.parquet" for s in _steps]),
-        output=SimpleNamespace(pdf="figures/B1_entropy.pdf", png="figures/B1_entropy.png",
-                               claim="results/claims/B1.json"),
-        threads=1, log=[None],
-        params=SimpleNamespace(thresholds=_cfg["claims"]["B1"], costates=_cfg["costates"]),
-    )
+    snakemake = standalone_job("B1")  # paths and params of rule fig_B1, from workflow/claims.yaml
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 
-from vgh.lm.checks import check_b1, checks_line, read_tables
+from vgh.io import read_tables
+from vgh.lm.checks import check_b1
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
 
@@ -58,8 +48,7 @@ summary = read_tables(snakemake.input.summaries).sort_values(["checkpoint", "tem
 prompts = read_tables(snakemake.input.prompts)
 thr = snakemake.params.thresholds
 claim = check_b1(summary, prompts, thr)
-log.info(claim.caption())
-log.info(checks_line(claim))
+log.info(claim.summary())
 for o in claim.details["prompts_lowest_temperature_above_limit"]:
     log.info("large error at the lowest temperature: %s", o)
 summary[["checkpoint", "temperature", "entropy", "gap", "pd_error", "pd_error_median", "sf_error", "p_answer"]]
@@ -117,7 +106,7 @@ ax.legend(handles=[Line2D([], [], color="gray", marker="o", ls="", label="no car
                    Line2D([], [], color="gray", marker="^", ls="", mfc="none", label="carry")],
           fontsize="x-small", loc="lower right")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + checks_line(claim))
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
 
 # %%
 claim.write(snakemake.output.claim, config={"costates": snakemake.params.costates, "claims": {"B1": thr}})

@@ -21,25 +21,16 @@
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
-    from types import SimpleNamespace
+    from vgh.claims import standalone_job
 
-    from vgh.config import load_config
-
-    _cfg = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml")
-    _steps = _cfg["costates"]["checkpoints"]
-    snakemake = SimpleNamespace(
-        input=SimpleNamespace(summaries=[f"results/costates/step_{s}_summary.parquet" for s in _steps]),
-        output=SimpleNamespace(pdf="figures/B2_sampling_gap.pdf", png="figures/B2_sampling_gap.png",
-                               claim="results/claims/B2.json"),
-        threads=1, log=[None],
-        params=SimpleNamespace(thresholds=_cfg["claims"]["B2"], costates=_cfg["costates"]),
-    )
+    snakemake = standalone_job("B2")  # paths and params of rule fig_B2, from workflow/claims.yaml
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 
-from vgh.lm.checks import check_b2, checks_line, read_tables, through_origin_fit
+from vgh.io import read_tables
+from vgh.lm.checks import check_b2, through_origin_fit
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
 
@@ -47,8 +38,7 @@ log = configure(snakemake.threads, snakemake.log[0])
 summary = read_tables(snakemake.input.summaries).sort_values(["checkpoint", "temperature"])
 thr = snakemake.params.thresholds
 claim = check_b2(summary, thr)
-log.info(claim.caption())
-log.info(checks_line(claim))
+log.info(claim.summary())
 summary[["checkpoint", "temperature", "gap", "gap_embed", "entropy", "pd_error"]]
 
 # %%
@@ -73,7 +63,7 @@ for ax, col, xlabel in ((axes[0], "gap", r"sampling gap $E\,\|\mathrm{onehot}(y_
 axes[0].set_title("one-hot gap (the checked fit)")
 axes[1].set_title("embedding-space gap (detail)")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + checks_line(claim))
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
 
 # %%
 claim.write(snakemake.output.claim, config={"costates": snakemake.params.costates, "claims": {"B2": thr}})

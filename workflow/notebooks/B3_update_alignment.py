@@ -22,24 +22,15 @@
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
-    from types import SimpleNamespace
+    from vgh.claims import standalone_job
 
-    from vgh.config import load_config
-
-    _cfg = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml")
-    snakemake = SimpleNamespace(
-        input=SimpleNamespace(table="results/costates/update_alignment.parquet"),
-        output=SimpleNamespace(pdf="figures/B3_update_alignment.pdf", png="figures/B3_update_alignment.png",
-                               claim="results/claims/B3.json"),
-        threads=1, log=[None],
-        params=SimpleNamespace(thresholds=_cfg["claims"]["B3"], costates=_cfg["costates"]),
-    )
+    snakemake = standalone_job("B3")  # paths and params of rule fig_B3, from workflow/claims.yaml
 
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from vgh.lm.checks import alignment_means, check_b3, checks_line
+from vgh.lm.checks import alignment_means, check_b3
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
 
@@ -48,8 +39,7 @@ table = pd.read_parquet(snakemake.input.table)
 thr = snakemake.params.thresholds
 claim = check_b3(table, thr)
 means = alignment_means(table)
-log.info(claim.caption())
-log.info(checks_line(claim))
+log.info(claim.summary())
 means
 
 # %%
@@ -80,7 +70,7 @@ for ax in (ax1, ax2):
     ax.set_xticks(sizes, [str(s) for s in sizes])
     ax.legend(fontsize="small")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + checks_line(claim))
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
 
 # %%
 claim.write(snakemake.output.claim, config={"costates": snakemake.params.costates, "claims": {"B3": thr}})

@@ -25,21 +25,9 @@
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
-    from types import SimpleNamespace
+    from vgh.claims import standalone_job
 
-    from vgh.config import load_config
-
-    _cfg = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml")
-    snakemake = SimpleNamespace(
-        input=SimpleNamespace(checkpoints="results/trajectory/checkpoints.parquet",
-                              gains="results/trajectory/gains.parquet",
-                              curves="results/trajectory/curves.parquet",
-                              peak_bootstrap="results/trajectory/peak_bootstrap.parquet"),
-        output=SimpleNamespace(pdf="figures/C1_trajectory.pdf", png="figures/C1_trajectory.png",
-                               claim="results/claims/C1.json"),
-        threads=1, log=[None],
-        params=SimpleNamespace(trajectory=_cfg["trajectory"], data=_cfg["data"]),
-    )
+    snakemake = standalone_job("C1")  # paths and params of rule fig_C1, from workflow/claims.yaml
 
 # %%
 import matplotlib.pyplot as plt
@@ -48,7 +36,7 @@ import pandas as pd
 
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
-from vgh.trajectory.predictors import check_c1
+from vgh.trajectory.checks import check_c1
 
 log = configure(snakemake.threads, snakemake.log[0])
 table = pd.read_parquet(snakemake.input.checkpoints).sort_values("checkpoint")
@@ -56,8 +44,8 @@ gains = pd.read_parquet(snakemake.input.gains)
 curves = pd.read_parquet(snakemake.input.curves)
 peak_freq = pd.read_parquet(snakemake.input.peak_bootstrap)
 traj, data = snakemake.params.trajectory, snakemake.params.data
-claim = check_c1(table, peak_freq, corruption_rate=data["corruption_rate"])
-log.info(claim.caption())
+claim = check_c1(table, {}, peak_freq, corruption_rate=data["corruption_rate"])
+log.info(claim.summary())
 table[["checkpoint", "pass_at_1", "headroom", "signal", "gain_mean", "gain_se", "g_pred_loo"]]
 
 # %%

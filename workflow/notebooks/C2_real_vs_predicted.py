@@ -23,21 +23,9 @@
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
-    from types import SimpleNamespace
+    from vgh.claims import standalone_job
 
-    from vgh.config import load_config
-
-    _cfg = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml")
-    snakemake = SimpleNamespace(
-        input=SimpleNamespace(checkpoints="results/trajectory/checkpoints.parquet",
-                              gains="results/trajectory/gains.parquet",
-                              predictors="results/trajectory/predictors.parquet",
-                              sweep_summary="results/trajectory/lr_sweep_summary.parquet"),
-        output=SimpleNamespace(pdf="figures/C2_real_vs_predicted.pdf", png="figures/C2_real_vs_predicted.png",
-                               claim="results/claims/C2.json"),
-        threads=1, log=[None],
-        params=SimpleNamespace(thresholds=_cfg["claims"]["C2"], trajectory=_cfg["trajectory"]),
-    )
+    snakemake = standalone_job("C2")  # paths and params of rule fig_C2, from workflow/claims.yaml
 
 # %%
 import matplotlib.pyplot as plt
@@ -46,26 +34,18 @@ import pandas as pd
 
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
-from vgh.trajectory.predictors import PREDICTORS, check_c2
+from vgh.trajectory.checks import check_c2
+from vgh.trajectory.predictors import PREDICTORS
+from vgh.trajectory.summary import sweep_verdict
 
 log = configure(snakemake.threads, snakemake.log[0])
 table = pd.read_parquet(snakemake.input.checkpoints).sort_values("checkpoint")
-gains = pd.read_parquet(snakemake.input.gains)
 preds = pd.read_parquet(snakemake.input.predictors)
 per_lr = pd.read_parquet(snakemake.input.sweep_summary)
 thr, traj = snakemake.params.thresholds, snakemake.params.trajectory
-chosen = per_lr.loc[per_lr["chosen_by_rule"], "lr"]
-sweep = {
-    "rule": ("largest lr of trajectory.lr_sweep at which no checkpoint's mean training reward over the last "
-             "quarter of steps falls below its exact step-0 expected reward by more than 2 SE (first seed)"),
-    "chosen_lr": float(chosen.iloc[0]) if len(chosen) else None,
-    "configured_lr": float(traj["rl"]["lr"]),
-    "configured_lr_in_sweep": bool(per_lr["configured"].any()),
-    "configured_lr_is_rule_choice": bool(len(chosen) and np.isclose(chosen.iloc[0], traj["rl"]["lr"])),
-    "per_lr": per_lr.to_dict(orient="records"),
-}
-claim = check_c2(preds, table, thr["min_spearman"], sweep=sweep)
-log.info(claim.caption())
+sweep = sweep_verdict(per_lr, traj["rl"]["lr"])
+claim = check_c2(preds, table, thr, sweep=sweep)
+log.info(claim.summary())
 if not sweep["configured_lr_is_rule_choice"]:
     log.warning("configured lr %g is not the lr rule's choice %s", sweep["configured_lr"], sweep["chosen_lr"])
 preds

@@ -1,6 +1,7 @@
 # Shared by every rule file: config validation, environment, claim list, helpers.
 import os
 
+from vgh.claims import figure_job, load_claim_table
 from vgh.config import ConfigError, load_schema, validate_config
 from vgh.runtime import OFFLINE_ENV
 
@@ -31,17 +32,11 @@ ENV = "../../environment.yml"  # conda: directive, relative to workflow/rules/
 # `auto` picks CUDA at job time when present but declares no GPU, so CPU-only clusters never queue for one.
 GPU = 1 if config["device"] == "cuda" else 0
 
-# claim id -> figure name stem: figures/<stem>.pdf|png, results/claims/<id>.json
-CLAIMS = {
-    "A1": "A1_sf_vs_pd",
-    "A2": "A2_costates",
-    "A3": "A3_additive_noise",
-    "B1": "B1_entropy",
-    "B2": "B2_sampling_gap",
-    "B3": "B3_update_alignment",
-    "C1": "C1_trajectory",
-    "C2": "C2_real_vs_predicted",
-}
+# The claim table (workflow/claims.yaml, also read by the notebooks run by hand): claim id -> figure stem,
+# inputs, params and docstring of its figure rule; FIGURE_JOBS resolves it against this config.
+CLAIM_TABLE = load_claim_table(workflow.source_path("../claims.yaml"))
+CLAIMS = {cid: entry["figure"] for cid, entry in CLAIM_TABLE.items()}  # figures/<stem>.pdf|png
+FIGURE_JOBS = {cid: figure_job(cid, entry, config) for cid, entry in CLAIM_TABLE.items()}
 
 
 wildcard_constraints:

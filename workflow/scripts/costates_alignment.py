@@ -2,25 +2,23 @@
 import numpy as np
 import pandas as pd
 import torch
-from transformers import AutoTokenizer
 
 from vgh.io import write_table
-from vgh.lm.costates import load_prompts, update_alignment
-from vgh.lm.model import load_model
-from vgh.lm.task import digit_token_ids
+from vgh.lm.alignment import update_alignment
+from vgh.lm.model import load_checkpoint
+from vgh.lm.task import encode_split
 from vgh.runtime import configure, select_device
 
 log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)
 c = snakemake.params.costates
-model = load_model(snakemake.input.checkpoint, dtype=torch.float64, device=device)
-tok = AutoTokenizer.from_pretrained(snakemake.input.checkpoint)
-ids, answers, _ = load_prompts(pd.read_parquet(snakemake.input.eval), tok, c["n_prompts"], device)
+model, tok, digit_ids = load_checkpoint(snakemake.input.checkpoint, dtype=torch.float64, device=device)
+ids, answers = encode_split(tok, pd.read_parquet(snakemake.input.eval), device, c["n_prompts"])
 seed = int(np.random.SeedSequence([c["seed"], c["alignment_checkpoint"], 3]).generate_state(1)[0])
 gen = torch.Generator(device=device).manual_seed(seed)
 log.info("checkpoint step %d, %d prompts, tau %g, group sizes %s, %d batches each", c["alignment_checkpoint"],
          len(ids), c["alignment_temperature"], c["group_sizes"], c["n_batches"])
-table = update_alignment(model, ids, answers, digit_token_ids(tok).to(device), c["alignment_temperature"],
+table = update_alignment(model, ids, answers, digit_ids, c["alignment_temperature"],
                          c["reward"], c["group_sizes"], c["n_batches"], gen, "group", c["max_batch_rows"], log)
 table.insert(0, "checkpoint", c["alignment_checkpoint"])
 write_table(table, snakemake.output[0])

@@ -5,8 +5,10 @@ import pandas as pd
 import torch
 
 from vgh.io import write_table
+from vgh.lm.model import load_checkpoint
+from vgh.lm.task import encode_split
 from vgh.runtime import configure, select_device
-from vgh.trajectory.metrics import checkpoint_metrics, encode_split, load_checkpoint
+from vgh.trajectory.metrics import checkpoint_metrics
 
 log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)

@@ -3,8 +3,9 @@ import pandas as pd
 import torch
 
 from vgh.io import write_table
+from vgh.lm.model import load_checkpoint
+from vgh.lm.task import encode_split
 from vgh.runtime import configure, select_device
-from vgh.trajectory.metrics import encode_split, load_checkpoint
 from vgh.trajectory.rl import RLSettings, run_from_checkpoint
 
 log = configure(snakemake.threads, snakemake.log[0])

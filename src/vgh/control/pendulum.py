@@ -28,9 +28,12 @@ DTYPE = torch.float64
 
 @dataclass(frozen=True)
 class Pendulum:
-    horizon: int = 30
-    dt: float = 0.05
-    sigma: float = 0.3
+    """The torque-driven pendulum. horizon, dt and sigma come from the config (`control.pendulum`, defaults in
+    the schema); the physical constants below are fixed by the experiment."""
+
+    horizon: int
+    dt: float
+    sigma: float
     gravity: float = 10.0
     length: float = 1.0
     mass: float = 1.0

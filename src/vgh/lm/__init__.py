@@ -1,1 +1,11 @@
-"""Token policies on the addition task: data, tokenizer, tiny GPT-2 models, the digit-restricted policy."""
+"""Token policies on the addition task: data, tokenizer, tiny GPT-2 models, the digit-restricted policy.
+
+- `task`: the splits, the tokenizer and prompt encoding (`encode_split`).
+- `model`: building, loading (`load_checkpoint`) and importing Hugging Face causal LMs.
+- `policy`: the digit-restricted policy (log-probabilities, sampling, rewards, `exact_pass1`).
+- `updates`: critic-free advantages (REINFORCE, RLOO, GRPO) and their one dispatch `advantages`.
+- `pretrain`: pretraining with resume state; its checkpoints are the trajectory of Parts B and C.
+- Part B: `enumeration` (the exact policy over all completions, by a prefix tree with a KV cache), `costates`
+  (value gradient and the SF / straight-through estimators), `measure` (B1 / B2 tables and their headline
+  metrics), `alignment` (B3 update directions), `checks` (B1-B3).
+"""

@@ -1,10 +1,12 @@
 """Claim checks of Part B (B1-B3): pure functions of the tidy tables, thresholds passed in.
 
+Rank correlations need at least three points here (`min_n=3`): two points always rank perfectly.
+
 Tables (written by the `costates` and `update_alignment` rules):
-- summary: one row per (checkpoint, temperature), columns from `vgh.lm.costates.summarize` (pd_error is
+- summary: one row per (checkpoint, temperature), columns from `vgh.lm.measure.summarize` (pd_error is
   the pooled relative error sum_q |E[lambda_PD] - g*_q| / sum_q |g*_q|; entropy and gap are exact means).
-- prompts: one row per (checkpoint, temperature, prompt), from `vgh.lm.costates.measure_checkpoint`.
-- alignment: from `vgh.lm.costates.update_alignment` (rows per group size, batch and algorithm).
+- prompts: one row per (checkpoint, temperature, prompt), from `vgh.lm.measure.measure_checkpoint`.
+- alignment: from `vgh.lm.alignment.update_alignment` (rows per group size, batch and algorithm).
 """
 from __future__ import annotations
 
@@ -12,16 +14,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
 from ..claims import Claim, check
-
-
-def _spearman(x, y) -> float:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(stats.spearmanr(x, y).statistic)
+from ..stats import spearman
 
 
 def through_origin_fit(x, y) -> dict[str, float]:
@@ -55,7 +49,7 @@ def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
     min_spearman; and at the lowest temperature, the pooled pd_error of *every* checkpoint (the maximum over
     checkpoints) <= max_pd_error_lowest_temperature.
     """
-    rho = _spearman(summary["pd_error"], summary["entropy"])
+    rho = spearman(summary["pd_error"], summary["entropy"], min_n=3)
     tau_min = float(summary["temperature"].min())
     low = summary[np.isclose(summary["temperature"], tau_min)]
     worst = float(low["pd_error"].max())
@@ -70,17 +64,17 @@ def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
         "entropy_lowest_temperature": _per_checkpoint(summary, "entropy", tau_min),
         "pd_error_range": [float(summary["pd_error"].min()), float(summary["pd_error"].max())],
         "entropy_range_nats": [float(summary["entropy"].min()), float(summary["entropy"].max())],
-        "spearman_sf_error_entropy": _spearman(summary["sf_error"], summary["entropy"]),
+        "spearman_sf_error_entropy": spearman(summary["sf_error"], summary["entropy"], min_n=3),
         "sf_error_range": [float(summary["sf_error"].min()), float(summary["sf_error"].max())],
         "pd_error_lowest_temperature_carry": float(low_prompts.loc[low_prompts["carry"], "pd_abs_error"].sum()
                                                    / low_prompts.loc[low_prompts["carry"], "g_norm"].sum()),
         "pd_error_lowest_temperature_nocarry": float(
             low_prompts.loc[~low_prompts["carry"], "pd_abs_error"].sum()
             / low_prompts.loc[~low_prompts["carry"], "g_norm"].sum()),
-        "spearman_pd_error_moving_flip_fraction_lowest_temperature": _spearman(
-            low_prompts["moving_flip_fraction"], low_prompts["pd_rel_error"]),
-        "spearman_pd_error_moving_flip_fraction_all": _spearman(prompts["moving_flip_fraction"],
-                                                               prompts["pd_rel_error"]),
+        "spearman_pd_error_moving_flip_fraction_lowest_temperature": spearman(
+            low_prompts["moving_flip_fraction"], low_prompts["pd_rel_error"], min_n=3),
+        "spearman_pd_error_moving_flip_fraction_all": spearman(prompts["moving_flip_fraction"],
+                                                               prompts["pd_rel_error"], min_n=3),
         "n_prompts_lowest_temperature_above_limit": len(outliers),
         "n_carry_prompts_lowest_temperature_above_limit": int(sum(o["carry"] for o in outliers)),
         "n_moving_flip_prompts_lowest_temperature_above_limit": int(
@@ -111,7 +105,7 @@ def check_b2(summary: pd.DataFrame, thresholds: dict[str, float]) -> Claim:
         "slope_embedding_gap": through_origin_fit(summary["gap_embed"], summary["pd_error"])["slope"],
         "r2_squared_gap": through_origin_fit(summary["gap_sq"], summary["pd_error"])["r2"],
         "r2_entropy": through_origin_fit(summary["entropy"], summary["pd_error"])["r2"],
-        "spearman_pd_error_gap": _spearman(summary["pd_error"], summary["gap"]),
+        "spearman_pd_error_gap": spearman(summary["pd_error"], summary["gap"], min_n=3),
         "r2_sf_error_gap": through_origin_fit(summary["gap"], summary["sf_error"])["r2"],
         "n_points": int(len(summary)),
     }
@@ -153,7 +147,7 @@ def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float]) -> Claim:
         "largest_group_size": g_max,
         "mean_cosine": {a: by_g(a, "mean") for a in ("reinforce", "rloo", "grpo")},
         "se_cosine": {a: by_g(a, "se") for a in ("reinforce", "rloo", "grpo")},
-        "spearman_rloo_cosine_group_size": _spearman(rloo["group_size"], rloo["mean"]),
+        "spearman_rloo_cosine_group_size": spearman(rloo["group_size"], rloo["mean"], min_n=3),
         "grpo_minus_rloo_cosine": {k: by_g("grpo", "mean")[k] - v for k, v in by_g("rloo", "mean").items()},
         "grpo_cosine_to_rloo_per_batch": by_g("grpo", "cosine_to_rloo"),
         "cosine_of_mean_direction": {
@@ -172,13 +166,3 @@ def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float]) -> Claim:
         metric=f"mean cosine(RLOO, grad J) at G = {g_max}", value=top,
         threshold=f">= {thresholds['min_rloo_cosine']:g} and increasing in G", checks=checks, details=details)
 
-
-def checks_line(claim: Claim) -> str:
-    """One line listing every sub-check: name = value (threshold) ok/FAIL."""
-    return "; ".join(f"{k} = {v['value']:.4g} ({v['threshold']}) {'ok' if v['passed'] else 'FAIL'}"
-                     for k, v in claim.checks.items())
-
-
-def read_tables(paths) -> pd.DataFrame:
-    """Concatenate the per-checkpoint parquet tables."""
-    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)

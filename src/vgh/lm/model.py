@@ -25,6 +25,17 @@ def load_model(path: str, dtype: torch.dtype = torch.float32, device: str | torc
     return model.to(device).eval()
 
 
+def load_checkpoint(path: str, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"):
+    """(model, tokenizer, digit_ids) from a Hugging Face folder holding a causal LM and its tokenizer."""
+    from transformers import AutoTokenizer
+
+    from .task import digit_token_ids
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = load_model(path, dtype=dtype, device=device)
+    return model, tok, digit_token_ids(tok).to(device)
+
+
 CONTEXT_KEYS = ("n_positions", "max_position_embeddings", "n_ctx", "seq_length", "max_sequence_length")
 
 

@@ -54,6 +54,18 @@ def sequence_logprob(model, prompt_ids: torch.Tensor, completions: torch.Tensor,
     return logp.gather(-1, completions.unsqueeze(-1)).squeeze(-1).sum(-1)
 
 
+
+def exact_pass1(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor,
+                chunk: int = 1024, grad: bool = False) -> torch.Tensor:
+    """[N] exact-match pass@1 p_q = P(answer_q | prompt_q) under the digit-restricted policy at temperature 1,
+    in float64, from teacher-forced passes of `chunk` prompts; differentiable w.r.t. the parameters only with
+    `grad` (otherwise computed under no_grad)."""
+    with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+        out = [sequence_logprob(model, prompt_ids[i:i + chunk], answers[i:i + chunk], digit_ids, 1.0).exp()
+               for i in range(0, len(prompt_ids), chunk)]
+    return torch.cat(out).double()
+
+
 @torch.no_grad()
 def sample_completions(model, prompt_ids: torch.Tensor, digit_ids: torch.Tensor, answer_len: int,
                        temperature: float, n: int, generator: torch.Generator) -> torch.Tensor:

@@ -29,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from ..io import copy_dir_atomic, write_table
-from .policy import sequence_logprob
+from .policy import exact_pass1
 
 
 @dataclass(frozen=True)
@@ -49,15 +49,6 @@ def lr_at(step: int, s: PretrainSettings) -> float:
         return s.lr * (step + 1) / s.warmup
     frac = (step - s.warmup) / max(1, s.steps - s.warmup)
     return s.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
-
-
-@torch.no_grad()
-def exact_pass1(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor,
-                batch: int = 1024) -> torch.Tensor:
-    """[N] P(answer | prompt) under the digit-restricted policy at temperature 1 (exact-match pass@1)."""
-    out = [sequence_logprob(model, prompt_ids[i:i + batch], answers[i:i + batch], digit_ids, 1.0).exp()
-           for i in range(0, len(prompt_ids), batch)]
-    return torch.cat(out).double()
 
 
 def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_answers: torch.Tensor,

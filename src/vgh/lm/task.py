@@ -126,3 +126,16 @@ def answer_indices(answers: list[str]) -> "torch.Tensor":
     import torch
 
     return torch.tensor([[int(c) for c in a] for a in answers], dtype=torch.long)
+
+
+def encode_split(tokenizer, frame, device: "str | torch.device" = "cpu",
+                 n_prompts: int | None = None) -> "tuple[torch.Tensor, torch.Tensor]":
+    """(prompt_ids [N, P], answers [N, L] digit values) of the first `n_prompts` rows (default: all) of a
+    prompt split with columns `prompt`, `answer`. Splits are stored in a seeded random order, so the first
+    rows are a random subset."""
+    if n_prompts is not None:
+        if n_prompts > len(frame):
+            raise ValueError(f"n_prompts = {n_prompts} but the split has only {len(frame)} prompts")
+        frame = frame.iloc[:n_prompts]
+    return (encode_prompts(tokenizer, list(frame["prompt"])).to(device),
+            answer_indices(list(frame["answer"])).to(device))

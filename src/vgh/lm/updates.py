@@ -33,8 +33,19 @@ def grpo_advantages(rewards: torch.Tensor, scale_rewards: str = "group", eps: fl
     raise ValueError(f"scale_rewards must be 'group' or 'none', got {scale_rewards!r}")
 
 
-ADVANTAGES = {
-    "reinforce": lambda r, **_: reinforce_advantages(r),
-    "rloo": lambda r, **_: rloo_advantages(r),
-    "grpo": lambda r, scale_rewards="group", **_: grpo_advantages(r, scale_rewards),
-}
+ALGOS = ("reinforce", "rloo", "grpo")
+
+
+def advantages(rewards: torch.Tensor, algo: str, scale_rewards: str = "group") -> torch.Tensor:
+    """[..., G] advantages of the critic-free update `algo` (one of ALGOS) from group rewards [..., G].
+
+    The one dispatch from an algorithm's name to its advantages, for B3's update directions and Part C's RL
+    (whose ppo_clip is GRPO with several clipped iterations, so it asks for "grpo" here).
+    """
+    if algo == "reinforce":
+        return reinforce_advantages(rewards)
+    if algo == "rloo":
+        return rloo_advantages(rewards)
+    if algo == "grpo":
+        return grpo_advantages(rewards, scale_rewards)
+    raise ValueError(f"algo must be one of {ALGOS}, got {algo!r}")

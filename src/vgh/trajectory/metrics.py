@@ -10,37 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from vgh.lm.policy import answer_logits, sequence_logprob, teacher_forced_embeds
+from vgh.lm.policy import answer_logits, exact_pass1, sequence_logprob, teacher_forced_embeds
 
 TEMPERATURE = 1.0  # all of Part C uses the digit-restricted policy at tau = 1
-
-
-def load_checkpoint(path: str, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"):
-    """(model, tokenizer, digit_ids) from a Hugging Face folder holding a causal LM and its tokenizer."""
-    from transformers import AutoTokenizer
-
-    from vgh.lm.model import load_model
-    from vgh.lm.task import digit_token_ids
-
-    tok = AutoTokenizer.from_pretrained(path)
-    model = load_model(path, dtype=dtype, device=device)
-    return model, tok, digit_token_ids(tok).to(device)
-
-
-def encode_split(tokenizer, frame, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """(prompt_ids [N, P], answers [N, L] digit values) of a prompt split with columns `prompt`, `answer`."""
-    from vgh.lm.task import answer_indices, encode_prompts
-
-    return (encode_prompts(tokenizer, list(frame["prompt"])).to(device),
-            answer_indices(list(frame["answer"])).to(device))
-
-
-def pass1(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor,
-          chunk: int = 1024) -> torch.Tensor:
-    """[N] exact pass@1 p_q = P(answer_q | prompt_q), differentiable w.r.t. the parameters when grad is on."""
-    out = [sequence_logprob(model, prompt_ids[i:i + chunk], answers[i:i + chunk], digit_ids, TEMPERATURE).exp()
-           for i in range(0, len(prompt_ids), chunk)]
-    return torch.cat(out)
 
 
 @torch.no_grad()
@@ -50,7 +22,7 @@ def mean_pass1(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids
         import copy
 
         model = copy.deepcopy(model).double()
-    return float(pass1(model, prompt_ids, answers, digit_ids).mean())
+    return float(exact_pass1(model, prompt_ids, answers, digit_ids).mean())
 
 
 def pass_at_k(p: torch.Tensor, k: int) -> torch.Tensor:
@@ -98,8 +70,7 @@ def checkpoint_metrics(model, prompt_ids: torch.Tensor, answers: torch.Tensor, d
     Columns: pass@k for each k (`pass_at_<k>`), `headroom` (pass@headroom_k - pass@1), `signal` (S),
     `mean_pq1mq` (mean p(1 - p)), `value_grad_norm` (mean_q |grad_x V_q|), `n_prompts`.
     """
-    with torch.no_grad():
-        p = pass1(model, prompt_ids, answers, digit_ids).double()
+    p = exact_pass1(model, prompt_ids, answers, digit_ids)
     row: dict[str, float] = {f"pass_at_{k}": float(pass_at_k(p, k).mean()) for k in sorted(set(pass_k) | {1})}
     row["headroom"] = float((pass_at_k(p, headroom_k) - p).mean())
     row["headroom_k"] = int(headroom_k)

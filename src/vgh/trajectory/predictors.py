@@ -1,4 +1,4 @@
-"""Predicting the real RL gain along the trajectory from signal S and headroom H, and the C1 / C2 checks.
+"""Predicting the real RL gain along the trajectory from signal S and headroom H.
 
 Value impact (our formula): G_pred = H * (1 - exp(-kappa * S / H)), a saturating product: for small S the
 first-order gain rate ~ kappa * S, capped by the headroom H. kappa is one scalar fitted by least squares on the
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
-from vgh.claims import Claim, check
+from vgh.stats import pearson, spearman
 
 PREDICTORS = ("G_pred", "S*H", "S", "H")
 
@@ -63,20 +63,6 @@ def loo_predictions(S, H, gain) -> tuple[np.ndarray, np.ndarray]:
     return preds, kappas
 
 
-def _spearman(x, y) -> float:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(stats.spearmanr(x, y).statistic)
-
-
-def _pearson(x, y) -> float:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(stats.pearsonr(x, y).statistic)
-
-
 def predictor_values(S, H, gain) -> dict[str, np.ndarray]:
     """Each predictor's value per checkpoint (G_pred = the LOO prediction)."""
     S, H = np.asarray(S, float), np.asarray(H, float)
@@ -108,14 +94,14 @@ def predictor_table(per_ckpt: pd.DataFrame, gains: pd.DataFrame, rng: np.random.
         g = np.array([x[rng.integers(0, len(x), len(x))].mean() for x in per_seed])
         peaks[b] = int(np.argmax(g))
         for name, v in predictor_values(S, H, g).items():
-            boot[name][b] = (_spearman(g, v), _pearson(g, v))
+            boot[name][b] = (spearman(g, v), pearson(g, v))
     rows = []
     for name in PREDICTORS:
         sp, pe = boot[name][:, 0], boot[name][:, 1]
         rows.append({"predictor": name,
-                     "spearman": _spearman(mean_gain, point[name]),
+                     "spearman": spearman(mean_gain, point[name]),
                      "spearman_lo": float(np.nanpercentile(sp, 2.5)), "spearman_hi": float(np.nanpercentile(sp, 97.5)),
-                     "pearson": _pearson(mean_gain, point[name]),
+                     "pearson": pearson(mean_gain, point[name]),
                      "pearson_lo": float(np.nanpercentile(pe, 2.5)), "pearson_hi": float(np.nanpercentile(pe, 97.5)),
                      "n_boot": int(n_boot)})
     return pd.DataFrame(rows), peaks
@@ -145,74 +131,3 @@ def peak_frequencies(steps, boot_peaks: np.ndarray) -> pd.DataFrame:
     """How often each checkpoint is the peak of the seed-bootstrapped mean gain."""
     return pd.DataFrame({"checkpoint": np.asarray(steps),
                          "frequency": [float(np.mean(boot_peaks == i)) for i in range(len(steps))]})
-
-
-def check_c1(table: pd.DataFrame, peak_freq: pd.DataFrame | None = None,
-             corruption_rate: float | None = None) -> Claim:
-    """C1: where along the trajectory does the mean real gain peak? PASS iff strictly interior (neither the
-    first nor the last checkpoint), as the signal x headroom criterion predicts (S ~ 0 at the start, H ~ 0 at
-    the end when pass@1 saturates). `table` = checkpoint_table(...), `peak_freq` = peak_frequencies(...)."""
-    t = table.sort_values("checkpoint").reset_index(drop=True)
-    steps = t["checkpoint"].to_numpy()
-    i = int(np.argmax(t["gain_mean"].to_numpy()))
-    j = int(np.argmax(t["g_pred_loo"].to_numpy()))
-    sub = check(float(steps[i]), within=(float(steps[1]), float(steps[-2]))) if len(steps) >= 3 else \
-        {"value": float(steps[i]), "threshold": "needs >= 3 checkpoints", "passed": False}
-    details = {
-        "peak_checkpoint": int(steps[i]), "peak_gain_mean": float(t["gain_mean"].iloc[i]),
-        "peak_index": i, "n_checkpoints": len(steps), "interior": bool(sub["passed"]),
-        "predicted_peak_checkpoint_loo": int(steps[j]),
-        "gain_mean_by_checkpoint": {int(s): float(g) for s, g in zip(steps, t["gain_mean"])},
-        "gain_se_by_checkpoint": {int(s): float(g) for s, g in zip(steps, t["gain_se"])},
-        "pass_at_1_by_checkpoint": {int(s): float(g) for s, g in zip(steps, t["pass_at_1"])},
-        "corruption_rate": corruption_rate,
-        "rule": "PASS iff the seed-mean real gain peaks strictly between the first and the last checkpoint",
-    }
-    if peak_freq is not None:
-        f = peak_freq.set_index("checkpoint")["frequency"]
-        details["bootstrap_frac_peak_interior"] = float(f.loc[steps[1:-1]].sum()) if len(steps) >= 3 else 0.0
-        details["bootstrap_peak_checkpoint_freq"] = {int(k): float(v) for k, v in f.items() if v > 0}
-    return Claim(
-        id="C1",
-        statement=("Along the pretraining trajectory the real RL gain (eval pass@1 after - before) peaks at an "
-                   "interior checkpoint, where both the value-gradient signal and the headroom are non-zero. "
-                   "Verdict rule: PASS iff the seed-mean gain peaks strictly between the first and last "
-                   "checkpoint; reported either way."),
-        metric="pretraining step of the peak mean real gain",
-        value=float(steps[i]),
-        threshold=sub["threshold"] + " (interior)",
-        checks={"peak_interior": sub},
-        details=details,
-    )
-
-
-def check_c2(preds: pd.DataFrame, table: pd.DataFrame, min_spearman: float,
-             sweep: dict | None = None) -> Claim:
-    """C2: Spearman(real gain, G_pred LOO) >= min_spearman. Details: every predictor's rho and Pearson r with
-    seed-bootstrap intervals, kappa, and the learning-rate sweep's verdict when given."""
-    p = preds.set_index("predictor")
-    rho = float(p.loc["G_pred", "spearman"])
-    sub = check(rho, ge=min_spearman)
-    details = {
-        "predictors": {name: {k: float(p.loc[name, k]) for k in p.columns if k != "n_boot"} for name in p.index},
-        "n_boot": int(p["n_boot"].iloc[0]),
-        "kappa_fit": float(table["kappa_fit"].iloc[0]),
-        "kappa_loo": {int(s): float(k) for s, k in zip(table["checkpoint"], table["kappa_loo"])},
-        "n_checkpoints": int(len(table)),
-        "n_seeds": int(table["n_seeds"].min()),
-        "g_pred_beats_each_single_factor": bool(all(rho > float(p.loc[n, "spearman"]) for n in ("S", "H"))),
-        "g_pred_interval_above_each_single_factor": bool(all(
-            float(p.loc["G_pred", "spearman_lo"]) > float(p.loc[n, "spearman_hi"]) for n in ("S", "H"))),
-    }
-    if sweep is not None:
-        details["lr_sweep"] = sweep
-    return Claim(
-        id="C2",
-        statement=("The signal x headroom value-impact predictor G_pred = H (1 - exp(-kappa S / H)), kappa fitted "
-                   "leave-one-checkpoint-out, ranks the checkpoints by real RL gain (the paper's Figure 1)."),
-        metric="Spearman(real gain, G_pred LOO)",
-        value=rho,
-        threshold=sub["threshold"],
-        checks={"spearman_g_pred": sub},
-        details=details,
-    )

@@ -4,11 +4,12 @@ Vocabulary and metric names follow TRL's GRPO trainer: `num_generations` (G, com
 (KL coefficient; only 0 here, so no reference model), `epsilon` (ratio clipping), `scale_rewards`.
 
 One step: draw `prompts_per_step` distinct RL prompts from the generator, sample G completions for each, score
-them, compute advantages, then take `ppo_epochs` optimizer steps on the clipped surrogate (ppo_clip) or one
-step (grpo, rloo):
+them, compute advantages (`vgh.lm.updates.advantages`), then take `num_iterations` optimizer steps on the
+clipped surrogate (ppo_clip) or one step (grpo, rloo):
 - grpo:     A = (r - mean_group r) / (std_group r + 1e-4)   (or no division with scale_rewards = none)
 - rloo:     A = r - mean of the other G - 1 rewards of the group
-- ppo_clip: group-baseline advantages as grpo, `ppo_epochs` passes over the batch, per-token ratio
+- ppo_clip: GRPO with several iterations (TRL's `num_iterations`): grpo's advantages, `num_iterations` passes
+            over the batch, per-token ratio
             rho = pi / pi_old clipped to [1 - epsilon, 1 + epsilon]; the first pass has rho = 1 exactly.
 Loss per token: -min(rho A, clip(rho) A), averaged over all B*G*L completion tokens (every completion has the
 same length L, so TRL's grpo / bnpo / dapo normalizations coincide up to a constant). At rho = 1 its gradient
@@ -34,25 +35,25 @@ import torch
 from tqdm import tqdm
 
 from vgh.lm.policy import completion_logprobs, exact_match, sample_completions
-from vgh.lm.updates import grpo_advantages, rloo_advantages
+from vgh.lm.updates import ALGOS, advantages
 
 from .metrics import TEMPERATURE
-
-ALGOS = ("grpo", "rloo", "ppo_clip")
 
 
 @dataclass(frozen=True)
 class RLSettings:
-    algo: str = "grpo"
-    optimizer: str = "sgd"
-    lr: float = 0.003
-    steps: int = 40
-    num_generations: int = 8
-    prompts_per_step: int = 16
-    beta: float = 0.0
-    epsilon: float = 0.2
-    ppo_epochs: int = 2
-    scale_rewards: str = "group"
+    """The `trajectory.rl` config section (its defaults live in the schema only)."""
+
+    algo: str
+    optimizer: str
+    lr: float
+    steps: int
+    num_generations: int
+    prompts_per_step: int
+    beta: float
+    epsilon: float
+    num_iterations: int
+    scale_rewards: str
 
     @classmethod
     def from_config(cls, section: dict, **overrides) -> "RLSettings":
@@ -61,23 +62,22 @@ class RLSettings:
         return cls(**{**{k: v for k, v in section.items() if k in names}, **overrides})
 
     def __post_init__(self):
-        if self.algo not in ALGOS:
-            raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}")
+        if self.algo not in (*ALGOS, "ppo_clip"):
+            raise ValueError(f"algo must be one of {(*ALGOS, 'ppo_clip')}, got {self.algo!r}")
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
         if self.beta != 0:
             raise ValueError("beta != 0 (a KL penalty to a reference model) is not supported")
 
     @property
-    def epochs(self) -> int:
-        return self.ppo_epochs if self.algo == "ppo_clip" else 1
+    def iterations(self) -> int:
+        """Optimizer passes over each batch: num_iterations for ppo_clip, one otherwise."""
+        return self.num_iterations if self.algo == "ppo_clip" else 1
 
-
-def advantages(rewards: torch.Tensor, s: RLSettings) -> torch.Tensor:
-    """[B, G] advantages of one batch of groups."""
-    if s.algo == "rloo":
-        return rloo_advantages(rewards)
-    return grpo_advantages(rewards, s.scale_rewards)  # grpo, and ppo_clip's group baseline
+    @property
+    def advantage(self) -> str:
+        """The advantage estimator (`vgh.lm.updates.advantages`): ppo_clip is GRPO with several iterations."""
+        return "grpo" if self.algo == "ppo_clip" else self.algo
 
 
 def clipped_surrogate(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor,
@@ -114,7 +114,7 @@ def rl_train(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: 
     Row `step` = s describes the batch sampled from the model after s updates (so step 0 is the checkpoint
     itself). Columns (TRL names): reward, reward_std (mean within-group std), frac_reward_zero_std, entropy
     (mean per-token entropy of the restricted policy, nats), clip_ratio (TRL's clip_ratio/region_mean, averaged
-    over the epochs of the step), clip_ratio_low, clip_ratio_high, loss, grad_norm (first epoch),
+    over the iterations of the step), clip_ratio_low, clip_ratio_high, loss, grad_norm (first iteration),
     learning_rate, n_samples (B*G). Raises FloatingPointError on a NaN / Inf loss or gradient.
     """
     if s.prompts_per_step > len(prompt_ids):
@@ -132,12 +132,12 @@ def rl_train(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: 
         idx = idx.to(prompt_ids.device)
         comps = sample_completions(model, prompt_ids[idx], digit_ids, L, TEMPERATURE, g, generator)  # [B, G, L]
         rewards = exact_match(comps, answers[idx].unsqueeze(1))  # [B, G]
-        adv = advantages(rewards, s).to(dtype).reshape(b * g, 1)
+        adv = advantages(rewards, s.advantage, s.scale_rewards).to(dtype).reshape(b * g, 1)
         prompts = prompt_ids[idx].repeat_interleave(g, dim=0)
         comps = comps.reshape(b * g, L)
         old = None
         stats = {"low": [], "high": [], "region": [], "loss": []}
-        for epoch in range(s.epochs):
+        for iteration in range(s.iterations):
             logp_all = completion_logprobs(model, prompts, comps, digit_ids, TEMPERATURE)  # [BG, L, 10]
             logp = logp_all.gather(-1, comps.unsqueeze(-1)).squeeze(-1)  # [BG, L]
             if old is None:  # first pass: rho = 1 exactly
@@ -146,7 +146,7 @@ def rl_train(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: 
                     entropy = float(-(logp_all.exp() * logp_all).sum(-1).mean())
             loss, clip = clipped_surrogate(logp, old, adv, s.epsilon)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"RL loss is {loss.item()} at step {step} (epoch {epoch}, algo {s.algo}, "
+                raise FloatingPointError(f"RL loss is {loss.item()} at step {step} (iteration {iteration}, algo {s.algo}, "
                                          f"lr {s.lr}); lower trajectory.rl.lr")
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -154,7 +154,7 @@ def rl_train(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: 
                 [p.grad.detach().norm() for p in params if p.grad is not None])))
             if not math.isfinite(gnorm):
                 raise FloatingPointError(f"RL gradient norm is {gnorm} at step {step} (algo {s.algo}, lr {s.lr})")
-            if epoch == 0:
+            if iteration == 0:
                 grad_norm = gnorm
             opt.step()
             for k in ("low", "high", "region"):
@@ -202,6 +202,11 @@ def run_from_checkpoint(model, rl_split: tuple[torch.Tensor, torch.Tensor],
     (log or logging.getLogger("vgh")).info("%s: eval pass@1 %.5f -> %.5f (gain %+.5f)", desc, before["eval"],
                                            after["eval"], after["eval"] - before["eval"])
     return curve
+
+
+LR_RULE = ("largest lr of trajectory.lr_sweep at which no checkpoint's mean training reward over the last "
+           "quarter of steps falls below its exact step-0 expected reward by more than 2 SE (first seed)")
+"""The learning-rate rule in one sentence (the module docstring states it in full; `lr_rule` applies it)."""
 
 
 def last_quarter(curve: pd.DataFrame) -> tuple[float, float, int]:
