@@ -219,6 +219,38 @@ def test_rl_same_seed_same_numbers(tok):
     assert not other["reward"].equals(runs[0]["reward"])  # the seed matters (so the test can fail)
 
 
+def test_one_process_per_checkpoint_gives_the_numbers_of_separate_runs(tok, tmp_path):
+    """measure_checkpoint: every seed's curve equals a separate run from a fresh load, and the sweep's run at the
+    configured lr is the first seed's RL run, not a different one."""
+    import logging
+
+    from vgh.lm.model import load_model
+    from vgh.lm.task import encode_split
+    from vgh.trajectory.checkpoint import measure_checkpoint
+
+    tiny_model(tok, seed=8, dtype=torch.float32).save_pretrained(tmp_path / "step_5")
+    tok.save_pretrained(tmp_path / "step_5")
+    pairs = [(a, b) for a in range(4) for b in range(4)]
+    frame = pd.DataFrame({"prompt": [prompt_text(a, b, 1) for a, b in pairs],
+                          "answer": [true_answer(a, b, 1) for a, b in pairs]})
+    rl_cfg = {**RL_DEFAULTS, "lr": 0.5, "steps": 4, "num_generations": 4, "prompts_per_step": 4, "seeds": [3, 4]}
+    traj = {"pass_k": [1, 4], "headroom_k": 4, "rl": rl_cfg, "lr_sweep": [0.5, 2.0]}
+    tables = measure_checkpoint(str(tmp_path / "step_5"), 5, frame, frame, traj, "cpu", logging.getLogger("test"))
+    settings = RLSettings.from_config(rl_cfg)
+    for seed in (3, 4):
+        alone = run_from_checkpoint(load_model(str(tmp_path / "step_5")), encode_split(tok, frame),
+                                    encode_split(tok, frame), digit_token_ids(tok), settings, seed, progress=False)
+        got = tables["rl"].query("seed == @seed").drop(columns="checkpoint").reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, alone, check_exact=True)
+    sweep = tables["sweep"]
+    assert sorted(sweep["lr"].unique()) == [0.5, 2.0] and set(sweep["checkpoint"]) == {5}
+    at_configured = sweep.query("lr == 0.5").drop(columns=["checkpoint", "lr"]).reset_index(drop=True)
+    first_seed = tables["rl"].query("seed == 3").drop(columns="checkpoint").reset_index(drop=True)
+    pd.testing.assert_frame_equal(at_configured, first_seed, check_exact=True)
+    assert (sweep.query("lr == 2.0")["learning_rate"] == 2.0).all()  # its own run, not a copy
+    assert tables["metrics"]["checkpoint"].tolist() == [5] and 0 <= tables["metrics"]["pass_at_1"].iloc[0] <= 1
+
+
 def test_loo_fit_never_sees_the_held_out_checkpoint():
     rng = np.random.default_rng(0)
     S = 10.0 ** rng.uniform(-4, -1, 8)
