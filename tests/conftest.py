@@ -30,3 +30,11 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
 @pytest.fixture
 def workflow_copy(tmp_path):
     return copy_workflow(tmp_path / "wf")
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The whole workflow on the smoke config, once per test session, in a private copy."""
+    wf = copy_workflow(tmp_path_factory.mktemp("smoke") / "wf")
+    snakemake(wf, "--cores", "2", "--configfile", "config/smoke.yaml")
+    return wf

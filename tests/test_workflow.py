@@ -1,6 +1,6 @@
 """The workflow end to end on the smoke config, in a private temporary copy of the repo.
 
-One smoke run (module fixture) serves every check: outputs and claim records exist, a second dry run has
+One smoke run (the session fixture `smoke_run` of conftest.py) serves every check: outputs and claim records exist, a second dry run has
 nothing to do, touching a figure notebook reruns only that figure (and the verdict table that reads its
 record), `--lint` is clean, `--report` builds, and a forced rerun reproduces every table exactly.
 """
@@ -14,16 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, SNAKEMAKE, copy_workflow, snakemake
+from conftest import ROOT, SNAKEMAKE, snakemake
 
 SMOKE = ["--configfile", "config/smoke.yaml"]
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    wf = copy_workflow(tmp_path_factory.mktemp("smoke") / "wf")
-    snakemake(wf, "--cores", "2", *SMOKE)
-    return wf
 
 
 def claim_ids(wf: Path) -> list[str]:
@@ -130,8 +123,10 @@ def test_readme_command_works_verbatim(smoke_run, command, tmp_path):
         assert command.replace("pip install", "pip install -q") in ci, "install command differs from .ci/run's"
         return
     if args[0] == "scontrol":
-        if not shutil.which("scontrol"):
-            pytest.skip("no SLURM here (.ci/run starts one)")
+        from test_slurm import slurm_unavailable
+
+        if reason := slurm_unavailable():
+            pytest.skip(reason)
         proc = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0 and "MinJobAge" in proc.stdout, proc.stderr
         return

@@ -1,4 +1,5 @@
-"""Rank and linear correlations with the guards every claim check uses: nan, never a warning, where undefined."""
+"""Statistics shared by the claim checks: correlations, ratios, extremes and slopes that give nan, never a
+warning or an error, where the numbers leave them undefined (a degenerate table still yields a claim record)."""
 from __future__ import annotations
 
 import numpy as np
@@ -23,3 +24,44 @@ def pearson(x, y, min_n: int = 2) -> float:
     if not _defined(x, y, min_n):
         return float("nan")
     return float(stats.pearsonr(x, y).statistic)
+
+
+def ratio(a, b) -> float:
+    """a / b as a float; nan where b is 0 or either is not finite (a degenerate table gives nan, not an error)."""
+    a, b = float(a), float(b)
+    return a / b if b != 0 and np.isfinite(a) and np.isfinite(b) else float("nan")
+
+
+def last(values) -> float:
+    """The last value as a float; nan for an empty sequence."""
+    values = np.asarray(values, float)
+    return float(values[-1]) if values.size else float("nan")
+
+
+def finite_max(values) -> float:
+    """The largest finite value; nan where there is none."""
+    values = np.asarray(values, float)
+    values = values[np.isfinite(values)]
+    return float(values.max()) if values.size else float("nan")
+
+
+def loglog_slope(x, y) -> float:
+    """Least-squares slope of log y against log x over the points where both are positive and finite; nan with
+    fewer than two such points at distinct x."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if ok.sum() < 2 or np.ptp(x[ok]) == 0:
+        return float("nan")
+    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
+
+
+def strict_max(values) -> float:
+    """The largest value; nan if there is none or any is nan (a check over "every" item fails on a missing one)."""
+    values = np.asarray(values, float)
+    return float(values.max()) if values.size else float("nan")
+
+
+def strict_min(values) -> float:
+    """The smallest value; nan if there is none or any is nan."""
+    values = np.asarray(values, float)
+    return float(values.min()) if values.size else float("nan")

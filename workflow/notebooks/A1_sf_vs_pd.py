@@ -32,8 +32,9 @@ import numpy as np
 import pandas as pd
 
 from vgh.control.checks import a1_summary, check_a1
-from vgh.plotting import save, set_style
+from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
+from vgh.stats import last
 
 log = configure(snakemake.threads, snakemake.log[0])
 
@@ -58,14 +59,16 @@ for est in ("SF", "PD"):
     ax2.fill_between(s.n_rollouts, s.per_rollout_var_min, s.per_rollout_var_max, color=colors[est], alpha=0.2,
                      lw=0)
     # what an unbiased estimator with this per-rollout variance gives: RMS error sqrt(v / N)
-    v = s.per_rollout_var.iloc[-1]
+    v = last(s.per_rollout_var)
     ax1.plot(s.n_rollouts, np.sqrt(v / s.n_rollouts), ":", color=colors[est], lw=1.2)
 ax1.plot([], [], ":", color="grey", label=r"$\sqrt{v/N}$ (unbiased, v = per-rollout var. at largest N)")
 ax1.axhline(thr["max_rel_error"], color="k", ls="--", lw=1, label=f"check: {thr['max_rel_error']:g} at largest N")
-ax1.set(xscale="log", yscale="log", xlabel="rollouts N", ylabel=r"relative error $\|\hat g-\nabla_K J\|/\|\nabla_K J\|$",
+log_scale(ax1, "xy")
+ax1.set(xlabel="rollouts N", ylabel=r"relative error $\|\hat g-\nabla_K J\|/\|\nabla_K J\|$",
         title="error vs exact gradient (mean, min-max over seeds)")
 ax1.legend(fontsize="small")
-ax2.set(xscale="log", yscale="log", xlabel="rollouts N",
+log_scale(ax2, "xy")
+ax2.set(xlabel="rollouts N",
         ylabel=r"per-rollout variance $\mathrm{tr\,Cov}/\|\nabla_K J\|^2$",
         title=f"per-rollout variance, sample estimate at each N (SF / PD = "
               f"{claim.details['variance_ratio_SF_over_PD']:.1f})")

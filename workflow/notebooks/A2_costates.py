@@ -35,8 +35,9 @@ import numpy as np
 import pandas as pd
 
 from vgh.control.checks import a2_lq_errors, a2_pendulum_cosines, a2_pendulum_noise_free, check_a2
-from vgh.plotting import save, set_style
+from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
+from vgh.stats import finite_max
 
 log = configure(snakemake.threads, snakemake.log[0])
 
@@ -49,7 +50,7 @@ claim = check_a2(lq, pen, thr, headline)
 log.info(claim.summary())
 lq_err = a2_lq_errors(lq)
 cos = a2_pendulum_cosines(pen)
-m_max = int(cos.continuations.max())
+m_max = claim.details["pendulum_continuations_max"]
 by_scale = (cos[cos.continuations == m_max].groupby("scale")
             .agg(min_cosine=("cosine", "min"), median_cosine=("cosine", "median"),
                  median_rel_diff=("rel_diff", "median"), max_rel_diff=("rel_diff", "max")))
@@ -64,8 +65,8 @@ fig, axes = plt.subplots(2, 2, figsize=(10, 9))
 
 # (a) LQ: every coordinate of every probe state at the largest M
 d = lq[lq.continuations == lq.continuations.max()]
-ax_lq.errorbar(d.reference, d.costate, yerr=d.se, fmt="o", ms=3, alpha=0.7, color="C0", elinewidth=0.8)
-lim = np.abs(np.r_[d.reference, d.costate]).max() * 1.05
+ax_lq.errorbar(d.reference, d.costate, yerr=d.se.where(d.se >= 0), fmt="o", ms=3, alpha=0.7, color="C0", elinewidth=0.8)
+lim = finite_max(np.abs(np.r_[d.reference, d.costate])) * 1.05
 ax_lq.plot([-lim, lim], [-lim, lim], "k--", lw=1, label="identity")
 ax_lq.set(xlabel=r"exact value gradient $-2P_t x$ (per coordinate)",
           ylabel=r"mean costate $\bar\lambda_t$ (per coordinate)",
@@ -78,15 +79,15 @@ r = pen[(pen.method == "smoothing") & np.isclose(pen.scale, headline)]
 m = c.merge(r, on=["seed", "probe", "coord"], suffixes=("_c", "_r"))
 for k, name in ((0, r"$\partial V/\partial\theta$"), (1, r"$\partial V/\partial\omega$")):
     mk = m[m.coord == k]
-    ax_pen.errorbar(mk.value_r, mk.value_c, xerr=mk.se_r, yerr=mk.se_c, fmt="o", ms=3, alpha=0.7,
+    ax_pen.errorbar(mk.value_r, mk.value_c, xerr=mk.se_r.where(mk.se_r >= 0), yerr=mk.se_c.where(mk.se_c >= 0), fmt="o", ms=3, alpha=0.7,
                     elinewidth=0.8, color=f"C{k + 1}", label=name)
-lim = np.abs(np.r_[m.value_r, m.value_c]).max() * 1.2
+lim = finite_max(np.abs(np.r_[m.value_r, m.value_c])) * 1.2
 ax_pen.plot([-lim, lim], [-lim, lim], "k--", lw=1, label="identity")
 ax_pen.set_xscale("symlog", linthresh=1)
 ax_pen.set_yscale("symlog", linthresh=1)
 ax_pen.set(xlabel=f"smoothing reference, s = {headline:g} (per coordinate, symlog)",
            ylabel="mean costate (per coordinate, symlog)",
-           title=f"pendulum, M = {int(c['size'].iloc[0])}; min cosine "
+           title=f"pendulum, M = {m_max}; min cosine "
                  f"{claim.checks['pendulum_min_cosine']['value']:.4f} over {len(m) // 2} probe states")
 ax_pen.legend(fontsize="small")
 
@@ -100,7 +101,8 @@ ax_m.plot(ch.median().index, ch.median(), "s-", color="C1",
 mm = np.array(sorted(lq_err.continuations.unique()), float)
 ax_m.plot(mm, g.mean().iloc[0] * (mm / mm[0]) ** -0.5, ":", color="grey", label=r"$\propto M^{-1/2}$")
 ax_m.axhline(thr["max_lq_rel_error"], color="k", ls="--", lw=1, label=f"LQ check: {thr['max_lq_rel_error']:g}")
-ax_m.set(xscale="log", yscale="log", xlabel="continuations M per probe state", ylabel="relative error",
+log_scale(ax_m, "xy")
+ax_m.set(xlabel="continuations M per probe state", ylabel="relative error",
          title="relative error vs M (LQ: mean, min-max over seeds)")
 ax_m.legend(fontsize="small")
 
@@ -122,7 +124,8 @@ ax_s.axhline(1 - thr["min_pendulum_cosine"], color="k", ls="--", lw=1,
 ax_s.set_xscale("log")
 ax_s.set_xticks(scales, [f"{x:g}" for x in scales])
 ax_s.minorticks_off()
-ax_s.set(yscale="log", xlabel="smoothing scale s (rad, rad/s)",
+log_scale(ax_s, "y")
+ax_s.set(xlabel="smoothing scale s (rad, rad/s)",
          ylabel="disagreement with the mean costate",
          title=f"pendulum reference vs smoothing scale (M = {m_max})")
 ax_s.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)

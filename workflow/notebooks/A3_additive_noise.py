@@ -34,8 +34,9 @@ import numpy as np
 import pandas as pd
 
 from vgh.control.checks import a3_bias, check_a3
-from vgh.plotting import save, set_style
+from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
+from vgh.stats import finite_max
 
 log = configure(snakemake.threads, snakemake.log[0])
 
@@ -57,7 +58,7 @@ for mode, (col, mk, lab) in styles.items():
     ax1.fill_between(b.rel_bias.mean().index, b.rel_bias.min(), b.rel_bias.max(), color=col, alpha=0.2, lw=0)
     ax1.plot(b.floor.mean().index, b.floor.mean(), ls="--", color=col, lw=1, label=f"noise floor (3 SE), {mode}")
 radius = table.groupby("alpha").ms_radius.first()
-ax1.set_yscale("log")
+log_scale(ax1, "y")
 ax1.set(xlabel=r"noise state-dependence $\alpha$  [$\sigma(x)=\sigma_0\sqrt{1+\alpha\|x\|^2}$]",
         ylabel=r"relative bias $\|\bar\lambda-\nabla V\| / \|\nabla V\|$ (pooled)",
         title="bias of the mean costate (mean, min-max over seeds)")
@@ -71,10 +72,10 @@ d = table[table.alpha == a_max]
 for mode, (col, mk, lab) in styles.items():
     dm = d[d.backward == mode]
     ax2.scatter(dm.reference, dm.costate, s=10, marker=mk, color=col, alpha=0.6, label=mode)
-lim = np.abs(np.r_[d.reference, d.costate]).max() * 1.05
+lim = finite_max(np.abs(np.r_[d.reference, d.costate])) * 1.05
 ax2.plot([-lim, lim], [-lim, lim], "k--", lw=1, label="identity")
 ax2.set(xlabel=r"exact value gradient $-2P^{\alpha}_t x$ (per coordinate)",
-        ylabel="mean costate (per coordinate)", title=rf"$\alpha$ = {a_max:g}, M = {int(d.continuations.iloc[0])}")
+        ylabel="mean costate (per coordinate)", title=rf"$\alpha$ = {a_max:g}, M = {int(table.continuations.max())}")
 ax2.legend(fontsize="small")
 fig.tight_layout()
 save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())

@@ -40,7 +40,7 @@ import numpy as np
 
 from vgh.io import read_tables
 from vgh.lm.checks import check_b1
-from vgh.plotting import save, set_style
+from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
 
 log = configure(snakemake.threads, snakemake.log[0])
@@ -60,7 +60,8 @@ from matplotlib.lines import Line2D
 ckpts = sorted(summary["checkpoint"].unique())
 colors = {c: f"C{i}" for i, c in enumerate(ckpts)}
 q = prompts.groupby(["checkpoint", "temperature"])
-iqr = {name: q[f"{name}_rel_error"].quantile([0.25, 0.75]).unstack().reset_index() for name in ("pd", "sf")}
+iqr = {name: q[f"{name}_rel_error"].quantile([0.25, 0.75]).unstack().reindex(columns=[0.25, 0.75]).reset_index()
+       for name in ("pd", "sf")}
 
 fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
 n_sf = snakemake.params.costates["sample_budget"]
@@ -68,14 +69,15 @@ for ax, name, title in ((axes[0], "pd", r"straight-through: bias of $E[\lambda_{
                         (axes[1], "sf", rf"score function: one $\lambda_{{SF}}$ estimate at N = {n_sf}")):
     for c in ckpts:
         s = summary[summary["checkpoint"] == c]
-        b = iqr[name][iqr[name]["checkpoint"] == c].sort_values("temperature")
+        b = s[["checkpoint", "temperature"]].merge(iqr[name], on=["checkpoint", "temperature"], how="left")
         ax.plot(s["entropy"], s[f"{name}_error"], "o-", color=colors[c])
         ax.plot(s["entropy"], s[f"{name}_error_median"], "x:", color=colors[c], ms=5, lw=1)
         ax.fill_between(s["entropy"], b[0.25], b[0.75], color=colors[c], alpha=0.12, lw=0)
         for _, r in s.iterrows():
             ax.annotate(f"{r.temperature:g}", (r.entropy, r[f"{name}_error"]), textcoords="offset points",
                         xytext=(3, 4), fontsize=6, color=colors[c])
-    ax.set(yscale="log", xlabel="mean per-token policy entropy (nats)", title=title,
+    log_scale(ax, "y")
+    ax.set(xlabel="mean per-token policy entropy (nats)", title=title,
            ylabel=r"relative error of $E[\lambda]$ vs $g^*$" if name == "pd" else r"relative error vs $g^*$")
     ax.text(0.98, 0.03, f"Spearman(pooled error, entropy) = "
             f"{claim.value if name == 'pd' else claim.details['spearman_sf_error_entropy']:.3f}",
@@ -98,7 +100,8 @@ for c in ckpts:
         ax.scatter(d["moving_flip_fraction"].clip(lower=floor), d["pd_rel_error"].clip(lower=floor), marker=marker,
                    s=22, edgecolors=colors[c], facecolors=colors[c] if not carry else "none", alpha=0.8)
 ax.axhline(thr["max_pd_error_lowest_temperature"], color="k", ls="--", lw=1)
-ax.set(xscale="log", yscale="log", xlabel=f"fraction of flip probability that moves later digits (floor {floor:g})",
+log_scale(ax, "xy")
+ax.set(xlabel=f"fraction of flip probability that moves later digits (floor {floor:g})",
        ylabel=r"$\|E[\lambda_{PD}]-g^*\|/\|g^*\|$ per prompt",
        title=f"every prompt at tau = {tau_min:g}: Spearman = "
              f"{claim.details['spearman_pd_error_moving_flip_fraction_lowest_temperature']:.2f}")

@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from vgh.lm.checks import alignment_means, check_b3
-from vgh.plotting import save, set_style
+from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
 
 log = configure(snakemake.threads, snakemake.log[0])
@@ -63,10 +63,11 @@ ax1.set(xlabel="group size G (completions per prompt)", ylabel=r"cosine(update, 
         title=f"one batch: mean $\\pm$ s.e. and 10-90% band over {n_b} batches")
 g = means[means["algo"] == "grpo"].sort_values("group_size")
 ax2.plot(g["group_size"], 1 - g["cosine_to_rloo"], "s:", color="C2", label="GRPO vs RLOO on the same batch (mean)")
-ax2.set(yscale="log", xlabel="group size G (completions per prompt)", ylabel="1 - cosine",
+log_scale(ax2, "y")
+ax2.set(xlabel="group size G (completions per prompt)", ylabel="1 - cosine",
         title=f"direction averaged over {n_b} batches (unbiased: 1 - cos -> 0)")
 for ax in (ax1, ax2):
-    ax.set_xscale("log", base=2)
+    log_scale(ax, "x", base=2)
     ax.set_xticks(sizes, [str(s) for s in sizes])
     ax.legend(fontsize="small")
 fig.tight_layout()

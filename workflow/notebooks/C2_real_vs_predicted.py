@@ -55,8 +55,13 @@ set_style()
 fig, (ax1, ax1b, ax2) = plt.subplots(1, 3, figsize=(15, 4.8), gridspec_kw={"width_ratios": [1, 1, 0.9]})
 x, y = table["g_pred_loo"].to_numpy(), table["gain_mean"].to_numpy()
 steps = table["checkpoint"].to_numpy()
-rho = preds.set_index("predictor").loc["G_pred"]
+rho = preds.set_index("predictor").reindex(list(PREDICTORS)).loc["G_pred"]
 vals = np.concatenate([x, table["gain_min"].to_numpy(), table["gain_max"].to_numpy()])
+vals = vals[np.isfinite(vals)]
+if not vals.size:  # nothing finite to place: default limits, and say so
+    vals = np.array([0.0, 1.0])
+    for ax in (ax1, ax1b):
+        ax.text(0.5, 0.5, "no finite gains or predictions", transform=ax.transAxes, ha="center", color="0.4")
 for ax, scale in ((ax1, "linear"), (ax1b, "log")):
     ax.scatter(x, y, c=np.arange(len(steps)), cmap="viridis", s=36, zorder=3)
     ax.errorbar(x, y, yerr=[y - table["gain_min"], table["gain_max"] - y], fmt="none", ecolor="grey", lw=1,
@@ -87,7 +92,7 @@ ax1.legend(fontsize="small", loc="upper left")
 ax1.set_title("real vs predicted RL gain (labels: pretraining step)")
 ax1b.set_title("same, log axes")
 
-p = preds.set_index("predictor").loc[list(PREDICTORS)]
+p = preds.set_index("predictor").reindex(list(PREDICTORS))
 pos = np.arange(len(p))
 labels = {"G_pred": "G_pred (LOO)", "S*H": "S·H", "S": "S alone", "H": "H alone"}
 ax2.bar(pos, p["spearman"], color=["C1", "C2", "C0", "C7"], alpha=0.85)

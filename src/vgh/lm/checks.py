@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from ..claims import Claim, check
-from ..stats import spearman
+from ..stats import last, spearman, strict_min
 
 
 def through_origin_fit(x, y) -> dict[str, float]:
@@ -134,9 +134,9 @@ def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float]) -> Claim:
     increment is >= 0 (equivalently Spearman(G, mean cosine) = 1 for distinct means)."""
     means = alignment_means(alignment)
     rloo = means[means["algo"] == "rloo"].sort_values("group_size")
-    g_max = int(rloo["group_size"].max())
-    top = float(rloo["mean"].iloc[-1])
-    min_step = float(np.diff(rloo["mean"].to_numpy()).min())
+    g_max = int(rloo["group_size"].max()) if len(rloo) else float("nan")
+    top = last(rloo["mean"])
+    min_step = strict_min(np.diff(rloo["mean"].to_numpy()))
 
     def by_g(algo: str, col: str) -> dict[str, float]:
         d = means[means["algo"] == algo].sort_values("group_size")

@@ -11,6 +11,8 @@ import pandas as pd
 
 from vgh.claims import Claim, check
 
+from .predictors import PREDICTORS
+
 
 def check_c1(table: pd.DataFrame, thresholds: dict, peak_freq: pd.DataFrame | None = None,
              corruption_rate: float | None = None) -> Claim:
@@ -57,7 +59,7 @@ def check_c2(preds: pd.DataFrame, table: pd.DataFrame, thresholds: dict, sweep: 
     predictor's rho and Pearson r with seed-bootstrap intervals, kappa, and the learning-rate sweep's verdict
     when given."""
     min_spearman = thresholds["min_spearman"]
-    p = preds.set_index("predictor")
+    p = preds.set_index("predictor").reindex(list(PREDICTORS))  # a missing predictor reads as nan
     rho = float(p.loc["G_pred", "spearman"])
     sub = check(rho, ge=min_spearman)
     details = {
