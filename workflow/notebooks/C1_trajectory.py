@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from vgh.plotting import save, set_style
+from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
 from vgh.trajectory.checks import check_c1
 
@@ -85,7 +85,8 @@ ax.legend(fontsize="small")
 ax = axes["signal"]
 ax.plot(steps, table["signal"], "o-", ms=4, color="C0", label=r"signal $S=\|\nabla_\theta J\|^2$")
 ax.plot(steps, table["signal_x_headroom"], "^-", ms=4, color="C2", label=r"$S\cdot H$")
-ax.set(yscale="log", ylabel=r"$S$ [(pass@1 / param. unit)$^2$], $S\cdot H$", title="value-gradient signal")
+log_scale(ax, "y")
+ax.set(ylabel=r"$S$ [(pass@1 / param. unit)$^2$], $S\cdot H$", title="value-gradient signal")
 step_axis(ax)
 ax.legend(fontsize="small")
 
@@ -93,7 +94,8 @@ ax = axes["vgrad"]
 ax.plot(steps, table["value_grad_norm"], "d-", ms=4, color="C3",
         label=r"mean $\|\nabla_x V\|$ (prompt state, per embedding unit)")
 ax.plot(steps, table["mean_pq1mq"], "v-", ms=4, color="C4", label=r"mean $p(1-p)$")
-ax.set(yscale="log", ylabel="value-gradient norm, p(1 - p)", title="prompt-state value gradient")
+log_scale(ax, "y")
+ax.set(ylabel="value-gradient norm, p(1 - p)", title="prompt-state value gradient")
 step_axis(ax)
 ax.legend(fontsize="small")
 
