@@ -12,7 +12,8 @@ from vgh.lm.model import build_model
 from vgh.lm.policy import exact_match, exact_pass1, sample_completions
 from vgh.lm.task import answer_indices, build_tokenizer, digit_token_ids, encode_prompts, prompt_text, true_answer
 from vgh.trajectory import checks, metrics, predictors
-from vgh.trajectory.rl import RLSettings, clipped_surrogate, lr_rule, rl_train, run_from_checkpoint
+from vgh.trajectory.lr_rule import lr_rule
+from vgh.trajectory.rl import RLSettings, clipped_surrogate, rl_train, run_from_checkpoint
 
 
 @pytest.fixture(scope="module")

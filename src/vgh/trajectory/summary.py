@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .predictors import checkpoint_table, peak_frequencies, predictor_table
-from .rl import LR_RULE, lr_rule
+from .lr_rule import LR_RULE, lr_rule
 
 GAIN_COLUMNS = ["eval_pass1_before", "eval_pass1_after", "gain", "rl_pass1_before", "rl_pass1_after"]
 
@@ -50,7 +50,7 @@ def sweep_markdown(per_ckpt: pd.DataFrame, per_lr: pd.DataFrame, configured_lr: 
     v = sweep_verdict(per_lr, configured_lr)
     return "\n".join([
         "# Part C learning-rate sweep", "",
-        f"Rule (stated before the sweep, `vgh.trajectory.rl`): the {LR_RULE}; RL settings as configured, seed "
+        f"Rule (stated before the sweep, `vgh.trajectory.lr_rule`): the {LR_RULE}; RL settings as configured, seed "
         f"{seed}.", "",
         f"Rule picks lr = {v['chosen_lr']}; configured `trajectory.rl.lr` = {configured_lr:g} "
         f"({'agrees' if v['configured_lr_is_rule_choice'] else 'DISAGREES'}).", "",
