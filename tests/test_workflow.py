@@ -96,7 +96,8 @@ def readme_commands() -> list[str]:
     text = (ROOT / "README.md").read_text()
     prose = re.sub(r"```.*?```", "", text, flags=re.S)
     spans = [re.sub(r"\s+", " ", span).strip() for span in re.findall(r"`([^`]+)`", prose)]
-    cmds = [c for c in spans if c.split(" ")[0] in ("snakemake", "python", "jupytext", "pip", "scontrol")]
+    cmds = [c for c in spans if c.split(" ")[0] in ("snakemake", "python", "jupytext", "pip", "scontrol")
+            and " " in c]  # a lone word (`scontrol`) names a tool, it is not a command
     cmds += re.findall(r"^# .*used as: (.+)$", text, re.M)
     return list(dict.fromkeys(c.replace("<config>", "config/smoke.yaml") for c in cmds))
 
