@@ -1,10 +1,10 @@
-"""Pretraining: build the model from the config, train it, move the checkpoints into place."""
+"""Pretraining: build the model from the config, train it, publish the checkpoints."""
 import pandas as pd
 from transformers import AutoTokenizer
 
 from vgh.lm.model import build_model
 from vgh.lm.pretrain import PretrainSettings, finish_pretraining, pretrain
-from vgh.lm.task import answer_indices, digit_token_ids, encode_prompts
+from vgh.lm.task import digit_token_ids, encode_prompts, encode_split
 from vgh.runtime import configure, select_device
 
 log = configure(snakemake.threads, snakemake.log[0])
@@ -26,8 +26,7 @@ def save_checkpoint(model, folder):
 
 settings = PretrainSettings(steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"], warmup=p["warmup"],
                             checkpoints=tuple(p["checkpoints"]), eval_every=p["eval_every"], seed=p["seed"])
-table = pretrain(model, train_ids, encode_prompts(tok, evals["prompt"].tolist()).to(device),
-                 answer_indices(evals["answer"].tolist()).to(device), digit_token_ids(tok).to(device), settings,
+table = pretrain(model, train_ids, *encode_split(tok, evals, device), digit_token_ids(tok).to(device), settings,
                  snakemake.params.resume_dir, save_checkpoint, log)
 finish_pretraining(snakemake.params.resume_dir, dict(zip(p["checkpoints"], snakemake.output.checkpoints)), table,
                    snakemake.output.log_table)

@@ -13,7 +13,7 @@ import logging
 import pandas as pd
 import torch
 
-from vgh.lm.model import load_checkpoint
+from vgh.lm.model import load_checkpoint, load_model
 from vgh.lm.task import encode_split
 
 from .metrics import checkpoint_metrics
@@ -25,13 +25,13 @@ def measure_checkpoint(path: str, step: int, rl_frame: pd.DataFrame, eval_frame:
     """Tables `metrics` (one row), `rl` (the curves of every seed of `trajectory.rl.seeds`) and `sweep` (the
     curves of every lr of `trajectory.lr_sweep`, first seed) of the checkpoint folder `path`."""
     model, tok, digit_ids = load_checkpoint(path, dtype=torch.float64, device=device)
-    metrics = checkpoint_metrics(model, *encode_split(tok, eval_frame, device), digit_ids, trajectory["pass_k"],
-                                 trajectory["headroom_k"])
+    rl_split, eval_split = encode_split(tok, rl_frame, device), encode_split(tok, eval_frame, device)
+    metrics = checkpoint_metrics(model, *eval_split, digit_ids, trajectory["pass_k"], trajectory["headroom_k"])
     log.info("step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
 
     def rl_run(settings: RLSettings, seed: int, desc: str) -> pd.DataFrame:
-        model, tok, digit_ids = load_checkpoint(path, dtype=torch.float32, device=device)
-        return run_from_checkpoint(model, encode_split(tok, rl_frame, device), encode_split(tok, eval_frame, device),
+        """RL from a fresh float32 load of the checkpoint (training changes the model in place)."""
+        return run_from_checkpoint(load_model(path, dtype=torch.float32, device=device), rl_split, eval_split,
                                    digit_ids, settings, seed, log=log, desc=desc)
 
     settings = RLSettings.from_config(trajectory["rl"])
