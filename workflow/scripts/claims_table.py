@@ -15,4 +15,4 @@ write_text(claims_markdown(table), snakemake.output.md)
 for rec, desc, out in zip(records, snakemake.input.descriptions, snakemake.output.captions):
     write_text(caption_rst(rec, Path(desc).read_text()), out)
 write_text(yaml.safe_dump(dict(snakemake.params.config), sort_keys=False), snakemake.output.config)
-log.info("\n%s", table[["id", "value", "verdict"]].to_string(index=False))
+log.info("\n%s", table[["id", "estimate", "interval_lo", "interval_hi", "verdict"]].to_string(index=False))

@@ -1,0 +1,82 @@
+"""Rule R0 on synthetic numbers: ensemble intervals, three-valued verdicts, roles and per-member verdicts."""
+import numpy as np
+import pytest
+
+from vgh.claims import Claim, claims_markdown, claims_table
+from vgh.ensemble import (FAIL, INCONCLUSIVE, PASS, claim_verdict, interval, interval_verdict, member_verdicts,
+                          nested_interval, subcheck, yes_no_subcheck)
+
+
+@pytest.mark.parametrize("lo,hi,op,t,want", [
+    (0.75, 0.9, ">=", 0.7, PASS), (0.5, 0.69, ">=", 0.7, FAIL), (0.6, 0.8, ">=", 0.7, INCONCLUSIVE),
+    (0.7, 0.8, ">=", 0.7, PASS), (0.7, 0.8, ">", 0.7, INCONCLUSIVE), (0.5, 0.7, ">", 0.7, FAIL),
+    (0.01, 0.05, "<=", 0.05, PASS), (0.06, 0.2, "<=", 0.05, FAIL), (0.04, 0.06, "<=", 0.05, INCONCLUSIVE),
+    (0.01, 0.05, "<", 0.05, INCONCLUSIVE), (0.05, 0.2, "<", 0.05, FAIL),
+    (float("nan"), 0.9, ">=", 0.7, FAIL),
+])
+def test_interval_verdict(lo, hi, op, t, want):
+    assert interval_verdict(lo, hi, op, t) == want
+
+
+def test_interval_covers_the_mean_and_is_deterministic():
+    x = [0.62, 0.71, 0.80, 0.74, 0.69]
+    lo, hi = interval(x, 2000, 0)
+    assert lo < np.mean(x) < hi
+    assert (lo, hi) == interval(x, 2000, 0)
+    assert interval(x, 2000, 1) != (lo, hi)  # another generator, another draw
+    assert interval([0.3], 100, 0) == (0.3, 0.3)
+    assert all(np.isnan(interval([0.3, float("nan")], 100, 0)))
+
+
+def test_straddling_interval_is_inconclusive_and_clear_ones_are_not():
+    assert subcheck([0.6, 0.8, 0.65, 0.78, 0.72], ">=", 0.7, n_resamples=1000, seed=0)["verdict"] == INCONCLUSIVE
+    assert subcheck([0.8, 0.9, 0.85, 0.88, 0.83], ">=", 0.7, n_resamples=1000, seed=0)["verdict"] == PASS
+    assert subcheck([0.3, 0.4, 0.2, 0.35, 0.5], ">=", 0.7, n_resamples=1000, seed=0)["verdict"] == FAIL
+
+
+def test_yes_no_needs_every_member_at_five():
+    assert yes_no_subcheck([True] * 5, n_resamples=1000, seed=0)["verdict"] == PASS
+    assert yes_no_subcheck([True] * 4 + [False], n_resamples=1000, seed=0)["verdict"] == INCONCLUSIVE
+    assert yes_no_subcheck([False] * 5, n_resamples=1000, seed=0)["verdict"] == FAIL
+
+
+def test_nested_interval_resamples_units_within_members():
+    units = [np.array([1.0, 2.0, 3.0]), np.array([2.0, 3.0, 4.0]), np.array([5.0, 5.0, 5.0])]
+
+    def stat(k, idx):
+        u = units[k]
+        return float(u.mean() if idx is None else u[idx].mean())
+
+    lo, hi = nested_interval(stat, 3, [3, 3, 3], 2000, 0)
+    assert lo < np.mean([u.mean() for u in units]) < hi
+    # one member: only its units vary, so the interval is that of its mean over resampled units
+    lo1, hi1 = nested_interval(stat, 1, [3], 2000, 0)
+    assert 1.0 <= lo1 < 2.0 < hi1 <= 3.0
+    # no spread within members and one member: a point
+    assert nested_interval(lambda k, idx: 5.0, 1, [3], 100, 0) == (5.0, 5.0)
+
+
+def test_roles_combine_into_the_claim_verdict():
+    ok = subcheck([0.8, 0.9, 0.85], ">=", 0.7, n_resamples=500, seed=0)
+    bad = subcheck([0.1, 0.2, 0.15], ">=", 0.7, n_resamples=500, seed=0)
+    unsure = subcheck([0.6, 0.8, 0.75], ">=", 0.7, n_resamples=500, seed=0)
+    binding_bad = {**bad, "role": "binding"}
+    assert claim_verdict({"a": ok}) == PASS
+    assert claim_verdict({"a": ok, "b": bad}) == FAIL
+    assert claim_verdict({"a": ok, "b": unsure}) == INCONCLUSIVE
+    assert claim_verdict({"a": ok, "b": binding_bad}) == INCONCLUSIVE  # a binding check never fails the claim
+    assert claim_verdict({"a": bad, "b": binding_bad}) == FAIL
+    assert member_verdicts({"a": ok, "b": unsure}) == [FAIL, PASS, PASS]  # member 0 has 0.6
+    assert member_verdicts({"a": ok, "b": binding_bad}) == [INCONCLUSIVE] * 3
+
+
+def test_claim_record_and_table_carry_interval_and_members():
+    checks = {"a": subcheck([0.6, 0.8, 0.75, 0.9, 0.5], ">=", 0.7, n_resamples=500, seed=0)}
+    claim = Claim("B9", "statement", "metric", checks["a"]["value"], ">= 0.7", checks)
+    rec = claim.record({})
+    assert rec["verdict"] == INCONCLUSIVE and rec["member_verdicts"].count(PASS) == 3
+    assert rec["interval"][0] < rec["value"] < rec["interval"][1]
+    table = claims_table([rec], {"B9": "B9_fig"})
+    assert table.loc[0, "members_passing"] == 3 and table.loc[0, "n_members"] == 5
+    md = claims_markdown(table)
+    assert "**INCONCLUSIVE**" in md and "3/5" in md and "1 INCONCLUSIVE" in md
