@@ -1,10 +1,10 @@
-"""Data prep: deterministic given the seed, disjoint splits, corruption rate, tokenizer round trip."""
+"""Data prep: deterministic given the seed, splits disjoint as unordered pairs (R1), corruption rate, tokenizer."""
 import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
 from vgh.lm.task import (answer_indices, build_tokenizer, digit_token_ids, encode_prompts, has_carry,
-                         make_splits, no_carry_answer, true_answer)
+                         make_splits, no_carry_answer, true_answer, unordered_pairs)
 
 
 def splits(seed, rho=0.3):
@@ -18,13 +18,24 @@ def test_deterministic_given_seed():
     assert not a["eval"].to_pandas().equals(splits(2)["eval"].to_pandas())
 
 
-def test_splits_are_disjoint_and_sized():
+def test_splits_are_disjoint_as_unordered_pairs_and_sized():
     s = splits(0)
-    pairs = {k: set(zip(v["a"], v["b"])) for k, v in s.items()}
+    pairs = {k: {frozenset((a, b)) for a, b in zip(v["a"], v["b"])} for k, v in s.items()}
     assert len(pairs["eval"]) == 120 and len(pairs["rl"]) == 100
-    assert not pairs["eval"] & pairs["rl"]
-    assert not pairs["pretrain"] & (pairs["eval"] | pairs["rl"])
+    assert not pairs["eval"] & pairs["rl"]  # no prompt's twin b+a= in the other split ...
+    assert not pairs["pretrain"] & (pairs["eval"] | pairs["rl"])  # ... nor in the pretraining corpus
     assert len(s["pretrain"]) == 3000
+    # the held-out prompts come in both orientations (a > b and a < b), and so does the corpus
+    for name in ("eval", "pretrain"):
+        a, b = np.asarray(s[name]["a"]), np.asarray(s[name]["b"])
+        assert (a > b).any() and (a < b).any()
+
+
+def test_split_sizes_are_checked_against_the_unordered_pairs():
+    assert unordered_pairs(1) == 55 and unordered_pairs(2) == 5050
+    make_splits(1, 10, 13, 14, 0.0, np.random.default_rng(0))  # 27 = half of 55 held out
+    with pytest.raises(ValueError, match="at most half of the 55 unordered pairs"):
+        make_splits(1, 10, 14, 14, 0.0, np.random.default_rng(0))
 
 
 def test_answers_and_corruption():

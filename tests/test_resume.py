@@ -14,7 +14,7 @@ import yaml
 from conftest import ROOT, SNAKEMAKE
 
 SMOKE = ["--configfile", "config/smoke.yaml"]
-TARGET = "results/pretrain/train_log.parquet"
+TARGET = "results/pretrain/member_0/train_log.parquet"  # one member of the smoke ensemble
 
 
 def run(wf, *args, kill=None):
@@ -28,24 +28,24 @@ def run(wf, *args, kill=None):
 
 def checkpoint_configs(wf):
     steps = yaml.safe_load((wf / "config/smoke.yaml").read_text())["pretrain"]["checkpoints"]
-    return {s: json.loads((wf / f"results/pretrain/step_{s}/config.json").read_text()) for s in steps}
+    return {s: json.loads((wf / f"results/pretrain/member_0/step_{s}/config.json").read_text()) for s in steps}
 
 
 @pytest.mark.slow
 def test_resume_after_a_config_change_starts_over_and_never_mixes(workflow_copy):
     killed = run(workflow_copy, kill="state.pt:3")  # SIGKILL after the step-150 resume state
     assert killed.returncode != 0
-    assert (workflow_copy / "resume/pretrain/state.pt").exists()
+    assert (workflow_copy / "resume/pretrain/member_0/state.pt").exists()
     other = workflow_copy / "other.yaml"
     other.write_text(yaml.safe_dump({"data": {"seed": 1}, "model": {"n_head": 4}}))
     proc = run(workflow_copy, str(other))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    log = (workflow_copy / "logs/pretrain.log").read_text()
+    log = (workflow_copy / "logs/pretrain/member_0.log").read_text()
     assert "belongs to another run" in log and "resuming" not in log
     assert {c["n_head"] for c in checkpoint_configs(workflow_copy).values()} == {4}
     table = pd.read_parquet(workflow_copy / TARGET)
     assert table["step"].tolist() == sorted(set(table["step"])) and table["step"].iloc[0] == 0
-    assert list(workflow_copy.glob("resume/pretrain.other-run-*/state.pt"))  # the old state, moved aside
+    assert list(workflow_copy.glob("resume/pretrain/member_0.other-run-*/state.pt"))  # the old state, moved aside
 
 
 @pytest.mark.slow
@@ -57,13 +57,13 @@ def test_a_kill_between_the_final_checkpoint_copies_recovers(workflow_copy):
     assert run(reference).returncode == 0
     killed = run(workflow_copy, kill="copytree:2")  # step_0 published, then SIGKILL
     assert killed.returncode != 0
-    assert (workflow_copy / "resume/pretrain/state.pt").exists()
+    assert (workflow_copy / "resume/pretrain/member_0/state.pt").exists()
     proc = run(workflow_copy)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "resuming pretraining from step 300" in (workflow_copy / "logs/pretrain.log").read_text()
-    assert not (workflow_copy / "resume/pretrain").exists()
+    assert "resuming pretraining from step 300" in (workflow_copy / "logs/pretrain/member_0.log").read_text()
+    assert not (workflow_copy / "resume/pretrain/member_0").exists()
     pd.testing.assert_frame_equal(pd.read_parquet(workflow_copy / TARGET), pd.read_parquet(reference / TARGET),
                                   check_exact=True)
     for step in checkpoint_configs(workflow_copy):
-        name = f"results/pretrain/step_{step}/model.safetensors"
+        name = f"results/pretrain/member_0/step_{step}/model.safetensors"
         assert (workflow_copy / name).read_bytes() == (reference / name).read_bytes(), name

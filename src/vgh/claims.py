@@ -108,7 +108,8 @@ def check(value: float, *, le: float | None = None, ge: float | None = None,
 def figure_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """One claim's figure rule, {"input", "output", "params"} (each name -> value), from its entry in the claim
     table (workflow/claims.yaml) and the validated config. A path with `{step}` expands over the config list
-    named by `entry["expand"]["step"]`; a param is the config section at a dotted key."""
+    named by `entry["expand"]["step"]`, a path with `{member}` over the ensemble (`pretrain.seeds`); a param is the
+    config section at a dotted key."""
     def at(key: str) -> Any:
         node = config
         for part in key.split("."):
@@ -118,6 +119,8 @@ def figure_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any]) -> 
     def paths(path: str):
         if "{" not in path:
             return path
+        if "{member}" in path:
+            return [path.format(member=m) for m in config["pretrain"]["seeds"]]
         return [path.format(step=s) for s in at(entry["expand"]["step"])]
 
     stem = entry["figure"]

@@ -91,6 +91,11 @@ def _cross_field_rules(c: dict[str, Any]) -> None:
         need(ctl["lq"]["m"] <= ctl["lq"]["n"],
              f"config key `control.lq.m` ({ctl['lq']['m']}) must be <= `control.lq.n` ({ctl['lq']['n']})")
 
+    if "seeds" in c.get("pretrain", {}):
+        seeds = c["pretrain"]["seeds"]
+        need(len(seeds) == len(set(seeds)), f"config key `pretrain.seeds` has repeated seeds: {seeds} (a repeated "
+             f"member repeats a pretraining run and narrows every interval falsely)")
+
     lo, hi = c.get("claims", {}).get("A1", {}).get("slope_range", (0, 1))
     need(lo < hi, f"config key `claims.A1.slope_range` must be [lo, hi] with lo < hi, got {[lo, hi]}")
 
@@ -98,10 +103,12 @@ def _cross_field_rules(c: dict[str, Any]) -> None:
     if "prompt_template" in data:
         _check_template(data["prompt_template"], need)
     if data:
-        space = 10 ** (2 * data["digits"])
-        need(data["n_rl"] + data["n_eval"] <= space // 2,
+        n = 10 ** data["digits"]
+        pairs = n * (n + 1) // 2  # unordered pairs {a, b}: the unit of the splits (rule R1)
+        need(data["n_rl"] + data["n_eval"] <= pairs // 2,
              f"config keys `data.n_rl` + `data.n_eval` ({data['n_rl'] + data['n_eval']}) must be at most half of "
-             f"the {space} distinct prompts with `data.digits` = {data['digits']}")
+             f"the {pairs} unordered operand pairs with `data.digits` = {data['digits']} (the rest is the "
+             f"pretraining corpus's)")
     model, pre = c.get("model", {}), c.get("pretrain", {})
     ext = c.get("external", {}).get("checkpoints", [])
     if ext:
@@ -171,6 +178,7 @@ def _resolve_external(c: dict[str, Any], need) -> None:
         problem = check_external_checkpoint(e["path"], tok, c["data"]["prompt_template"], c["data"]["digits"])
         need(problem is None, f"config key `external.checkpoints[{i}].path`: {problem}")
     c.setdefault("pretrain", {})["checkpoints"] = steps
+    c["pretrain"]["seeds"] = [0]  # one external trajectory: an ensemble of one member (no interval)
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -39,8 +39,18 @@ CLAIMS = {cid: entry["figure"] for cid, entry in CLAIM_TABLE.items()}  # figures
 FIGURE_JOBS = {cid: figure_job(cid, entry, config) for cid, entry in CLAIM_TABLE.items()}
 
 
+# The pretraining ensemble (rule R0): member k is pretrained with seed k; external checkpoints are member 0.
+MEMBERS = config["pretrain"]["seeds"]
+
+
+def member_checkpoints(steps):
+    """Input function: member {member}'s checkpoint folders at `steps`."""
+    return lambda wc: [f"results/pretrain/member_{wc.member}/step_{s}" for s in steps]
+
+
 wildcard_constraints:
     claim="|".join(CLAIMS),
+    member=r"\d+",
     step=r"\d+",
     seed=r"\d+",
 

@@ -1,30 +1,34 @@
 # Part B: transformer costates against exact references by enumerating all 10^L completions (float64).
-# One job per checkpoint (its whole temperature sweep: the sweep costs a few seconds, a job's start ~5 s),
-# plus one job for the update alignment (B3); all single-threaded, so `--cores 2` runs two side by side.
+# Per ensemble member: one job for its measured checkpoints (each one's whole temperature sweep: the sweep costs a
+# few seconds, a job's start ~5 s) and one for the update alignment (B3); all single-threaded, so `--cores N`
+# runs N side by side.
 
 
 rule costates:
-    """B1/B2, one checkpoint: exact g* = grad_x V, exact E[lambda_PD], lambda_SF at budget N, entropy, gaps.
+    """B1/B2, one member: exact g* = grad_x V, exact E[lambda_PD], lambda_SF at budget N, entropy, gaps, at each
+    checkpoint of costates.checkpoints.
 
-    Tables: one row per (temperature, prompt) with its carry flag, and one aggregate row per temperature.
+    Tables: one row per (checkpoint, temperature, prompt) with its carry flag, and one aggregate row per
+    (checkpoint, temperature); both with the member.
     """
     input:
-        checkpoint="results/pretrain/step_{step}",
+        checkpoints=member_checkpoints(config["costates"]["checkpoints"]),
         eval="results/data/eval.parquet",
     output:
-        prompts="results/costates/step_{step}_prompts.parquet",
-        summary="results/costates/step_{step}_summary.parquet",
+        prompts="results/costates/member_{member}/prompts.parquet",
+        summary="results/costates/member_{member}/summary.parquet",
     params:
         costates=config["costates"],
+        steps=config["costates"]["checkpoints"],
         device=config["device"],
     log:
-        "logs/costates/step_{step}.log",
+        "logs/costates/member_{member}.log",
     benchmark:
-        "benchmarks/costates/step_{step}.tsv"
+        "benchmarks/costates/member_{member}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=15,
+        runtime=30,
         gpu=GPU,
     conda:
         ENV
@@ -33,19 +37,20 @@ rule costates:
 
 
 rule update_alignment:
-    """B3: cosine of REINFORCE / RLOO / GRPO first-step directions with the exact grad_theta J vs group size G."""
+    """B3, one member: cosine of REINFORCE / RLOO / GRPO first-step directions with the exact grad_theta J vs
+    group size G (and the permuted-reward null)."""
     input:
-        checkpoint=f"results/pretrain/step_{config['costates']['alignment_checkpoint']}",
+        checkpoint=f"results/pretrain/member_{{member}}/step_{config['costates']['alignment_checkpoint']}",
         eval="results/data/eval.parquet",
     output:
-        "results/costates/update_alignment.parquet",
+        "results/costates/member_{member}/update_alignment.parquet",
     params:
         costates=config["costates"],
         device=config["device"],
     log:
-        "logs/costates/update_alignment.log",
+        "logs/costates/update_alignment_member_{member}.log",
     benchmark:
-        "benchmarks/costates/update_alignment.tsv"
+        "benchmarks/costates/update_alignment_member_{member}.tsv"
     threads: 1
     resources:
         mem_mb=2000,

@@ -1,5 +1,6 @@
-# The pretraining trajectory: checkpoints results/pretrain/step_<s> (Hugging Face folders, model + tokenizer)
-# that Parts B and C analyse. Either pretrained here from the config, or imported from `external.checkpoints`.
+# The pretraining trajectories: one per ensemble member (`pretrain.seeds`), checkpoints
+# results/pretrain/member_<k>/step_<s> (Hugging Face folders, model + tokenizer) that Parts B and C analyse. Either
+# pretrained here from the config, one job per member, or imported from `external.checkpoints` (one member, 0).
 EXTERNAL = {e["step"]: e["path"] for e in config["external"]["checkpoints"]}
 
 
@@ -8,7 +9,7 @@ if EXTERNAL:
     rule import_checkpoint:
         """Copy one user-supplied causal-LM checkpoint (and its tokenizer) into the trajectory layout."""
         output:
-            directory("results/pretrain/step_{step}"),
+            directory("results/pretrain/member_0/step_{step}"),
         params:
             source=lambda wc: EXTERNAL[int(wc.step)],
             tokenizer=config["external"]["tokenizer"],
@@ -28,26 +29,29 @@ if EXTERNAL:
 else:
 
     rule pretrain:
-        """Pretrain the tiny GPT-2 on the corpus; save the trajectory's checkpoints (HF format) and a training log.
+        """Pretrain one ensemble member (seed = k: its initialisation and data order) on the shared corpus; save
+        its trajectory's checkpoints (HF format) and a training log.
 
-        Rolling resume state lives in resume/pretrain (not an output): an interrupted run resumes from it.
+        Rolling resume state lives in resume/pretrain/member_<k> (not an output): an interrupted run resumes from it.
         """
         input:
             pretrain="results/data/pretrain.parquet",
             eval="results/data/eval.parquet",
             tokenizer="results/data/tokenizer",
         output:
-            checkpoints=[directory(f"results/pretrain/step_{s}") for s in config["pretrain"]["checkpoints"]],
-            log_table="results/pretrain/train_log.parquet",
+            checkpoints=[directory(f"results/pretrain/member_{{member}}/step_{s}")
+                         for s in config["pretrain"]["checkpoints"]],
+            log_table="results/pretrain/member_{member}/train_log.parquet",
         params:
             model=config["model"],
             pretrain=config["pretrain"],
             device=config["device"],
-            resume_dir="resume/pretrain",
+            seed=lambda wc: int(wc.member),
+            resume_dir="resume/pretrain/member_{member}",
         log:
-            "logs/pretrain.log",
+            "logs/pretrain/member_{member}.log",
         benchmark:
-            "benchmarks/pretrain.tsv"
+            "benchmarks/pretrain/member_{member}.tsv"
         threads: 1
         resources:
             mem_mb=2000,

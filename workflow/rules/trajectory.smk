@@ -1,49 +1,51 @@
-# Part C: signal x headroom along the pretraining trajectory.
-# One job per checkpoint does all of Part C's work on it (metrics, RL with every seed, the lr sweep's runs) in one
-# process, which pays the torch/transformers import once; the jobs are single-threaded so `--cores N` runs N
-# checkpoints side by side. One aggregation job.
+# Part C: signal x headroom along the pretraining trajectory of every ensemble member.
+# One job per member does all of Part C's work on its trajectory (per checkpoint: metrics, RL with every seed, the
+# lr sweep's runs) in one process, which pays the torch/transformers import once; the jobs are single-threaded so
+# `--cores N` runs N members side by side. One aggregation job over the members.
 
 TRAJ = config["trajectory"]
 TRAJ_STEPS = config["pretrain"]["checkpoints"]
 
 
-rule trajectory_checkpoint:
-    """Part C, one checkpoint in one process: exact pass@1 / pass@k, headroom H, signal S = |grad J|^2, mean p(1-p),
-    |grad_x V| (eval split); critic-free RL (trajectory.rl) with every seed, each a curve + exact eval pass@1
-    before/after; the lr sweep's runs (first seed; the configured lr's run is that seed's RL run)."""
+rule trajectory_member:
+    """Part C, one member in one process, at every checkpoint of its trajectory: exact pass@1 / pass@k, headroom
+    H, the signal, mean p(1-p), |grad_x V| (eval split); critic-free RL (trajectory.rl) with every seed, each a
+    curve + exact eval pass@1 before/after; the lr sweep's runs (first seed; the configured lr's run is that
+    seed's RL run)."""
     input:
-        checkpoint="results/pretrain/step_{step}",
+        checkpoints=member_checkpoints(TRAJ_STEPS),
         rl="results/data/rl.parquet",
         eval="results/data/eval.parquet",
     output:
-        metrics="results/trajectory/metrics/step_{step}.parquet",
-        rl="results/trajectory/rl/step_{step}.parquet",
-        sweep="results/trajectory/lr_sweep/step_{step}.parquet",
+        metrics="results/trajectory/member_{member}/metrics.parquet",
+        rl="results/trajectory/member_{member}/rl.parquet",
+        sweep="results/trajectory/member_{member}/lr_sweep.parquet",
     params:
         trajectory=TRAJ,
+        steps=TRAJ_STEPS,
         device=config["device"],
     log:
-        "logs/trajectory/step_{step}.log",
+        "logs/trajectory/member_{member}.log",
     benchmark:
-        "benchmarks/trajectory/step_{step}.tsv"
+        "benchmarks/trajectory/member_{member}.tsv"
     threads: 1
     resources:
         mem_mb=1500,
-        runtime=60,
+        runtime=120,
         gpu=GPU,
     conda:
         ENV
     script:
-        "../scripts/trajectory_checkpoint.py"
+        "../scripts/trajectory_member.py"
 
 
 rule trajectory_summary:
     """Tidy Part C tables: per checkpoint (metrics, real gain over seeds, G_pred LOO), predictor correlations with
     seed-bootstrap intervals, bootstrap peak frequencies, the lr sweep and its rule's verdict."""
     input:
-        metrics=expand("results/trajectory/metrics/step_{step}.parquet", step=TRAJ_STEPS),
-        rl=expand("results/trajectory/rl/step_{step}.parquet", step=TRAJ_STEPS),
-        sweep=expand("results/trajectory/lr_sweep/step_{step}.parquet", step=TRAJ_STEPS),
+        metrics=expand("results/trajectory/member_{member}/metrics.parquet", member=MEMBERS),
+        rl=expand("results/trajectory/member_{member}/rl.parquet", member=MEMBERS),
+        sweep=expand("results/trajectory/member_{member}/lr_sweep.parquet", member=MEMBERS),
     output:
         checkpoints="results/trajectory/checkpoints.parquet",
         gains="results/trajectory/gains.parquet",

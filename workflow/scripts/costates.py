@@ -1,4 +1,5 @@
-"""Part B (B1, B2), one checkpoint: exact value gradient, E[lambda_PD] and lambda_SF over the temperature sweep."""
+"""Part B (B1, B2), one ensemble member: exact value gradient, E[lambda_PD] and lambda_SF over the temperature sweep
+at each measured checkpoint."""
 import numpy as np
 import pandas as pd
 import torch
@@ -12,17 +13,22 @@ from vgh.runtime import configure, select_device
 log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)
 c = snakemake.params.costates
-step = int(snakemake.wildcards.step)
-model, tok, digit_ids = load_checkpoint(snakemake.input.checkpoint, dtype=torch.float64, device=device)
+member = int(snakemake.wildcards.member)
 evals = pd.read_parquet(snakemake.input.eval)
-ids, answers = encode_split(tok, evals, device, c["n_prompts"])
-meta = evals.iloc[:len(ids)][["a", "b", "prompt", "answer", "carry"]]
-seed = int(np.random.SeedSequence([c["seed"], step]).generate_state(1)[0])
-gen = torch.Generator(device=device).manual_seed(seed)
-log.info("checkpoint step %d: %d prompts (%d with a carry), temperatures %s, N = %d", step, len(meta),
-         int(meta["carry"].sum()), c["temperatures"], c["sample_budget"])
-prompts = measure_checkpoint(model, ids, answers, meta, digit_ids, c["temperatures"],
-                             c["reward"], c["sample_budget"], gen, c["max_batch_rows"], log)
-prompts.insert(0, "checkpoint", step)
+tables = []
+for step, path in zip(snakemake.params.steps, snakemake.input.checkpoints):
+    model, tok, digit_ids = load_checkpoint(path, dtype=torch.float64, device=device)
+    ids, answers = encode_split(tok, evals, device, c["n_prompts"])
+    meta = evals.iloc[:len(ids)][["a", "b", "prompt", "answer", "carry"]]
+    seed = int(np.random.SeedSequence([c["seed"], member, step]).generate_state(1)[0])
+    gen = torch.Generator(device=device).manual_seed(seed)
+    log.info("member %d, checkpoint step %d: %d prompts (%d with a carry), temperatures %s, N = %d", member, step,
+             len(meta), int(meta["carry"].sum()), c["temperatures"], c["sample_budget"])
+    prompts = measure_checkpoint(model, ids, answers, meta, digit_ids, c["temperatures"],
+                                 c["reward"], c["sample_budget"], gen, c["max_batch_rows"], log)
+    prompts.insert(0, "checkpoint", step)
+    tables.append(prompts)
+prompts = pd.concat(tables, ignore_index=True)
+prompts.insert(0, "member", member)
 write_table(prompts, snakemake.output.prompts)
-write_table(summarize(prompts, ["checkpoint", "temperature"]), snakemake.output.summary)
+write_table(summarize(prompts, ["member", "checkpoint", "temperature"]), snakemake.output.summary)

@@ -1,4 +1,4 @@
-"""Part B (B3): cosines of REINFORCE / RLOO / GRPO update directions with the exact grad_theta J vs group size."""
+"""Part B (B3), one ensemble member: cosines of REINFORCE / RLOO / GRPO update directions with the exact grad_theta J vs group size."""
 import numpy as np
 import pandas as pd
 import torch
@@ -12,13 +12,15 @@ from vgh.runtime import configure, select_device
 log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)
 c = snakemake.params.costates
+member = int(snakemake.wildcards.member)
 model, tok, digit_ids = load_checkpoint(snakemake.input.checkpoint, dtype=torch.float64, device=device)
 ids, answers = encode_split(tok, pd.read_parquet(snakemake.input.eval), device, c["n_prompts"])
-seed = int(np.random.SeedSequence([c["seed"], c["alignment_checkpoint"], 3]).generate_state(1)[0])
+seed = int(np.random.SeedSequence([c["seed"], member, c["alignment_checkpoint"], 3]).generate_state(1)[0])
 gen = torch.Generator(device=device).manual_seed(seed)
-log.info("checkpoint step %d, %d prompts, tau %g, group sizes %s, %d batches each", c["alignment_checkpoint"],
-         len(ids), c["alignment_temperature"], c["group_sizes"], c["n_batches"])
+log.info("member %d, checkpoint step %d, %d prompts, tau %g, group sizes %s, %d batches each", member,
+         c["alignment_checkpoint"], len(ids), c["alignment_temperature"], c["group_sizes"], c["n_batches"])
 table = update_alignment(model, ids, answers, digit_ids, c["alignment_temperature"],
                          c["reward"], c["group_sizes"], c["n_batches"], gen, "group", c["max_batch_rows"], log)
 table.insert(0, "checkpoint", c["alignment_checkpoint"])
+table.insert(0, "member", member)
 write_table(table, snakemake.output[0])

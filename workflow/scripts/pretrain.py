@@ -1,4 +1,5 @@
-"""Pretraining: build the model from the config, train it, publish the checkpoints."""
+"""Pretraining of one ensemble member: build the model from the config with the member's seed, train it on the
+shared corpus (the member's data order), publish the checkpoints."""
 import pandas as pd
 from transformers import AutoTokenizer
 
@@ -9,14 +10,14 @@ from vgh.runtime import configure, select_device
 
 log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)
-m, p = snakemake.params.model, snakemake.params.pretrain
+m, p, seed = snakemake.params.model, snakemake.params.pretrain, snakemake.params.seed
 tok = AutoTokenizer.from_pretrained(snakemake.input.tokenizer)
 corpus = pd.read_parquet(snakemake.input.pretrain)
 evals = pd.read_parquet(snakemake.input.eval)
 train_ids = encode_prompts(tok, corpus["text"].tolist()).to(device)
-model = build_model(len(tok), train_ids.shape[1], m["n_layer"], m["n_head"], m["n_embd"], p["seed"]).to(device)
-log.info("model: %d parameters, sequence length %d, device %s", sum(x.numel() for x in model.parameters()),
-         train_ids.shape[1], device)
+model = build_model(len(tok), train_ids.shape[1], m["n_layer"], m["n_head"], m["n_embd"], seed).to(device)
+log.info("member %d: model: %d parameters, sequence length %d, device %s",
+         seed, sum(x.numel() for x in model.parameters()), train_ids.shape[1], device)
 
 
 def save_checkpoint(model, folder):
@@ -25,7 +26,7 @@ def save_checkpoint(model, folder):
 
 
 settings = PretrainSettings(steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"], warmup=p["warmup"],
-                            checkpoints=tuple(p["checkpoints"]), eval_every=p["eval_every"], seed=p["seed"])
+                            checkpoints=tuple(p["checkpoints"]), eval_every=p["eval_every"], seed=seed)
 table = pretrain(model, train_ids, *encode_split(tok, evals, device), digit_token_ids(tok).to(device), settings,
                  snakemake.params.resume_dir, save_checkpoint, log)
 finish_pretraining(snakemake.params.resume_dir, dict(zip(p["checkpoints"], snakemake.output.checkpoints)), table,

@@ -1,7 +1,8 @@
 """The verifiable task: "a+b=" with d-digit operands, answer = the L = d + 1 digit sum (zero-padded).
 
 Data prep builds, from one seeded generator, three splits saved as parquet with `datasets`:
-eval prompts, RL prompts and a pretraining corpus, pairwise disjoint in their (a, b) pairs. A fraction rho of
+eval prompts, RL prompts and a pretraining corpus, pairwise disjoint as *unordered* pairs {a, b} (rule R1: addition
+commutes, so a corpus string b+a= would teach an eval prompt a+b=). A fraction rho of
 pretraining answers is corrupted to the no-carry sum (digit-wise sum mod 10), a plausible systematic error.
 """
 from __future__ import annotations
@@ -40,21 +41,45 @@ def has_carry(a: int, b: int, digits: int) -> bool:
     return no_carry_answer(a, b, digits) != true_answer(a, b, digits)
 
 
+def unordered_pairs(digits: int) -> int:
+    """The number of unordered operand pairs {a, b} (a <= b) with `digits`-digit operands."""
+    n = 10**digits
+    return n * (n + 1) // 2
+
+
+def split_ids(digits: int, n_rl: int, n_eval: int, rng: np.random.Generator):
+    """(eval ids, RL ids, pretraining id space) as prompt ids a * 10^d + b. Unordered pairs {a, b} are shuffled;
+    the first n_eval are eval, the next n_rl RL (each in a random orientation); every orientation of the rest
+    is the pretraining space."""
+    n = 10**digits
+    a, b = np.triu_indices(n)  # a <= b: every unordered pair once
+    order = rng.permutation(len(a))
+    a, b = a[order], b[order]
+    held = n_eval + n_rl
+    flip = rng.random(held) < 0.5
+    ha = np.where(flip, b[:held], a[:held])
+    hb = np.where(flip, a[:held], b[:held])
+    ids = ha * n + hb
+    ra, rb = a[held:], b[held:]
+    rest = np.concatenate([ra * n + rb, (rb * n + ra)[ra != rb]])
+    return ids[:n_eval], ids[n_eval:], np.sort(rest)
+
+
 def make_splits(digits: int, n_pretrain: int, n_rl: int, n_eval: int, corruption_rate: float,
                 rng: np.random.Generator, template: str = PROMPT_TEMPLATE) -> dict[str, "datasets.Dataset"]:
     """The three splits as `datasets.Dataset`s with columns a, b, prompt, answer (+ text, corrupted for pretrain).
 
-    Eval and RL prompts are distinct (a, b) pairs; the pretraining corpus draws (with replacement) from the
-    remaining pairs only, so both prompt splits are held out from pretraining.
+    Eval and RL prompts are distinct unordered pairs {a, b}, each shown in one orientation drawn at random; the
+    pretraining corpus draws (with replacement) from both orientations of the remaining pairs only, so neither a
+    held-out prompt nor its twin b+a= is seen in pretraining or in the other prompt split (`split_ids`).
     """
     import datasets
 
-    space = 10 ** (2 * digits)
-    if n_rl + n_eval >= space:
-        raise ValueError(f"n_rl + n_eval = {n_rl + n_eval} needs more than the {space} distinct prompts")
-    order = rng.permutation(space)
-    eval_ids, rl_ids, rest = order[:n_eval], order[n_eval:n_eval + n_rl], order[n_eval + n_rl:]
-    pre_ids = rest[rng.integers(0, len(rest), size=n_pretrain)]
+    n_pairs = unordered_pairs(digits)
+    if n_rl + n_eval > n_pairs // 2:
+        raise ValueError(f"n_rl + n_eval = {n_rl + n_eval} must be at most half of the {n_pairs} unordered pairs")
+    eval_ids, rl_ids, pre_space = split_ids(digits, n_rl, n_eval, rng)
+    pre_ids = pre_space[rng.integers(0, len(pre_space), size=n_pretrain)]
     corrupted = rng.random(n_pretrain) < corruption_rate
 
     def prompts(ids):

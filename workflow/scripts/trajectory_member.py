@@ -1,0 +1,22 @@
+"""Part C, one ensemble member in one process: at each checkpoint of its trajectory, the exact metrics, RL with
+every seed and the lr sweep's runs."""
+import pandas as pd
+
+from vgh.io import write_table
+from vgh.runtime import configure, select_device
+from vgh.trajectory.checkpoint import measure_checkpoint
+
+log = configure(snakemake.threads, snakemake.log[0])
+device = select_device(snakemake.params.device)
+member = int(snakemake.wildcards.member)
+rl_frame, eval_frame = pd.read_parquet(snakemake.input.rl), pd.read_parquet(snakemake.input.eval)
+tables = {}
+for step, path in zip(snakemake.params.steps, snakemake.input.checkpoints):
+    log.info("member %d, checkpoint step %d", member, step)
+    for name, table in measure_checkpoint(path, int(step), rl_frame, eval_frame, snakemake.params.trajectory,
+                                          device, log).items():
+        tables.setdefault(name, []).append(table)
+for name, parts in tables.items():
+    table = pd.concat(parts, ignore_index=True)
+    table.insert(0, "member", member)
+    write_table(table, snakemake.output[name])
