@@ -26,7 +26,7 @@ def test_auto_picks_cuda_when_present(monkeypatch):
 def test_gpu_config_builds_its_dag(workflow_copy):
     out = snakemake(workflow_copy, "-n", "--cores", "4", "--resources", "gpu=1", "--configfile",
                     "config/gpu.yaml").stdout
-    assert "pretrain" in out and "trajectory_checkpoint" in out and "costates" in out
+    assert "pretrain" in out and "trajectory_member" in out and "costates" in out
     # GPU rules declare the resource, so --resources gpu=1 serializes them on one card
     shown = snakemake(workflow_copy, "-n", "-p", "--cores", "4", "--configfile", "config/gpu.yaml",
                       "--forcerun", "pretrain").stdout

@@ -48,9 +48,9 @@ rule update_alignment:
         costates=config["costates"],
         device=config["device"],
     log:
-        "logs/costates/update_alignment_member_{member}.log",
+        "logs/update_alignment/member_{member}.log",
     benchmark:
-        "benchmarks/costates/update_alignment_member_{member}.tsv"
+        "benchmarks/update_alignment/member_{member}.tsv"
     threads: 1
     resources:
         mem_mb=2000,

@@ -38,8 +38,8 @@ def benchmarks(wf: Path) -> pd.DataFrame:
     for tsv in sorted((wf / "benchmarks").rglob("*.tsv")):
         b = pd.read_csv(tsv, sep="\t")
         rel = tsv.relative_to(wf / "benchmarks").with_suffix("")
-        # one job per wildcard value (step_*, seed_*, lr_*) groups under its folder, the rule's benchmark folder
-        rule = str(rel.parent) if re.match(r"(step|seed|lr)_", rel.name) else str(rel)
+        # one job per wildcard value (step_*, member_*, ...) groups under its folder, the rule's benchmark folder
+        rule = str(rel.parent) if re.match(r"(step|seed|lr|member)_", rel.name) else str(rel)
         rows.append({"job": str(rel), "rule": rule,
                      "s": float(b["s"].iloc[0]), "max_rss_mb": float(pd.to_numeric(b["max_rss"], errors="coerce").iloc[0])})
     return pd.DataFrame(rows)
