@@ -87,7 +87,8 @@ class MemberFit:
     resample (an index array with repeats, or None for all seeds), cached by the multiset of drawn seeds."""
 
     def __init__(self, metrics: pd.DataFrame, gains: pd.DataFrame):
-        wide = gains.pivot_table(index="checkpoint", columns="seed", values="gain", aggfunc="mean").sort_index()
+        wide = gains.pivot_table(index="checkpoint", columns="seed", values="gain", aggfunc="mean",
+                                   dropna=False).sort_index()
         self.steps = wide.index.to_numpy()
         self.seeds = wide.columns.to_numpy()
         self.gain = wide.to_numpy(float)  # [C, n_seeds]; a missing (checkpoint, seed) is nan and averaged out
