@@ -268,41 +268,183 @@ def test_loo_fit_never_sees_the_held_out_checkpoint():
         assert np.any(pred2 != pred)  # and the others do see it (so the test can fail)
 
 
-def test_predictor_table_and_checks():
-    rng = np.random.default_rng(1)
-    steps = np.array([0, 10, 20, 40, 80, 160])
-    S = np.array([1e-6, 1e-4, 1e-2, 5e-2, 1e-2, 1e-3])
-    H = np.array([0.01, 0.1, 0.3, 0.3, 0.05, 0.01])
-    per = pd.DataFrame({"checkpoint": steps, "signal": S, "headroom": H, "pass_at_1": np.linspace(0, 0.9, 6)})
-    true = predictors.g_pred(S, H, 20.0)
-    gains = pd.DataFrame([{"checkpoint": s, "seed": k, "gain": g + 0.002 * rng.standard_normal()}
-                          for s, g in zip(steps, true) for k in range(3)])
-    table = predictors.checkpoint_table(per, gains)
-    preds, peaks = predictors.predictor_table(per, gains, np.random.default_rng(0), n_boot=50)
-    assert set(preds["predictor"]) == set(predictors.PREDICTORS)
-    row = preds.set_index("predictor").loc["G_pred"]
-    assert row["spearman_lo"] <= row["spearman"] <= row["spearman_hi"]
-    c2 = checks.check_c2(preds, table, {"min_spearman": 0.7})
-    assert c2.passed == (c2.value >= 0.7)
-    freq = predictors.peak_frequencies(steps, peaks)
-    assert abs(freq["frequency"].sum() - 1) < 1e-12
-    c1 = checks.check_c1(table, {}, freq)
-    assert 0 <= c1.details["bootstrap_frac_peak_interior"] <= 1
-    assert c1.details["peak_checkpoint"] == int(steps[np.argmax(table["gain_mean"])])
-    assert c1.passed == (0 < np.argmax(table["gain_mean"]) < len(steps) - 1)
-    # a monotone gain peaks at the last checkpoint: C1 fails
-    mono = gains.assign(gain=gains["checkpoint"] * 1e-3)
-    assert not checks.check_c1(predictors.checkpoint_table(per, mono), {}).passed
+def _summary(**kw):
+    from vgh.trajectory.summary import synthetic_inputs, trajectory_summary
+
+    m, c, sw, traj = synthetic_inputs(**kw)
+    traj["n_bootstrap"] = 200
+    return trajectory_summary(m, c, sw, traj), traj
+
+
+def _claims(tables, traj, min_spearman=0.7):
+    c1 = checks.check_c1(tables["checkpoints"], tables["peaks"], tables["sweep_summary"], traj, 0.1)
+    c2 = checks.check_c2(tables["ensemble"], tables["member_predictors"], tables["checkpoints"],
+                         tables["sweep_summary"], {"min_spearman": min_spearman}, traj)
+    return c1, c2
+
+
+@pytest.mark.parametrize("K,n_seeds", [(2, 1), (2, 3), (5, 1), (5, 3)])
+def test_ensemble_checks_pass_when_gain_follows_g_pred(K, n_seeds):
+    tables, traj = _summary(n_members=K, n_checkpoints=8, n_seeds=n_seeds)
+    assert set(tables["checkpoints"]["member"]) == set(range(K))
+    e = tables["ensemble"].set_index("statistic")
+    assert (e["lo"] <= e["estimate"] + 1e-12).all() and (e["estimate"] <= e["hi"] + 1e-12).all()
+    c1, c2 = _claims(tables, traj)
+    assert c1.verdict == "PASS" and c2.verdict == "PASS", (c1.summary(), c2.summary())
+    assert c2.checks["delta_vs_best_single_factor"]["role"] == "required"
+    assert c1.checks["lr_is_rule_choice"]["role"] == "binding"
+
+
+def test_ensemble_checks_fail():
+    # gains ranked by S alone: G_pred cannot beat its best single factor (Delta <= 0) -> C2 FAIL
+    tables, traj = _summary(n_members=5, n_checkpoints=8, n_seeds=3, gain="signal", noise=0.0)
+    c1, c2 = _claims(tables, traj)
+    assert c2.checks["delta_vs_best_single_factor"]["verdict"] == "FAIL" and c2.verdict == "FAIL"
+    # reversed gains: the peaks are at opposite ends and rho is negative -> both FAIL
+    tables, traj = _summary(n_members=5, n_checkpoints=8, n_seeds=3, gain="reversed")
+    c1, c2 = _claims(tables, traj)
+    assert c1.verdict == "FAIL" and c2.checks["spearman_g_pred"]["verdict"] == "FAIL" and c2.verdict == "FAIL"
+
+
+def test_binding_lr_check_makes_claims_inconclusive_not_fail():
+    # the configured lr (0.01) falls: the rule picks 0.003 -> binding sub-check FAILs -> INCONCLUSIVE
+    tables, traj = _summary(n_members=2, n_checkpoints=6, n_seeds=3, configured_lr=0.01)
+    c1, c2 = _claims(tables, traj)
+    assert c1.checks["lr_is_rule_choice"]["verdict"] == "FAIL"
+    assert c1.verdict == "INCONCLUSIVE" and c2.verdict == "INCONCLUSIVE"
+    # and a FAILing required sub-check still fails the claim
+    tables, traj = _summary(n_members=2, n_checkpoints=6, n_seeds=3, configured_lr=0.01, gain="reversed")
+    assert _claims(tables, traj)[0].verdict == "FAIL"
+
+
+def test_inconclusive_when_members_disagree():
+    from vgh.trajectory.summary import synthetic_inputs, trajectory_summary
+
+    a = synthetic_inputs(n_members=2, n_checkpoints=6, n_seeds=2)
+    b = synthetic_inputs(n_members=2, n_checkpoints=6, n_seeds=2, gain="reversed", seed=1)
+    metrics, curves, sweep = (pd.concat([x, y.assign(member=y["member"] + 2)], ignore_index=True)
+                              for x, y in zip(a[:3], b[:3]))
+    traj = {**a[3], "n_bootstrap": 200}
+    c1, c2 = _claims(trajectory_summary(metrics, curves, sweep, traj), traj)
+    assert c1.verdict == "INCONCLUSIVE" and c2.checks["spearman_g_pred"]["verdict"] == "INCONCLUSIVE"
+    assert c1.member_verdicts.count("PASS") == 2
+
+
+def test_one_seed_and_nans_do_not_crash():
+    tables, traj = _summary(n_members=2, n_checkpoints=3, n_seeds=1)
+    _claims(tables, traj)
+    from vgh.trajectory.summary import synthetic_inputs, trajectory_summary
+
+    m, c, sw, traj = synthetic_inputs(n_members=2, n_checkpoints=3, n_seeds=1)
+    c["gain"] = np.nan
+    tables = trajectory_summary(m, c, sw, {**traj, "n_bootstrap": 50})
+    c1, c2 = _claims(tables, traj)
+    assert c2.verdict == "FAIL"  # nothing measured: a non-finite statistic fails (R0)
+
+
+def test_summary_is_fast_at_default_size():
+    import time
+
+    from vgh.trajectory.summary import synthetic_inputs, trajectory_summary
+
+    m, c, sw, traj = synthetic_inputs(n_members=5, n_checkpoints=10, n_seeds=3, steps=40)
+    t0 = time.perf_counter()
+    trajectory_summary(m, c, sw, traj)  # n_bootstrap 1000
+    assert time.perf_counter() - t0 < 15
+
+
+@pytest.mark.parametrize("advantage,scale", [("grpo", "group"), ("grpo", "none"), ("rloo", "group"),
+                                             ("reinforce", "group")])
+@pytest.mark.parametrize("G", [2, 3, 5])
+def test_update_coefficient_matches_enumeration(advantage, scale, G):
+    """c(p) against a brute-force sum over all 2^G reward vectors of (1/G) sum_i A_i E[grad log pi | r_i] / grad p,
+    with the RL code's own advantages (`vgh.lm.updates.advantages`, unbiased std + 1e-4)."""
+    import itertools
+
+    from vgh.lm.updates import advantages
+
+    for p in (0.03, 0.3, 0.5, 0.9, 0.999):
+        total = 0.0
+        for r in itertools.product([0.0, 1.0], repeat=G):
+            k = sum(r)
+            prob = p ** k * (1 - p) ** (G - k)
+            if prob == 0:
+                continue
+            A = advantages(torch.tensor(r, dtype=torch.float64), advantage, scale).numpy()
+            # grad log pi / grad p: 1/p for a success, -1/(1-p) for a failure
+            total += prob * sum(a * (1 / p if ri else -1 / (1 - p)) for a, ri in zip(A, r)) / G
+        got = float(metrics.update_coefficient(torch.tensor(p, dtype=torch.float64), advantage, G, scale))
+        assert got == pytest.approx(total, rel=1e-10, abs=1e-12), (p, got, total)
+    for end, near in ((0.0, 1e-9), (1.0, 1 - 1e-9)):  # finite at p = 0, 1: the limit of the interior values
+        at, by = (float(metrics.update_coefficient(torch.tensor(x, dtype=torch.float64), advantage, G, scale)) for x in (end, near))
+        assert np.isfinite(at) and at == pytest.approx(by, rel=1e-6, abs=1e-8)
+    if advantage in ("rloo", "reinforce"):
+        assert float(metrics.update_coefficient(torch.tensor(0.37), advantage, G, scale)) == pytest.approx(1.0)
+    if advantage == "grpo" and scale == "none":
+        assert float(metrics.update_coefficient(torch.tensor(0.37), advantage, G, scale)) == \
+            pytest.approx((G - 1) / G)
+
+
+def test_algorithm_signal(tok):
+    """S_alg with c = 1 (RLOO) is |grad J|^2; with GRPO it is |mean_q c(p_q) grad p_q|^2 (checked per prompt)."""
+    model = build_model(len(tok), 8, 1, 1, 4, 2).double()
+    with torch.no_grad():
+        model.transformer.wte.weight.mul_(10.0)
+    prompts, answers = split(tok, [(1, 2), (3, 4), (5, 9), (8, 8), (0, 7)])
+    digit_ids = digit_token_ids(tok)
+    r = metrics.algorithm_signal(model, prompts, answers, digit_ids, "rloo", 4)
+    assert r["signal"] == pytest.approx(r["signal_grad_j"], rel=1e-10)
+    assert r["signal"] == pytest.approx(metrics.signal(model, prompts, answers, digit_ids), rel=1e-10)
+    g = metrics.algorithm_signal(model, prompts, answers, digit_ids, "grpo", 4, "group", chunk=4)
+    params = [p for p in model.parameters() if p.requires_grad]
+    p = exact_pass1(model, prompts, answers, digit_ids)
+    c = metrics.update_coefficient(p, "grpo", 4, "group")
+    total = [torch.zeros_like(w) for w in params]
+    for q in range(len(prompts)):
+        from vgh.lm.policy import sequence_logprob
+
+        pq = sequence_logprob(model, prompts[q:q + 1], answers[q:q + 1], digit_ids, 1.0).exp().sum()
+        for t, d in zip(total, torch.autograd.grad(pq, params)):
+            t += c[q] * d / len(prompts)
+    assert g["signal"] == pytest.approx(float(sum((t ** 2).sum() for t in total)), rel=1e-8)
+    assert g["update_coef_mean"] == pytest.approx(float(c.mean()), rel=1e-10)
+
+
+def test_lr_rule_exact_variance_matches_simulation():
+    """null_variance against a simulation of the step-0 policy: P of N prompts without replacement, G Bernoulli
+    completions each, m steps."""
+    from vgh.trajectory.lr_rule import null_variance
+
+    rng = np.random.default_rng(0)
+    N, P, G, m = 20, 6, 4, 3
+    p = rng.uniform(0, 1, N)
+    sims = np.empty(40000)
+    for i in range(len(sims)):
+        steps = []
+        for _ in range(m):
+            q = rng.choice(N, P, replace=False)
+            steps.append(rng.binomial(G, p[q]).sum() / (P * G))
+        sims[i] = np.mean(steps)
+    exact = null_variance(p.var(), (p * (1 - p)).mean(), N, P, G, m)
+    assert sims.var() == pytest.approx(exact, rel=0.03)
+    assert sims.mean() == pytest.approx(p.mean(), abs=3 * np.sqrt(exact / len(sims)) + 1e-3)
 
 
 def test_lr_rule():
-    rows = []
-    for ckpt, start in [(0, 0.0), (100, 0.5)]:
-        for lr, end in [(0.1, start + 0.05), (1.0, start + 0.1), (10.0, start - 0.4 if start else 0.0)]:
-            for step in range(8):
-                r = start + (end - start) * step / 7 + 0.001 * (step % 2)
-                rows.append({"checkpoint": ckpt, "lr": lr, "step": step, "reward": r, "rl_pass1_before": start,
-                             "gain": end - start})
-    table, per_lr, chosen = lr_rule(pd.DataFrame(rows))
-    assert chosen == 1.0
-    assert per_lr.set_index("lr").loc[10.0, "n_fall"] == 1
+    rows, stats = [], []
+    for member in (0, 1):
+        for ckpt, start in [(0, 0.0), (100, 0.5)]:
+            stats.append({"member": member, "checkpoint": ckpt, "rl_n_prompts": 64, "rl_var_pq": 0.01,
+                          "rl_mean_pq1mq": start * (1 - start)})
+            for lr, end in [(0.1, start + 0.05), (1.0, start + 0.1), (10.0, start - 0.4 if start else 0.0)]:
+                if member == 1 and lr == 1.0:
+                    end = start - 0.3
+                for step in range(8):
+                    r = start + (end - start) * step / 7 + 0.001 * (step % 2)
+                    rows.append({"member": member, "checkpoint": ckpt, "lr": lr, "step": step, "reward": r,
+                                 "rl_pass1_before": start, "gain": end - start})
+    table, per_lr, chosen = lr_rule(pd.DataFrame(rows), pd.DataFrame(stats), prompts_per_step=8, num_generations=4)
+    assert chosen == {0: 1.0, 1: 0.1}
+    assert per_lr.set_index(["member", "lr"]).loc[(0, 10.0), "n_fall"] == 1
+    assert (table["last_quarter_steps"] == 2).all()
+    assert checks.lr_is_rule_choice(per_lr, 1.0) == {0: True, 1: False}

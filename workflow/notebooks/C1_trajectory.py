@@ -8,20 +8,19 @@
 # ---
 
 # %% [markdown]
-# # C1: signal, headroom and the real RL gain along the pretraining trajectory
+# # C1: signal, headroom and the real RL gain along the pretraining trajectory, over the ensemble
 #
-# For every pretraining checkpoint, on the held-out eval prompts, with the digit-restricted policy at tau = 1
-# and the exact-match reward (all exact, teacher-forced, float64):
-# pass@1 p_q = P(answer | prompt), pass@k = 1 - (1 - p_q)^k, headroom H = pass@k - pass@1,
-# signal S = |grad_theta J|^2 with J = mean_q p_q, and the prompt-state value-gradient norm |grad_x V|.
-# Real gain: eval pass@1 after - before a fixed-budget critic-free RL run (config `trajectory.rl`) from the
-# checkpoint on the RL prompts, several seeds. Predicted gain: G_pred = H (1 - exp(-kappa S / H)), kappa fitted
-# by least squares leave-one-checkpoint-out.
+# For every pretraining member and checkpoint, on the held-out eval prompts, with the digit-restricted policy at
+# tau = 1 and the exact-match reward (all exact, teacher-forced, float64): pass@1 p_q, pass@k = 1 - (1 - p_q)^k,
+# headroom H = pass@k - pass@1, the algorithm's signal S_alg = |mean_q c(p_q) grad p_q|^2 (R6; |grad J|^2 beside
+# it) and the prompt-state value-gradient norm. Real gain: eval pass@1 after - before a fixed-budget critic-free
+# RL run from the checkpoint, several RL seeds. Predicted gain: G_pred = H (1 - exp(-kappa S_alg / H)), kappa
+# fitted per member leave-one-checkpoint-out. Every member is drawn faint, the ensemble mean bold with its band
+# (range over members).
 #
-# Finding recorded (SCIENCE.md): the checkpoint where the real gain peaks and whether it is interior.
-# Verdict rule (ours): PASS iff the seed-mean gain peaks strictly between the first and last checkpoint, which
-# is what the signal x headroom criterion predicts (S ~ 0 early, H -> 0 once pass@1 saturates); reported either
-# way, with the bootstrap frequency (over seeds) of an interior peak.
+# Verdict (docs/SCIENCE.md R0, R7, R8): required, per member, the predicted peak (largest LOO G_pred) is at most
+# one checkpoint from the real peak (largest RL-seed-mean gain), yes/no over members; binding, the configured lr
+# is the lr rule's choice for every member. Whether the real peak is interior is reported.
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
@@ -39,22 +38,24 @@ from vgh.runtime import configure
 from vgh.trajectory.checks import check_c1
 
 log = configure(snakemake.threads, snakemake.log[0])
-table = pd.read_parquet(snakemake.input.checkpoints).sort_values("checkpoint")
+table = pd.read_parquet(snakemake.input.checkpoints).sort_values(["member", "checkpoint"])
 gains = pd.read_parquet(snakemake.input.gains)
 curves = pd.read_parquet(snakemake.input.curves)
-peak_freq = pd.read_parquet(snakemake.input.peak_bootstrap)
+peaks = pd.read_parquet(snakemake.input.peaks)
+per_lr = pd.read_parquet(snakemake.input.sweep_summary)
 traj, data = snakemake.params.trajectory, snakemake.params.data
-claim = check_c1(table, {}, peak_freq, corruption_rate=data["corruption_rate"])
+claim = check_c1(table, peaks, per_lr, traj, corruption_rate=data["corruption_rate"])
 log.info(claim.summary())
-table[["checkpoint", "pass_at_1", "headroom", "signal", "gain_mean", "gain_se", "g_pred_loo"]]
+peaks
 
 # %%
 set_style()
-steps = table["checkpoint"].to_numpy()
+steps = np.sort(table["checkpoint"].unique())
 linthresh = float(steps[steps > 0].min()) if (steps > 0).any() else 1.0
 k = traj["headroom_k"]
 rl = traj["rl"]
-
+members = sorted(table["member"].unique())
+ens = table.select_dtypes("number").groupby(table["checkpoint"]).agg(["mean", "min", "max"])
 
 ticks = [0] + [t for t in (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000)
               if linthresh <= t <= steps.max() * 1.5]
@@ -69,50 +70,56 @@ def step_axis(ax):
     ax.set_xlabel("pretraining step (log above %g)" % linthresh)
 
 
+def ensemble_plot(ax, col, color, label, style="o-", band=True):
+    """Every member faint, the mean over members bold, the range over members as a band."""
+    for m in members:
+        t = table[table["member"] == m]
+        ax.plot(t["checkpoint"], t[col], style, color=color, alpha=0.25, lw=0.8, ms=2)
+    if band:
+        ax.fill_between(steps, ens[(col, "min")], ens[(col, "max")], color=color, alpha=0.12, lw=0)
+    ax.plot(steps, ens[(col, "mean")], style, color=color, lw=2.2, ms=4, label=label)
+
+
 fig = plt.figure(figsize=(14, 8.5))
 grid = fig.add_gridspec(2, 6)
 axes = {"pass": fig.add_subplot(grid[0, 0:2]), "signal": fig.add_subplot(grid[0, 2:4]),
         "vgrad": fig.add_subplot(grid[0, 4:6]), "gain": fig.add_subplot(grid[1, 0:3]),
         "curves": fig.add_subplot(grid[1, 3:6])}
 ax = axes["pass"]
-for kk in sorted(set(traj["pass_k"]) | {1}):
-    ax.plot(steps, table[f"pass_at_{kk}"], "o-", ms=4, label=f"pass@{kk}")
-ax.plot(steps, table["headroom"], "s--", ms=4, color="k", label=f"headroom H = pass@{k} - pass@1")
-ax.set(ylabel="eval probability (exact)", ylim=(-0.02, 1.02), title="pass@k and headroom")
+for i, kk in enumerate(sorted(set(traj["pass_k"]) | {1})):
+    ensemble_plot(ax, f"pass_at_{kk}", f"C{i}", f"pass@{kk}")
+ensemble_plot(ax, "headroom", "k", f"headroom H = pass@{k} - pass@1", "s--")
+ax.set(ylabel="eval probability (exact)", ylim=(-0.02, 1.02), title=f"pass@k and headroom ({len(members)} members)")
 step_axis(ax)
 ax.legend(fontsize="small")
 
 ax = axes["signal"]
-ax.plot(steps, table["signal"], "o-", ms=4, color="C0", label=r"signal $S=\|\nabla_\theta J\|^2$")
-ax.plot(steps, table["signal_x_headroom"], "^-", ms=4, color="C2", label=r"$S\cdot H$")
+ensemble_plot(ax, "signal", "C0", r"$S_{alg}=\|E[\mathrm{update}]\|^2$ (R6)")
+if "signal_grad_j" in table:
+    ensemble_plot(ax, "signal_grad_j", "C5", r"$\|\nabla_\theta J\|^2$", ":", band=False)
+ensemble_plot(ax, "signal_x_headroom", "C2", r"$S_{alg}\cdot H$", "^-", band=False)
 log_scale(ax, "y")
-ax.set(ylabel=r"$S$ [(pass@1 / param. unit)$^2$], $S\cdot H$", title="value-gradient signal")
+ax.set(ylabel=r"signal [(pass@1 / param. unit)$^2$], $S\cdot H$", title="the algorithm's signal")
 step_axis(ax)
 ax.legend(fontsize="small")
 
 ax = axes["vgrad"]
-ax.plot(steps, table["value_grad_norm"], "d-", ms=4, color="C3",
-        label=r"mean $\|\nabla_x V\|$ (prompt state, per embedding unit)")
-ax.plot(steps, table["mean_pq1mq"], "v-", ms=4, color="C4", label=r"mean $p(1-p)$")
+ensemble_plot(ax, "value_grad_norm", "C3", r"mean $\|\nabla_x V\|$ (prompt state)", "d-")
+ensemble_plot(ax, "mean_pq1mq", "C4", r"mean $p(1-p)$", "v-")
 log_scale(ax, "y")
 ax.set(ylabel="value-gradient norm, p(1 - p)", title="prompt-state value gradient")
 step_axis(ax)
 ax.legend(fontsize="small")
 
 ax = axes["gain"]
-for seed, g in gains.groupby("seed"):
-    ax.plot(g["checkpoint"], g["gain"], ".", color="C0", alpha=0.35, ms=6,
-            label="real gain, single seeds" if seed == gains["seed"].min() else None)
-ax.fill_between(steps, table["gain_min"], table["gain_max"], color="C0", alpha=0.15, lw=0)
-ax.errorbar(steps, table["gain_mean"], yerr=table["gain_se"], fmt="o-", ms=4, color="C0", capsize=2,
-            label=f"real gain, mean ± SE ({int(table['n_seeds'].min())} seeds; band = range)")
-ax.plot(steps, table["g_pred_loo"], "s--", ms=4, color="C1", label="G_pred (leave-one-checkpoint-out)")
-ax.plot(steps, table["g_pred_fit"], ":", color="C1", alpha=0.7,
-        label=f"G_pred (all checkpoints, kappa = {table['kappa_fit'].iloc[0]:.3g})")
-peak = claim.details["peak_checkpoint"]
-ax.axvline(peak, color="grey", lw=1, ls="--")
-ax.annotate(f"peak of the real gain: step {peak}", (peak, 0), xytext=(4, 4), textcoords="offset points",
-            fontsize="small", color="grey")
+ensemble_plot(ax, "gain_mean", "C0",
+              f"real gain, RL-seed mean ({int(table['n_seeds'].min())} seeds; bold = member mean, band = range)")
+ensemble_plot(ax, "g_pred_loo", "C1", "G_pred (leave-one-checkpoint-out, per member)", "s--")
+ens_peak = claim.details["ensemble_mean_gain_peak_checkpoint"]
+if ens_peak is not None:
+    ax.axvline(ens_peak, color="grey", lw=1, ls="--")
+    ax.annotate(f"peak of the mean real gain: step {ens_peak}", (ens_peak, 0), xytext=(4, 4),
+                textcoords="offset points", fontsize="small", color="grey")
 ax.axhline(0, color="k", lw=0.6)
 ax.set(ylabel="eval pass@1 gain (after - before RL)",
        title=f"real vs predicted RL gain ({rl['algo']}, {rl['optimizer']} lr {rl['lr']:g}, {rl['steps']} steps)")
@@ -125,14 +132,16 @@ cmap = plt.get_cmap("viridis")
 for i, s in enumerate(steps):
     c = mean_curves[mean_curves["checkpoint"] == s]
     ax.plot(c["step"], c["reward"], color=cmap(i / max(1, len(steps) - 1)), lw=1.2, label=f"step {s}")
-ax.set(xlabel="RL step", ylabel="training reward (exact match, mean over seeds)",
+ax.set(xlabel="RL step", ylabel="training reward (exact match, mean over members and seeds)",
        title="RL training curves by checkpoint", ylim=(-0.02, 1.02))
 ax.legend(fontsize="x-small", ncol=2, title="checkpoint", title_fontsize="x-small", loc="center right")
 fig.tight_layout()
-line2 = (f"interior peak in {100 * claim.details.get('bootstrap_frac_peak_interior', float('nan')):.0f}% of seed "
-         f"bootstraps; predicted (LOO) peak: step {claim.details['predicted_peak_checkpoint_loo']}; "
-         f"corruption rate rho = {data['corruption_rate']:g}")
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.caption() + "\n" + line2)
+line3 = (f"real peak interior in {claim.details['fraction_real_peak_interior']:.0%} of members; per member "
+         "(real -> predicted peak step): " + ", ".join(f"{int(r.member)}: {int(r.real_peak_checkpoint)} -> "
+                                                       f"{int(r.predicted_peak_checkpoint)}"
+                                                       for r in peaks.itertuples())
+         + f"; corruption rate rho = {data['corruption_rate']:g}")
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary() + "\n" + line3)
 
 # %%
 claim.write(snakemake.output.claim, config={"trajectory": traj, "data": data})

@@ -40,8 +40,9 @@ rule trajectory_member:
 
 
 rule trajectory_summary:
-    """Tidy Part C tables: per checkpoint (metrics, real gain over seeds, G_pred LOO), predictor correlations with
-    seed-bootstrap intervals, bootstrap peak frequencies, the lr sweep and its rule's verdict."""
+    """Tidy Part C tables over the ensemble (docs/SCIENCE.md R0, R6-R9): per (member, checkpoint) metrics, real gain
+    over seeds and G_pred LOO; per member predictor correlations and real / predicted peaks; the ensemble table
+    (each predictor's Spearman and Delta, nested member/seed bootstrap intervals); the lr rule per member."""
     input:
         metrics=expand("results/trajectory/member_{member}/metrics.parquet", member=MEMBERS),
         rl=expand("results/trajectory/member_{member}/rl.parquet", member=MEMBERS),
@@ -50,8 +51,9 @@ rule trajectory_summary:
         checkpoints="results/trajectory/checkpoints.parquet",
         gains="results/trajectory/gains.parquet",
         curves="results/trajectory/curves.parquet",
-        predictors="results/trajectory/predictors.parquet",
-        peak_bootstrap="results/trajectory/peak_bootstrap.parquet",
+        member_predictors="results/trajectory/member_predictors.parquet",
+        ensemble="results/trajectory/ensemble.parquet",
+        peaks="results/trajectory/peaks.parquet",
         sweep="results/trajectory/lr_sweep.parquet",
         sweep_summary="results/trajectory/lr_sweep_summary.parquet",
         sweep_md="results/trajectory/lr_sweep.md",

@@ -16,17 +16,22 @@ import torch
 from vgh.lm.model import load_checkpoint, load_model
 from vgh.lm.task import encode_split
 
-from .metrics import checkpoint_metrics
+from .metrics import checkpoint_metrics, rl_split_stats
 from .rl import RLSettings, run_from_checkpoint
 
 
 def measure_checkpoint(path: str, step: int, rl_frame: pd.DataFrame, eval_frame: pd.DataFrame, trajectory: dict,
                        device: str | torch.device, log: logging.Logger) -> dict[str, pd.DataFrame]:
-    """Tables `metrics` (one row), `rl` (the curves of every seed of `trajectory.rl.seeds`) and `sweep` (the
+    """Tables `metrics` (one row: `checkpoint_metrics` with the RL settings' S_alg, plus `rl_split_stats` of the RL
+    split), `rl` (the curves of every seed of `trajectory.rl.seeds`) and `sweep` (the
     curves of every lr of `trajectory.lr_sweep`, first seed) of the checkpoint folder `path`."""
     model, tok, digit_ids = load_checkpoint(path, dtype=torch.float64, device=device)
     rl_split, eval_split = encode_split(tok, rl_frame, device), encode_split(tok, eval_frame, device)
-    metrics = checkpoint_metrics(model, *eval_split, digit_ids, trajectory["pass_k"], trajectory["headroom_k"])
+    settings = RLSettings.from_config(trajectory["rl"])
+    # S_alg (rule R6) of the algorithm run, on the eval split; the RL split's exact p_q statistics for the lr rule
+    metrics = checkpoint_metrics(model, *eval_split, digit_ids, trajectory["pass_k"], trajectory["headroom_k"],
+                                 settings.advantage, settings.num_generations, settings.scale_rewards)
+    metrics.update(rl_split_stats(model, *rl_split, digit_ids))
     log.info("step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
 
     def rl_run(settings: RLSettings, seed: int, desc: str) -> pd.DataFrame:
@@ -34,7 +39,6 @@ def measure_checkpoint(path: str, step: int, rl_frame: pd.DataFrame, eval_frame:
         return run_from_checkpoint(load_model(path, dtype=torch.float32, device=device), rl_split, eval_split,
                                    digit_ids, settings, seed, log=log, desc=desc)
 
-    settings = RLSettings.from_config(trajectory["rl"])
     seeds = trajectory["rl"]["seeds"]
     log.info("RL settings: %s", settings)
     curves = {seed: rl_run(settings, seed, f"rl step_{step} seed_{seed}") for seed in seeds}

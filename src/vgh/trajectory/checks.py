@@ -1,87 +1,130 @@
-"""Claim checks of Part C (C1, C2): pure functions of the tables `vgh.trajectory.summary` builds.
+"""Claim checks of Part C (C1, C2) under rules R0, R7, R8 and R9 of docs/SCIENCE.md: pure functions of the tables
+`vgh.trajectory.summary` builds.
 
-- table: one row per checkpoint (`predictors.checkpoint_table`): metrics, real gain over seeds, G_pred.
-- preds: one row per predictor (`predictors.predictor_table`): Spearman / Pearson with bootstrap intervals.
-- peak_freq: how often each checkpoint is the bootstrap peak (`predictors.peak_frequencies`).
+- checkpoints: one row per (member, checkpoint) (`predictors.checkpoint_table`): metrics, real gain, G_pred LOO.
+- peaks: one row per member (`predictors.peak_table`): real and predicted peak, within one checkpoint, interior.
+- ensemble: one row per statistic (`predictors.ensemble_table`): estimate and nested interval of each
+  predictor's Spearman and of Delta = rho(G_pred) - max(rho(S), rho(H)).
+- member_predictors: one row per (member, predictor) (`predictors.member_predictor_table`).
+- sweep_summary: one row per (member, lr) (`lr_rule.lr_rule`): stable, chosen_by_rule, configured.
+
+Sub-checks (roles of `vgh.ensemble`): C1 requires the predicted peak within one checkpoint of the real one (R7,
+yes/no per member); C2 requires Spearman(real gain, G_pred LOO) >= min_spearman and Delta > 0 (R9, nested
+intervals). Both carry the binding "configured lr is the lr rule's choice" (R8, yes/no per member): when it does
+not PASS the claim is at best INCONCLUSIVE.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from vgh.claims import Claim, check
+from vgh.claims import Claim
+from vgh.ensemble import subcheck, yes_no_subcheck
 
 from .predictors import PREDICTORS
 
 
-def check_c1(table: pd.DataFrame, thresholds: dict, peak_freq: pd.DataFrame | None = None,
+def lr_is_rule_choice(sweep_summary: pd.DataFrame, configured_lr: float,
+                      members: list[int] | None = None) -> dict[int, bool]:
+    """{member: the configured lr is the lr rule's choice for that member} (False when the rule picks none, or the
+    configured lr is not in the sweep). `members` adds members absent from the sweep (False)."""
+    s = sweep_summary if "member" in sweep_summary else sweep_summary.assign(member=0)
+    out = {}
+    for m, g in s.groupby("member"):
+        chosen = g.loc[g["chosen_by_rule"].astype(bool), "lr"]
+        out[int(m)] = bool(len(chosen) and np.isclose(float(chosen.iloc[0]), float(configured_lr)))
+    for m in members or []:
+        out.setdefault(int(m), False)
+    return dict(sorted(out.items()))
+
+
+def lr_subcheck(sweep_summary: pd.DataFrame, configured_lr: float, members: list[int], n_boot: int,
+                seed: int) -> dict:
+    """R8's binding yes/no sub-check over the members."""
+    ok = lr_is_rule_choice(sweep_summary, configured_lr, members)
+    return yes_no_subcheck([ok[m] for m in members], n_resamples=n_boot, seed=seed, role="binding",
+                           note=f"configured trajectory.rl.lr = {configured_lr:g} is the lr rule's choice (R8)")
+
+
+def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.DataFrame, trajectory: dict,
              corruption_rate: float | None = None) -> Claim:
-    """C1: where along the trajectory does the mean real gain peak? PASS iff strictly interior (neither the
-    first nor the last checkpoint), as the signal x headroom criterion predicts (S ~ 0 at the start, H ~ 0 at
-    the end when pass@1 saturates). `table` = checkpoint_table(...), `peak_freq` = peak_frequencies(...).
-    `thresholds` (claims.C1) is empty: an interior peak is a yes/no rule with no tunable threshold."""
-    t = table.sort_values("checkpoint").reset_index(drop=True)
-    steps = t["checkpoint"].to_numpy()
-    i = int(np.argmax(t["gain_mean"].to_numpy()))
-    j = int(np.argmax(t["g_pred_loo"].to_numpy()))
-    sub = check(float(steps[i]), within=(float(steps[1]), float(steps[-2]))) if len(steps) >= 3 else \
-        {"value": float(steps[i]), "threshold": "needs >= 3 checkpoints", "passed": False}
+    """C1 (R7): per member, the checkpoint of the largest LOO G_pred is at most one checkpoint from that of the
+    largest RL-seed-mean real gain (required, yes/no per member); the configured lr is the rule's choice (binding,
+    R8). Whether the real peak is interior is a reported finding."""
+    n_boot, seed = int(trajectory["n_bootstrap"]), int(trajectory["bootstrap_seed"])
+    p = peaks.sort_values("member").reset_index(drop=True)
+    members = [int(m) for m in p["member"]]
+    within = yes_no_subcheck(p["within_one"].astype(bool).tolist(), n_resamples=n_boot, seed=seed,
+                             note="predicted (LOO G_pred) peak at most one checkpoint from the real-gain peak")
+    lr = lr_subcheck(sweep_summary, trajectory["rl"]["lr"], members, n_boot, seed)
+    ens = checkpoints.groupby("checkpoint")["gain_mean"].mean()
     details = {
-        "peak_checkpoint": int(steps[i]), "peak_gain_mean": float(t["gain_mean"].iloc[i]),
-        "peak_index": i, "n_checkpoints": len(steps), "interior": bool(sub["passed"]),
-        "predicted_peak_checkpoint_loo": int(steps[j]),
-        "gain_mean_by_checkpoint": {int(s): float(g) for s, g in zip(steps, t["gain_mean"])},
-        "gain_se_by_checkpoint": {int(s): float(g) for s, g in zip(steps, t["gain_se"])},
-        "pass_at_1_by_checkpoint": {int(s): float(g) for s, g in zip(steps, t["pass_at_1"])},
+        "per_member": p.to_dict(orient="records"),
+        "fraction_real_peak_interior": float(p["real_peak_interior"].mean()) if len(p) else float("nan"),
+        "ensemble_mean_gain_by_checkpoint": {int(s): float(g) for s, g in ens.items()},
+        "ensemble_mean_gain_peak_checkpoint": int(ens.idxmax()) if np.isfinite(ens.to_numpy()).any() else None,
+        "n_members": len(members), "n_checkpoints": int(checkpoints["checkpoint"].nunique()),
+        "n_seeds": int(checkpoints["n_seeds"].min()) if len(checkpoints) else 0,
         "corruption_rate": corruption_rate,
-        "rule": "PASS iff the seed-mean real gain peaks strictly between the first and the last checkpoint",
+        "rule": "R7: per member, |argmax LOO G_pred - argmax seed-mean gain| <= 1 checkpoint; yes/no over members "
+                "(R0); R8's lr sub-check binding",
     }
-    if peak_freq is not None:
-        f = peak_freq.set_index("checkpoint")["frequency"]
-        details["bootstrap_frac_peak_interior"] = float(f.loc[steps[1:-1]].sum()) if len(steps) >= 3 else 0.0
-        details["bootstrap_peak_checkpoint_freq"] = {int(k): float(v) for k, v in f.items() if v > 0}
     return Claim(
         id="C1",
-        statement=("Along the pretraining trajectory the real RL gain (eval pass@1 after - before) peaks at an "
-                   "interior checkpoint, where both the value-gradient signal and the headroom are non-zero. "
-                   "Verdict rule: PASS iff the seed-mean gain peaks strictly between the first and last "
-                   "checkpoint; reported either way."),
-        metric="pretraining step of the peak mean real gain",
-        value=float(steps[i]),
-        threshold=sub["threshold"] + " (interior)",
-        checks={"peak_interior": sub},
+        statement=("Along the pretraining trajectory the signal x headroom predictor finds where the real RL gain "
+                   "peaks: per pretraining member, the checkpoint of the largest leave-one-out G_pred is at most "
+                   "one checkpoint from that of the largest RL-seed-mean real gain. Whether the real peak is "
+                   "interior is reported."),
+        metric="fraction of members with the predicted peak within one checkpoint of the real peak",
+        value=within["value"],
+        threshold=within["threshold"],
+        checks={"peak_within_one_checkpoint": within, "lr_is_rule_choice": lr},
         details=details,
     )
 
 
-def check_c2(preds: pd.DataFrame, table: pd.DataFrame, thresholds: dict, sweep: dict | None = None) -> Claim:
-    """C2: Spearman(real gain, G_pred LOO) >= min_spearman (`thresholds`: claims.C2). Details: every
-    predictor's rho and Pearson r with seed-bootstrap intervals, kappa, and the learning-rate sweep's verdict
-    when given."""
-    min_spearman = thresholds["min_spearman"]
-    p = preds.set_index("predictor").reindex(list(PREDICTORS))  # a missing predictor reads as nan
-    rho = float(p.loc["G_pred", "spearman"])
-    sub = check(rho, ge=min_spearman)
+def check_c2(ensemble: pd.DataFrame, member_predictors: pd.DataFrame, checkpoints: pd.DataFrame,
+             sweep_summary: pd.DataFrame, thresholds: dict, trajectory: dict) -> Claim:
+    """C2 (R9): (a) Spearman(real gain, G_pred LOO) >= thresholds["min_spearman"] with the nested interval;
+    (b) Delta = rho(G_pred) - max(rho(S), rho(H)) > 0, paired nested interval; both required. R8's lr sub-check
+    binding. rho(S*H) and every predictor's interval are reported."""
+    n_boot, seed = int(trajectory["n_bootstrap"]), int(trajectory["bootstrap_seed"])
+    e = ensemble.set_index("statistic")
+    mp = member_predictors.sort_values("member")
+    members = sorted(int(m) for m in mp["member"].unique())
+    rho = mp.pivot(index="member", columns="predictor", values="spearman").reindex(members)
+    rho = rho.reindex(columns=list(PREDICTORS))
+    delta_m = rho["G_pred"] - rho[["S", "H"]].max(axis=1, skipna=True)
+
+    def iv(name):
+        return (float(e.loc[name, "lo"]), float(e.loc[name, "hi"])) if name in e.index else (np.nan, np.nan)
+
+    sp = subcheck(rho["G_pred"].to_numpy(), ">=", float(thresholds["min_spearman"]), n_resamples=n_boot, seed=seed,
+                  interval_override=iv("G_pred"), note="nested bootstrap: members, then RL seeds (R0)")
+    de = subcheck(delta_m.to_numpy(), ">", 0.0, n_resamples=n_boot, seed=seed, interval_override=iv("delta"),
+                  note="Delta = rho(G_pred) - max(rho(S), rho(H)), paired nested bootstrap (R9)")
+    lr = lr_subcheck(sweep_summary, trajectory["rl"]["lr"], members, n_boot, seed)
     details = {
-        "predictors": {name: {k: float(p.loc[name, k]) for k in p.columns if k != "n_boot"} for name in p.index},
-        "n_boot": int(p["n_boot"].iloc[0]),
-        "kappa_fit": float(table["kappa_fit"].iloc[0]),
-        "kappa_loo": {int(s): float(k) for s, k in zip(table["checkpoint"], table["kappa_loo"])},
-        "n_checkpoints": int(len(table)),
-        "n_seeds": int(table["n_seeds"].min()),
-        "g_pred_beats_each_single_factor": bool(all(rho > float(p.loc[n, "spearman"]) for n in ("S", "H"))),
-        "g_pred_interval_above_each_single_factor": bool(all(
-            float(p.loc["G_pred", "spearman_lo"]) > float(p.loc[n, "spearman_hi"]) for n in ("S", "H"))),
+        "ensemble": {name: {"estimate": float(r["estimate"]), "interval": [float(r["lo"]), float(r["hi"])]}
+                     for name, r in e.iterrows()},
+        "spearman_S_times_H": float(e.loc["S*H", "estimate"]) if "S*H" in e.index else float("nan"),
+        "spearman_S_times_H_interval": list(iv("S*H")),
+        "per_member_spearman": {int(m): {k: float(v) for k, v in r.items()} for m, r in rho.iterrows()},
+        "n_boot": n_boot, "n_members": len(members),
+        "kappa_fit_by_member": {int(m): float(k) for m, k in
+                                checkpoints.groupby("member")["kappa_fit"].first().items()},
+        "n_checkpoints": int(checkpoints["checkpoint"].nunique()),
+        "n_seeds": int(checkpoints["n_seeds"].min()) if len(checkpoints) else 0,
+        "lr_rule_by_member": lr_is_rule_choice(sweep_summary, trajectory["rl"]["lr"], members),
     }
-    if sweep is not None:
-        details["lr_sweep"] = sweep
     return Claim(
         id="C2",
-        statement=("The signal x headroom value-impact predictor G_pred = H (1 - exp(-kappa S / H)), kappa fitted "
-                   "leave-one-checkpoint-out, ranks the checkpoints by real RL gain (the paper's Figure 1)."),
-        metric="Spearman(real gain, G_pred LOO)",
-        value=rho,
-        threshold=sub["threshold"],
-        checks={"spearman_g_pred": sub},
+        statement=("The signal x headroom value-impact predictor G_pred = H (1 - exp(-kappa S_alg / H)), kappa "
+                   "fitted leave-one-checkpoint-out, ranks the checkpoints by real RL gain (the paper's Figure 1), "
+                   "and ranks them better than its best single factor."),
+        metric="Spearman(real gain, G_pred LOO), mean over members",
+        value=sp["value"],
+        threshold=sp["threshold"],
+        checks={"spearman_g_pred": sp, "delta_vs_best_single_factor": de, "lr_is_rule_choice": lr},
         details=details,
     )

@@ -5,15 +5,24 @@ first-order gain rate ~ kappa * S, capped by the headroom H. kappa is one scalar
 real gains (the seed mean per checkpoint). Leave-one-checkpoint-out (LOO): the prediction for checkpoint i uses
 kappa fitted on the other checkpoints only, so the fit cannot flatter itself. S*H, S alone and H alone are
 compared as predictors (rank correlations are unchanged by any positive scale, so they need no fit).
-Intervals: bootstrap over seeds (for each checkpoint resample its seeds with replacement, average, recompute
-every correlation, the LOO fit included), percentile 2.5 / 97.5.
+Ensemble (docs/SCIENCE.md, R0 and R9): every statistic is computed per pretraining member from that member's RL
+seeds; the ensemble estimate is the mean over members, with the nested percentile bootstrap of
+`vgh.ensemble.nested_interval` (members, then RL seeds within each drawn member: the seed-mean gains, the LOO
+G_pred with kappa refitted, and every rho recomputed). A seed is a unit across checkpoints (seed s is run at
+every checkpoint), so a resample draws seed indices once per member. The statistic of a member depends only on
+the multiset of drawn seeds, so `MemberFit` caches it by that multiset: with 3 seeds there are 10 of them, and the
+LOO refits (the cost) run at most 10 times per member whatever `n_bootstrap` is. Every statistic uses the same
+integer seed, hence the same resamples: Delta = rho(G_pred) - max(rho(S), rho(H)) is paired.
 """
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from vgh.ensemble import nested_interval
 from vgh.stats import pearson, spearman
 
 PREDICTORS = ("G_pred", "S*H", "S", "H")
@@ -69,65 +78,157 @@ def predictor_values(S, H, gain) -> dict[str, np.ndarray]:
     return {"G_pred": loo_predictions(S, H, gain)[0], "S*H": S * H, "S": S, "H": H}
 
 
-def gain_matrix(gains: pd.DataFrame) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(checkpoints sorted, per-checkpoint arrays of per-seed gains) from a table with checkpoint, seed, gain."""
-    steps = np.sort(gains["checkpoint"].unique())
-    return steps, [gains.loc[gains["checkpoint"] == s, "gain"].to_numpy(float) for s in steps]
+def _with_member(df: pd.DataFrame) -> pd.DataFrame:
+    return df if "member" in df else df.assign(member=0)
 
 
-def predictor_table(per_ckpt: pd.DataFrame, gains: pd.DataFrame, rng: np.random.Generator,
-                    n_boot: int = 1000) -> tuple[pd.DataFrame, np.ndarray]:
-    """Spearman and Pearson of every predictor with the mean real gain, with seed-bootstrap intervals.
+class MemberFit:
+    """One member's checkpoints (sorted), S, H and its gain matrix [checkpoint, seed]; statistics of a seed
+    resample (an index array with repeats, or None for all seeds), cached by the multiset of drawn seeds."""
 
-    per_ckpt: one row per checkpoint with columns checkpoint, signal, headroom. gains: checkpoint, seed, gain.
-    Returns (table: predictor, spearman, spearman_lo, spearman_hi, pearson, pearson_lo, pearson_hi, n_boot,
-    and the bootstrap distribution of the mean-gain peak index [n_boot]).
-    """
-    steps, per_seed = gain_matrix(gains)
-    pc = per_ckpt.set_index("checkpoint").loc[steps]
-    S, H = pc["signal"].to_numpy(float), pc["headroom"].to_numpy(float)
-    mean_gain = np.array([g.mean() for g in per_seed])
-    point = predictor_values(S, H, mean_gain)
-    boot = {name: np.empty((n_boot, 2)) for name in PREDICTORS}
-    peaks = np.empty(n_boot, dtype=int)
-    for b in range(n_boot):
-        g = np.array([x[rng.integers(0, len(x), len(x))].mean() for x in per_seed])
-        peaks[b] = int(np.argmax(g))
-        for name, v in predictor_values(S, H, g).items():
-            boot[name][b] = (spearman(g, v), pearson(g, v))
+    def __init__(self, metrics: pd.DataFrame, gains: pd.DataFrame):
+        wide = gains.pivot_table(index="checkpoint", columns="seed", values="gain", aggfunc="mean",
+                                   dropna=False).sort_index()
+        self.steps = wide.index.to_numpy()
+        self.seeds = wide.columns.to_numpy()
+        self.gain = wide.to_numpy(float)  # [C, n_seeds]; a missing (checkpoint, seed) is nan and averaged out
+        pc = metrics.drop_duplicates("checkpoint").set_index("checkpoint").loc[self.steps]
+        self.S, self.H = pc["signal"].to_numpy(float), pc["headroom"].to_numpy(float)
+        self._cache: dict[tuple, dict] = {}
+
+    @property
+    def n_seeds(self) -> int:
+        return self.gain.shape[1]
+
+    def stats(self, idx: np.ndarray | None = None) -> dict:
+        """Seed-mean gain, LOO G_pred and kappas, every predictor's Spearman / Pearson with the gain, the real and
+        predicted peak indices, and Delta = rho(G_pred) - max(rho(S), rho(H)), for the seeds `idx`."""
+        key = tuple(sorted(int(i) for i in idx)) if idx is not None else tuple(range(self.n_seeds))
+        if key not in self._cache:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                g = np.nanmean(self.gain[:, list(key)], axis=1)
+            if np.isfinite(g).all() and np.isfinite(self.S).all() and np.isfinite(self.H).all():
+                loo, kappas = loo_predictions(self.S, self.H, g)
+            else:  # nothing to fit: the LOO predictions are unmeasured
+                loo, kappas = np.full(len(g), np.nan), np.full(len(g), np.nan)
+            vals = {"G_pred": loo, "S*H": self.S * self.H, "S": self.S, "H": self.H}
+            rho = {n: spearman(g, v) for n, v in vals.items()}
+            singles = [rho[n] for n in ("S", "H") if np.isfinite(rho[n])]
+            # a single factor that is constant ranks nothing: the best single factor is the other one
+            best = max(singles) if singles else float("nan")
+            self._cache[key] = {
+                "gain_mean": g, "g_pred_loo": loo, "kappa_loo": kappas, "spearman": rho,
+                "pearson": {n: pearson(g, v) for n, v in vals.items()},
+                "delta": rho["G_pred"] - best if singles else float("nan"),
+                "real_peak": int(np.nanargmax(g)) if np.isfinite(g).any() else -1,
+                "pred_peak": int(np.nanargmax(loo)) if np.isfinite(loo).any() else -1,
+            }
+        return self._cache[key]
+
+
+def member_fits(metrics: pd.DataFrame, gains: pd.DataFrame) -> dict[int, MemberFit]:
+    """{member: MemberFit} from the metrics (member, checkpoint, signal, headroom) and the gains (member,
+    checkpoint, seed, gain); a missing member column reads as member 0."""
+    metrics, gains = _with_member(metrics), _with_member(gains)
+    return {int(m): MemberFit(metrics[metrics["member"] == m], g) for m, g in gains.groupby("member", sort=True)}
+
+
+ENSEMBLE_STATISTICS = (*PREDICTORS, "delta")
+"""Rows of the ensemble table: each predictor's Spearman with the real gain, and R9's Delta."""
+
+
+def ensemble_table(fits: dict[int, MemberFit], n_boot: int, seed: int) -> pd.DataFrame:
+    """One row per statistic (each predictor's Spearman with the real gain, and `delta`): its estimate (mean over
+    members of the member's value from all its seeds), the nested 95% interval (members, then RL seeds), the
+    number of members and n_boot. Every row uses the same resamples (same integer seed): paired."""
+    members = sorted(fits)
+    n_units = [fits[m].n_seeds for m in members]
+
+    def getter(name):
+        def per_member(k: int, idx):
+            st = fits[members[k]].stats(idx)
+            return st["delta"] if name == "delta" else st["spearman"][name]
+        return per_member
+
     rows = []
-    for name in PREDICTORS:
-        sp, pe = boot[name][:, 0], boot[name][:, 1]
-        rows.append({"predictor": name,
-                     "spearman": spearman(mean_gain, point[name]),
-                     "spearman_lo": float(np.nanpercentile(sp, 2.5)), "spearman_hi": float(np.nanpercentile(sp, 97.5)),
-                     "pearson": pearson(mean_gain, point[name]),
-                     "pearson_lo": float(np.nanpercentile(pe, 2.5)), "pearson_hi": float(np.nanpercentile(pe, 97.5)),
-                     "n_boot": int(n_boot)})
-    return pd.DataFrame(rows), peaks
+    for name in ENSEMBLE_STATISTICS:
+        f = getter(name)
+        point = np.array([f(k, None) for k in range(len(members))])
+        with np.errstate(all="ignore"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                lo, hi = nested_interval(f, len(members), n_units, n_boot, int(seed)) if np.isfinite(point).all() \
+                    else (float("nan"), float("nan"))
+        rows.append({"statistic": name, "estimate": float(point.mean()) if len(point) else float("nan"),
+                     "lo": lo, "hi": hi, "n_members": len(members), "n_boot": int(n_boot)})
+    return pd.DataFrame(rows)
 
 
-def checkpoint_table(per_ckpt: pd.DataFrame, gains: pd.DataFrame) -> pd.DataFrame:
-    """Per checkpoint: the metrics, the real gain (mean, std, SE, min, max over seeds), G_pred LOO and in-sample
-    (with the full-fit kappa), and the LOO kappa."""
-    steps, per_seed = gain_matrix(gains)
-    out = per_ckpt.set_index("checkpoint").loc[steps].reset_index()
-    out["gain_mean"] = [g.mean() for g in per_seed]
-    out["gain_std"] = [g.std(ddof=1) if len(g) > 1 else np.nan for g in per_seed]
-    out["gain_se"] = out["gain_std"] / np.sqrt([len(g) for g in per_seed])
-    out["gain_min"] = [g.min() for g in per_seed]
-    out["gain_max"] = [g.max() for g in per_seed]
-    out["n_seeds"] = [len(g) for g in per_seed]
-    S, H, G = out["signal"].to_numpy(), out["headroom"].to_numpy(), out["gain_mean"].to_numpy()
-    loo, kappas = loo_predictions(S, H, G)
-    kappa = fit_kappa(S, H, G)
-    out["g_pred_loo"], out["kappa_loo"] = loo, kappas
-    out["g_pred_fit"], out["kappa_fit"] = g_pred(S, H, kappa), kappa
-    out["signal_x_headroom"] = S * H
-    return out
+def member_predictor_table(fits: dict[int, MemberFit]) -> pd.DataFrame:
+    """One row per (member, predictor): Spearman and Pearson with the member's seed-mean real gain."""
+    rows = []
+    for m, fit in fits.items():
+        st = fit.stats()
+        for name in PREDICTORS:
+            rows.append({"member": m, "predictor": name, "spearman": st["spearman"][name],
+                         "pearson": st["pearson"][name]})
+    return pd.DataFrame(rows)
 
 
-def peak_frequencies(steps, boot_peaks: np.ndarray) -> pd.DataFrame:
-    """How often each checkpoint is the peak of the seed-bootstrapped mean gain."""
-    return pd.DataFrame({"checkpoint": np.asarray(steps),
-                         "frequency": [float(np.mean(boot_peaks == i)) for i in range(len(steps))]})
+def checkpoint_table(per_ckpt: pd.DataFrame, gains: pd.DataFrame,
+                     fits: dict[int, MemberFit] | None = None) -> pd.DataFrame:
+    """Per (member, checkpoint): the metrics, the real gain (mean, std, SE, min, max over seeds), G_pred LOO and
+    in-sample (with the member's full-fit kappa), the LOO kappa, S*H. A missing member column reads as member 0."""
+    per_ckpt, gains = _with_member(per_ckpt), _with_member(gains)
+    fits = fits if fits is not None else member_fits(per_ckpt, gains)
+    out = []
+    for m, fit in fits.items():
+        t = per_ckpt[per_ckpt["member"] == m].drop_duplicates("checkpoint").set_index("checkpoint") \
+            .loc[fit.steps].reset_index()
+        t["member"] = m
+        G = fit.gain
+        with np.errstate(all="ignore"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                n = np.isfinite(G).sum(1)
+                t["gain_mean"] = np.nanmean(G, 1)
+                t["gain_std"] = np.where(n > 1, np.nanstd(G, 1, ddof=1), np.nan)
+                t["gain_se"] = t["gain_std"] / np.sqrt(n)
+                t["gain_min"], t["gain_max"] = np.nanmin(G, 1), np.nanmax(G, 1)
+        t["n_seeds"] = n
+        st = fit.stats()
+        kappa = fit_kappa(fit.S, fit.H, st["gain_mean"]) if np.isfinite(st["kappa_loo"]).all() else float("nan")
+        t["g_pred_loo"], t["kappa_loo"] = st["g_pred_loo"], st["kappa_loo"]
+        t["g_pred_fit"], t["kappa_fit"] = g_pred(fit.S, fit.H, kappa), kappa
+        t["signal_x_headroom"] = fit.S * fit.H
+        out.append(t)
+    cols = ["member", "checkpoint"]
+    table = pd.concat(out, ignore_index=True)
+    return table[cols + [c for c in table.columns if c not in cols]]
+
+
+def peak_table(fits: dict[int, MemberFit], n_boot: int, seed: int) -> pd.DataFrame:
+    """Per member (rule R7): the real peak (largest seed-mean gain) and the predicted peak (largest LOO G_pred),
+    their distance in checkpoints, whether it is <= 1, whether the real peak is interior, and the fraction of
+    seed resamples (n_boot, seeded) whose peak is interior (a reported finding)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m, fit in fits.items():
+        st = fit.stats()
+        i, j, C = st["real_peak"], st["pred_peak"], len(fit.steps)
+        draws = rng.integers(0, fit.n_seeds, (n_boot, fit.n_seeds))
+        with np.errstate(all="ignore"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                g = np.nanmean(fit.gain[:, draws], axis=-1)  # [C, n_boot]
+        finite = np.isfinite(g).any(0)
+        peaks = np.where(finite, np.argmax(np.where(np.isfinite(g), g, -np.inf), axis=0), -1)
+        rows.append({"member": m, "n_checkpoints": C, "n_seeds": fit.n_seeds,
+                     "real_peak_index": i, "real_peak_checkpoint": int(fit.steps[i]) if i >= 0 else -1,
+                     "predicted_peak_index": j, "predicted_peak_checkpoint": int(fit.steps[j]) if j >= 0 else -1,
+                     "peak_distance": abs(i - j) if i >= 0 and j >= 0 else -1,
+                     "within_one": bool(i >= 0 and j >= 0 and abs(i - j) <= 1),
+                     "real_peak_interior": bool(0 < i < C - 1),
+                     "frac_peak_interior_seed_bootstrap": float(np.mean((peaks > 0) & (peaks < C - 1)))})
+    return pd.DataFrame(rows)

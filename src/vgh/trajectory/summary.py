@@ -1,58 +1,107 @@
-"""Part C aggregation: from the per-checkpoint metrics, the RL curves and the lr sweep to the tables the C1 / C2
-checks read (`trajectory_summary`), the lr rule's verdict as C2 reports it (`sweep_verdict`) and its Markdown.
+"""Part C aggregation over the ensemble: from the per-member metrics, RL curves and lr sweeps to the tables the C1 /
+C2 checks read (`trajectory_summary`), and the lr rule's per-member report (`sweep_markdown`).
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from .predictors import checkpoint_table, peak_frequencies, predictor_table
 from .lr_rule import LR_RULE, lr_rule
+from .predictors import checkpoint_table, ensemble_table, member_fits, member_predictor_table, peak_table
 
 GAIN_COLUMNS = ["eval_pass1_before", "eval_pass1_after", "gain", "rl_pass1_before", "rl_pass1_after"]
 
 
-def trajectory_summary(metrics: pd.DataFrame, curves: pd.DataFrame, sweep: pd.DataFrame, configured_lr: float,
-                       n_boot: int, bootstrap_seed: int) -> dict[str, pd.DataFrame]:
-    """Every Part C summary table, by name:
+def _with_member(df: pd.DataFrame) -> pd.DataFrame:
+    return df if "member" in df else df.assign(member=0)
 
-    checkpoints (`checkpoint_table`: metrics, real gain over seeds, G_pred LOO), gains (one row per checkpoint
-    and seed), curves (all RL curves), predictors (Spearman / Pearson with seed-bootstrap intervals),
-    peak_bootstrap (how often each checkpoint is the bootstrap peak), sweep (the lr rule per checkpoint and
-    lr) and sweep_summary (per lr: stable, configured, chosen_by_rule).
+
+def trajectory_summary(metrics: pd.DataFrame, curves: pd.DataFrame, sweep: pd.DataFrame,
+                       trajectory: dict) -> dict[str, pd.DataFrame]:
+    """Every Part C summary table, by name (a missing `member` column reads as member 0):
+
+    checkpoints (per member and checkpoint: metrics, real gain over seeds, G_pred LOO), gains (per member,
+    checkpoint and seed), curves (all RL curves), member_predictors (per member and predictor: Spearman /
+    Pearson), ensemble (per statistic: estimate over members and nested interval; R9's `delta` among them),
+    peaks (per member: real and predicted peak, R7), sweep (the lr rule per member, checkpoint and lr) and
+    sweep_summary (per member and lr: stable, chosen_by_rule, configured).
+    `trajectory` is the config section (rl, n_bootstrap, bootstrap_seed).
     """
-    gains = curves.groupby(["checkpoint", "seed"], as_index=False)[GAIN_COLUMNS].first()
-    table = checkpoint_table(metrics, gains)
-    preds, peaks = predictor_table(metrics, gains, np.random.default_rng(bootstrap_seed), n_boot)
-    per_ckpt, per_lr, chosen = lr_rule(sweep)
-    per_lr["configured"] = np.isclose(per_lr["lr"], float(configured_lr))
-    per_lr["chosen_by_rule"] = np.isclose(per_lr["lr"], chosen) if chosen is not None else False
-    return {"checkpoints": table, "gains": gains, "curves": curves, "predictors": preds,
-            "peak_bootstrap": peak_frequencies(table["checkpoint"].to_numpy(), peaks), "sweep": per_ckpt,
-            "sweep_summary": per_lr}
-
-
-def sweep_verdict(per_lr: pd.DataFrame, configured_lr: float) -> dict:
-    """The lr rule's verdict from the sweep_summary table: the rule, its choice, whether it is the configured lr."""
-    chosen = per_lr.loc[per_lr["chosen_by_rule"], "lr"]
-    return {
-        "rule": LR_RULE,
-        "chosen_lr": float(chosen.iloc[0]) if len(chosen) else None,
-        "configured_lr": float(configured_lr),
-        "configured_lr_in_sweep": bool(per_lr["configured"].any()),
-        "configured_lr_is_rule_choice": bool(len(chosen) and np.isclose(chosen.iloc[0], configured_lr)),
-        "per_lr": per_lr.to_dict(orient="records"),
-    }
+    metrics, curves, sweep = _with_member(metrics), _with_member(curves), _with_member(sweep)
+    n_boot, seed = int(trajectory["n_bootstrap"]), int(trajectory["bootstrap_seed"])
+    rl = trajectory["rl"]
+    gains = curves.groupby(["member", "checkpoint", "seed"], as_index=False)[GAIN_COLUMNS].first()
+    fits = member_fits(metrics, gains)
+    per_ckpt, per_lr, _ = lr_rule(sweep, metrics, rl["prompts_per_step"], rl["num_generations"])
+    per_lr["configured"] = np.isclose(per_lr["lr"], float(rl["lr"]))
+    return {"checkpoints": checkpoint_table(metrics, gains, fits), "gains": gains, "curves": curves,
+            "member_predictors": member_predictor_table(fits), "ensemble": ensemble_table(fits, n_boot, seed),
+            "peaks": peak_table(fits, n_boot, seed), "sweep": per_ckpt, "sweep_summary": per_lr}
 
 
 def sweep_markdown(per_ckpt: pd.DataFrame, per_lr: pd.DataFrame, configured_lr: float, seed: int) -> str:
-    """results/trajectory/lr_sweep.md: the rule, its verdict and both sweep tables."""
-    v = sweep_verdict(per_lr, configured_lr)
-    return "\n".join([
-        "# Part C learning-rate sweep", "",
-        f"Rule (stated before the sweep, `vgh.trajectory.lr_rule`): the {LR_RULE}; RL settings as configured, seed "
-        f"{seed}.", "",
-        f"Rule picks lr = {v['chosen_lr']}; configured `trajectory.rl.lr` = {configured_lr:g} "
-        f"({'agrees' if v['configured_lr_is_rule_choice'] else 'DISAGREES'}).", "",
-        per_lr.to_markdown(index=False, floatfmt=".4g"), "", "Per (checkpoint, lr):", "",
-        per_ckpt.to_markdown(index=False, floatfmt=".4g"), ""])
+    """results/trajectory/lr_sweep.md: the rule, its choice per member against the configured lr, and both sweep
+    tables (per member and lr; per member, checkpoint and lr)."""
+    lines = ["# Part C learning-rate sweep", "",
+             f"Rule (stated before the sweep, `vgh.trajectory.lr_rule`, docs/SCIENCE.md R8): the {LR_RULE}; RL "
+             f"settings as configured, seed {seed}. Configured `trajectory.rl.lr` = {configured_lr:g}.", "",
+             "| member | rule picks | configured lr is the rule's choice |", "|---|---|---|"]
+    for m, g in per_lr.groupby("member"):
+        chosen = g.loc[g["chosen_by_rule"].astype(bool), "lr"]
+        pick = f"{float(chosen.iloc[0]):g}" if len(chosen) else "none (no lr is stable)"
+        ok = bool(len(chosen) and np.isclose(float(chosen.iloc[0]), configured_lr))
+        lines.append(f"| {int(m)} | {pick} | {'yes' if ok else 'NO'} |")
+    lines += ["", "Per member and lr:", "", per_lr.to_markdown(index=False, floatfmt=".4g"), "",
+              "Per (member, checkpoint, lr):", "", per_ckpt.to_markdown(index=False, floatfmt=".4g"), ""]
+    return "\n".join(lines)
+
+
+def synthetic_inputs(n_members: int = 5, n_checkpoints: int = 10, n_seeds: int = 3, steps: int = 8,
+                     lr_sweep=(0.001, 0.003, 0.01), configured_lr: float = 0.003, falls_above: float = 0.003,
+                     gain: str = "g_pred", noise: float = 0.02, kappa: float = 30.0, seed: int = 0,
+                     headroom_k: int = 8) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """Synthetic per-member inputs of `trajectory_summary` (metrics, rl curves, sweep) and a matching `trajectory`
+    config section, for tests and timings; no model involved.
+
+    Signal S rises and headroom H falls along the checkpoints; the real gain per (member, checkpoint, seed) is
+    `gain` ("g_pred": G_pred(S, H, kappa); "signal": S scaled (so S alone ranks it as well as G_pred);
+    "reversed": minus G_pred) times (1 + noise * normal). The sweep's curves fall (last-quarter reward 0.2 below
+    the step-0 reward) at every lr > `falls_above` and are flat otherwise.
+    """
+    from .predictors import g_pred
+
+    rng = np.random.default_rng(seed)
+    ckpts = np.array([0] + [int(10 * 2 ** i) for i in range(n_checkpoints - 1)])
+    x = np.linspace(0, 1, n_checkpoints)
+    rl = {"algo": "grpo", "optimizer": "sgd", "lr": configured_lr, "steps": steps, "num_generations": 8,
+          "prompts_per_step": 16, "beta": 0.0, "epsilon": 0.2, "num_iterations": 2, "scale_rewards": "group",
+          "seeds": list(range(n_seeds))}
+    traj = {"pass_k": [1, headroom_k], "headroom_k": headroom_k, "rl": rl, "lr_sweep": list(lr_sweep), "n_bootstrap": 1000,
+            "bootstrap_seed": 0}
+    metrics, curves, sweep = [], [], []
+    for m in range(n_members):
+        p1 = np.clip(x ** 1.5 * (0.9 + 0.05 * rng.standard_normal()), 0, 0.99)
+        S = 10.0 ** (-6 + 5 * np.sqrt(x)) * np.exp(0.1 * rng.standard_normal(n_checkpoints))
+        H = np.clip(1 - (1 - p1) ** headroom_k - p1, 1e-4, None)
+        true = {"g_pred": g_pred(S, H, kappa), "signal": S / S.max() * 0.1,
+                "reversed": -g_pred(S, H, kappa)}[gain]
+        for c, step in enumerate(ckpts):
+            metrics.append({"member": m, "checkpoint": int(step), "pass_at_1": p1[c],
+                            f"pass_at_{headroom_k}": p1[c] + H[c], "headroom": H[c], "headroom_k": headroom_k, "signal": S[c], "signal_grad_j": S[c] * 1.1,
+                            "grad_j_dot_update": S[c] * 1.05, "update_coef_mean": 1.2, "mean_pq1mq": p1[c] / 2,
+                            "value_grad_norm": 0.1, "n_prompts": 256, "rl_n_prompts": 512, "rl_pass_at_1": p1[c],
+                            "rl_var_pq": p1[c] * (1 - p1[c]) / 4, "rl_mean_pq1mq": p1[c] * (1 - p1[c]) * 0.75})
+            for s in range(n_seeds):
+                g = true[c] * (1 + noise * rng.standard_normal()) + 1e-7 * rng.standard_normal()
+                for t in range(steps):
+                    curves.append({"member": m, "checkpoint": int(step), "step": t, "seed": s,
+                                   "reward": float(np.clip(p1[c] + g * t / steps, 0, 1)), "n_samples": 128,
+                                   "eval_pass1_before": p1[c], "eval_pass1_after": p1[c] + g, "gain": g,
+                                   "rl_pass1_before": p1[c], "rl_pass1_after": p1[c] + g})
+            for lr in lr_sweep:
+                drop = 0.2 if lr > falls_above and p1[c] > 0.2 else 0.0
+                for t in range(steps):
+                    sweep.append({"member": m, "checkpoint": int(step), "lr": float(lr), "step": t, "seed": 0,
+                                  "reward": p1[c] - drop * t / steps, "rl_pass1_before": p1[c],
+                                  "gain": -drop, "n_samples": 128})
+    return pd.DataFrame(metrics), pd.DataFrame(curves), pd.DataFrame(sweep), traj
