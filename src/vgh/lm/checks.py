@@ -141,7 +141,10 @@ def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_covera
             for m in held:
                 d = prompts[prompts["member"] == m]
                 x, e = d[xcol].to_numpy(float), d[error].to_numpy(float)
-                below = (x < np.nanmedian(x)) & (d["carry"].to_numpy(bool) == want) if len(x) else x > 0
+                if not np.isfinite(x).any():
+                    covs.append(float("nan"))
+                    continue
+                below = (x < np.nanmedian(x)) & (d["carry"].to_numpy(bool) == want)
                 covs.append(float(np.mean(e[below] <= c_fh * x[below])) if below.any() else float("nan"))
             strata[name] = covs
     details.update({"fit_members": [int(m) for m in fit], "held_out_members": [int(m) for m in held],
