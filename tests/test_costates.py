@@ -12,7 +12,9 @@ from vgh.lm import alignment as AL
 from vgh.lm import costates as C
 from vgh.lm import enumeration as E
 from vgh.lm import measure as M
-from vgh.lm.checks import check_b1, check_b2, check_b3, through_origin_fit
+from vgh.ensemble import FAIL, INCONCLUSIVE, PASS
+from vgh.lm.checks import (b3_per_member, check_b1, check_b2, check_b3, envelope_check, lowest_entropy_limit,
+                            partial_spearman, through_origin_fit)
 from vgh.lm.model import build_model
 from vgh.lm.policy import all_completions, sample_completions, sequence_logprob
 from vgh.lm.task import (answer_indices, build_tokenizer, digit_token_ids, encode_prompts, has_carry,
@@ -284,50 +286,210 @@ def test_update_alignment_table(trained, digits):
     t = AL.update_alignment(model, ids[::10], ans[::10], digits, 1.0, "partial", [2, 8], 3,
                            torch.Generator().manual_seed(5))
     b = t[t["estimate"] == "batch"]
-    assert len(b) == 2 * 3 * 3 and set(b["algo"]) == {"reinforce", "rloo", "grpo"}
+    assert len(b) == 2 * 2 * 3 * 3 and set(b["algo"]) == {"reinforce", "rloo", "grpo"}
+    assert b["reward_permuted"].sum() == 2 * 3 * 3  # the permuted-reward null: same G, batches and algorithms
     assert b["cosine"].between(-1, 1).all()
     assert np.allclose(b.loc[b["algo"] == "rloo", "cosine_to_rloo"], 1.0)
+    # the real rows are the numbers of a run without the null (the null draws from its own generator) ...
+    t0 = AL.update_alignment(model, ids[::10], ans[::10], digits, 1.0, "partial", [2, 8], 3,
+                            torch.Generator().manual_seed(5), null=False)
+    real = t[~t["reward_permuted"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(real.drop(columns="reward_permuted"), t0.drop(columns="reward_permuted"))
+    # ... the null is seeded (same seed, same numbers) and, here, far less aligned than the real update
+    t2 = AL.update_alignment(model, ids[::10], ans[::10], digits, 1.0, "partial", [2, 8], 3,
+                            torch.Generator().manual_seed(5))
+    pd.testing.assert_frame_equal(t, t2)
+    t3 = AL.update_alignment(model, ids[::10], ans[::10], digits, 1.0, "partial", [8], 3,
+                            torch.Generator().manual_seed(5), null_generator_=torch.Generator().manual_seed(9))
+    nb = lambda d: d[(d["estimate"] == "batch") & d["reward_permuted"] & (d["group_size"] == 8)]["cosine"].to_numpy()
+    assert not np.allclose(nb(t), nb(t3))  # another null generator, other permutations
+    m = b[(b["algo"] == "rloo") & (b["group_size"] == 8)].groupby("reward_permuted")["cosine"].mean()
+    assert m[False] > m[True] + 0.2
+
+
+def test_permutation_is_within_groups_and_seeded():
+    r = torch.arange(40, dtype=torch.float64).view(5, 8)
+    p1 = AL.permute_within_groups(r, torch.Generator().manual_seed(0))
+    p2 = AL.permute_within_groups(r, torch.Generator().manual_seed(0))
+    p3 = AL.permute_within_groups(r, torch.Generator().manual_seed(1))
+    assert torch.equal(p1, p2) and not torch.equal(p1, p3)
+    assert torch.equal(p1.sort(-1).values, r)  # each group keeps its own rewards
+    assert (p1 != r).any(-1).all()  # and (here) every group is shuffled
+    # the null generator derives from the seed of the sampling generator, not from its stream
+    g = AL.null_generator(torch.Generator().manual_seed(3))
+    assert torch.equal(torch.rand(3, generator=g), torch.rand(3, generator=AL.null_generator(
+        torch.Generator().manual_seed(3))))
 
 
 # ----------------------------------------------------------------------------------- claim checks
 
 
-def _summary(err, ent, gap, ckpt, tau):
-    return pd.DataFrame({"checkpoint": ckpt, "temperature": tau, "pd_error": err, "entropy": ent, "gap": gap,
-                         "gap_embed": gap, "gap_sq": np.square(gap), "sf_error": err, "pd_error_median": err})
+NB = 400  # bootstrap resamples in the check tests
+B12 = {"min_coverage": 0.95, "envelope_quantile": 0.99, "max_pd_error_lowest_entropy": 0.1}
 
 
-def test_check_b1_b2_on_synthetic_tables():
-    tau = [0.25, 0.5, 1.0] * 2
-    ckpt = [1, 1, 1, 2, 2, 2]
-    ent = np.array([0.1, 0.5, 1.5, 0.2, 0.8, 2.0])
-    s = _summary(0.05 * ent, ent, np.sqrt(ent / 3), ckpt, tau)
-    prompts = pd.DataFrame({"checkpoint": [1, 2], "temperature": 0.25, "pd_rel_error": [0.01, 0.5],
-                            "pd_abs_error": [0.01, 0.5], "g_norm": 1.0, "carry": [False, True],
-                            "prompt": ["a", "b"], "answer": ["1", "2"], "entropy": 0.1, "p_answer": 0.9,
-                            "moving_flip_fraction": [0.0, 0.9]})
-    c1 = check_b1(s, prompts, {"min_spearman": 0.8, "max_pd_error_lowest_temperature": 0.1})
-    assert c1.passed and c1.value == pytest.approx(1.0)
-    assert c1.details["n_carry_prompts_lowest_temperature_above_limit"] == 1
-    s_bad = s.copy()
-    s_bad.loc[3, "pd_error"] = 0.2  # checkpoint 2 at the lowest tau above the limit
-    assert not check_b1(s_bad, prompts, {"min_spearman": 0.0, "max_pd_error_lowest_temperature": 0.1}).passed
-    line = _summary(0.3 * np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]), ent, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], ckpt, tau)
-    assert check_b2(line, {"min_r2": 0.99}).passed
-    assert through_origin_fit([1, 2, 3], [3, 2, 1])["r2"] < 0  # decreasing: a line through 0 fits badly
-    assert not check_b2(_summary([0.6, 0.5, 0.4, 0.3, 0.2, 0.1], ent, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], ckpt, tau),
-                        {"min_r2": 0.7}).passed
+def _prompts_table(k: int, floor=0.0, low_error=0.01, n_prompts=40, seed=0) -> pd.DataFrame:
+    """Synthetic per-prompt rows for members 0..k-1, 2 checkpoints x 3 temperatures x n_prompts. gap in (0, 1],
+    entropy = 2 gap, e = gap * U(0.3, 1) + floor[m] (floor: an error that does not vanish as gap -> 0, per member
+    or one for all). At each member's lowest-entropy point (checkpoint 2, tau 0.25) g_norm is set so that the
+    pooled relative error is low_error[m]."""
+    rng = np.random.default_rng(seed)
+    floor = np.broadcast_to(np.asarray(floor, float), (k,))
+    low_error = np.broadcast_to(np.asarray(low_error, float), (k,))
+    frames = []
+    for m in range(k):
+        for ck, shift in ((1, 0.3), (2, 0.0)):
+            for tau in (0.25, 1.0, 2.0):
+                gap = np.clip(rng.uniform(0.0, 1.0, n_prompts) * tau / 2 + shift * tau, 1e-3, None)
+                e = gap * rng.uniform(0.3, 1.0, n_prompts) + floor[m]
+                d = pd.DataFrame({"member": m, "checkpoint": ck, "temperature": tau, "prompt_index": range(n_prompts),
+                                  "gap": gap, "entropy": 2 * gap, "pd_abs_error": e, "g_norm": 1.0,
+                                  "carry": np.arange(n_prompts) % 4 == 0, "prompt": "1+2=", "answer": "03",
+                                  "moving_flip_fraction": 0.0})
+                if ck == 2 and tau == 0.25:
+                    d["g_norm"] = e.sum() / low_error[m] / n_prompts
+                d["pd_rel_error"] = d["pd_abs_error"] / d["g_norm"]
+                frames.append(d)
+    return pd.concat(frames, ignore_index=True)
 
 
-def test_check_b3_increasing_rule():
+def _summary_of(prompts):
+    return M.summarize(prompts.assign(sf_abs_error=prompts["pd_abs_error"], sf_rel_error=prompts["pd_rel_error"],
+                                      pd_cosine=1.0, gap_sq=prompts["gap"] ** 2, gap_embed=prompts["gap"],
+                                      value=0.5, p_answer=0.5), ["member", "checkpoint", "temperature"])
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_envelope_passes_when_the_error_vanishes_with_the_gap(k):
+    t = _prompts_table(k)
+    for claim, name in ((check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0), "envelope_coverage_gap"),
+                        (check_b1(_summary_of(t), t, B12, n_resamples=NB, seed=0), "envelope_coverage_entropy")):
+        c = claim.checks[name]
+        assert c["verdict"] == PASS, c
+        assert len(c["per_member"]) == k and all(c["member_passed"])
+        assert c["interval"][0] <= c["value"] <= c["interval"][1]
+    assert claim.verdict == PASS and claim.member_verdicts == [PASS] * k
+    # deterministic for a seed; the held-out half is the last floor(K/2) members
+    again = check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0).checks["envelope_coverage_gap"]
+    assert again["interval"] == check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0).checks[
+        "envelope_coverage_gap"]["interval"]
+    assert claim.details["envelope"]["held_out_members"] == list(range((k + 1) // 2, k))
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_envelope_fails_with_an_error_floor(k):
+    """An error that stays as the gap -> 0 (what the carry chains would do) breaks the bound near gap 0."""
+    t = _prompts_table(k, floor=0.3)
+    c = check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0)
+    assert c.checks["envelope_coverage_gap"]["verdict"] == FAIL and c.verdict == FAIL
+    assert not any(c.checks["envelope_coverage_gap"]["member_passed"])
+
+
+def test_envelope_is_inconclusive_when_members_disagree_or_nothing_is_held_out():
+    t = _prompts_table(5, floor=[0, 0, 0, 0, 0.3])  # one held-out member with a floor
+    c = check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0).checks["envelope_coverage_gap"]
+    assert c["verdict"] == INCONCLUSIVE, c
+    assert c["member_passed"] == [True, True, True, True, False]
+    one = _prompts_table(1)
+    c1 = check_b2(_summary_of(one), one, B12, n_resamples=NB, seed=0)
+    assert c1.checks["envelope_coverage_gap"]["verdict"] == INCONCLUSIVE and c1.verdict == INCONCLUSIVE
+    assert "members" in c1.checks["envelope_coverage_gap"]["note"]
+    # no member column: one member
+    c0 = check_b2(_summary_of(one), one.drop(columns="member"), B12, n_resamples=NB, seed=0)
+    assert c0.checks["envelope_coverage_gap"]["verdict"] == INCONCLUSIVE
+
+
+def test_envelope_constant_is_fitted_on_the_fit_half_only():
+    t = _prompts_table(2)
+    t.loc[t["member"] == 1, "pd_abs_error"] *= 10  # held-out member 10x above the fit member's envelope
+    sub, det = envelope_check(t, "gap", 0.99, 0.95, n_resamples=50, seed=0)
+    assert det["C"] < 1.01 and det["C_other_direction"] > 5
+    assert sub["per_member"][0] == pytest.approx(1.0) and sub["per_member"][1] < 0.2
+    assert sub["value"] == sub["per_member"][1]  # the headline: fit on the first half, held out the second
+
+
+@pytest.mark.parametrize("k,low,want", [(2, 0.01, PASS), (5, 0.01, PASS), (2, 0.5, FAIL), (5, 0.5, FAIL),
+                                        (5, [0.05, 0.15, 0.08, 0.12, 0.1], INCONCLUSIVE)])
+def test_b1_limit_at_the_lowest_entropy(k, low, want):
+    t = _prompts_table(k, low_error=low)
+    lim = lowest_entropy_limit(t)
+    assert (lim["checkpoint"] == 2).all() and np.allclose(lim["temperature"], 0.25)
+    assert np.allclose(lim["pd_error"], np.broadcast_to(low, (k,)))
+    c = check_b1(_summary_of(t), t, B12, n_resamples=NB, seed=0)
+    assert c.checks["pd_error_lowest_entropy"]["verdict"] == want
+    assert c.verdict == want  # the envelope passes here
+    assert {"pd_error_carry", "pd_error_median_carry", "pd_error_median"} <= set(c.details["lowest_entropy"][0])
+    sep = c.details["separation"]
+    assert set(sep["at_fixed_temperature"]) == {"0.25", "1", "2"}
+    assert sep["partial_spearman_error_entropy_given_tau"] > 0.3
+    assert c.details["relative_error_profile"]["by_gap_bin"]
+
+
+def test_partial_spearman_removes_the_shared_factor():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=400)
+    x, y = z + 0.1 * rng.normal(size=400), z + 0.1 * rng.normal(size=400)
+    assert partial_spearman(x, y, z) < 0.3 < 0.9 < float(pd.Series(x).corr(pd.Series(y), method="spearman"))
+    assert np.isnan(partial_spearman([1, 2], [1, 2], [1, 2]))
+
+
+def _alignment(k, real_top=0.95, null_shift=0.0, dip_members=(), seed=0):
+    """Synthetic B3 rows for members 0..k-1: real cosine 0.5, 0.7, real_top[m] at G = 2, 4, 8 (a dip at G = 4
+    for dip_members), null cosines around null_shift[m]."""
+    rng = np.random.default_rng(seed)
+    real_top = np.broadcast_to(np.asarray(real_top, float), (k,))
+    null_shift = np.broadcast_to(np.asarray(null_shift, float), (k,))
     rows = []
-    for g, cos in ((2, 0.5), (4, 0.7), (8, 0.92)):
-        for b in range(4):
-            for a in ("reinforce", "rloo", "grpo"):
-                rows.append({"group_size": g, "batch": b, "algo": a, "estimate": "batch",
-                             "cosine": cos + 0.01 * b, "cosine_to_rloo": 1.0, "n_params": 10})
-    t = pd.DataFrame(rows)
-    assert check_b3(t, {"min_rloo_cosine": 0.9}).passed
-    t.loc[(t["group_size"] == 4) & (t["algo"] == "rloo"), "cosine"] = 0.3  # dip: not increasing
-    c = check_b3(t, {"min_rloo_cosine": 0.9})
-    assert not c.passed and c.checks["rloo_cosine_largest_G"]["passed"]
+    for m in range(k):
+        for g, base in ((2, 0.5), (4, 0.7), (8, real_top[m])):
+            base = 0.2 if (g == 4 and m in dip_members) else base
+            for b in range(8):
+                for a in ("reinforce", "rloo", "grpo"):
+                    rows.append({"member": m, "group_size": g, "batch": b, "algo": a, "estimate": "batch",
+                                 "reward_permuted": False, "cosine": base + 0.01 * rng.normal(),
+                                 "cosine_to_rloo": 1.0, "n_params": 10})
+                    rows.append({"member": m, "group_size": g, "batch": b, "algo": a, "estimate": "batch",
+                                 "reward_permuted": True, "cosine": null_shift[m] + 0.05 * rng.normal(),
+                                 "cosine_to_rloo": 1.0, "n_params": 10})
+    return pd.DataFrame(rows)
+
+
+B3T = {"min_rloo_cosine": 0.9, "null_quantile": 0.975}
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_check_b3_pass_and_fail(k):
+    c = check_b3(_alignment(k), B3T, n_resamples=NB, seed=0)
+    assert c.verdict == PASS and c.member_verdicts == [PASS] * k, c.checks_line()
+    # the real update no better than the null: the null sub-check fails
+    c = check_b3(_alignment(k, null_shift=0.95), B3T, n_resamples=NB, seed=0)
+    assert c.checks["rloo_cosine_above_null_largest_G"]["verdict"] == FAIL and c.verdict == FAIL
+    assert c.checks["rloo_cosine_largest_G"]["verdict"] == PASS
+    # not increasing in G in every member
+    c = check_b3(_alignment(k, dip_members=range(k)), B3T, n_resamples=NB, seed=0)
+    assert c.checks["rloo_cosine_increasing_in_G"]["verdict"] == FAIL and c.verdict == FAIL
+    # below 0.9
+    c = check_b3(_alignment(k, real_top=0.6), B3T, n_resamples=NB, seed=0)
+    assert c.checks["rloo_cosine_largest_G"]["verdict"] == FAIL
+    assert c.checks["rloo_cosine_above_null_largest_G"]["verdict"] == PASS
+
+
+def test_check_b3_inconclusive():
+    c = check_b3(_alignment(5, dip_members=[3]), B3T, n_resamples=NB, seed=0)  # 4 of 5 members increasing
+    assert c.checks["rloo_cosine_increasing_in_G"]["verdict"] == INCONCLUSIVE and c.verdict == INCONCLUSIVE
+    assert c.member_verdicts == [PASS, PASS, PASS, FAIL, PASS]
+    c = check_b3(_alignment(5, real_top=[0.86, 0.94, 0.88, 0.93, 0.9]), B3T, n_resamples=NB, seed=0)
+    assert c.checks["rloo_cosine_largest_G"]["verdict"] == INCONCLUSIVE
+    # a table without the null (written before R5): the null sub-check is marked, not failed
+    old = _alignment(2)
+    old = old[~old["reward_permuted"]].drop(columns=["reward_permuted", "member"])
+    c = check_b3(old, B3T, n_resamples=NB, seed=0)
+    assert c.checks["rloo_cosine_above_null_largest_G"]["verdict"] == INCONCLUSIVE and c.verdict == INCONCLUSIVE
+    per = b3_per_member(_alignment(2), 0.975)
+    assert per["increasing"].all() and (per["margin"] > 0.7).all()
+
+
+def test_through_origin_fit():
+    assert through_origin_fit([1, 2, 3], [3, 6, 9]) == {"slope": 3.0, "r2": 1.0}
+    assert through_origin_fit([1, 2, 3], [3, 2, 1])["r2"] < 0  # decreasing: a line through 0 fits badly
+    assert np.isnan(through_origin_fit([0, 0], [1, 2])["slope"])

@@ -91,3 +91,80 @@ def run_notebook(claim_id, job, tmp_path):
         assert Path(getattr(snakemake.output, key)).stat().st_size > 1000
     record = json.loads(Path(snakemake.output.claim).read_text())
     assert record["id"] == claim_id and record["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
+
+
+# ------------------------------------------------------------------ Part B on per-member tables (the ensemble)
+
+def _b_member_tables(member: int, seed: int) -> dict[str, pd.DataFrame]:
+    """Synthetic per-member tables in the costates jobs' layout (one member, every checkpoint, a `member` column):
+    prompts, summary (`vgh.lm.measure.summarize`) and update_alignment with its permuted-reward null."""
+    from vgh.lm.measure import summarize
+
+    rng = np.random.default_rng(seed)
+    frames = []
+    for ck in (200, 1000):
+        for tau in (0.25, 1.0, 2.0):
+            n = 12
+            gap = rng.uniform(0.01, 1.0, n) * tau
+            e = 0.1 * gap * rng.uniform(0.9, 1.0, n)
+            frames.append(pd.DataFrame({
+                "member": member, "checkpoint": ck, "temperature": tau, "prompt_index": range(n), "a": 1, "b": 2,
+                "prompt": "01+02=", "answer": "003", "carry": np.arange(n) % 3 == 0, "value": 0.5, "p_answer": 0.5,
+                "greedy_correct": True, "moving_flip_fraction": rng.uniform(0, 1, n), "g_norm": 1.0,
+                "pd_norm": 1.0, "pd_abs_error": e, "pd_rel_error": e, "pd_cosine": 0.9, "sf_abs_error": 2 * e,
+                "sf_rel_error": 2 * e, "entropy": 2 * gap, "gap": gap, "gap_sq": gap ** 2, "gap_embed": 3 * gap}))
+    prompts = pd.concat(frames, ignore_index=True)
+    summary = summarize(prompts, ["member", "checkpoint", "temperature"])
+    rows = []
+    for permuted in (False, True):
+        for g, base in ((2, 0.5), (4, 0.8), (8, 0.95)):
+            for b in list(range(4)) + [-1]:
+                for a in ("reinforce", "rloo", "grpo"):
+                    rows.append({"member": member, "checkpoint": 1000, "group_size": g, "batch": b, "algo": a,
+                                 "estimate": "batch" if b >= 0 else "mean_over_batches", "reward_permuted": permuted,
+                                 "cosine": (0.05 if permuted else base) + 0.01 * rng.normal(),
+                                 "cosine_to_rloo": 0.99, "rel_norm": 1.0, "frac_reward_zero_std": 0.1,
+                                 "objective": 0.4, "grad_norm": 1.0, "n_params": 100})
+    return {"prompts": prompts, "summary": summary, "update_alignment": pd.DataFrame(rows)}
+
+
+@pytest.mark.parametrize("n_members", [1, 2])
+@pytest.mark.parametrize("how", ["as_is"] + list(DEGENERATE))
+@pytest.mark.parametrize("claim_id", ["B1", "B2", "B3"])
+def test_b_figures_render_per_member_tables(tmp_path, claim_id, how, n_members):
+    """Each B notebook reads lists of per-member tables (results/costates/member_{m}/...), degenerate or not."""
+    config = load_config(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml",
+                         [ROOT / "config/smoke.yaml"])
+    job = figure_job(claim_id, TABLE[claim_id], config)
+    paths = {"summaries": [], "prompts": [], "tables": []}
+    for m in range(n_members):
+        folder = tmp_path / f"results/costates/member_{m}"
+        folder.mkdir(parents=True)
+        for name, table in _b_member_tables(m, m).items():
+            table = table if how == "as_is" else degenerate(table, how)
+            table.to_parquet(folder / f"{name}.parquet")
+        paths["summaries"].append(str(folder / "summary.parquet"))
+        paths["prompts"].append(str(folder / "prompts.parquet"))
+        paths["tables"].append(str(folder / "update_alignment.parquet"))
+    inputs = {"B1": ("summaries", "prompts"), "B2": ("summaries", "prompts"), "B3": ("tables",)}[claim_id]
+    snakemake = SimpleNamespace(input=SimpleNamespace(**{k: paths[k] for k in inputs}),
+                                output=SimpleNamespace(**{k: as_paths(v, tmp_path) for k, v in job["output"].items()}),
+                                params=SimpleNamespace(**{**job["params"], "bootstrap": {"n_bootstrap": 50,
+                                                                                         "bootstrap_seed": 0}}),
+                                threads=1, log=[str(tmp_path / "log.txt")])
+    try:
+        runpy.run_path(str(ROOT / "workflow/notebooks" / f"{TABLE[claim_id]['figure']}.py"),
+                       init_globals={"snakemake": snakemake})
+    finally:
+        plt.close("all")
+    for key in ("pdf", "png"):
+        assert Path(getattr(snakemake.output, key)).stat().st_size > 1000
+    record = json.loads(Path(snakemake.output.claim).read_text())
+    assert record["id"] == claim_id and record["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
+    if how == "as_is" and n_members == 2:  # (the envelope's verdicts on these tables: tests/test_costates.py)
+        assert len(record["member_verdicts"]) == 2
+        assert claim_id != "B3" or record["verdict"] == "PASS", record["checks"]
+        assert claim_id != "B1" or record["checks"]["pd_error_lowest_entropy"]["verdict"] == "PASS"
+    if n_members == 1 and claim_id in ("B1", "B2"):  # nothing held out: the envelope is marked, not failed
+        assert record["checks"][f"envelope_coverage_{'entropy' if claim_id == 'B1' else 'gap'}"]["verdict"] == (
+            "INCONCLUSIVE")

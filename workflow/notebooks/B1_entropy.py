@@ -12,21 +12,19 @@
 #
 # Policy: a pretrained tiny GPT-2 restricted to the ten digit tokens at temperature tau; state x: the input
 # embedding at the last prompt position. The reference g* = grad_x V(x) is exact (all 10^L completions
-# enumerated, float64). The straight-through pathwise costate lambda_PD (forward on hard sampled tokens,
-# backward through their soft versions) is biased; its bias |E[lambda_PD] - g*| is computed exactly (one
-# backward over all completions weighted by their probabilities). The score-function costate lambda_SF
-# (leave-one-out baseline) is unbiased, so its error is shown at a fixed sample budget N.
-# Entropy: mean per-token entropy of the restricted policy, an exact expectation over completions.
-# One point per (checkpoint, temperature); error = pooled relative error sum_q |E[lambda] - g*_q| / sum_q |g*_q|.
+# enumerated, float64). The straight-through pathwise costate lambda_PD is biased; its bias
+# e = |E[lambda_PD] - g*| is computed exactly. The score-function costate lambda_SF is unbiased, so its error is
+# shown at a fixed sample budget N. Entropy h: the prompt's mean per-token entropy, exact over completions.
+# Every table comes from each of the K pretraining members (the ensemble, SCIENCE.md R0).
 #
-# Check (SCIENCE.md): Spearman(E[lambda_PD] error, entropy) >= 0.8, and at the lowest temperature the
-# E[lambda_PD] error of every checkpoint <= 0.1 (the maximum over checkpoints is checked; a checkpoint whose
-# policy is still far from deterministic at the lowest temperature can fail it). Every prompt is kept; those
-# whose error stays large at the lowest temperature are listed in the claim record. Right panel: the
-# mechanism. Along the greedy completion, a flip of an early digit that moves the model's later digits (a
-# carry chain in the model's own behaviour) is invisible to straight-through, which sees a flip only through
-# the soft token's linear effect; the per-prompt error follows the fraction of flip probability with that
-# property (`vgh.lm.measure.flip_analysis`).
+# Check (SCIENCE.md, R4), one unit per (member, checkpoint, tau, prompt):
+# - **envelope**: C = the 99th percentile of e/h over the fit members' (the first ceil(K/2)) points above their
+#   median h; on the held-out members' points below their median h, the fraction with e <= C h must be >= 0.95
+#   (interval: the split both ways round, members bootstrapped within each half);
+# - **limit**: the pooled relative error sum |E[lambda_PD] - g*| / sum |g*| at the lowest mean entropy each
+#   member reaches (over checkpoints x tau) <= 0.1 (interval over members).
+# Reported: the median per-prompt error there and the carry-chain prompts as their own stratum; Spearman(e, h) and
+# Spearman(e, gap) at each fixed tau and their partial Spearman given tau; the old Spearman of the pooled error.
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
@@ -37,79 +35,112 @@ if "snakemake" not in globals():  # run by hand from the repo root against an ex
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
 
 from vgh.io import read_tables
-from vgh.lm.checks import check_b1
+from vgh.lm.checks import check_b1, member_halves
 from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
 
+
+def as_list(paths):
+    return [paths] if isinstance(paths, str) else list(paths)
+
+
 log = configure(snakemake.threads, snakemake.log[0])
-summary = read_tables(snakemake.input.summaries).sort_values(["checkpoint", "temperature"])
-prompts = read_tables(snakemake.input.prompts)
-thr = snakemake.params.thresholds
-claim = check_b1(summary, prompts, thr)
+summary = read_tables(as_list(snakemake.input.summaries))
+prompts = read_tables(as_list(snakemake.input.prompts))
+for t in (summary, prompts):
+    if "member" not in t:
+        t["member"] = 0
+summary = summary.sort_values(["member", "checkpoint", "temperature"])
+thr, boot = snakemake.params.thresholds, snakemake.params.bootstrap
+claim = check_b1(summary, prompts, thr, n_resamples=boot["n_bootstrap"], seed=boot["bootstrap_seed"])
 log.info(claim.summary())
-for o in claim.details["prompts_lowest_temperature_above_limit"]:
-    log.info("large error at the lowest temperature: %s", o)
-summary[["checkpoint", "temperature", "entropy", "gap", "pd_error", "pd_error_median", "sf_error", "p_answer"]]
+for o in claim.details["outliers_lowest_entropy"]:
+    log.info("large error at the lowest entropy: %s", o)
+pd.DataFrame(claim.details["lowest_entropy"])
 
 # %%
 set_style()
-from matplotlib.lines import Line2D
-
+members = sorted(prompts["member"].unique())
 ckpts = sorted(summary["checkpoint"].unique())
 colors = {c: f"C{i}" for i, c in enumerate(ckpts)}
-q = prompts.groupby(["checkpoint", "temperature"])
-iqr = {name: q[f"{name}_rel_error"].quantile([0.25, 0.75]).unstack().reindex(columns=[0.25, 0.75]).reset_index()
-       for name in ("pd", "sf")}
+fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
 
-fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
-n_sf = snakemake.params.costates["sample_budget"]
-for ax, name, title in ((axes[0], "pd", r"straight-through: bias of $E[\lambda_{PD}]$ (exact)"),
-                        (axes[1], "sf", rf"score function: one $\lambda_{{SF}}$ estimate at N = {n_sf}")):
-    for c in ckpts:
-        s = summary[summary["checkpoint"] == c]
-        b = s[["checkpoint", "temperature"]].merge(iqr[name], on=["checkpoint", "temperature"], how="left")
-        ax.plot(s["entropy"], s[f"{name}_error"], "o-", color=colors[c])
-        ax.plot(s["entropy"], s[f"{name}_error_median"], "x:", color=colors[c], ms=5, lw=1)
-        ax.fill_between(s["entropy"], b[0.25], b[0.75], color=colors[c], alpha=0.12, lw=0)
-        for _, r in s.iterrows():
-            ax.annotate(f"{r.temperature:g}", (r.entropy, r[f"{name}_error"]), textcoords="offset points",
-                        xytext=(3, 4), fontsize=6, color=colors[c])
-    log_scale(ax, "y")
-    ax.set(xlabel="mean per-token policy entropy (nats)", title=title,
-           ylabel=r"relative error of $E[\lambda]$ vs $g^*$" if name == "pd" else r"relative error vs $g^*$")
-    ax.text(0.98, 0.03, f"Spearman(pooled error, entropy) = "
-            f"{claim.value if name == 'pd' else claim.details['spearman_sf_error_entropy']:.3f}",
-            transform=ax.transAxes, ha="right", fontsize="small")
-axes[0].axhline(thr["max_pd_error_lowest_temperature"], color="k", ls="--", lw=1)
-handles = [Line2D([], [], color=colors[c], marker="o", label=f"step {c}") for c in ckpts] + [
-    Line2D([], [], color="gray", marker="o", label=r"pooled $\sum_q\|E\lambda-g^*_q\|/\sum_q\|g^*_q\|$"),
-    Line2D([], [], color="gray", marker="x", ls=":", label="median prompt (band: 25-75%)"),
-    Line2D([], [], color="k", ls="--", label=f"check at the lowest tau: {thr['max_pd_error_lowest_temperature']:g}")]
-axes[0].legend(handles=handles, fontsize="x-small", loc="lower right", bbox_to_anchor=(1, 0.08),
-               title="numbers: temperature tau", title_fontsize="x-small")
+# (a) pooled relative errors vs mean entropy: every member faint, the ensemble mean bold with its range
+ax = axes[0]
+for (m, c), s in summary.groupby(["member", "checkpoint"]):
+    ax.plot(s["entropy"], s["pd_error"], "-", color=colors[c], alpha=0.25, lw=0.8)
+    ax.plot(s["entropy"], s["sf_error"], ":", color=colors[c], alpha=0.25, lw=0.8)
+ens = summary.groupby(["checkpoint", "temperature"]).agg(
+    entropy=("entropy", "mean"), pd_error=("pd_error", "mean"), lo=("pd_error", "min"), hi=("pd_error", "max"),
+    sf_error=("sf_error", "mean")).reset_index()
+for c, s in ens.groupby("checkpoint"):
+    ax.plot(s["entropy"], s["pd_error"], "o-", color=colors[c], lw=2)
+    ax.plot(s["entropy"], s["sf_error"], "s:", color=colors[c], lw=1.5, ms=4)
+    ax.fill_between(s["entropy"], s["lo"], s["hi"], color=colors[c], alpha=0.15, lw=0)
+log_scale(ax, "y")
+ax.axhline(thr["max_pd_error_lowest_entropy"], color="k", ls="--", lw=1)
+ax.set(xlabel="mean per-token policy entropy (nats)", ylabel=r"pooled relative error vs $g^*$",
+       title=f"{len(members)} members (faint), ensemble mean (bold, band: range over members)")
+ax.legend(handles=[Line2D([], [], color=colors[c], marker="o", label=f"step {c}") for c in ckpts] + [
+    Line2D([], [], color="gray", marker="o", label=r"$E[\lambda_{PD}]$ (exact bias)"),
+    Line2D([], [], color="gray", marker="s", ls=":", label=rf"$\lambda_{{SF}}$, N = {snakemake.params.costates['sample_budget']}"),
+    Line2D([], [], color="k", ls="--", label=f"limit at the lowest entropy: {thr['max_pd_error_lowest_entropy']:g}")],
+    fontsize="x-small", loc="best")
 
-tau_min = claim.details["lowest_temperature"]
-low = prompts[np.isclose(prompts["temperature"], tau_min)]
-ax = axes[2]
+# (b) the envelope e <= C h: fit members' points above their median (grey), held-out points below theirs
+ax = axes[1]
+env = claim.details["envelope"]
+fit, held = member_halves(members)
+c_env = env.get("C", float("nan"))
 floor = 1e-12
-for c in ckpts:
-    for carry, marker in ((False, "o"), (True, "^")):
-        d = low[(low["carry"] == carry) & (low["checkpoint"] == c)]
-        ax.scatter(d["moving_flip_fraction"].clip(lower=floor), d["pd_rel_error"].clip(lower=floor), marker=marker,
-                   s=22, edgecolors=colors[c], facecolors=colors[c] if not carry else "none", alpha=0.8)
-ax.axhline(thr["max_pd_error_lowest_temperature"], color="k", ls="--", lw=1)
+f = prompts[prompts["member"].isin(fit)]
+h = prompts[prompts["member"].isin(held)]
+f_up = f[f["entropy"] > f["entropy"].median()]
+ax.scatter(f_up["entropy"].clip(lower=floor), f_up["pd_abs_error"].clip(lower=floor), s=6, color="0.6",
+           alpha=0.5, label=f"fit members {list(map(int, fit))}, above their median h")
+for m, d in h.groupby("member"):
+    low = d[d["entropy"] < d["entropy"].median()]
+    ok = low["pd_abs_error"] <= c_env * low["entropy"]
+    ax.scatter(low.loc[ok, "entropy"].clip(lower=floor), low.loc[ok, "pd_abs_error"].clip(lower=floor), s=9,
+               color="C0", alpha=0.6, label="held out, below median h: covered" if m == held[0] else None)
+    ax.scatter(low.loc[~ok, "entropy"].clip(lower=floor), low.loc[~ok, "pd_abs_error"].clip(lower=floor), s=14,
+               color="C3", marker="x", label="held out, below median h: outside" if m == held[0] else None)
+hs = np.linspace(0, max(float(np.nan_to_num(prompts["entropy"].max())), 1e-3), 200)[1:]
+if np.isfinite(c_env):
+    ax.plot(hs, c_env * hs, "k-", lw=1.2, label=f"C h, C = {c_env:.3g} (99th pct of e/h, fit half)")
 log_scale(ax, "xy")
-ax.set(xlabel=f"fraction of flip probability that moves later digits (floor {floor:g})",
-       ylabel=r"$\|E[\lambda_{PD}]-g^*\|/\|g^*\|$ per prompt",
-       title=f"every prompt at tau = {tau_min:g}: Spearman = "
-             f"{claim.details['spearman_pd_error_moving_flip_fraction_lowest_temperature']:.2f}")
-ax.legend(handles=[Line2D([], [], color="gray", marker="o", ls="", label="no carry"),
-                   Line2D([], [], color="gray", marker="^", ls="", mfc="none", label="carry")],
-          fontsize="x-small", loc="lower right")
+sub = claim.checks["envelope_coverage_entropy"]
+ax.set(xlabel="prompt's mean per-token entropy h (nats)", ylabel=r"$e = \|E[\lambda_{PD}] - g^*\|$ per prompt",
+       title=f"envelope: held-out coverage {sub['value']:.3g} (>= {thr['min_coverage']:g})")
+ax.legend(fontsize="x-small", loc="best")
+
+# (c) the limit at each member's lowest entropy, with the carry-chain stratum
+ax = axes[2]
+low = pd.DataFrame(claim.details["lowest_entropy"])
+x = np.arange(len(low))
+for col, marker, label in (("pd_error", "o", "pooled, all prompts"), ("pd_error_median", "x", "median prompt"),
+                           ("pd_error_carry", "^", "pooled, carry prompts"),
+                           ("pd_error_nocarry", "v", "pooled, no-carry prompts")):
+    if col in low:
+        ax.plot(x, low[col].astype(float).clip(lower=floor), marker, ls="", ms=7 if col == "pd_error" else 5,
+                label=label)
+lim = claim.checks["pd_error_lowest_entropy"]
+if np.isfinite(lim["value"]):
+    ax.axhspan(*[max(v, floor) for v in lim["interval"]], color="C0", alpha=0.15, lw=0,
+               label=f"ensemble mean {lim['value']:.3g}, 95% interval")
+ax.axhline(thr["max_pd_error_lowest_entropy"], color="k", ls="--", lw=1, label="limit")
+log_scale(ax, "y")
+ax.set_xticks(x, [f"m{r.member}\nstep {r.checkpoint}\ntau {r.temperature:g}" for r in low.itertuples()],
+              fontsize="x-small")
+ax.set(ylabel=r"relative error of $E[\lambda_{PD}]$", title="at each member's lowest mean entropy")
+ax.legend(fontsize="x-small", loc="best")
 fig.tight_layout()
 save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
 
 # %%
-claim.write(snakemake.output.claim, config={"costates": snakemake.params.costates, "claims": {"B1": thr}})
+claim.write(snakemake.output.claim, config={"costates": snakemake.params.costates, "claims": {"B1": thr},
+                                            "bootstrap": boot})

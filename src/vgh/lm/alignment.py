@@ -1,5 +1,6 @@
 """B3: the exact grad_theta J (J = mean over prompts of V, by enumeration) and the first-step update directions
-of REINFORCE, RLOO and GRPO from sampled groups (`vgh.lm.updates.advantages`), with their cosines to grad J.
+of REINFORCE, RLOO and GRPO from sampled groups (`vgh.lm.updates.advantages`), with their cosines to grad J, and
+the same estimators with the rewards permuted within each group as a null (SCIENCE.md, R5).
 """
 from __future__ import annotations
 
@@ -48,21 +49,43 @@ def objective_gradient(model, prompt_ids: torch.Tensor, answers: torch.Tensor, d
 
 def update_directions(model, prompt_ids: torch.Tensor, completions: torch.Tensor, rewards: torch.Tensor,
                       digit_ids: torch.Tensor, tau: float, scale_rewards: str = "group",
-                      algos: tuple[str, ...] = ALGOS) -> dict[str, torch.Tensor]:
+                      algos: tuple[str, ...] = ALGOS,
+                      null_rewards: torch.Tensor | None = None,
+                      null_algos: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
     """Flattened first-step update directions grad_theta (1/(QG)) sum A_i log P(y_i) of each algorithm.
 
     completions [Q, G, L] sampled from the policy, rewards [Q, G]. beta = 0 and PPO ratio 1 at the first
     step, so GRPO's clipped surrogate has exactly this gradient.
+
+    null_rewards [Q, G] (optional, e.g. `permute_within_groups(rewards, gen)`): the same estimators with these
+    rewards on the same completions, returned under "null_<algo>" for each algo of `null_algos` (default: algos). They reuse the forward pass and its graph
+    (one more backward each), so the null costs no sampling and no forward pass.
     """
     q, g, L = completions.shape
     params = _params(model)
     lp = group_logprob(model, prompt_ids, completions, digit_ids, tau)
+    jobs = [(name, advantages(rewards, name, scale_rewards)) for name in algos]
+    if null_rewards is not None:
+        jobs += [(f"null_{name}", advantages(null_rewards, name, scale_rewards)) for name in (null_algos or algos)]
     out = {}
-    for i, name in enumerate(algos):
-        adv = advantages(rewards, name, scale_rewards)
-        out[name] = _flat_grad((adv.detach() * lp).sum() / (q * g), params,
-                               retain_graph=i < len(algos) - 1)
+    for i, (name, adv) in enumerate(jobs):
+        out[name] = _flat_grad((adv.detach() * lp).sum() / (q * g), params, retain_graph=i < len(jobs) - 1)
     return out
+
+
+def permute_within_groups(rewards: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """rewards [Q, G] with each group's (row's) G rewards shuffled by its own uniform random permutation drawn
+    from `generator` (on the CPU; the result is on rewards' device). A reward no longer belongs to the completion
+    that earned it, so E[update] = 0 for every critic-free estimator: B3's null (SCIENCE.md, R5)."""
+    perm = torch.argsort(torch.rand(rewards.shape, generator=generator, dtype=torch.float64), dim=-1)
+    return rewards.gather(-1, perm.to(rewards.device))
+
+
+def null_generator(generator: torch.Generator) -> torch.Generator:
+    """A CPU generator for the null permutations seeded from `generator`'s seed (not from its stream), so adding
+    the null leaves the sampled batches, and every real number, as they were without it."""
+    seed = int(np.random.SeedSequence([generator.initial_seed(), 0x6E756C6C]).generate_state(1)[0])
+    return torch.Generator().manual_seed(seed)
 
 
 def group_logprob(model, prompt_ids: torch.Tensor, completions: torch.Tensor, digit_ids: torch.Tensor,
@@ -83,50 +106,73 @@ def group_logprob(model, prompt_ids: torch.Tensor, completions: torch.Tensor, di
     return lp
 
 
-def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
+def _cos(a: torch.Tensor, b: torch.Tensor | None) -> float:
+    if b is None:
+        return float("nan")
     return float(a @ b / (a.norm() * b.norm()).clamp_min(1e-300))
 
 
 def update_alignment(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor,
                      tau: float, reward: str, group_sizes: list[int], n_batches: int,
                      generator: torch.Generator, scale_rewards: str = "group", max_rows: int = 4096,
-                     log=None) -> pd.DataFrame:
+                     log=None, null: bool = True, null_algos: tuple[str, ...] = ALGOS,
+                     null_generator_: torch.Generator | None = None) -> pd.DataFrame:
     """Cosine of each algorithm's update direction with the exact grad_theta J, per group size and batch.
 
     A batch is G completions for every prompt, drawn from the exact P(y) with `generator`. Rows:
     estimate = "batch" (one per batch; cosine, cosine_to_rloo, relative norm |d| / |grad J|) and
     estimate = "mean_over_batches" (the direction averaged over the n_batches batches).
+
+    With `null` (default), every batch also gives the null rows (reward_permuted = True): the same estimators on
+    the same completions with the rewards permuted within each group (`permute_within_groups`, one permutation
+    per group and batch, from `null_generator_`, default `null_generator(generator)`); their cosine_to_rloo is to
+    the null RLOO direction (nan when "rloo" is not in `null_algos`). Each null direction costs one more backward
+    pass on the batch's graph (no sampling, no forward): the null of all three algorithms about doubles the run
+    time, RLOO's alone (null_algos=("rloo",)) adds about a quarter. The real rows (reward_permuted = False) are
+    the same numbers as without the null.
     """
     j, grad_j, py = objective_gradient(model, prompt_ids, answers, digit_ids, tau, reward, max_rows)
     comps = all_completions(answers.shape[1], device=prompt_ids.device)
     r_all = rewards_all(comps, answers, reward)
     gnorm = float(grad_j.norm())
+    perm_gen = (null_generator_ or null_generator(generator)) if null else None
+    kinds = [(False, "", ALGOS)] + ([(True, "null_", tuple(null_algos))] if null else [])
     rows = []
     bar = tqdm(total=len(group_sizes) * n_batches, desc="update alignment", mininterval=2.0)
     for g in group_sizes:
-        total = {a: torch.zeros_like(grad_j) for a in ALGOS}
+        total = {p + a: torch.zeros_like(grad_j) for _, p, algos in kinds for a in algos}
         frac_zero = []
         for b in range(n_batches):
             bar.update()
             idx = torch.multinomial(py, g, replacement=True, generator=generator)  # [Q, G]
             rewards = r_all.gather(1, idx)
             frac_zero.append(float((rewards.std(-1) == 0).double().mean()))
-            dirs = update_directions(model, prompt_ids, comps[idx], rewards, digit_ids, tau, scale_rewards)
-            for a in ALGOS:
-                total[a] += dirs[a]
-                rows.append({"group_size": g, "batch": b, "algo": a, "estimate": "batch",
-                             "cosine": _cos(dirs[a], grad_j), "cosine_to_rloo": _cos(dirs[a], dirs["rloo"]),
-                             "rel_norm": float(dirs[a].norm()) / gnorm, "frac_reward_zero_std": frac_zero[-1]})
-        for a in ALGOS:
-            mean = total[a] / n_batches
-            rows.append({"group_size": g, "batch": -1, "algo": a, "estimate": "mean_over_batches",
-                         "cosine": _cos(mean, grad_j), "cosine_to_rloo": _cos(mean, total["rloo"]),
-                         "rel_norm": float(mean.norm()) / gnorm, "frac_reward_zero_std": float(np.mean(frac_zero))})
+            nulls = permute_within_groups(rewards, perm_gen) if null else None
+            dirs = update_directions(model, prompt_ids, comps[idx], rewards, digit_ids, tau, scale_rewards,
+                                     null_rewards=nulls, null_algos=tuple(null_algos))
+            for permuted, p, algos in kinds:
+                for a in algos:
+                    total[p + a] += dirs[p + a]
+                    rows.append({"group_size": g, "batch": b, "algo": a, "estimate": "batch",
+                                 "reward_permuted": permuted, "cosine": _cos(dirs[p + a], grad_j),
+                                 "cosine_to_rloo": _cos(dirs[p + a], dirs.get(p + "rloo")),
+                                 "rel_norm": float(dirs[p + a].norm()) / gnorm,
+                                 "frac_reward_zero_std": frac_zero[-1]})
+        for permuted, p, algos in kinds:
+            for a in algos:
+                mean = total[p + a] / n_batches
+                rows.append({"group_size": g, "batch": -1, "algo": a, "estimate": "mean_over_batches",
+                             "reward_permuted": permuted, "cosine": _cos(mean, grad_j),
+                             "cosine_to_rloo": _cos(mean, total.get(p + "rloo")),
+                             "rel_norm": float(mean.norm()) / gnorm,
+                             "frac_reward_zero_std": float(np.mean(frac_zero))})
         if log is not None:
-            m = {a: np.mean([r["cosine"] for r in rows if r["group_size"] == g and r["algo"] == a
-                             and r["estimate"] == "batch"]) for a in ALGOS}
-            log.info("G %d: mean cosine to grad J  reinforce %.3f  rloo %.3f  grpo %.3f", g, m["reinforce"],
-                     m["rloo"], m["grpo"])
+            m = {(pm, a): np.mean([r["cosine"] for r in rows if r["group_size"] == g and r["algo"] == a
+                                   and r["estimate"] == "batch" and r["reward_permuted"] == pm])
+                 for pm, _, algos in kinds for a in algos}
+            log.info("G %d: mean cosine to grad J  reinforce %.3f  rloo %.3f  grpo %.3f%s", g,
+                     m[False, "reinforce"], m[False, "rloo"], m[False, "grpo"],
+                     "".join(f"  null {a} {m[True, a]:.3f}" for a in (null_algos if null else ())))
     bar.close()
     df = pd.DataFrame(rows)
     df["objective"] = j
