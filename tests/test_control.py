@@ -218,43 +218,170 @@ def _a1_table(sf_flat: bool) -> pd.DataFrame:
 
 
 A1_THRESHOLDS = {"max_rel_error": 0.05, "slope_range": [-0.65, -0.35]}
+BOOT = {"n_resamples": 200, "bootstrap_seed": 0}
 
 
 def test_check_a1_passes_and_fails():
-    ok = ck.check_a1(_a1_table(False), A1_THRESHOLDS)
-    assert ok.passed and ok.checks["SF_loglog_slope"]["value"] == pytest.approx(-0.5)
-    bad = ck.check_a1(_a1_table(True), A1_THRESHOLDS)  # a biased SF: error stops falling
-    assert not bad.passed
-    assert not bad.checks["SF_rel_error_at_N_max"]["passed"] and not bad.checks["SF_loglog_slope"]["passed"]
+    ok = ck.check_a1(_a1_table(False), A1_THRESHOLDS, **BOOT)
+    assert ok.verdict == "PASS" and ok.checks["SF_loglog_slope"]["value"] == pytest.approx(-0.5)
+    assert ok.value == ok.checks["SF_rel_error_at_N_max"]["value"] and ok.member_verdicts == ["PASS"] * 3
+    bad = ck.check_a1(_a1_table(True), A1_THRESHOLDS, **BOOT)  # a biased SF: error stops falling
+    assert bad.verdict == "FAIL"
+    assert bad.checks["SF_rel_error_at_N_max"]["verdict"] == "FAIL"
+    assert bad.checks["SF_loglog_slope"]["verdict"] == "FAIL"
 
 
-def test_check_a3_fails_without_bias(tiny):
-    table = ex.run_a3(tiny, [0.0, 0.3], 2, 512, [0])
-    assert ck.check_a3(table, {"min_spearman": 0.9}).passed
+def test_check_a1_slope_straddling_the_range_is_inconclusive():
+    """Per-seed slopes -0.2, -0.5, -0.8: the interval of their mean (-0.5) reaches outside [-0.65, -0.35] on
+    both sides, so the slope sub-check is INCONCLUSIVE; one seed alone passes."""
+    rows = []
+    for seed, slope in enumerate((-0.2, -0.5, -0.8, -0.5)):
+        for N in (100, 1000, 10000, 100000):
+            for est in ("PD", "SF"):
+                rows.append({"seed": seed, "n_rollouts": N, "estimator": est,
+                             "rel_error": 0.01 * (N / 100000) ** slope, "per_rollout_var": 1.0})
+    claim = ck.check_a1(pd.DataFrame(rows), A1_THRESHOLDS, **BOOT)
+    sl = claim.checks["SF_loglog_slope"]
+    assert sl["per_member"] == pytest.approx([-0.2, -0.5, -0.8, -0.5])
+    assert sl["member_passed"] == [False, True, False, True]
+    assert sl["interval"][0] < -0.65 or sl["interval"][1] > -0.35
+    assert sl["verdict"] == "INCONCLUSIVE" and claim.verdict == "INCONCLUSIVE"
+
+
+def _a3_table(det_slope: float, rep_bias: float = 0.0, seeds=(0, 1, 2)) -> pd.DataFrame:
+    """Synthetic A3 table: one probe, one coordinate, reference 1, se 0.01 (floor 0.03); the detached bias is
+    det_slope * alpha, the reparameterized one rep_bias."""
+    rows = []
+    for seed in seeds:
+        for alpha in (0.0, 0.05, 0.1, 0.2, 0.3, 0.45, 0.6):
+            for mode, bias in (("detached", det_slope * alpha), ("reparameterized", rep_bias)):
+                rows.append({"seed": seed, "alpha": alpha, "backward": mode, "probe": 0, "t": 0, "coord": 0,
+                             "costate": 1.0 + bias + 0.001 * seed, "se": 0.01, "reference": 1.0,
+                             "ms_radius": 0.5, "continuations": 100})
+    return pd.DataFrame(rows)
+
+
+def test_check_a3_subchecks_pass_and_fail():
+    ok = ck.check_a3(_a3_table(1.0), {"min_spearman": 0.9}, **BOOT)
+    assert ok.verdict == "PASS", ok.checks
+    assert set(ok.checks) == {"detached_spearman_alpha_bias", "detached_min_bias_over_floor_alpha_gt0",
+                              "reparameterized_max_bias_over_floor"}  # R3: no detached sub-check at alpha = 0
+    assert ok.value == pytest.approx(1.0)
+    # detached bias at alpha = 0.05 is 0.025 < floor 0.03: "above the floor for every alpha > 0" fails
+    weak = ck.check_a3(_a3_table(0.5), {"min_spearman": 0.9}, **BOOT)
+    assert weak.checks["detached_min_bias_over_floor_alpha_gt0"]["verdict"] == "FAIL" and weak.verdict == "FAIL"
+    assert weak.checks["detached_spearman_alpha_bias"]["verdict"] == "PASS"
+    # a biased reparameterized pass fails its own sub-check
+    rep = ck.check_a3(_a3_table(1.0, rep_bias=0.1), {"min_spearman": 0.9}, **BOOT)
+    assert rep.checks["reparameterized_max_bias_over_floor"]["verdict"] == "FAIL"
+    # decreasing detached bias: Spearman -1 fails
+    dec = _a3_table(1.0)
+    dec = dec.assign(costate=np.where(dec.backward == "detached", 2.0 - (dec.costate - 1.0), dec.costate))
+    assert ck.check_a3(dec, {"min_spearman": 0.9}, **BOOT).checks["detached_spearman_alpha_bias"]["verdict"] == "FAIL"
+
+
+def test_check_a3_on_small_run(tiny):
+    table = ex.run_a3(tiny, [0.0, 0.05, 0.1, 0.2, 0.3, 0.6], 2, 2048, [0, 1])
+    claim = ck.check_a3(table, {"min_spearman": 0.9}, **BOOT)
+    assert claim.verdict == "PASS", claim.summary()
     # pretend the detached pass were the reparameterized one: no bias, so the check must fail
     fake = table[table.backward == "reparameterized"]
     fake = pd.concat([fake, fake.assign(backward="detached")])
-    claim = ck.check_a3(fake, {"min_spearman": 0.9})
-    assert not claim.passed and not claim.checks["detached_min_bias_over_floor_alpha_gt0"]["passed"]
+    bad = ck.check_a3(fake, {"min_spearman": 0.9}, **BOOT)
+    assert bad.verdict == "FAIL" and bad.checks["detached_min_bias_over_floor_alpha_gt0"]["verdict"] == "FAIL"
+
+
+A2_THRESHOLDS = {"max_lq_rel_error": 0.1, "min_pendulum_cosine": 0.9}
 
 
 def test_check_a2_on_small_run(tiny):
-    lq_table = ex.run_a2_lq(tiny, 2, [16, 1024], [0])
+    lq_table = ex.run_a2_lq(tiny, 2, [16, 1024], [0, 1])
     env, policy = ex.pendulum_setup(10, 0.05, 0.5, 4, 0)
-    pen = ex.run_a2_pendulum(env, policy, 2, [16, 256], [0.05], 2000, [0])
-    claim = ck.check_a2(lq_table, pen, {"max_lq_rel_error": 0.1, "min_pendulum_cosine": 0.9}, 0.05)
-    assert claim.passed, claim.checks
+    pen = ex.run_a2_pendulum(env, policy, 2, [16, 256], [0.05], 2000, [0, 1])
+    claim = ck.check_a2(lq_table, pen, A2_THRESHOLDS, 0.05, **BOOT)
+    for name in ("lq_rel_error_at_M_max", "pendulum_min_cosine"):
+        assert claim.checks[name]["verdict"] == "PASS", claim.summary()
+    assert claim.checks["pendulum_power"]["role"] == "binding"
     # a wrong reference (sign flipped) must fail both parts
     bad_lq = lq_table.assign(reference=-lq_table.reference)
     bad_pen = pen.assign(value=np.where(pen.method == "smoothing", -pen.value, pen.value))
-    bad = ck.check_a2(bad_lq, bad_pen, {"max_lq_rel_error": 0.1, "min_pendulum_cosine": 0.9}, 0.05)
-    assert not bad.checks["lq_rel_error_at_M_max"]["passed"] and not bad.checks["pendulum_min_cosine"]["passed"]
+    bad = ck.check_a2(bad_lq, bad_pen, A2_THRESHOLDS, 0.05, **BOOT)
+    assert bad.checks["lq_rel_error_at_M_max"]["verdict"] == "FAIL"
+    assert bad.checks["pendulum_min_cosine"]["verdict"] == "FAIL" and bad.verdict == "FAIL"
+
+
+def _pen_table(g0_offset: float, costate_offset: float, ref_se: float, seeds=(0, 1, 2, 3)) -> pd.DataFrame:
+    """Synthetic pendulum table, two probes: reference r = (10, 5) with standard error ref_se per coordinate,
+    g0 = r + g0_offset, mean costate = r + costate_offset (per coordinate, both coordinates; a small per-seed
+    jitter so that the bootstrap has something to resample)."""
+    rows = []
+    for seed in seeds:
+        j = 1 + 0.01 * seed
+        for probe in range(2):
+            for coord, r in enumerate((10.0, 5.0)):
+                for method, size, scale, v, se in (("costate", 256, np.nan, r + costate_offset * j, 0.1),
+                                                   ("smoothing", 2000, 0.05, r, ref_se),
+                                                   ("noise_free", 1, np.nan, r + g0_offset, 0.0)):
+                    rows.append({"seed": seed, "probe": probe, "theta0": 0.0, "omega0": 0.0, "method": method,
+                                 "size": size, "scale": scale, "coord": coord, "value": v, "se": se})
+    return pd.DataFrame(rows)
+
+
+def _lq_ok(tiny):
+    return ex.run_a2_lq(tiny, 2, [16, 1024], [0, 1])
+
+
+def test_a2_power_and_closeness(tiny):
+    """|g0 - r| pooled over 2 probes x 2 coordinates = 2 |offset|; 3 SE pooled = 3 * 2 * ref_se."""
+    lq_table = _lq_ok(tiny)
+    pw = ck.a2_pendulum_power(_pen_table(1.0, 0.2, 0.1), 0.05)
+    assert pw.g0_minus_ref.to_numpy() == pytest.approx([2.0] * 4)
+    assert pw.ref_se.to_numpy() == pytest.approx([0.2] * 4)
+    assert pw.power.to_numpy() == pytest.approx([2.0 / 0.6] * 4)
+    # power holds, costate close to r: both PASS
+    ok = ck.check_a2(lq_table, _pen_table(1.0, 0.2, 0.1), A2_THRESHOLDS, 0.05, **BOOT)
+    assert ok.checks["pendulum_power"]["verdict"] == "PASS"
+    assert ok.checks["pendulum_closeness"]["verdict"] == "PASS"
+    assert ok.checks["pendulum_closeness"]["value"] == pytest.approx(0.2 * 1.015, rel=1e-6)
+    # power holds, costate as far from r as twice g0: closeness FAILs, and so does the claim
+    far = ck.check_a2(lq_table, _pen_table(1.0, 2.0, 0.1), A2_THRESHOLDS, 0.05, **BOOT)
+    assert far.checks["pendulum_closeness"]["verdict"] == "FAIL" and far.verdict == "FAIL"
+    # no power (3 SE = 6 > |g0 - r| = 2): power FAILs (binding), closeness INCONCLUSIVE with a note, however
+    # close the costate is; the claim is INCONCLUSIVE, not FAIL
+    weak = ck.check_a2(lq_table, _pen_table(1.0, 0.2, 1.0), A2_THRESHOLDS, 0.05, **BOOT)
+    assert weak.checks["pendulum_power"]["verdict"] == "FAIL"
+    assert weak.checks["pendulum_closeness"]["verdict"] == "INCONCLUSIVE"
+    assert "power" in weak.checks["pendulum_closeness"]["note"]
+    assert weak.verdict == "INCONCLUSIVE", weak.summary()
+
+
+def test_noise_free_gradient_matches_finite_differences():
+    """g0 = dR/dx0 of the sigma = 0 rollout, by BPTT, vs central differences of the deterministic return."""
+    env = pe.Pendulum(horizon=12, dt=0.05, sigma=0.7)
+    policy = pe.make_policy(5, gen(20))
+    x = pe.sample_probes(3, gen(21))
+    g0 = pe.noise_free_gradient(env, policy, x)
+    env0 = dataclasses.replace(env, sigma=0.0)
+    zeros = torch.zeros(3, env.horizon, dtype=torch.float64)
+    h = 1e-6
+    fd = torch.zeros_like(g0)
+    for k in range(2):
+        d = torch.zeros_like(x)
+        d[:, k] = h
+        fd[:, k] = (pe.rollout(env0, policy, x + d, zeros) - pe.rollout(env0, policy, x - d, zeros)) / (2 * h)
+    torch.testing.assert_close(g0, fd, rtol=1e-6, atol=1e-6)
+    # it ignores the env's noise scale and draws nothing: the same with sigma = 3
+    torch.testing.assert_close(pe.noise_free_gradient(dataclasses.replace(env, sigma=3.0), policy, x), g0)
 
 
 def test_noise_free_control_present():
     env, policy = ex.pendulum_setup(10, 0.05, 0.5, 4, 0)
     pen = ex.run_a2_pendulum(env, policy, 1, [16, 32], [0.05], 200, [0])
     assert set(pen.method) == {"costate", "smoothing", "noise_free"}
-    nf = ck.a2_pendulum_noise_free(pen)
-    assert set(nf.against) == {"costate", "smoothing"}
-    assert dataclasses.replace(env, sigma=0.0).sigma == 0.0
+    nf = pen[pen.method == "noise_free"]
+    assert (nf.se == 0).all() and len(nf) == 2
+    x = torch.tensor(nf[["theta0", "omega0"]].iloc[[0]].to_numpy())
+    torch.testing.assert_close(torch.tensor(nf.value.to_numpy())[None], pe.noise_free_gradient(env, policy, x))
+    assert set(ck.a2_pendulum_noise_free(pen).against) == {"costate", "smoothing"}
+    d = ck.a2_pendulum_distances(pen, 0.05)
+    assert list(d.columns) == ["seed", "probe", "g0_minus_ref", "costate_minus_ref", "ref_se"] and len(d) == 1

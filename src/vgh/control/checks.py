@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from vgh.claims import Claim, check
+from vgh.claims import Claim
+from vgh.ensemble import FAIL, INCONCLUSIVE, PASS, subcheck
 from vgh.stats import finite_max, last, loglog_slope, ratio, spearman, strict_max, strict_min
 
 
@@ -18,31 +19,56 @@ def a1_summary(table: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def check_a1(table: pd.DataFrame, thresholds: dict) -> Claim:
-    """Both relative errors (mean over seeds) at the largest N <= max_rel_error; both log-log slopes in
-    slope_range (`thresholds`: the config's claims.A1)."""
+def _within(per_seed, lo: float, hi: float, *, n_resamples: int, seed, role: str = "required") -> dict:
+    """An ensemble sub-check "lo <= statistic <= hi": one interval (the bootstrap over seeds of the mean), PASS when
+    it lies inside [lo, hi], FAIL when it lies wholly outside, INCONCLUSIVE otherwise (R0's rule, both ends)."""
+    below = subcheck(per_seed, ">=", lo, n_resamples=n_resamples, seed=seed, role=role)
+    above = subcheck(per_seed, "<=", hi, n_resamples=n_resamples, seed=seed, role=role)
+    verdicts = {below["verdict"], above["verdict"]}
+    verdict = FAIL if FAIL in verdicts else PASS if verdicts == {PASS} else INCONCLUSIVE
+    return {**below, "threshold": f"in [{lo:g}, {hi:g}]", "op": "in", "threshold_value": [float(lo), float(hi)],
+            "verdict": verdict, "passed": verdict == PASS,
+            "member_passed": [a and b for a, b in zip(below["member_passed"], above["member_passed"])]}
+
+
+def _seeds(table: pd.DataFrame) -> list:
+    return sorted(table.seed.dropna().unique()) if "seed" in table else []
+
+
+def check_a1(table: pd.DataFrame, thresholds: dict, *, n_resamples: int, bootstrap_seed: int) -> Claim:
+    """A1 over the ensemble of `control.seeds` (R0): per seed, the SF and PD relative errors at the largest N
+    (<= max_rel_error) and the log-log slopes of error vs N, fitted per seed over its N values (in slope_range);
+    each sub-check's interval is the percentile bootstrap over seeds of the mean (`vgh.ensemble`,
+    n_resamples, bootstrap_seed). Headline: the SF relative error (the estimator that needs the most rollouts).
+    `thresholds`: the config's claims.A1."""
     max_rel_error, slope_range = thresholds["max_rel_error"], thresholds["slope_range"]
+    kw = {"n_resamples": int(n_resamples), "seed": int(bootstrap_seed)}
     s = a1_summary(table)
-    n_max = int(table.n_rollouts.max())
-    checks, details = {}, {"n_rollouts_max": n_max, "n_seeds": int(table.seed.nunique())}
-    errs = {}
+    n_max = int(table.n_rollouts.max()) if len(table) else 0
+    seeds = _seeds(table)
+    checks, details = {}, {"n_rollouts_max": n_max, "n_seeds": len(seeds), "seeds": [int(x) for x in seeds]}
+    per_seed_err, per_seed_slope = {}, {}
     for est in ("SF", "PD"):
+        d = table[table.estimator == est]
+        per_seed_err[est] = [last(d[(d.seed == k) & (d.n_rollouts == n_max)].rel_error) for k in seeds]
+        per_seed_slope[est] = [loglog_slope(*d[d.seed == k].sort_values("n_rollouts")[["n_rollouts", "rel_error"]]
+                                            .to_numpy().T) for k in seeds]
         e = s[s.estimator == est].sort_values("n_rollouts")
-        errs[est] = last(e.rel_error)
-        slope = loglog_slope(e.n_rollouts, e.rel_error)
-        checks[f"{est}_rel_error_at_N_max"] = check(errs[est], le=max_rel_error)
-        checks[f"{est}_loglog_slope"] = check(slope, within=tuple(slope_range))
-        details[f"{est}_per_rollout_var"] = float(table[table.estimator == est].per_rollout_var.mean())
+        details[f"{est}_per_rollout_var"] = float(d.per_rollout_var.mean())
         details[f"{est}_rel_error_by_N"] = dict(zip(e.n_rollouts.astype(int).astype(str), e.rel_error.astype(float)))
+    for est in ("SF", "PD"):
+        checks[f"{est}_rel_error_at_N_max"] = subcheck(per_seed_err[est], "<=", max_rel_error, **kw)
+    for est in ("SF", "PD"):
+        checks[f"{est}_loglog_slope"] = _within(per_seed_slope[est], *slope_range, **kw)
     details["variance_ratio_SF_over_PD"] = ratio(details["SF_per_rollout_var"], details["PD_per_rollout_var"])
-    value = float(np.max(list(errs.values())))  # nan if either is nan
     return Claim(
         id="A1",
         statement="With additive noise, the score-function (REINFORCE/GRPO) and pathwise (BPTT) gradients "
                   "agree in expectation with the exact LQ policy gradient.",
-        metric=f"max(SF, PD) relative error at N={n_max} (mean over seeds)",
-        value=value,
-        threshold=f"<= {max_rel_error:g}; log-log slopes in [{slope_range[0]:g}, {slope_range[1]:g}]",
+        metric=f"SF relative error at N={n_max} (mean over seeds)",
+        value=checks["SF_rel_error_at_N_max"]["value"],
+        threshold=f"SF and PD <= {max_rel_error:g}; per-seed log-log slopes in [{slope_range[0]:g}, "
+                  f"{slope_range[1]:g}]",
         checks=checks,
         details=details,
     )
@@ -103,24 +129,79 @@ def a2_pendulum_noise_free(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)[keys + ["against", "scale", "rel_diff", "cosine"]]
 
 
-def check_a2(lq_table: pd.DataFrame, pendulum_table: pd.DataFrame, thresholds: dict,
-             headline_scale: float) -> Claim:
-    """LQ pooled relative error (mean over seeds) at the largest M <= max_lq_rel_error, and the pendulum cosine
-    between the mean costate (largest M) and the smoothing reference (headline scale) >= min_pendulum_cosine
-    for every probe state of every seed (the minimum, not a stacked cosine). `thresholds`: claims.A2."""
+def a2_pendulum_distances(table: pd.DataFrame, headline_scale: float) -> pd.DataFrame:
+    """Per (seed, probe): |g0 - r|, |mean costate - r| and the reference's standard error |se_r| (norms over the
+    two coordinates), with g0 the noise-free pathwise gradient, r the smoothing reference at the headline scale
+    and the mean costate at the largest M (rule R2; the figure plots these per probe)."""
+    keys = ["seed", "probe", "coord"]
+    cols = ["seed", "probe", "g0_minus_ref", "costate_minus_ref", "ref_se"]
+    c = table[table.method == "costate"]
+    if c.empty:
+        return pd.DataFrame(columns=cols, dtype=float)
+    c = c[c["size"] == c["size"].max()][keys + ["value"]].rename(columns={"value": "costate"})
+    r = table[(table.method == "smoothing") & np.isclose(table.scale.astype(float), headline_scale)]
+    r = r[keys + ["value", "se"]].rename(columns={"value": "ref", "se": "ref_se"})
+    g0 = table[table.method == "noise_free"][keys + ["value"]].rename(columns={"value": "g0"})
+    m = c.merge(r, on=keys).merge(g0, on=keys)
+    m = m.assign(_g=(m.g0 - m.ref) ** 2, _c=(m.costate - m.ref) ** 2, _s=m.ref_se ** 2)
+    g = m.groupby(["seed", "probe"])[["_g", "_c", "_s"]].sum()
+    return pd.DataFrame({"g0_minus_ref": np.sqrt(g._g), "costate_minus_ref": np.sqrt(g._c),
+                         "ref_se": np.sqrt(g._s)}).reset_index()[cols]
+
+
+def a2_pendulum_power(table: pd.DataFrame, headline_scale: float) -> pd.DataFrame:
+    """Per seed, the three vectors pooled over its probe states (R2): |g0 - r|, |mean costate - r|, the
+    reference's pooled standard error sqrt(sum se^2) (from its antithetic pairs), power = |g0 - r| / (3 SE) and
+    closeness = |mean costate - r| / |g0 - r|."""
+    d = a2_pendulum_distances(table, headline_scale)
+    cols = ["seed", "g0_minus_ref", "costate_minus_ref", "ref_se", "power", "closeness"]
+    if d.empty:
+        return pd.DataFrame(columns=cols, dtype=float)
+    g = d.assign(g0_minus_ref=d.g0_minus_ref ** 2, costate_minus_ref=d.costate_minus_ref ** 2,
+                 ref_se=d.ref_se ** 2).groupby("seed")[["g0_minus_ref", "costate_minus_ref", "ref_se"]].sum()
+    g = np.sqrt(g)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = g.assign(power=g.g0_minus_ref / (3 * g.ref_se), closeness=g.costate_minus_ref / g.g0_minus_ref)
+    return g.reset_index()[cols]
+
+
+def check_a2(lq_table: pd.DataFrame, pendulum_table: pd.DataFrame, thresholds: dict, headline_scale: float, *,
+             n_resamples: int, bootstrap_seed: int) -> Claim:
+    """A2 over the ensemble of `control.seeds` (R0, R2); every statistic is per seed, its interval the
+    percentile bootstrap over seeds of the mean (n_resamples, bootstrap_seed):
+
+    - lq_rel_error_at_M_max (headline): LQ pooled relative error at the largest M <= max_lq_rel_error;
+    - pendulum_min_cosine: the minimum over the seed's probe states of cosine(mean costate at the largest M,
+      smoothing reference at the headline scale) >= min_pendulum_cosine;
+    - pendulum_power (binding, R2): |g0 - r| / (3 SE_r) >= 1, pooled over the seed's probe states;
+    - pendulum_closeness (R2): |mean costate - r| / |g0 - r| < 1; INCONCLUSIVE (with a note) whenever the power
+      sub-check does not PASS: without power the reference cannot tell the costate from g0.
+
+    `thresholds`: the config's claims.A2."""
     max_lq_rel_error, min_pendulum_cosine = thresholds["max_lq_rel_error"], thresholds["min_pendulum_cosine"]
+    kw = {"n_resamples": int(n_resamples), "seed": int(bootstrap_seed)}
     lq = a2_lq_errors(lq_table)
-    m_max = int(lq.continuations.max())
-    lq_err = float(lq[lq.continuations == m_max].rel_error.mean())
+    m_max = int(lq.continuations.max()) if len(lq) else 0
+    lq_at = lq[lq.continuations == m_max].sort_values("seed")
     cos = a2_pendulum_cosines(pendulum_table)
     pm_max = finite_max(cos.continuations)
     pm_max = int(pm_max) if np.isfinite(pm_max) else pm_max
     at_max = cos[cos.continuations == pm_max]
     head = at_max[np.isclose(at_max.scale.astype(float), headline_scale)]
-    min_cos = strict_min(head.cosine)
+    pen_seeds = _seeds(pendulum_table)
+    min_cos = [strict_min(head[head.seed == k].cosine) for k in pen_seeds]
+    pw = a2_pendulum_power(pendulum_table, headline_scale).set_index("seed").reindex(pen_seeds)
+    power = subcheck(pw.power.to_numpy(float), ">=", 1.0, role="binding", **kw)
+    closeness = subcheck(pw.closeness.to_numpy(float), "<", 1.0, **kw)
+    if power["verdict"] != PASS:
+        closeness = {**closeness, "verdict": INCONCLUSIVE, "passed": False,
+                     "note": f"power {power['verdict']}: |g0 - r| is not >= 3 SE of the reference on every "
+                             f"resample, so closeness is not informative (R2)"}
     checks = {
-        "lq_rel_error_at_M_max": check(lq_err, le=max_lq_rel_error),
-        "pendulum_min_cosine": check(min_cos, ge=min_pendulum_cosine),
+        "lq_rel_error_at_M_max": subcheck(lq_at.rel_error.to_numpy(float), "<=", max_lq_rel_error, **kw),
+        "pendulum_min_cosine": subcheck(min_cos, ">=", min_pendulum_cosine, **kw),
+        "pendulum_power": power,
+        "pendulum_closeness": closeness,
     }
     by_scale = at_max.groupby("scale").agg(min_cosine=("cosine", "min"), median_cosine=("cosine", "median"),
                                            median_rel_diff=("rel_diff", "median"), max_rel_diff=("rel_diff", "max"))
@@ -130,6 +211,8 @@ def check_a2(lq_table: pd.DataFrame, pendulum_table: pd.DataFrame, thresholds: d
             "costate": float(nf[nf.against == "costate"].rel_diff.median()) if len(nf) else float("nan"),
             **{f"smoothing_{s:g}": float(g.rel_diff.median()) for s, g in nf[nf.against == "smoothing"].groupby("scale")},
         },
+        "pendulum_pooled_by_seed": {str(int(k)): {c: float(v) for c, v in row.items()}
+                                    for k, row in pw.iterrows() if np.isfinite(k)},
         "lq_rel_error_by_M": lq.groupby("continuations").rel_error.mean().rename(index=str).to_dict(),
         "lq_continuations_max": m_max,
         "pendulum_continuations_max": pm_max,
@@ -143,8 +226,9 @@ def check_a2(lq_table: pd.DataFrame, pendulum_table: pd.DataFrame, thresholds: d
         id="A2",
         statement="Costates lambda_t = dR/dx_t equal the value gradient grad V(x_t) in conditional expectation.",
         metric=f"LQ pooled relative error at M={m_max} (mean over seeds)",
-        value=lq_err,
-        threshold=f"<= {max_lq_rel_error:g}; pendulum min cosine >= {min_pendulum_cosine:g}",
+        value=checks["lq_rel_error_at_M_max"]["value"],
+        threshold=f"<= {max_lq_rel_error:g}; pendulum min cosine >= {min_pendulum_cosine:g}, power "
+                  f"|g0 - r| >= 3 SE (binding), closeness |costate - r| / |g0 - r| < 1",
         checks=checks,
         details=details,
     )
@@ -161,43 +245,56 @@ def a3_bias(table: pd.DataFrame) -> pd.DataFrame:
     return out.assign(ms_radius=out.alpha.map(radius))
 
 
-def check_a3(table: pd.DataFrame, thresholds: dict) -> Claim:
-    """Means over seeds: reparameterized bias <= floor for every alpha; detached bias <= floor at alpha = 0,
-    > floor for every alpha > 0, and Spearman(alpha, detached bias) >= min_spearman (`thresholds`: claims.A3)."""
+def check_a3(table: pd.DataFrame, thresholds: dict, *, n_resamples: int, bootstrap_seed: int) -> Claim:
+    """A3 over the ensemble of `control.seeds` (R0, R3); per seed, over its alphas:
+
+    - detached_spearman_alpha_bias (headline): Spearman(alpha, detached relative bias) >= min_spearman;
+    - detached_min_bias_over_floor_alpha_gt0: min over alpha > 0 of detached bias / floor > 1 (above the floor
+      for every alpha > 0);
+    - reparameterized_max_bias_over_floor: max over every alpha of reparameterized bias / floor <= 1.
+
+    No sub-check at alpha = 0 for the detached pass (R3: it is the reparameterized computation there). Each
+    interval is the percentile bootstrap over seeds of the mean (n_resamples, bootstrap_seed). `thresholds`:
+    claims.A3."""
     min_spearman = thresholds["min_spearman"]
-    b = a3_bias(table).groupby(["alpha", "backward"])[["rel_bias", "floor", "ms_radius"]].mean().reset_index()
+    kw = {"n_resamples": int(n_resamples), "seed": int(bootstrap_seed)}
+    per = a3_bias(table)
+    seeds = _seeds(table)
+    rho, det_min, rep_max = [], [], []
+    for k in seeds:
+        p = per[per.seed == k]
+        rep = p[p.backward == "reparameterized"].sort_values("alpha")
+        det = p[p.backward == "detached"].sort_values("alpha")
+        rho.append(spearman(det.alpha, det.rel_bias))
+        pos = det[det.alpha > 0]
+        det_min.append(strict_min((pos.rel_bias / pos.floor).to_numpy()))
+        rep_max.append(strict_max((rep.rel_bias / rep.floor).to_numpy()))
+    checks = {
+        "detached_spearman_alpha_bias": subcheck(rho, ">=", min_spearman, **kw),
+        "detached_min_bias_over_floor_alpha_gt0": subcheck(det_min, ">", 1.0, **kw),
+        "reparameterized_max_bias_over_floor": subcheck(rep_max, "<=", 1.0, **kw),
+    }
+    b = per.groupby(["alpha", "backward"])[["rel_bias", "floor", "ms_radius"]].mean().reset_index()
     rep = b[b.backward == "reparameterized"].sort_values("alpha")
     det = b[b.backward == "detached"].sort_values("alpha")
-    rep_ratio = (rep.rel_bias / rep.floor).to_numpy()
-    det_ratio = (det.rel_bias / det.floor).to_numpy()
-    alphas = det.alpha.to_numpy()
-    zero = alphas == 0
-    rho = spearman(alphas, det.rel_bias)
-    checks = {
-        "reparameterized_max_bias_over_floor": check(strict_max(rep_ratio), le=1.0),
-        "detached_bias_over_floor_at_alpha0": check(strict_max(det_ratio[zero]), le=1.0),
-        "detached_min_bias_over_floor_alpha_gt0": check(strict_min(det_ratio[~zero]), ge=1.0),
-        "detached_spearman_alpha_bias": check(rho, ge=min_spearman),
-    }
     details = {
-        "alphas": alphas.tolist(),
+        "alphas": det.alpha.tolist(),
         "reparameterized_rel_bias": rep.rel_bias.tolist(),
         "reparameterized_floor": rep.floor.tolist(),
         "detached_rel_bias": det.rel_bias.tolist(),
         "detached_floor": det.floor.tolist(),
         "mean_square_radius": det.ms_radius.tolist(),
         "all_alphas_mean_square_stable": bool((det.ms_radius < 1).all()),
-        "n_seeds": int(table.seed.nunique()),
+        "n_seeds": len(seeds),
+        "seeds": [int(x) for x in seeds],
     }
     return Claim(
         id="A3",
         statement="The additive-noise assumption is load-bearing: with state-dependent noise a backward pass that "
                   "treats the noise sample as a constant gives biased costates; the reparameterized one does not.",
-        metric="Spearman(alpha, detached relative bias)",
-        value=rho,
-        threshold=(f">= {min_spearman:g}; detached bias > floor for alpha > 0 and <= floor at 0; "
-                   f"reparameterized <= floor"),
+        metric="Spearman(alpha, detached relative bias) (mean over seeds)",
+        value=checks["detached_spearman_alpha_bias"]["value"],
+        threshold=f">= {min_spearman:g}; detached bias > floor for every alpha > 0; reparameterized <= floor",
         checks=checks,
         details=details,
     )
-

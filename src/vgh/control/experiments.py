@@ -6,7 +6,6 @@ in a fixed order, so the same config and seed give the same numbers.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 
@@ -106,10 +105,10 @@ def run_a2_pendulum(env: _pe.Pendulum, policy: _pe.MLPPolicy, n_probes: int, con
 
     Probe start states are drawn per seed. One row per (seed, probe, method, size, scale, coordinate) with
     method "costate" (size = M, scale NaN), "smoothing" (size = antithetic pairs, scale = s) or "noise_free"
-    (the pathwise gradient of the same policy without action noise, a control: it shows how far the noise
-    moves the value gradient, i.e. what the reference has to resolve); value and se.
+    (g0: BPTT through the sigma = 0 rollout of the same policy, `pendulum.noise_free_gradient`; se = 0. It
+    shows how far the noise moves the value gradient, i.e. what the reference has to resolve: R2's power and
+    closeness sub-checks); value and se.
     """
-    env0 = dataclasses.replace(env, sigma=0.0)
     rows = []
     for seed in seeds:
         gen = stream(seed, "a2_pendulum")
@@ -124,7 +123,8 @@ def run_a2_pendulum(env: _pe.Pendulum, policy: _pe.MLPPolicy, n_probes: int, con
 
         for M in continuations:
             add("costate", M, math.nan, *_pe.conditional_costates(env, policy, x, int(M), gen, chunk))
-        add("noise_free", 1, math.nan, *_pe.conditional_costates(env0, policy, x, 2, gen, chunk))
+        g0 = _pe.noise_free_gradient(env, policy, x)
+        add("noise_free", 1, math.nan, g0, torch.zeros_like(g0))
         for s in smoothing_scales:
             add("smoothing", smoothing_samples, float(s),
                 *_pe.smoothing_gradient(env, policy, x, float(s), int(smoothing_samples), gen, chunk))

@@ -17,7 +17,7 @@ which is the gradient of the smoothed value E_delta V(x + s delta) (bias O(s^2))
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -100,6 +100,15 @@ def conditional_costates(env: Pendulum, policy: MLPPolicy, x: torch.Tensor, M: i
         return {"costate": rollout(env, policy, xr, eps)}
 
     return conditional_mean_gradient(return_fn, x, M, chunk)["costate"]
+
+
+def noise_free_gradient(env: Pendulum, policy: MLPPolicy, x: torch.Tensor) -> torch.Tensor:
+    """g0 = dR/dx_0 of the noise-free rollout (sigma = 0) from each probe state x (P, 2), by backprop through
+    time: the pathwise gradient of the deterministic policy, (P, 2). Draws no random numbers."""
+    x0 = x.detach().clone().requires_grad_(True)
+    eps = torch.zeros(x.shape[0], env.horizon, dtype=x.dtype)
+    (g,) = torch.autograd.grad(rollout(replace(env, sigma=0.0), policy, x0, eps).sum(), x0)
+    return g
 
 
 @torch.no_grad()
