@@ -161,6 +161,8 @@ def test_readme_command_works_verbatim(smoke_run, command, tmp_path):
                               cwd=smoke_run, capture_output=True, text=True, timeout=60)
         assert proc.returncode != 0 and re.search(r"my.yaml.+line \d+, column \d+", proc.stderr), proc.stderr
         return
+    if args[:3] == ["python", "-m", "vgh.fresh_check"]:  # the default config's check: on the smoke config here
+        args += SMOKE
     if args[0] != "snakemake":
         if args[0] == "python":
             args[0] = str(Path(SNAKEMAKE).with_name("python"))

@@ -9,7 +9,8 @@ trajectory, so the numbers may differ in their last digits, but no claim's verdi
 on whatever machine it is given (after the tests): it copies the workflow into a temporary folder, runs the
 README's main command `snakemake --cores all` there and fails, listing each claim with both its committed and its
 fresh estimate, interval and verdict, when any verdict differs. `--compare COMMITTED FRESH` only compares two
-verdict tables.
+verdict tables; `--configfile` runs another config against the same committed table (the tests use the smoke
+config against the smoke run's table).
 """
 from __future__ import annotations
 
@@ -51,11 +52,13 @@ def side_by_side(committed: pd.DataFrame, fresh: pd.DataFrame) -> str:
     return both.to_string(float_format=lambda x: f"{x:.4g}")
 
 
-def run_fresh(repo: Path, workdir: Path, cores: str = "all") -> Path:
-    """Run `snakemake --cores all` on the default config in a copy of the workflow; return its claims.csv."""
+def run_fresh(repo: Path, workdir: Path, configfile: str | None = None) -> Path:
+    """Run `snakemake --cores all` (on `configfile` over the default, if given) in a fresh copy of the workflow;
+    return its claims.csv."""
     wf = copy_workflow(repo, workdir / "wf")
     snakemake = str(Path(sys.executable).with_name("snakemake"))
-    subprocess.run([snakemake, "--cores", cores], cwd=wf, check=True)
+    subprocess.run([snakemake, "--cores", "all", *(["--configfile", configfile] if configfile else [])], cwd=wf,
+                   check=True)
     return wf / "figures/claims.csv"
 
 
@@ -64,15 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare", nargs=2, metavar=("COMMITTED", "FRESH"), help="only compare two claims.csv files")
     ap.add_argument("--repo", default=".", help="the repository whose committed figures/claims.csv is the reference")
     ap.add_argument("--workdir", default=None, help="where to run (default: a temporary folder, removed after)")
+    ap.add_argument("--configfile", default=None, help="a config merged over the default (default: none)")
     args = ap.parse_args(argv)
     if args.compare:
         committed_csv, fresh_csv = map(Path, args.compare)
         return _report(committed_csv, fresh_csv)
     repo = Path(args.repo).resolve()
     if args.workdir:
-        return _report(repo / "figures/claims.csv", run_fresh(repo, Path(args.workdir)))
+        return _report(repo / "figures/claims.csv", run_fresh(repo, Path(args.workdir), args.configfile))
     with tempfile.TemporaryDirectory(prefix="vgh-fresh-") as tmp:
-        return _report(repo / "figures/claims.csv", run_fresh(repo, Path(tmp)))
+        return _report(repo / "figures/claims.csv", run_fresh(repo, Path(tmp), args.configfile))
 
 
 def _report(committed_csv: Path, fresh_csv: Path) -> int:

@@ -127,7 +127,7 @@ if len(nfs):
     ax_s.plot(nfs.index, nfs, "x--", color="grey", label="control: median |ref - noise-free gradient|/|ref|")
 ax_s.axhline(1 - thr["min_pendulum_cosine"], color="k", ls="--", lw=1,
              label=f"check: 1 - cosine <= {1 - thr['min_pendulum_cosine']:.2g}")
-ax_s.set_xscale("log")
+log_scale(ax_s, "x")
 ax_s.set_xticks(scales, [f"{x:g}" for x in scales])
 ax_s.minorticks_off()
 log_scale(ax_s, "y")

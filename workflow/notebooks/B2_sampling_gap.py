@@ -108,7 +108,8 @@ if ok.sum() >= 8 and np.ptp(prompts.loc[ok, "gap"]) > 0:
 log_scale(ax, "xy")
 ax.set(xlabel=r"sampling gap $\gamma$ (equal-count bins)", ylabel=r"pooled relative error of $E[\lambda_{PD}]$",
        title=f"{len(members)} members (faint): the error as the gap -> 0 (finding)")
-ax.legend(fontsize="x-small", loc="best")
+if ax.get_legend_handles_labels()[0]:
+    ax.legend(fontsize="x-small", loc="best")
 fig.tight_layout()
 save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
 

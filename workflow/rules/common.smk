@@ -43,11 +43,6 @@ FIGURE_JOBS = {cid: figure_job(cid, entry, config) for cid, entry in CLAIM_TABLE
 MEMBERS = config["pretrain"]["seeds"]
 
 
-def member_checkpoints(steps):
-    """Input function: member {member}'s checkpoint folders at `steps`."""
-    return lambda wc: [f"results/pretrain/member_{wc.member}/step_{s}" for s in steps]
-
-
 wildcard_constraints:
     claim="|".join(CLAIMS),
     member=r"\d+",

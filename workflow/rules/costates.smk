@@ -12,7 +12,7 @@ rule costates:
     (checkpoint, temperature); both with the member.
     """
     input:
-        checkpoints=member_checkpoints(config["costates"]["checkpoints"]),
+        checkpoints=expand("results/pretrain/member_{{member}}/step_{step}", step=config["costates"]["checkpoints"]),
         eval="results/data/eval.parquet",
     output:
         prompts="results/costates/member_{member}/prompts.parquet",

@@ -13,7 +13,7 @@ rule trajectory_member:
     curve + exact eval pass@1 before/after; the lr sweep's runs (first seed; the configured lr's run is that
     seed's RL run)."""
     input:
-        checkpoints=member_checkpoints(TRAJ_STEPS),
+        checkpoints=expand("results/pretrain/member_{{member}}/step_{step}", step=TRAJ_STEPS),
         rl="results/data/rl.parquet",
         eval="results/data/eval.parquet",
     output:
