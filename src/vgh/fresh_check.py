@@ -47,8 +47,8 @@ def _numbers(row: pd.Series) -> str:
 def side_by_side(committed: pd.DataFrame, fresh: pd.DataFrame) -> str:
     """Both tables' estimate, interval and verdict per claim, as text."""
     cols = ["estimate", "interval_lo", "interval_hi", "members_passing", "verdict"]
-    both = committed.set_index("id")[cols].join(fresh.set_index("id")[cols], lsuffix="_committed",
-                                                   rsuffix="_fresh", how="outer")
+    both = pd.concat([committed.set_index("id")[cols].add_suffix("_committed"),
+                      fresh.set_index("id")[cols].add_suffix("_fresh")], axis=1)
     return both.to_string(float_format=lambda x: f"{x:.4g}")
 
 

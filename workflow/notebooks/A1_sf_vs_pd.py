@@ -65,7 +65,8 @@ for est in ("SF", "PD"):
                      lw=0)
     # what an unbiased estimator with this per-rollout variance gives: RMS error sqrt(v / N)
     v = last(s.per_rollout_var)
-    ax1.plot(s.n_rollouts, np.sqrt(v / s.n_rollouts), ":", color=colors[est], lw=1.2)
+    if np.isfinite(v) and v >= 0:  # a variance; a degenerate table may hold anything
+        ax1.plot(s.n_rollouts, np.sqrt(v / s.n_rollouts), ":", color=colors[est], lw=1.2)
 ax1.plot([], [], ":", color="grey", label=r"$\sqrt{v/N}$ (unbiased, v = per-rollout var. at largest N)")
 ax1.axhline(thr["max_rel_error"], color="k", ls="--", lw=1, label=f"check: {thr['max_rel_error']:g} at largest N")
 log_scale(ax1, "xy")

@@ -102,11 +102,11 @@ def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_covera
     With K < 2 nothing is held out: the sub-check is INCONCLUSIVE and marked (`_unmeasured`).
     """
     prompts = _with_member(prompts)
-    members = sorted(prompts["member"].unique())
+    members = sorted(int(m) for m in prompts["member"].unique())
     details: dict[str, Any] = {"x": xcol, "quantile": quantile, "n_members": len(members)}
     if len(members) < 2:
         return _unmeasured(">=", min_coverage, f"needs >= 2 members (a held-out half); got {len(members)}"), details
-    pts = {m: (d[xcol].to_numpy(float), d[error].to_numpy(float)) for m, d in prompts.groupby("member")}
+    pts = {int(m): (d[xcol].to_numpy(float), d[error].to_numpy(float)) for m, d in prompts.groupby("member")}
     fit, held = member_halves(members)
 
     def direction(f, h):
