@@ -78,10 +78,14 @@ def test_c_figure_renders_degenerate_tables(tmp_path, claim_id, how):
     run_notebook(claim_id, job, tmp_path)
 
 
-def run_notebook(claim_id, job, tmp_path):
-    snakemake = SimpleNamespace(input=SimpleNamespace(**{k: as_paths(v, tmp_path) for k, v in job["input"].items()}),
+def run_notebook(claim_id, job, tmp_path, inputs=None, params=None) -> dict:
+    """Run the claim's figure notebook in-process as Snakemake's `script:` would, its paths under tmp_path (or
+    `inputs`, absolute), its params the job's updated with `params`; check the figures and return the record."""
+    inputs = inputs if inputs is not None else {k: as_paths(v, tmp_path) for k, v in job["input"].items()}
+    snakemake = SimpleNamespace(input=SimpleNamespace(**inputs),
                                 output=SimpleNamespace(**{k: as_paths(v, tmp_path) for k, v in job["output"].items()}),
-                                params=SimpleNamespace(**job["params"]), threads=1, log=[str(tmp_path / "log.txt")])
+                                params=SimpleNamespace(**{**job["params"], **(params or {})}), threads=1,
+                                log=[str(tmp_path / "log.txt")])
     notebook = ROOT / "workflow/notebooks" / f"{TABLE[claim_id]['figure']}.py"
     try:
         runpy.run_path(str(notebook), init_globals={"snakemake": snakemake})
@@ -91,6 +95,7 @@ def run_notebook(claim_id, job, tmp_path):
         assert Path(getattr(snakemake.output, key)).stat().st_size > 1000
     record = json.loads(Path(snakemake.output.claim).read_text())
     assert record["id"] == claim_id and record["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
+    return record
 
 
 # ------------------------------------------------------------------ Part B on per-member tables (the ensemble)
@@ -146,21 +151,8 @@ def test_b_figures_render_per_member_tables(tmp_path, claim_id, how, n_members):
         paths["summaries"].append(str(folder / "summary.parquet"))
         paths["prompts"].append(str(folder / "prompts.parquet"))
         paths["tables"].append(str(folder / "update_alignment.parquet"))
-    inputs = {"B1": ("summaries", "prompts"), "B2": ("summaries", "prompts"), "B3": ("tables",)}[claim_id]
-    snakemake = SimpleNamespace(input=SimpleNamespace(**{k: paths[k] for k in inputs}),
-                                output=SimpleNamespace(**{k: as_paths(v, tmp_path) for k, v in job["output"].items()}),
-                                params=SimpleNamespace(**{**job["params"], "bootstrap": {"n_bootstrap": 50,
-                                                                                         "bootstrap_seed": 0}}),
-                                threads=1, log=[str(tmp_path / "log.txt")])
-    try:
-        runpy.run_path(str(ROOT / "workflow/notebooks" / f"{TABLE[claim_id]['figure']}.py"),
-                       init_globals={"snakemake": snakemake})
-    finally:
-        plt.close("all")
-    for key in ("pdf", "png"):
-        assert Path(getattr(snakemake.output, key)).stat().st_size > 1000
-    record = json.loads(Path(snakemake.output.claim).read_text())
-    assert record["id"] == claim_id and record["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
+    record = run_notebook(claim_id, job, tmp_path, inputs={k: paths[k] for k in job["input"]},
+                          params={"bootstrap": {"n_bootstrap": 50, "bootstrap_seed": 0}})
     if how == "as_is" and n_members == 2:  # (the envelope's verdicts on these tables: tests/test_costates.py)
         assert len(record["member_verdicts"]) == 2
         assert claim_id != "B3" or record["verdict"] == "PASS", record["checks"]

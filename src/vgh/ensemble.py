@@ -50,6 +50,11 @@ def interval_verdict(lo: float, hi: float, op: str, threshold: float) -> str:
     return INCONCLUSIVE
 
 
+def with_member(table):
+    """The table with a `member` column: a table from before the ensemble (or of a single run) is member 0."""
+    return table if "member" in table.columns else table.assign(member=0)
+
+
 def _rng(seed) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 

@@ -79,7 +79,9 @@ def copy_workflow(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
 
 
 def read_tables(paths) -> pd.DataFrame:
-    """Concatenate parquet tables of one shape (e.g. one per checkpoint) into one."""
+    """Concatenate parquet tables of one shape (e.g. one per member) into one. `paths` is a list, or one path
+    (Snakemake hands a named input of a one-member ensemble over as a single string)."""
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else paths
     return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
 
 

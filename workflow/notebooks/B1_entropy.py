@@ -44,16 +44,9 @@ from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
 
 
-def as_list(paths):
-    return [paths] if isinstance(paths, str) else list(paths)
-
-
 log = configure(snakemake.threads, snakemake.log[0])
-summary = read_tables(as_list(snakemake.input.summaries))
-prompts = read_tables(as_list(snakemake.input.prompts))
-for t in (summary, prompts):
-    if "member" not in t:
-        t["member"] = 0
+summary = read_tables(snakemake.input.summaries)
+prompts = read_tables(snakemake.input.prompts)
 summary = summary.sort_values(["member", "checkpoint", "temperature"])
 thr, boot = snakemake.params.thresholds, snakemake.params.bootstrap
 claim = check_b1(summary, prompts, thr, n_resamples=boot["n_bootstrap"], seed=boot["bootstrap_seed"])

@@ -38,21 +38,9 @@ from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
 
 
-def as_list(paths):
-    return [paths] if isinstance(paths, str) else list(paths)
-
-
 log = configure(snakemake.threads, snakemake.log[0])
-summary_paths = as_list(snakemake.input.summaries)
-# R4's unit is the prompt: the per-prompt tables sit beside the summaries (same job). Until the rule lists them
-# as `prompts`, they are found next to each summary.
-prompt_paths = as_list(getattr(snakemake.input, "prompts", None) or
-                       [p[::-1].replace("summary"[::-1], "prompts"[::-1], 1)[::-1] for p in summary_paths])
-summary = read_tables(summary_paths)
-prompts = read_tables(prompt_paths)
-for t in (summary, prompts):
-    if "member" not in t:
-        t["member"] = 0
+summary = read_tables(snakemake.input.summaries)
+prompts = read_tables(snakemake.input.prompts)  # R4's unit is the prompt
 thr, boot = snakemake.params.thresholds, snakemake.params.bootstrap
 claim = check_b2(summary, prompts, thr, n_resamples=boot["n_bootstrap"], seed=boot["bootstrap_seed"])
 log.info(claim.summary())

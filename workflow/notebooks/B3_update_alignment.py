@@ -38,12 +38,7 @@ from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
 
 log = configure(snakemake.threads, snakemake.log[0])
-paths = getattr(snakemake.input, "tables", None) or getattr(snakemake.input, "table")
-table = read_tables([paths] if isinstance(paths, str) else list(paths))
-if "member" not in table:
-    table["member"] = 0
-if "reward_permuted" not in table:
-    table["reward_permuted"] = False
+table = read_tables(snakemake.input.tables)
 thr, boot = snakemake.params.thresholds, snakemake.params.bootstrap
 claim = check_b3(table, thr, n_resamples=boot["n_bootstrap"], seed=boot["bootstrap_seed"])
 means = alignment_means(table)

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from ..claims import Claim
-from ..ensemble import INCONCLUSIVE, subcheck, yes_no_subcheck
+from ..ensemble import INCONCLUSIVE, subcheck, with_member, yes_no_subcheck
 from ..stats import pearson, ratio, spearman, strict_min
 
 
@@ -35,11 +35,6 @@ def through_origin_fit(x, y) -> dict[str, float]:
     ss_res = float(((y - c * x) ** 2).sum())
     ss_tot = float(((y - y.mean()) ** 2).sum())
     return {"slope": c, "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")}
-
-
-def _with_member(table: pd.DataFrame) -> pd.DataFrame:
-    """The table with a `member` column (a table from before the ensemble is member 0)."""
-    return table if "member" in table.columns else table.assign(member=0)
 
 
 def _unmeasured(op: str, threshold: float, note: str, role: str = "required") -> dict[str, Any]:
@@ -101,7 +96,7 @@ def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_covera
       At K = 2 each half is one member, so the interval spans the two directions' coverages.
     With K < 2 nothing is held out: the sub-check is INCONCLUSIVE and marked (`_unmeasured`).
     """
-    prompts = _with_member(prompts)
+    prompts = with_member(prompts)
     members = sorted(int(m) for m in prompts["member"].unique())
     details: dict[str, Any] = {"x": xcol, "quantile": quantile, "n_members": len(members)}
     if len(members) < 2:
@@ -159,7 +154,7 @@ def lowest_entropy_limit(prompts: pd.DataFrame) -> pd.DataFrame:
     """Per member, the (checkpoint, temperature) with the lowest mean entropy over its prompts, and there: the
     pooled relative error sum |E[lambda_PD] - g*| / sum |g*| (R4's limit), the median per-prompt relative error,
     and both for the carry-chain prompts and the others as their own strata."""
-    prompts = _with_member(prompts)
+    prompts = with_member(prompts)
 
     def pooled(d):
         return ratio(d["pd_abs_error"].sum(), d["g_norm"].sum()) if len(d) else float("nan")
@@ -257,7 +252,7 @@ def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
     separation (`separation`), the error profile (`relative_error_profile`) and the old statistics.
     `summary` (per member, checkpoint, temperature) is read for the old statistics only.
     """
-    prompts = _with_member(prompts)
+    prompts = with_member(prompts)
     env, env_details = envelope_check(prompts, "entropy", thresholds["envelope_quantile"],
                                       thresholds["min_coverage"], n_resamples=n_resamples, seed=seed)
     low = lowest_entropy_limit(prompts)
@@ -272,7 +267,7 @@ def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
         "outliers_lowest_entropy": _outliers(prompts, low, limit),
         "separation": separation(prompts),
         "relative_error_profile": relative_error_profile(prompts),
-        "old_statistics": _old_statistics(_with_member(summary)),
+        "old_statistics": _old_statistics(with_member(summary)),
         "n_points": int(len(prompts)),
     }
     checks = {"envelope_coverage_entropy": env, "pd_error_lowest_entropy": lim}
@@ -305,14 +300,14 @@ def check_b2(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
     prompts' `gap` column, exact). One required sub-check: `envelope_check` with x = gap (held-out coverage >=
     min_coverage). Reported: the coverage per carry stratum, the factor separation, the error profile as the
     gap -> 0 and the old through-origin R^2 (`summary`, per member, checkpoint and temperature)."""
-    prompts = _with_member(prompts)
+    prompts = with_member(prompts)
     env, env_details = envelope_check(prompts, "gap", thresholds["envelope_quantile"], thresholds["min_coverage"],
                                       n_resamples=n_resamples, seed=seed)
     details = {
         "envelope": env_details,
         "separation": separation(prompts),
         "relative_error_profile": relative_error_profile(prompts),
-        "old_statistics": _old_statistics(_with_member(summary)),
+        "old_statistics": _old_statistics(with_member(summary)),
         "n_points": int(len(prompts)),
     }
     if "gap_embed" in prompts:
@@ -337,7 +332,7 @@ def _real_null(alignment: pd.DataFrame, permuted: bool) -> pd.DataFrame:
 def alignment_means(alignment: pd.DataFrame, permuted: bool = False) -> pd.DataFrame:
     """Per member, algorithm and group size: mean, std, standard error and count over batches of the cosine with
     grad J (real rows, or the permuted-reward null with `permuted=True`), and the mean cosine_to_rloo."""
-    d = _real_null(_with_member(alignment), permuted)
+    d = _real_null(with_member(alignment), permuted)
     d = d[d["estimate"] == "batch"]
     g = d.groupby(["member", "algo", "group_size"])
     out = g["cosine"].agg(["mean", "std", "count"]).reset_index()
@@ -348,7 +343,7 @@ def alignment_means(alignment: pd.DataFrame, permuted: bool = False) -> pd.DataF
 
 def null_quantiles(alignment: pd.DataFrame, q: float) -> pd.DataFrame:
     """Per member, algorithm and group size: the q-quantile of the null's per-batch cosines with grad J."""
-    d = _real_null(_with_member(alignment), True)
+    d = _real_null(with_member(alignment), True)
     d = d[d["estimate"] == "batch"]
     return d.groupby(["member", "algo", "group_size"])["cosine"].quantile(q).rename("null_quantile").reset_index()
 
@@ -356,7 +351,7 @@ def null_quantiles(alignment: pd.DataFrame, q: float) -> pd.DataFrame:
 def b3_per_member(alignment: pd.DataFrame, null_quantile: float) -> pd.DataFrame:
     """Per member: RLOO's mean cosine at the largest G of the table, the null's `null_quantile` there, the margin
     between them, and whether the mean cosine increases with every step to a larger G."""
-    alignment = _with_member(alignment)
+    alignment = with_member(alignment)
     means = alignment_means(alignment)
     rloo = means[means["algo"] == "rloo"]
     nq = null_quantiles(alignment, null_quantile)
@@ -386,7 +381,7 @@ def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float], *, n_resampl
     - rloo_cosine_increasing_in_G: every step to a larger G raises RLOO's mean cosine (yes/no per member).
     Reported: every algorithm's mean cosine per G (mean over members), the null's quantile per G, GRPO's shift.
     """
-    alignment = _with_member(alignment)
+    alignment = with_member(alignment)
     q = thresholds.get("null_quantile", 0.975)
     per = b3_per_member(alignment, q)
     has_null = len(_real_null(alignment, True)) > 0

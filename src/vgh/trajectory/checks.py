@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from vgh.claims import Claim
-from vgh.ensemble import subcheck, yes_no_subcheck
+from vgh.ensemble import subcheck, with_member, yes_no_subcheck
 
 from .predictors import PREDICTORS
 
@@ -28,7 +28,7 @@ def lr_is_rule_choice(sweep_summary: pd.DataFrame, configured_lr: float,
                       members: list[int] | None = None) -> dict[int, bool]:
     """{member: the configured lr is the lr rule's choice for that member} (False when the rule picks none, or the
     configured lr is not in the sweep). `members` adds members absent from the sweep (False)."""
-    s = sweep_summary if "member" in sweep_summary else sweep_summary.assign(member=0)
+    s = with_member(sweep_summary)
     out = {}
     for m, g in s.groupby("member"):
         chosen = g.loc[g["chosen_by_rule"].astype(bool), "lr"]

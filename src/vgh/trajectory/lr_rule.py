@@ -21,6 +21,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from vgh.ensemble import with_member
+
 LR_RULE = ("largest lr of trajectory.lr_sweep at which no checkpoint's mean training reward over the last "
            "quarter of steps falls below its exact step-0 expected reward by more than 2 SE, the SE exact under "
            "the step-0 policy (first seed; per member)")
@@ -48,10 +50,6 @@ def last_quarter(curve: pd.DataFrame) -> tuple[float, float, int]:
     return float(tail.mean()), se, n
 
 
-def _with_member(df: pd.DataFrame) -> pd.DataFrame:
-    return df if "member" in df else df.assign(member=0)
-
-
 def lr_rule(sweep: pd.DataFrame, rl_stats: pd.DataFrame, prompts_per_step: int, num_generations: int,
             n_se: float = 2.0) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, float | None]]:
     """Apply the learning-rate rule (module docstring) to a sweep's curves, per member.
@@ -61,7 +59,7 @@ def lr_rule(sweep: pd.DataFrame, rl_stats: pd.DataFrame, prompts_per_step: int, 
     A missing `member` column reads as member 0. Returns (per (member, checkpoint, lr) table with `falls`,
     per (member, lr) table with `stable`, {member: chosen lr, or None when no lr is stable}).
     """
-    sweep, rl_stats = _with_member(sweep), _with_member(rl_stats)
+    sweep, rl_stats = with_member(sweep), with_member(rl_stats)
     st = rl_stats.set_index(["member", "checkpoint"])
     rows = []
     for (member, ckpt, lr), c in sweep.groupby(["member", "checkpoint", "lr"], sort=True):

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from vgh.ensemble import nested_interval
+from vgh.ensemble import nested_interval, with_member
 from vgh.stats import pearson, spearman
 
 PREDICTORS = ("G_pred", "S*H", "S", "H")
@@ -78,10 +78,6 @@ def predictor_values(S, H, gain) -> dict[str, np.ndarray]:
     return {"G_pred": loo_predictions(S, H, gain)[0], "S*H": S * H, "S": S, "H": H}
 
 
-def _with_member(df: pd.DataFrame) -> pd.DataFrame:
-    return df if "member" in df else df.assign(member=0)
-
-
 class MemberFit:
     """One member's checkpoints (sorted), S, H and its gain matrix [checkpoint, seed]; statistics of a seed
     resample (an index array with repeats, or None for all seeds), cached by the multiset of drawn seeds."""
@@ -130,7 +126,7 @@ class MemberFit:
 def member_fits(metrics: pd.DataFrame, gains: pd.DataFrame) -> dict[int, MemberFit]:
     """{member: MemberFit} from the metrics (member, checkpoint, signal, headroom) and the gains (member,
     checkpoint, seed, gain); a missing member column reads as member 0."""
-    metrics, gains = _with_member(metrics), _with_member(gains)
+    metrics, gains = with_member(metrics), with_member(gains)
     return {int(m): MemberFit(metrics[metrics["member"] == m], g) for m, g in gains.groupby("member", sort=True)}
 
 
@@ -180,7 +176,7 @@ def checkpoint_table(per_ckpt: pd.DataFrame, gains: pd.DataFrame,
                      fits: dict[int, MemberFit] | None = None) -> pd.DataFrame:
     """Per (member, checkpoint): the metrics, the real gain (mean, std, SE, min, max over seeds), G_pred LOO and
     in-sample (with the member's full-fit kappa), the LOO kappa, S*H. A missing member column reads as member 0."""
-    per_ckpt, gains = _with_member(per_ckpt), _with_member(gains)
+    per_ckpt, gains = with_member(per_ckpt), with_member(gains)
     fits = fits if fits is not None else member_fits(per_ckpt, gains)
     out = []
     for m, fit in fits.items():

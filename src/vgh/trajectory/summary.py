@@ -6,14 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from vgh.ensemble import with_member
+
 from .lr_rule import LR_RULE, lr_rule
 from .predictors import checkpoint_table, ensemble_table, member_fits, member_predictor_table, peak_table
 
 GAIN_COLUMNS = ["eval_pass1_before", "eval_pass1_after", "gain", "rl_pass1_before", "rl_pass1_after"]
-
-
-def _with_member(df: pd.DataFrame) -> pd.DataFrame:
-    return df if "member" in df else df.assign(member=0)
 
 
 def trajectory_summary(metrics: pd.DataFrame, curves: pd.DataFrame, sweep: pd.DataFrame,
@@ -27,7 +25,7 @@ def trajectory_summary(metrics: pd.DataFrame, curves: pd.DataFrame, sweep: pd.Da
     sweep_summary (per member and lr: stable, chosen_by_rule, configured).
     `trajectory` is the config section (rl, n_bootstrap, bootstrap_seed).
     """
-    metrics, curves, sweep = _with_member(metrics), _with_member(curves), _with_member(sweep)
+    metrics, curves, sweep = with_member(metrics), with_member(curves), with_member(sweep)
     n_boot, seed = int(trajectory["n_bootstrap"]), int(trajectory["bootstrap_seed"])
     rl = trajectory["rl"]
     gains = curves.groupby(["member", "checkpoint", "seed"], as_index=False)[GAIN_COLUMNS].first()
