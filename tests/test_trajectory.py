@@ -181,12 +181,13 @@ def test_ppo_clip_engages_only_after_the_first_iteration(tok):
                          torch.Generator().manual_seed(0), progress=False)
     assert curve4["clip_ratio"].max() > 0
     # the surrogate itself: rho = 1 gives zero clip fraction and the plain policy-gradient value
-    logp = torch.randn(6, 3)
-    adv = torch.randn(6, 1)
+    logp = torch.randn(2, 6, 3)  # [runs, completions, tokens]
+    adv = torch.randn(2, 6, 1)
     loss, st = clipped_surrogate(logp, logp.detach(), adv, 0.2)
-    assert st["region"] == 0 and torch.isclose(loss, -(adv * torch.ones_like(logp)).mean())
+    assert loss.shape == (2,) and (st["region"] == 0).all()
+    assert torch.allclose(loss, -(adv * torch.ones_like(logp)).flatten(1).mean(1))
     loss, st = clipped_surrogate(logp + 1.0, logp, adv.abs(), 0.2)  # rho = e > 1.2 with A > 0: all clipped
-    assert st["region"] == 1 and st["high"] == 1
+    assert (st["region"] == 1).all() and (st["high"] == 1).all()
 
 
 def test_rl_nan_loss_raises(tok, monkeypatch):
@@ -221,8 +222,9 @@ def test_rl_same_seed_same_numbers(tok):
 
 
 def test_one_process_per_checkpoint_gives_the_numbers_of_separate_runs(tok, tmp_path):
-    """measure_checkpoint: every seed's curve equals a separate run from a fresh load, and the sweep's run at the
-    configured lr is the first seed's RL run, not a different one."""
+    """measure_checkpoint: every seed's curve equals a separate run from a fresh load (up to float32 rounding: the
+    runs of a checkpoint share one stacked model), and the sweep's run at the configured lr is the first seed's RL
+    run, not a different one."""
     import logging
 
     from vgh.lm.model import load_model
@@ -242,7 +244,7 @@ def test_one_process_per_checkpoint_gives_the_numbers_of_separate_runs(tok, tmp_
         alone = run_from_checkpoint(load_model(str(tmp_path / "step_5")), encode_split(tok, frame),
                                     encode_split(tok, frame), digit_token_ids(tok), settings, seed, progress=False)
         got = tables["rl"].query("seed == @seed").drop(columns="checkpoint").reset_index(drop=True)
-        pd.testing.assert_frame_equal(got, alone, check_exact=True)
+        pd.testing.assert_frame_equal(got, alone, check_exact=False, rtol=1e-5)
     sweep = tables["sweep"]
     assert sorted(sweep["lr"].unique()) == [0.5, 2.0] and set(sweep["checkpoint"]) == {5}
     at_configured = sweep.query("lr == 0.5").drop(columns=["checkpoint", "lr"]).reset_index(drop=True)

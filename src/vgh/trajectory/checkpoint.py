@@ -1,10 +1,10 @@
 """Everything Part C measures from one checkpoint, in one process: the exact metrics, RL with every seed, and
 the learning-rate sweep's runs.
 
-One process per checkpoint pays the torch / transformers import (and, on a GPU, the CUDA start-up) once
-instead of once per run. Every run starts from a fresh load of the checkpoint with its own seeded generator,
-so each number is the one a separate process would give. The sweep's run at the configured learning rate is
-the first seed's RL run itself (same settings, same seed), so it is not run twice.
+All the RL runs of a checkpoint (every seed at the configured lr, then the first seed at each other lr of the
+sweep) start from one float32 load and advance in lockstep as one stacked model (`vgh.trajectory.rl.run_group`),
+each with its own seeded generator, so each run's numbers are the ones it gives alone. The sweep's run at the
+configured learning rate is the first seed's RL run itself (same settings, same seed), so it is not run twice.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from vgh.lm.model import load_checkpoint, load_model
 from vgh.lm.task import encode_split
 
 from .metrics import checkpoint_metrics, rl_split_stats
-from .rl import RLSettings, run_from_checkpoint
+from .rl import RLSettings, run_group
 
 
 def measure_checkpoint(path: str, step: int, rl_frame: pd.DataFrame, eval_frame: pd.DataFrame, trajectory: dict,
@@ -34,20 +34,17 @@ def measure_checkpoint(path: str, step: int, rl_frame: pd.DataFrame, eval_frame:
     metrics.update(rl_split_stats(model, *rl_split, digit_ids))
     log.info("step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
 
-    def rl_run(settings: RLSettings, seed: int, desc: str) -> pd.DataFrame:
-        """RL from a fresh float32 load of the checkpoint (training changes the model in place)."""
-        return run_from_checkpoint(load_model(path, dtype=torch.float32, device=device), rl_split, eval_split,
-                                   digit_ids, settings, seed, log=log, desc=desc)
-
     seeds = trajectory["rl"]["seeds"]
     log.info("RL settings: %s", settings)
-    curves = {seed: rl_run(settings, seed, f"rl step_{step} seed_{seed}") for seed in seeds}
-    sweep = []
-    for lr in trajectory["lr_sweep"]:
-        at_lr = RLSettings.from_config(trajectory["rl"], lr=lr)
-        curve = curves[seeds[0]] if at_lr == settings else rl_run(at_lr, seeds[0], f"lr {lr:g} step_{step}")
-        sweep.append(curve.assign(checkpoint=step, lr=lr))
-    rl = pd.concat([curves[seed].copy() for seed in seeds], ignore_index=True)
+    extra = [float(lr) for lr in trajectory["lr_sweep"] if RLSettings.from_config(trajectory["rl"], lr=lr) != settings]
+    runs = [(int(seed), settings.lr) for seed in seeds] + [(int(seeds[0]), lr) for lr in extra]
+    curves = run_group(load_model(path, dtype=torch.float32, device=device), rl_split, eval_split, digit_ids,
+                       settings, runs, log=log, desc=f"rl step_{step}")
+    by_seed = dict(zip(seeds, curves))
+    by_lr = dict(zip(extra, curves[len(seeds):]))
+    sweep = [(by_lr[float(lr)] if float(lr) in by_lr else by_seed[seeds[0]]).assign(checkpoint=step, lr=lr)
+             for lr in trajectory["lr_sweep"]]
+    rl = pd.concat([by_seed[seed].copy() for seed in seeds], ignore_index=True)
     rl.insert(0, "checkpoint", step)
     return {"metrics": pd.DataFrame([{"checkpoint": step, **metrics}]), "rl": rl,
             "sweep": pd.concat(sweep, ignore_index=True)}

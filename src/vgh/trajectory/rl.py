@@ -16,6 +16,12 @@ same length L, so TRL's grpo / bnpo / dapo normalizations coincide up to a const
 is the policy gradient -mean A grad log pi. No gradient clipping: the first-order picture (gain rate ~ S)
 assumes plain SGD steps.
 
+The runs from one checkpoint (RL seeds, the lr sweep's learning rates) advance in lockstep as one stacked model
+(`vgh.lm.stacked`): one batched forward / backward per step for all of them, each run with its own parameters,
+learning rate, optimizer state and generator. A run draws the same samples and gives the same numbers whichever
+other runs share its stack, up to the last float32 bit of batched matmuls of another size (`tests/test_stacked.py`
+checks every run of a stack against the run alone).
+
 The learning-rate rule that fixes `lr` lives in `vgh.trajectory.lr_rule`.
 """
 from __future__ import annotations
@@ -25,12 +31,12 @@ import math
 import sys
 from dataclasses import dataclass, fields
 
-import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
 
-from vgh.lm.policy import completion_logprobs, exact_match, sample_completions
+from vgh.lm import stacked
+from vgh.lm.policy import exact_match
 from vgh.lm.updates import ALGOS, advantages
 
 from .metrics import TEMPERATURE
@@ -77,124 +83,174 @@ class RLSettings:
 
 
 def clipped_surrogate(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor,
-                      epsilon: float) -> tuple[torch.Tensor, dict[str, float]]:
-    """PPO-clip loss per token, averaged: -mean min(rho A, clip(rho, 1 - eps, 1 + eps) A), rho = exp(logp - old).
+                      epsilon: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """PPO-clip loss per token of every run: -mean min(rho A, clip(rho, 1 - eps, 1 + eps) A), rho = exp(logp - old),
+    the mean over every axis but the first (the run axis).
 
-    logp, old_logp [N, L] per-token log-probabilities; adv [N, 1] (broadcast over tokens). Also returns TRL's
-    clip fractions: `low` (rho < 1 - eps where A < 0), `high` (rho > 1 + eps where A > 0), `region` (either):
-    the tokens whose gradient the clipping removes.
+    logp, old_logp [K, N, L] per-token log-probabilities; adv [K, N, 1] (broadcast over tokens). Returns the loss
+    [K] and TRL's clip fractions [K]: `low` (rho < 1 - eps where A < 0), `high` (rho > 1 + eps where A > 0),
+    `region` (either): the tokens whose gradient the clipping removes.
     """
     ratio = torch.exp(logp - old_logp)
     clipped = torch.clamp(ratio, 1 - epsilon, 1 + epsilon)
-    loss = -torch.minimum(ratio * adv, clipped * adv).mean()
+    loss = -torch.minimum(ratio * adv, clipped * adv).flatten(1).mean(1)
     with torch.no_grad():
-        low = (ratio < 1 - epsilon) & (adv < 0)
-        high = (ratio > 1 + epsilon) & (adv > 0)
-        stats = {"low": float(low.double().mean()), "high": float(high.double().mean()),
-                 "region": float((low | high).double().mean())}
+        low = ((ratio < 1 - epsilon) & (adv < 0)).flatten(1)
+        high = ((ratio > 1 + epsilon) & (adv > 0)).flatten(1)
+        stats = {"low": low.double().mean(1), "high": high.double().mean(1), "region": (low | high).double().mean(1)}
     return loss, stats
 
 
-def _optimizer(model, s: RLSettings) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    if s.optimizer == "adam":
-        return torch.optim.Adam(params, lr=s.lr)
-    return torch.optim.SGD(params, lr=s.lr)
+class StackedOptimizer:
+    """SGD or Adam (torch's defaults: betas 0.9 / 0.999, eps 1e-8, no weight decay) on stacked parameters, with a
+    learning rate per run (lrs [K]): each run's update is what torch.optim would do to that run alone."""
+
+    def __init__(self, params: dict[str, torch.Tensor], optimizer: str, lrs: torch.Tensor,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.params, self.optimizer, self.betas, self.eps, self.t = params, optimizer, betas, eps, 0
+        self.lrs = {n: lrs.to(p).view(-1, *([1] * (p.dim() - 1))) for n, p in params.items()}
+        if optimizer == "adam":
+            self.m = {n: torch.zeros_like(p) for n, p in params.items()}
+            self.v = {n: torch.zeros_like(p) for n, p in params.items()}
+
+    @torch.no_grad()
+    def step(self, grads: dict[str, torch.Tensor]):
+        self.t += 1
+        b1, b2 = self.betas
+        for n, p in self.params.items():
+            g = grads[n]
+            if self.optimizer == "sgd":
+                p.sub_(self.lrs[n] * g)
+                continue
+            self.m[n].lerp_(g, 1 - b1)
+            self.v[n].mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (self.v[n].sqrt() / math.sqrt(1 - b2 ** self.t)).add_(self.eps)
+            p.sub_((self.lrs[n] / (1 - b1 ** self.t)) * self.m[n] / denom)
+
+
+STAT_COLUMNS = ("reward", "reward_std", "frac_reward_zero_std", "entropy", "clip_ratio", "clip_ratio_low",
+                "clip_ratio_high", "loss", "grad_norm")
+
+
+def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor, s: RLSettings,
+                  lrs: list[float], generators: list[torch.Generator], log: logging.Logger | None = None,
+                  progress: bool = True, desc: str = "rl") -> tuple[list[pd.DataFrame], dict[str, torch.Tensor]]:
+    """K = len(lrs) RL runs from `model` (left unchanged) on the prompts (prompt_ids [N, P], answers [N, L] digit
+    values), run k with learning rate lrs[k] and generator generators[k], every other setting from `s`. Returns
+    each run's curve and the trained stacked parameters (`vgh.lm.stacked`).
+
+    Row `step` = s describes the batch sampled from the run after s updates (so step 0 is the checkpoint itself).
+    Columns (TRL names): reward, reward_std (mean within-group std), frac_reward_zero_std, entropy (mean per-token
+    entropy of the restricted policy, nats), clip_ratio (TRL's clip_ratio/region_mean, averaged over the
+    iterations of the step), clip_ratio_low, clip_ratio_high, loss, grad_norm (first iteration), learning_rate,
+    n_samples (B*G). Raises FloatingPointError, naming the run, on a NaN / Inf loss or gradient.
+    """
+    if s.prompts_per_step > len(prompt_ids):
+        raise ValueError(f"prompts_per_step ({s.prompts_per_step}) exceeds the {len(prompt_ids)} RL prompts")
+    if len(lrs) != len(generators) or not lrs:
+        raise ValueError(f"one generator per run: {len(lrs)} learning rates, {len(generators)} generators")
+    log = log or logging.getLogger("vgh")
+    k, b, g, L = len(lrs), s.prompts_per_step, s.num_generations, answers.shape[1]
+    params = stacked.stack_parameters(model, k)
+    names, leaves = list(params), list(params.values())
+    dtype = leaves[0].dtype
+    opt = StackedOptimizer(params, s.optimizer, torch.tensor(lrs, dtype=torch.float64))
+    every = max(1, s.steps // 10)
+    stats_per_step = []
+    for step in tqdm(range(s.steps), desc=desc, file=sys.stderr, disable=not progress, mininterval=1.0):
+        idx = torch.stack([torch.randperm(len(prompt_ids), generator=gen, device=gen.device)[:b]
+                           for gen in generators]).to(prompt_ids.device)  # [K, B]
+        comps = stacked.sample_completions(params, model.config, prompt_ids[idx], digit_ids, L, TEMPERATURE, g,
+                                           generators)  # [K, B, G, L]
+        rewards = exact_match(comps, answers[idx].unsqueeze(2))  # [K, B, G]
+        adv = advantages(rewards, s.advantage, s.scale_rewards).to(dtype).reshape(k, b * g, 1)
+        prompts = prompt_ids[idx].repeat_interleave(g, dim=1)  # [K, BG, P]
+        comps = comps.reshape(k, b * g, L)
+        old = None
+        clip_stats = []
+        for iteration in range(s.iterations):
+            logp_all = stacked.completion_logprobs(params, model.config, prompts, comps, digit_ids,
+                                                   TEMPERATURE)  # [K, BG, L, 10]
+            logp = logp_all.gather(-1, comps.unsqueeze(-1)).squeeze(-1)  # [K, BG, L]
+            if old is None:  # first pass: rho = 1 exactly
+                old = logp.detach()
+                with torch.no_grad():
+                    entropy = -(logp_all.exp() * logp_all).sum(-1).flatten(1).mean(1)
+            loss, clip = clipped_surrogate(logp, old, adv, s.epsilon)
+            _check_finite(loss, "RL loss", step, iteration, s, lrs)
+            grads = dict(zip(names, torch.autograd.grad(loss.sum(), leaves)))
+            gnorm = torch.stack([gr.double().pow(2).flatten(1).sum(1) for gr in grads.values()]).sum(0).sqrt()
+            _check_finite(gnorm, "RL gradient norm", step, iteration, s, lrs)
+            if iteration == 0:
+                grad_norm = gnorm
+            opt.step(grads)
+            clip_stats.append(torch.stack([clip["low"], clip["high"], clip["region"], loss.detach().double()]))
+        group_std = rewards.std(-1)  # [K, B]
+        low, high, region, mean_loss = torch.stack(clip_stats).mean(0)
+        stats_per_step.append(torch.stack([
+            rewards.mean((1, 2)), group_std.mean(1), (group_std == 0).double().mean(1), entropy.double(), region,
+            low, high, mean_loss, grad_norm]).cpu())
+        if step % every == 0 or step == s.steps - 1:
+            for run, row in enumerate(stats_per_step[-1].T.tolist()):
+                r = dict(zip(STAT_COLUMNS, row))
+                log.info("%s lr %g step %d reward %.4f reward_std %.4f zero_std %.2f entropy %.4f clip %.3f "
+                         "grad_norm %.3g", desc, lrs[run], step, r["reward"], r["reward_std"],
+                         r["frac_reward_zero_std"], r["entropy"], r["clip_ratio"], r["grad_norm"])
+    table = torch.stack(stats_per_step).numpy()  # [steps, stats, K]
+    curves = [pd.DataFrame(table[:, :, run], columns=list(STAT_COLUMNS))
+              .assign(learning_rate=float(lrs[run]), n_samples=b * g)
+              .rename_axis("step").reset_index() for run in range(k)]
+    return curves, params
+
+
+def _check_finite(values: torch.Tensor, what: str, step: int, iteration: int, s: RLSettings, lrs: list[float]):
+    bad = (~torch.isfinite(values)).nonzero().flatten().tolist()
+    if bad:
+        run = bad[0]
+        raise FloatingPointError(f"{what} is {values[run].item()} at step {step} (iteration {iteration}, algo "
+                                 f"{s.algo}, lr {lrs[run]}, run {run} of {len(lrs)}); lower trajectory.rl.lr")
 
 
 def rl_train(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor, s: RLSettings,
              generator: torch.Generator, log: logging.Logger | None = None, progress: bool = True,
              desc: str = "rl") -> tuple[pd.DataFrame, torch.nn.Module]:
-    """Train `model` in place on the prompts (prompt_ids [N, P], answers [N, L] digit values); return the curve.
+    """One RL run (`rl_train_runs` with K = 1 at s.lr): its curve and `model` with the trained weights."""
+    (curve,), params = rl_train_runs(model, prompt_ids, answers, digit_ids, s, [s.lr], [generator], log=log,
+                                     progress=progress, desc=desc)
+    return curve, stacked.unstack_into(model, params, 0)
 
-    Row `step` = s describes the batch sampled from the model after s updates (so step 0 is the checkpoint
-    itself). Columns (TRL names): reward, reward_std (mean within-group std), frac_reward_zero_std, entropy
-    (mean per-token entropy of the restricted policy, nats), clip_ratio (TRL's clip_ratio/region_mean, averaged
-    over the iterations of the step), clip_ratio_low, clip_ratio_high, loss, grad_norm (first iteration),
-    learning_rate, n_samples (B*G). Raises FloatingPointError on a NaN / Inf loss or gradient.
-    """
-    if s.prompts_per_step > len(prompt_ids):
-        raise ValueError(f"prompts_per_step ({s.prompts_per_step}) exceeds the {len(prompt_ids)} RL prompts")
+
+def run_group(model, rl_split: tuple[torch.Tensor, torch.Tensor], eval_split: tuple[torch.Tensor, torch.Tensor],
+              digit_ids: torch.Tensor, s: RLSettings, runs: list[tuple[int, float]],
+              log: logging.Logger | None = None, progress: bool = True, desc: str = "rl") -> list[pd.DataFrame]:
+    """RL runs from `model` (left unchanged), one per (seed, lr) of `runs`, each with a generator seeded by its seed;
+    every run's curve with exact pass@1 columns: eval_pass1_before/after, gain (= after - before),
+    rl_pass1_before/after (RL split)."""
     log = log or logging.getLogger("vgh")
-    opt = _optimizer(model, s)
-    params = [p for p in model.parameters() if p.requires_grad]
-    dtype = next(model.parameters()).dtype
-    b, g, L = s.prompts_per_step, s.num_generations, answers.shape[1]
-    every = max(1, s.steps // 10)
-    rows = []
-    model.eval()  # no dropout: sampling and the loss see the same policy
-    for step in tqdm(range(s.steps), desc=desc, file=sys.stderr, disable=not progress, mininterval=1.0):
-        idx = torch.randperm(len(prompt_ids), generator=generator, device=generator.device)[:b]
-        idx = idx.to(prompt_ids.device)
-        comps = sample_completions(model, prompt_ids[idx], digit_ids, L, TEMPERATURE, g, generator)  # [B, G, L]
-        rewards = exact_match(comps, answers[idx].unsqueeze(1))  # [B, G]
-        adv = advantages(rewards, s.advantage, s.scale_rewards).to(dtype).reshape(b * g, 1)
-        prompts = prompt_ids[idx].repeat_interleave(g, dim=0)
-        comps = comps.reshape(b * g, L)
-        old = None
-        stats = {"low": [], "high": [], "region": [], "loss": []}
-        for iteration in range(s.iterations):
-            logp_all = completion_logprobs(model, prompts, comps, digit_ids, TEMPERATURE)  # [BG, L, 10]
-            logp = logp_all.gather(-1, comps.unsqueeze(-1)).squeeze(-1)  # [BG, L]
-            if old is None:  # first pass: rho = 1 exactly
-                old = logp.detach()
-                with torch.no_grad():
-                    entropy = float(-(logp_all.exp() * logp_all).sum(-1).mean())
-            loss, clip = clipped_surrogate(logp, old, adv, s.epsilon)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"RL loss is {loss.item()} at step {step} (iteration {iteration}, algo {s.algo}, "
-                                         f"lr {s.lr}); lower trajectory.rl.lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gnorm = float(torch.linalg.vector_norm(torch.stack(
-                [p.grad.detach().norm() for p in params if p.grad is not None])))
-            if not math.isfinite(gnorm):
-                raise FloatingPointError(f"RL gradient norm is {gnorm} at step {step} (algo {s.algo}, lr {s.lr})")
-            if iteration == 0:
-                grad_norm = gnorm
-            opt.step()
-            for k in ("low", "high", "region"):
-                stats[k].append(clip[k])
-            stats["loss"].append(float(loss.detach()))
-        group_std = rewards.std(-1)
-        rows.append({
-            "step": step,
-            "reward": float(rewards.mean()),
-            "reward_std": float(group_std.mean()),
-            "frac_reward_zero_std": float((group_std == 0).double().mean()),
-            "entropy": entropy,
-            "clip_ratio": float(np.mean(stats["region"])),
-            "clip_ratio_low": float(np.mean(stats["low"])),
-            "clip_ratio_high": float(np.mean(stats["high"])),
-            "loss": float(np.mean(stats["loss"])),
-            "grad_norm": grad_norm,
-            "learning_rate": s.lr,
-            "n_samples": b * g,
-        })
-        if step % every == 0 or step == s.steps - 1:
-            r = rows[-1]
-            log.info("%s step %d reward %.4f reward_std %.4f zero_std %.2f entropy %.4f clip %.3f grad_norm %.3g",
-                     desc, step, r["reward"], r["reward_std"], r["frac_reward_zero_std"], r["entropy"],
-                     r["clip_ratio"], r["grad_norm"])
-    return pd.DataFrame(rows), model
+    device = rl_split[0].device
+    gens = [torch.Generator(device=device).manual_seed(int(seed)) for seed, _ in runs]
+    start = stacked.stack_parameters(model, 1)
+    before = {split: float(stacked.exact_pass1(start, model.config, *data, digit_ids).mean())
+              for split, data in (("eval", eval_split), ("rl", rl_split))}
+    curves, params = rl_train_runs(model, *rl_split, digit_ids, s, [lr for _, lr in runs], gens, log=log,
+                                   progress=progress, desc=desc)
+    after = {split: stacked.exact_pass1(params, model.config, *data, digit_ids).mean(1).tolist()
+             for split, data in (("eval", eval_split), ("rl", rl_split))}
+    out = []
+    for run, ((seed, lr), curve) in enumerate(zip(runs, curves)):
+        gain = after["eval"][run] - before["eval"]
+        out.append(curve.assign(seed=int(seed), eval_pass1_before=before["eval"],
+                                eval_pass1_after=after["eval"][run], gain=gain, rl_pass1_before=before["rl"],
+                                rl_pass1_after=after["rl"][run], algo=s.algo, optimizer=s.optimizer))
+        log.info("%s seed %d lr %g: eval pass@1 %.5f -> %.5f (gain %+.5f)", desc, seed, lr, before["eval"],
+                 after["eval"][run], gain)
+    return out
 
 
 def run_from_checkpoint(model, rl_split: tuple[torch.Tensor, torch.Tensor],
                         eval_split: tuple[torch.Tensor, torch.Tensor], digit_ids: torch.Tensor, s: RLSettings,
                         seed: int, log: logging.Logger | None = None, progress: bool = True,
                         desc: str = "rl") -> pd.DataFrame:
-    """RL from `model` (trained in place) with a generator seeded by `seed`; the curve with exact pass@1
-    columns: eval_pass1_before/after, gain (= after - before), rl_pass1_before/after (RL split)."""
-    from .metrics import mean_pass1
-
-    device = rl_split[0].device
-    before = {"eval": mean_pass1(model, *eval_split, digit_ids), "rl": mean_pass1(model, *rl_split, digit_ids)}
-    gen = torch.Generator(device=device).manual_seed(int(seed))
-    curve, model = rl_train(model, *rl_split, digit_ids, s, gen, log=log, progress=progress, desc=desc)
-    after = {"eval": mean_pass1(model, *eval_split, digit_ids), "rl": mean_pass1(model, *rl_split, digit_ids)}
-    curve = curve.assign(seed=int(seed), eval_pass1_before=before["eval"], eval_pass1_after=after["eval"],
-                         gain=after["eval"] - before["eval"], rl_pass1_before=before["rl"],
-                         rl_pass1_after=after["rl"], algo=s.algo, optimizer=s.optimizer)
-    (log or logging.getLogger("vgh")).info("%s: eval pass@1 %.5f -> %.5f (gain %+.5f)", desc, before["eval"],
-                                           after["eval"], after["eval"] - before["eval"])
-    return curve
+    """One run of `run_group` (seed `seed`, lr s.lr)."""
+    return run_group(model, rl_split, eval_split, digit_ids, s, [(seed, s.lr)], log=log, progress=progress,
+                     desc=desc)[0]

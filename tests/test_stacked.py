@@ -1,0 +1,124 @@
+"""The stacked model of `vgh.lm.stacked` (K GPT-2s as one) against the Hugging Face model, and Part C's RL runs in a
+stack against the same runs alone."""
+import copy
+
+import pandas as pd
+import pytest
+import torch
+
+from vgh.lm import policy, stacked
+from vgh.lm.model import build_model
+from vgh.lm.task import build_tokenizer, digit_token_ids
+from vgh.trajectory.rl import RLSettings, StackedOptimizer, rl_train_runs
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return build_tokenizer()
+
+
+def models(tok, seeds, dtype=torch.float64):
+    """2-layer, 2-head, 16-wide GPT-2s, one per seed, embeddings scaled so the policies are far from uniform."""
+    out = []
+    for seed in seeds:
+        m = build_model(len(tok), 24, 2, 2, 16, seed).to(dtype)
+        with torch.no_grad():
+            m.transformer.wte.weight.mul_(4.0)
+        out.append(m)
+    return out
+
+
+def stack_of(ms):
+    """The stacked parameters of several different models (stack_parameters copies one model K times)."""
+    per = [stacked.stack_parameters(m, 1) for m in ms]
+    return {n: torch.cat([p[n].detach() for p in per]).requires_grad_(True) for n in per[0]}
+
+
+def batch(tok, n=6, p=7, L=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(3, len(tok), (n, p), generator=g), torch.randint(0, 10, (n, L), generator=g)
+
+
+def test_forward_and_gradients_match_the_hf_model(tok):
+    ms = models(tok, [0, 1, 2])
+    params = stack_of(ms)
+    ids, comps = batch(tok)
+    digit_ids = digit_token_ids(tok)
+    got = stacked.completion_logprobs(params, ms[0].config, ids.expand(3, -1, -1), comps.expand(3, -1, -1),
+                                      digit_ids, 0.7)
+    assert got.shape == (3, 6, 3, 10)
+    weights = torch.randn(3, 6, 3, 10, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    grads = torch.autograd.grad((got * weights).sum(), list(params.values()))
+    for k, m in enumerate(ms):
+        ref = policy.completion_logprobs(m, ids, comps, digit_ids, 0.7)
+        torch.testing.assert_close(got[k], ref, rtol=0, atol=1e-12)
+        m.zero_grad()
+        (ref * weights[k]).sum().backward()
+        for (name, p), g in zip(params.items(), grads):
+            ref_grad = dict(m.named_parameters())[name].grad
+            torch.testing.assert_close(g[k], ref_grad, rtol=1e-10, atol=1e-12, msg=name)
+    assert not torch.allclose(got[0], got[1])  # the runs are different models (so the test can fail)
+    torch.testing.assert_close(stacked.exact_pass1(params, ms[0].config, ids, comps, digit_ids)[2],
+                               policy.exact_pass1(ms[2], ids, comps, digit_ids), rtol=0, atol=1e-14)
+
+
+def test_sampling_draws_what_the_hf_policy_draws(tok):
+    ms = models(tok, [3, 4])
+    ids, _ = batch(tok, n=5)
+    digit_ids = digit_token_ids(tok)
+    gens = [torch.Generator().manual_seed(s) for s in (10, 11)]
+    got = stacked.sample_completions(stack_of(ms), ms[0].config, ids.expand(2, -1, -1), digit_ids, 3, 1.0, 4, gens)
+    for k, (m, seed) in enumerate(zip(ms, (10, 11))):
+        ref = policy.sample_completions(m, ids, digit_ids, 3, 1.0, 4, torch.Generator().manual_seed(seed))
+        assert torch.equal(got[k], ref)
+    assert not torch.equal(got[0], got[1])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_stacked_optimizer_is_torch_optim_per_run(optimizer):
+    gen = torch.Generator().manual_seed(0)
+    start = {"w": torch.randn(3, 4, 5, generator=gen, dtype=torch.float64),
+             "b": torch.randn(3, 5, generator=gen, dtype=torch.float64)}
+    lrs = [0.1, 0.01, 0.3]
+    params = {n: p.clone() for n, p in start.items()}
+    opt = StackedOptimizer(params, optimizer, torch.tensor(lrs, dtype=torch.float64))
+    grads = [{n: torch.randn(p.shape, generator=gen, dtype=torch.float64) for n, p in start.items()}
+             for _ in range(4)]
+    for g in grads:
+        opt.step(g)
+    for k, lr in enumerate(lrs):
+        alone = [start[n][k].clone().requires_grad_(True) for n in start]
+        ref = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)(alone, lr=lr)
+        for g in grads:
+            for p, n in zip(alone, start):
+                p.grad = g[n][k].clone()
+            ref.step()
+        for p, n in zip(alone, start):
+            torch.testing.assert_close(params[n][k], p.detach(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("algo,optimizer", [("grpo", "sgd"), ("ppo_clip", "adam"), ("rloo", "sgd")])
+def test_a_run_in_a_stack_is_the_run_alone(tok, algo, optimizer):
+    """Every run of a stack (own lr, own generator) gives the curve it gives alone (same samples; batched matmuls
+    of another size may round the last float32 bit differently), and the runs differ."""
+    from vgh.lm.task import encode_prompts, prompt_text
+
+    pairs = [(a, b) for a in range(4) for b in range(4)]
+    prompt_ids = encode_prompts(tok, [prompt_text(a, b, 1) for a, b in pairs])
+    answers = (torch.arange(16) % 3).view(16, 1)  # one-digit answers: rewards are often 1
+    digit_ids = digit_token_ids(tok)
+    (model,) = models(tok, [5], torch.float32)
+    s = RLSettings(algo=algo, optimizer=optimizer, lr=0.5, steps=4, num_generations=4, prompts_per_step=4,
+                   beta=0.0, epsilon=0.2, num_iterations=2, scale_rewards="group")
+    lrs, seeds = [0.5, 0.05, 0.5], [0, 0, 1]
+    together, params = rl_train_runs(copy.deepcopy(model), prompt_ids, answers, digit_ids, s, lrs,
+                                     [torch.Generator().manual_seed(x) for x in seeds], progress=False)
+    for k, (lr, seed) in enumerate(zip(lrs, seeds)):
+        (alone,), p1 = rl_train_runs(copy.deepcopy(model), prompt_ids, answers, digit_ids, s, [lr],
+                                     [torch.Generator().manual_seed(seed)], progress=False)
+        pd.testing.assert_frame_equal(together[k], alone, check_exact=False, rtol=1e-5)
+        for n in params:
+            torch.testing.assert_close(params[n][k], p1[n][0], rtol=1e-5, atol=1e-6)
+    assert together[0]["reward"].gt(0).any() and together[0]["grad_norm"].gt(0).any()
+    assert not together[0]["grad_norm"].equals(together[2]["grad_norm"])  # the seed matters
+    assert not torch.allclose(params["transformer.wte.weight"][0], params["transformer.wte.weight"][1])
