@@ -78,6 +78,8 @@ def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_an
         evaluate(0, float("nan"))
         if 0 in settings.checkpoints:
             _stage(save_checkpoint, model, ckpt_dir / "step_0")
+    bad_step = torch.tensor(-1, device=train_ids.device)
+    bad_loss = torch.tensor(float("nan"), device=train_ids.device)
     bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, desc="pretrain",
                mininterval=2.0)
     for step in bar:
@@ -87,14 +89,18 @@ def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_an
         idx = torch.randint(0, len(train_ids), (settings.batch_size,), generator=gen)
         batch = train_ids[idx]
         loss = model(input_ids=batch, labels=batch).loss
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"pretraining loss is {loss.item()} at step {step}; lower pretrain.lr")
+        # the first non-finite loss, kept on the device: checking it every step would wait for the GPU every step
+        bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss), step, bad_step)
+        bad_loss = torch.where(bad_step == step, loss.detach(), bad_loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         done = step + 1
         if done % settings.eval_every == 0 or done in settings.checkpoints or done == settings.steps:
+            if int(bad_step) >= 0:  # before anything is evaluated, staged or saved
+                raise FloatingPointError(f"pretraining loss is {float(bad_loss)} at step {int(bad_step)}; lower "
+                                         "pretrain.lr")
             evaluate(done, loss.item())
             bar.set_postfix(loss=f"{loss.item():.3f}", pass1=f"{rows[-1]['eval_pass1']:.3f}")
         if done in settings.checkpoints:
