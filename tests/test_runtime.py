@@ -20,7 +20,13 @@ def test_auto_falls_back_to_cpu_without_cuda(monkeypatch):
 
 def test_auto_picks_cuda_when_present(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert select_device("auto") == torch.device("cuda")
+    before = torch.backends.cuda.matmul.fp32_precision
+    assert before != "tf32"
+    try:
+        assert select_device("auto") == torch.device("cuda")
+        assert torch.backends.cuda.matmul.fp32_precision == "tf32"  # CUDA's float32 matmuls may use TF32
+    finally:
+        torch.backends.cuda.matmul.fp32_precision = before
 
 
 def test_gpu_config_builds_its_dag(workflow_copy):

@@ -72,10 +72,10 @@ def _excepthook_to(handler: logging.Handler):
 def select_device(device: str) -> "torch.device":
     """`auto` picks CUDA when present, else CPU; `cuda` without a GPU is an error.
 
-    On CUDA, float32 matmuls may use TF32 tensor cores (`torch.set_float32_matmul_precision("high")`): the float32
-    work is pretraining and Part C's RL updates, where TF32's 10-bit mantissa in the products is noise far below
-    SGD's; every exact measurement (pass@1, costates, signals, value gradients) runs in float64, which TF32 never
-    touches. CPU numbers are unaffected.
+    On CUDA, float32 matmuls may use TF32 tensor cores (`torch.backends.cuda.matmul.fp32_precision = "tf32"`, a
+    CUDA-only setting): the float32 work is pretraining and Part C's RL updates, where TF32's 10-bit mantissa in
+    the products is noise far below SGD's; every exact measurement (pass@1, costates, signals, value gradients)
+    runs in float64, which TF32 never touches. CPU numbers are unaffected.
     """
     import torch
 
@@ -84,5 +84,5 @@ def select_device(device: str) -> "torch.device":
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("config key `device` is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
     if device == "cuda":
-        torch.set_float32_matmul_precision("high")
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
     return torch.device(device)

@@ -27,8 +27,8 @@ onstart:
 
 ENV = "../../environment.yml"  # conda: directive, relative to workflow/rules/
 
-# Rules that run torch on the device declare resources gpu=GPU: with `device: cuda`, run with
-# `--resources gpu=1` to serialize them on one card (the SLURM profile turns it into --gpus=1).
+# Rules that run torch on the device declare resources gpu=GPU: with `device: cuda`, `--resources gpu=N` lets N of
+# them share one card at once (N = 1 serializes them; the SLURM profile turns each job's gpu=1 into --gpus=1).
 # `auto` picks CUDA at job time when present but declares no GPU, so CPU-only clusters never queue for one.
 GPU = 1 if config["device"] == "cuda" else 0
 
