@@ -81,18 +81,7 @@ def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_an
     bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, desc="pretrain",
                mininterval=2.0)
     for step in bar:
-        model.train()
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, settings)
-        idx = torch.randint(0, len(train_ids), (settings.batch_size,), generator=gen)
-        batch = train_ids[idx]
-        loss = model(input_ids=batch, labels=batch).loss
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"pretraining loss is {loss.item()} at step {step}; lower pretrain.lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        loss = train_step(model, opt, train_ids, settings.batch_size, lr_at(step, settings), gen, step)
         done = step + 1
         if done % settings.eval_every == 0 or done in settings.checkpoints or done == settings.steps:
             evaluate(done, loss.item())
@@ -103,6 +92,26 @@ def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_an
             _save_resume(resume_dir, fingerprint, model, opt, gen, rows, done)
     model.eval()
     return pd.DataFrame(rows)
+
+
+def train_step(model, opt: torch.optim.Optimizer, train_ids: torch.Tensor, batch_size: int, lr: float,
+               gen: torch.Generator, step: int) -> torch.Tensor:
+    """One pretraining step at learning rate `lr`: a batch of `batch_size` rows of `train_ids` drawn with `gen`, the
+    LM loss, gradients clipped to norm 1, one optimizer step. Returns the loss (a tensor; reading it is a sync).
+    Raises FloatingPointError on a non-finite loss (`step` names it)."""
+    model.train()
+    for group in opt.param_groups:
+        group["lr"] = lr
+    idx = torch.randint(0, len(train_ids), (batch_size,), generator=gen)
+    batch = train_ids[idx]
+    loss = model(input_ids=batch, labels=batch).loss
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"pretraining loss is {loss.item()} at step {step}; lower pretrain.lr")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss
 
 
 def run_fingerprint(model, settings: PretrainSettings, *data: torch.Tensor) -> str:
