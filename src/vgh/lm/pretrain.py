@@ -83,19 +83,10 @@ def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_an
     bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, desc="pretrain",
                mininterval=2.0)
     for step in bar:
-        model.train()
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, settings)
-        idx = torch.randint(0, len(train_ids), (settings.batch_size,), generator=gen)
-        batch = train_ids[idx]
-        loss = model(input_ids=batch, labels=batch).loss
+        loss = train_step(model, opt, train_ids, settings.batch_size, lr_at(step, settings), gen)
         # the first non-finite loss, kept on the device: checking it every step would wait for the GPU every step
         bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss), step, bad_step)
-        bad_loss = torch.where(bad_step == step, loss.detach(), bad_loss)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        bad_loss = torch.where(bad_step == step, loss, bad_loss)
         done = step + 1
         if done % settings.eval_every == 0 or done in settings.checkpoints or done == settings.steps:
             if int(bad_step) >= 0:  # before anything is evaluated, staged or saved
@@ -109,6 +100,24 @@ def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_an
             _save_resume(resume_dir, fingerprint, model, opt, gen, rows, done)
     model.eval()
     return pd.DataFrame(rows)
+
+
+def train_step(model, opt: torch.optim.Optimizer, train_ids: torch.Tensor, batch_size: int, lr: float,
+               gen: torch.Generator) -> torch.Tensor:
+    """One pretraining step at learning rate `lr`: a batch of `batch_size` rows of `train_ids` drawn with `gen`, the
+    LM loss, gradients clipped to norm 1, one optimizer step. Returns the loss, detached and on the device (reading
+    it waits for the device; `pretrain` checks it for NaN / Inf only at its evaluation points)."""
+    model.train()
+    for group in opt.param_groups:
+        group["lr"] = lr
+    idx = torch.randint(0, len(train_ids), (batch_size,), generator=gen)
+    batch = train_ids[idx]
+    loss = model(input_ids=batch, labels=batch).loss
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.detach()
 
 
 def run_fingerprint(model, settings: PretrainSettings, *data: torch.Tensor) -> str:

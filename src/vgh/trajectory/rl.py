@@ -108,7 +108,9 @@ class StackedOptimizer:
     def __init__(self, params: dict[str, torch.Tensor], optimizer: str, lrs: torch.Tensor,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
         self.params, self.optimizer, self.betas, self.eps, self.t = params, optimizer, betas, eps, 0
-        self.lrs = {n: lrs.to(p).view(-1, *([1] * (p.dim() - 1))) for n, p in params.items()}
+        first = next(iter(params.values()))
+        lrs = lrs.to(device=first.device, dtype=first.dtype)  # one copy to the device
+        self.lrs = {n: lrs.view(-1, *([1] * (p.dim() - 1))) for n, p in params.items()}
         if optimizer == "adam":
             self.m = {n: torch.zeros_like(p) for n, p in params.items()}
             self.v = {n: torch.zeros_like(p) for n, p in params.items()}
