@@ -218,6 +218,12 @@ def test_gpu_cost_script_reports_the_smoke_config(tmp_path):
     for rule in ("pretrain", "trajectory_member", "costates", "update_alignment"):
         assert re.search(rf"^\| {rule} ", text, re.M), rule
     assert re.search(r"\*\*Whole DAG: [\d,.]+ (ms|s)", text)
+    from vgh.config import read_yaml
+
+    smoke = read_yaml(ROOT / "config/smoke.yaml")
+    n_batches = (smoke.get("costates", {}).get("n_batches")
+                 or read_yaml(ROOT / "config/config.yaml")["costates"]["n_batches"])
+    assert f"extrapolated to {n_batches} batches" in text  # the alignment unit scaled to the config's batches
 
     def seconds(cell: str) -> float:
         value = float(re.match(r"([\d,.]+)", cell.strip()).group(1).replace(",", ""))

@@ -68,6 +68,9 @@ H100 = {
     "costates_work_s": 33.0,          # ... of which work (the rest start-up)
 }
 CALIBRATION_BATCH = 256
+# The RL step of issue 11's code (the Hugging Face model, one run per process) as this script counted it on commit
+# 97fe6b4 (the same code as the measured commit 35f96fd); its FLOPs are those of one stacked run (`rl_step_single`).
+ISSUE11_RL_STEP = {"launches": 759, "syncs": 14}
 # FLOP rates and bandwidth: assumptions, not measured. H100 peak (NVIDIA datasheet): fp32 non-tensor-core 67 TFLOP/s
 # (SXM) / 51 (PCIe); fp64 34 / 26 (vector), 67 / 51 (fp64 tensor cores, which cuBLAS DGEMM uses); HBM 3.35 / 2.0 TB/s.
 # fp32 matmuls of the issue-11 run did not use TF32 (torch's default for matmuls); the workflow now enables it on CUDA
@@ -317,10 +320,10 @@ def alignment_unit(env: dict, cfg: dict) -> dict:
     obj = _timed("alignment: exact grad J, 1 chunk", objective_gradient, model, *split[1], env["digit_ids"], tau,
                  c["reward"], c["max_batch_rows"])
     X = {}
-    for ch, nb in ((1, 1), (2, 1), (1, 2), (2, 2)):
-        X[ch, nb] = _timed(f"alignment: {ch} chunk(s), {nb} batch(es)", update_alignment, model, *split[ch],
-                           env["digit_ids"], tau, c["reward"], c["group_sizes"], nb, torch.Generator().manual_seed(0),
-                           "group", c["max_batch_rows"], QUIET)
+    for ch, batches in ((1, 1), (2, 1), (1, 2), (2, 2)):
+        X[ch, batches] = _timed(f"alignment: {ch} chunk(s), {batches} batch(es)", update_alignment, model,
+                                *split[ch], env["digit_ids"], tau, c["reward"], c["group_sizes"], batches,
+                                torch.Generator().manual_seed(0), "group", c["max_batch_rows"], QUIET)
     b1q = combine([(1, X[2, 1]), (-1, X[1, 1]), (-1, obj)])  # b1 x per
     b0 = combine([(1, X[1, 2]), (-1, X[1, 1]), (-1, b1q)])
     A = combine([(1, X[1, 1]), (-1, obj), (-1, b0), (-1, b1q)])
@@ -551,7 +554,8 @@ def report(cfg: dict, configfile: str, units: dict, load_s: float, launch_s: flo
               "Share of the predicted GPU work: " + ", ".join(f"{rule} {x / dag_work:.0%}" for x, rule in share) + ".",
               ""]
 
-    run = (tr["rl"]["steps"] * seconds(units["rl_step_single"], launch_s)
+    old_step = {**units["rl_step_single"], **ISSUE11_RL_STEP}
+    run = (tr["rl"]["steps"] * seconds(old_step, launch_s)
            + 2 * (seconds(units["mean_pass1_eval_issue11"], launch_s)
                   + seconds(units["mean_pass1_rl_issue11"], launch_s)))
     old = H100["pretrain_job"]
@@ -581,9 +585,11 @@ def report(cfg: dict, configfile: str, units: dict, load_s: float, launch_s: flo
          "predicted": fmt_s(seconds(units["costates_checkpoint"], launch_s)), "note": "one job per checkpoint then"},
     ]
     lines += ["## Cross-check against the other H100 numbers", "",
-              "Nothing is tuned to these. The measurements ran the single-member code of issue 11 (torch 2.11+cu130); "
-              "the RL step, pass@1 and a costates chunk of that code (commit 35f96fd) count the same launches, syncs "
-              "and FLOPs as the current code (checked when this script was written).", "",
+              "Nothing is tuned to these. The measurements ran the single-member code of issue 11 (torch 2.11+cu130, "
+              "commit 35f96fd): its pretraining step and costates chunk count as the current code's; its RL run is "
+              f"predicted with that code's counts: {ISSUE11_RL_STEP['launches']} launches and "
+              f"{ISSUE11_RL_STEP['syncs']} syncs a step (`ISSUE11_RL_STEP`; one run of the stacked code counts "
+              f"{units['rl_step_single']['launches']:,.0f}) and its float64-copy pass@1.", "",
               pd.DataFrame(cross).to_markdown(index=False), ""]
 
     def dag(**kw) -> float:

@@ -62,7 +62,7 @@ def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_an
     resume_dir = Path(resume_dir)
     fingerprint = run_fingerprint(model, settings, train_ids, eval_prompts, eval_answers)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.0, betas=(0.9, 0.98))
-    gen = torch.Generator().manual_seed(settings.seed)
+    gen = torch.Generator(device=train_ids.device).manual_seed(settings.seed)  # the batches are drawn on the device
     rows: list[dict] = []
     start = _load_resume(resume_dir, fingerprint, model, opt, gen, rows, log)
     ckpt_dir = resume_dir / "checkpoints"
@@ -104,13 +104,14 @@ def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_an
 
 def train_step(model, opt: torch.optim.Optimizer, train_ids: torch.Tensor, batch_size: int, lr: float,
                gen: torch.Generator) -> torch.Tensor:
-    """One pretraining step at learning rate `lr`: a batch of `batch_size` rows of `train_ids` drawn with `gen`, the
-    LM loss, gradients clipped to norm 1, one optimizer step. Returns the loss, detached and on the device (reading
-    it waits for the device; `pretrain` checks it for NaN / Inf only at its evaluation points)."""
+    """One pretraining step at learning rate `lr`: a batch of `batch_size` rows of `train_ids` drawn with `gen` (a
+    generator on `train_ids`' device: no copy of the indices from the host), the LM loss, gradients clipped to norm
+    1, one optimizer step. Returns the loss, detached and on the device (reading it waits for the device; `pretrain`
+    checks it for NaN / Inf only at its evaluation points)."""
     model.train()
     for group in opt.param_groups:
         group["lr"] = lr
-    idx = torch.randint(0, len(train_ids), (batch_size,), generator=gen)
+    idx = torch.randint(0, len(train_ids), (batch_size,), generator=gen, device=gen.device)
     batch = train_ids[idx]
     loss = model(input_ids=batch, labels=batch).loss
     opt.zero_grad(set_to_none=True)

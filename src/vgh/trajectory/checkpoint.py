@@ -3,8 +3,9 @@ the learning-rate sweep's runs.
 
 All the RL runs of a checkpoint (every seed at the configured lr, then the first seed at each other lr of the
 sweep) start from one float32 load and advance in lockstep as one stacked model (`vgh.trajectory.rl.run_group`),
-each with its own seeded generator, so each run's numbers are the ones it gives alone. The sweep's run at the
-configured learning rate is the first seed's RL run itself (same settings, same seed), so it is not run twice.
+each with its own seeded generator, so each run draws what it draws alone and gives its numbers up to float32
+rounding. The sweep's run at the configured learning rate is the first seed's RL run itself (same settings, same
+seed), so it is not run twice.
 """
 from __future__ import annotations
 
