@@ -124,7 +124,8 @@ def new_model(s: dict, vocab: int, seq_len: int, device, seed: int = 0):
 
 
 class PretrainStepper:
-    """One pretraining step exactly as `vgh.lm.pretrain.pretrain` takes it (lr schedule aside: a constant lr)."""
+    """One pretraining step exactly as `vgh.lm.pretrain.pretrain` takes it (`train_step` and the on-device check of
+    the loss; lr schedule aside: a constant lr)."""
 
     def __init__(self, s: dict, batch: int, device, seed: int = 0, corpus: int = 20000):
         import torch
@@ -135,7 +136,7 @@ class PretrainStepper:
         self.train_ids = torch.randint(0, vocab, (corpus, seq_len), generator=g).to(device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=s["pretrain_lr"], weight_decay=0.0,
                                      betas=(0.9, 0.98))
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = torch.Generator(device=self.train_ids.device).manual_seed(seed)
         self.batch, self.lr, self.step_no = batch, s["pretrain_lr"], 0
         self.bad_step = torch.tensor(-1, device=device)
         self.bad_loss = torch.tensor(float("nan"), device=device)
@@ -143,19 +144,11 @@ class PretrainStepper:
     def step(self):
         import torch
 
-        model, opt = self.model, self.opt
-        model.train()
-        for group in opt.param_groups:
-            group["lr"] = self.lr
-        idx = torch.randint(0, len(self.train_ids), (self.batch,), generator=self.gen)
-        batch = self.train_ids[idx]
-        loss = model(input_ids=batch, labels=batch).loss
+        from vgh.lm.pretrain import train_step
+
+        loss = train_step(self.model, self.opt, self.train_ids, self.batch, self.lr, self.gen)
         self.bad_step = torch.where((self.bad_step < 0) & ~torch.isfinite(loss), self.step_no, self.bad_step)
-        self.bad_loss = torch.where(self.bad_step == self.step_no, loss.detach(), self.bad_loss)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        self.bad_loss = torch.where(self.bad_step == self.step_no, loss, self.bad_loss)
         self.step_no += 1
 
 
