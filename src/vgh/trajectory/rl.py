@@ -145,7 +145,8 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
     Columns (TRL names): reward, reward_std (mean within-group std), frac_reward_zero_std, entropy (mean per-token
     entropy of the restricted policy, nats), clip_ratio (TRL's clip_ratio/region_mean, averaged over the
     iterations of the step), clip_ratio_low, clip_ratio_high, loss, grad_norm (first iteration), learning_rate,
-    n_samples (B*G). Raises FloatingPointError, naming the run, on a NaN / Inf loss or gradient.
+    n_samples (B*G). Raises FloatingPointError, naming the run, on a NaN / Inf loss or gradient (checked once a
+    step, when the step's numbers leave the device).
     """
     if s.prompts_per_step > len(prompt_ids):
         raise ValueError(f"prompts_per_step ({s.prompts_per_step}) exceeds the {len(prompt_ids)} RL prompts")
@@ -169,7 +170,7 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
         prompts = prompt_ids[idx].repeat_interleave(g, dim=1)  # [K, BG, P]
         comps = comps.reshape(k, b * g, L)
         old = None
-        clip_stats = []
+        per_iteration = []  # [5, K] each: clip low, high, region, loss, grad norm
         for iteration in range(s.iterations):
             logp_all = stacked.completion_logprobs(params, model.config, prompts, comps, digit_ids,
                                                    TEMPERATURE)  # [K, BG, L, 10]
@@ -179,19 +180,19 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
                 with torch.no_grad():
                     entropy = -(logp_all.exp() * logp_all).sum(-1).flatten(1).mean(1)
             loss, clip = clipped_surrogate(logp, old, adv, s.epsilon)
-            _check_finite(loss, "RL loss", step, iteration, s, lrs)
             grads = dict(zip(names, torch.autograd.grad(loss.sum(), leaves)))
             gnorm = torch.stack([gr.double().pow(2).flatten(1).sum(1) for gr in grads.values()]).sum(0).sqrt()
-            _check_finite(gnorm, "RL gradient norm", step, iteration, s, lrs)
-            if iteration == 0:
-                grad_norm = gnorm
             opt.step(grads)
-            clip_stats.append(torch.stack([clip["low"], clip["high"], clip["region"], loss.detach().double()]))
+            per_iteration.append(torch.stack([clip["low"], clip["high"], clip["region"], loss.detach().double(),
+                                              gnorm]))
         group_std = rewards.std(-1)  # [K, B]
-        low, high, region, mean_loss = torch.stack(clip_stats).mean(0)
-        stats_per_step.append(torch.stack([
-            rewards.mean((1, 2)), group_std.mean(1), (group_std == 0).double().mean(1), entropy.double(), region,
-            low, high, mean_loss, grad_norm]).cpu())
+        # everything the step reports leaves the device together: the step's one wait for it
+        host = torch.cat([torch.stack([rewards.mean((1, 2)), group_std.mean(1), (group_std == 0).double().mean(1),
+                                       entropy.double()]), *per_iteration]).cpu()
+        iterations = host[4:].view(s.iterations, 5, k)
+        _check_finite(iterations, step, s, lrs)
+        low, high, region, mean_loss = iterations[:, :4].mean(0)
+        stats_per_step.append(torch.stack([*host[:4], region, low, high, mean_loss, iterations[0, 4]]))
         if step % every == 0 or step == s.steps - 1:
             for run, row in enumerate(stats_per_step[-1].T.tolist()):
                 r = dict(zip(STAT_COLUMNS, row))
@@ -205,12 +206,17 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
     return curves, params
 
 
-def _check_finite(values: torch.Tensor, what: str, step: int, iteration: int, s: RLSettings, lrs: list[float]):
-    bad = (~torch.isfinite(values)).nonzero().flatten().tolist()
-    if bad:
-        run = bad[0]
-        raise FloatingPointError(f"{what} is {values[run].item()} at step {step} (iteration {iteration}, algo "
-                                 f"{s.algo}, lr {lrs[run]}, run {run} of {len(lrs)}); lower trajectory.rl.lr")
+def _check_finite(iterations: torch.Tensor, step: int, s: RLSettings, lrs: list[float]):
+    """Raise FloatingPointError on the first non-finite loss or gradient norm of a step (iterations [I, 5, K] on the
+    host: clip low, high, region, loss, grad norm per iteration and run), naming the iteration and the run."""
+    for iteration, rows in enumerate(iterations):
+        for what, values in (("RL loss", rows[3]), ("RL gradient norm", rows[4])):
+            bad = [run for run, v in enumerate(values.tolist()) if not math.isfinite(v)]
+            if bad:
+                run = bad[0]
+                raise FloatingPointError(f"{what} is {values[run].item()} at step {step} (iteration {iteration}, "
+                                         f"algo {s.algo}, lr {lrs[run]}, run {run} of {len(lrs)}); lower "
+                                         "trajectory.rl.lr")
 
 
 def rl_train(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor, s: RLSettings,
