@@ -75,6 +75,12 @@ def test_boolean_mask_indexing_syncs_integer_indexing_does_not():
     assert count_work(lambda: x[idx])["syncs"] == 0
 
 
+def test_nonzero_that_finds_nothing_still_syncs():
+    x = torch.randn(5)  # all finite: the nonzero below returns an empty tensor, yet CUDA ran it and waited
+    w = count_work(lambda t: (~torch.isfinite(t)).nonzero(), x)
+    assert w["syncs"] == 1 and w["by_op"].get("nonzero") == 1
+
+
 def test_host_tensors_launch_nothing():
     """A factory without a device (or device="cpu") makes a tensor a CUDA run keeps on the host."""
     x = torch.randn(4)

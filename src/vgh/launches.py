@@ -12,7 +12,8 @@ included). An aten op on a *device* tensor counts one launch, except
   transpose, expand, slice, select, unsqueeze, split, unbind, detach, alias, lift_fresh, ...),
 - in-place metadata ops (tag `inplace_view`: unsqueeze_, as_strided_, ...), and
 - profiler markers (`profiler._record_function_enter_new`, which optimizer steps call) and
-- ops whose tensor outputs are all empty (CUDA kernels return before launching), and
+- ops whose tensor outputs are all empty (CUDA kernels return before launching; not a data-dependent op such as
+  `nonzero`, which has launched and synced to learn that its output is empty), and
 - metadata / allocation-only ops (`NO_KERNEL`: `_unsafe_view`, `_reshape_alias`, `empty*`, `new_empty*`,
   `resize_`, `set_`, `sym_*`, `is_same_size`, ...): no kernel on CUDA either;
 - `_foreach_*` ops (the optimizers' and `clip_grad_norm_`'s multi-tensor kernels) count the launches of CUDA's
@@ -208,7 +209,9 @@ class _DispatchCounter(TorchDispatchMode):
             return out
         name = str(func.overloadpacket.__name__)
         outs = [t for t in pytree.tree_leaves(out) if isinstance(t, torch.Tensor)]
-        if outs and all(t.numel() == 0 for t in outs):  # CUDA kernels return early on empty tensors
+        # CUDA kernels return early on empty tensors, but an op whose output size depends on the data (nonzero
+        # finding nothing) has already launched and waited to learn that size
+        if outs and all(t.numel() == 0 for t in outs) and not is_sync_op(func, args):
             return out
         if not is_view_op(func):
             nbytes = _nbytes(inputs) + _nbytes(outs)
