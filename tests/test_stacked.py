@@ -44,7 +44,7 @@ def test_forward_and_gradients_match_the_hf_model(tok):
     params = stack_of(ms)
     ids, comps = batch(tok)
     digit_ids = digit_token_ids(tok)
-    got = stacked.completion_logprobs(params, ms[0].config, ids.expand(3, -1, -1), comps.expand(3, -1, -1),
+    got = stacked.completion_logprobs(params, ms[0], ids.expand(3, -1, -1), comps.expand(3, -1, -1),
                                       digit_ids, 0.7)
     assert got.shape == (3, 6, 3, 10)
     weights = torch.randn(3, 6, 3, 10, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
@@ -58,7 +58,7 @@ def test_forward_and_gradients_match_the_hf_model(tok):
             ref_grad = dict(m.named_parameters())[name].grad
             torch.testing.assert_close(g[k], ref_grad, rtol=1e-10, atol=1e-12, msg=name)
     assert not torch.allclose(got[0], got[1])  # the runs are different models (so the test can fail)
-    torch.testing.assert_close(stacked.exact_pass1(params, ms[0].config, ids, comps, digit_ids)[2],
+    torch.testing.assert_close(stacked.exact_pass1(params, ms[0], ids, comps, digit_ids)[2],
                                policy.exact_pass1(ms[2], ids, comps, digit_ids), rtol=0, atol=1e-14)
 
 
@@ -67,11 +67,41 @@ def test_sampling_draws_what_the_hf_policy_draws(tok):
     ids, _ = batch(tok, n=5)
     digit_ids = digit_token_ids(tok)
     gens = [torch.Generator().manual_seed(s) for s in (10, 11)]
-    got = stacked.sample_completions(stack_of(ms), ms[0].config, ids.expand(2, -1, -1), digit_ids, 3, 1.0, 4, gens)
+    got = stacked.sample_completions(stack_of(ms), ms[0], ids.expand(2, -1, -1), digit_ids, 3, 1.0, 4, gens)
     for k, (m, seed) in enumerate(zip(ms, (10, 11))):
         ref = policy.sample_completions(m, ids, digit_ids, 3, 1.0, 4, torch.Generator().manual_seed(seed))
         assert torch.equal(got[k], ref)
     assert not torch.equal(got[0], got[1])
+
+
+def test_another_architecture_runs_through_the_model_itself(tok, tmp_path):
+    """An external causal LM (a tiny Llama) takes the per-run `functional_call` path: logits, gradients, samples and
+    pass@1 as the model gives them."""
+    from test_external import save_llama
+
+    from vgh.lm.model import load_model
+
+    ms = [load_model(str(save_llama(tmp_path / f"m{i}", seed=i)), dtype=torch.float64) for i in range(2)]
+    params = stack_of(ms)
+    ids, comps = batch(tok, n=4, p=6, L=2)
+    digit_ids = digit_token_ids(tok)
+    got = stacked.completion_logprobs(params, ms[0], ids.expand(2, -1, -1), comps.expand(2, -1, -1), digit_ids, 0.7)
+    grads = torch.autograd.grad(got[1].sum(), list(params.values()))
+    ref = policy.completion_logprobs(ms[1], ids, comps, digit_ids, 0.7)
+    torch.testing.assert_close(got[1], ref, rtol=0, atol=1e-12)
+    ms[1].zero_grad()
+    ref.sum().backward()
+    for (name, _), g in zip(params.items(), grads):
+        torch.testing.assert_close(g[1], dict(ms[1].named_parameters())[name].grad, rtol=1e-10, atol=1e-12)
+        assert not g[0].any(), name  # run 0's parameters do not touch run 1's loss
+    assert not torch.allclose(got[0], got[1])
+    gens = [torch.Generator().manual_seed(s) for s in (5, 6)]
+    drawn = stacked.sample_completions(params, ms[0], ids.expand(2, -1, -1), digit_ids, 2, 1.0, 3, gens)
+    assert torch.equal(drawn[1], policy.sample_completions(ms[1], ids, digit_ids, 2, 1.0, 3,
+                                                           torch.Generator().manual_seed(6)))
+    float32 = load_model(str(tmp_path / "m0"))  # the template in float32: pass@1 still in float64
+    torch.testing.assert_close(stacked.exact_pass1(params, float32, ids, comps, digit_ids)[1],
+                               policy.exact_pass1(ms[1], ids, comps, digit_ids), rtol=0, atol=1e-14)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])

@@ -206,10 +206,10 @@ def trajectory_units(env: dict, cfg: dict) -> dict[str, dict]:
     rl1, _ = rl_step_unit(env["model"], env["rl"], env["digit_ids"], s, [s.lr])
     m32, m64, dig = env["model"], copy.deepcopy(env["model"]).double(), env["digit_ids"]
     one, stack = stacked.stack_parameters(m32, 1), stacked.stack_parameters(m32, runs)
-    ev = _timed("pass@1 eval split, 1 run", stacked.exact_pass1, one, m32.config, *env["eval"], dig)
-    er = _timed("pass@1 RL split, 1 run", stacked.exact_pass1, one, m32.config, *env["rl"], dig)
-    evk = _timed(f"pass@1 eval split, {runs} runs", stacked.exact_pass1, stack, m32.config, *env["eval"], dig)
-    erk = _timed(f"pass@1 RL split, {runs} runs", stacked.exact_pass1, stack, m32.config, *env["rl"], dig)
+    ev = _timed("pass@1 eval split, 1 run", stacked.exact_pass1, one, m32, *env["eval"], dig)
+    er = _timed("pass@1 RL split, 1 run", stacked.exact_pass1, one, m32, *env["rl"], dig)
+    evk = _timed(f"pass@1 eval split, {runs} runs", stacked.exact_pass1, stack, m32, *env["eval"], dig)
+    erk = _timed(f"pass@1 RL split, {runs} runs", stacked.exact_pass1, stack, m32, *env["rl"], dig)
     old_ev = _timed("mean_pass1 eval split (issue 11)", mean_pass1, m32, *env["eval"], dig)
     old_er = _timed("mean_pass1 RL split (issue 11)", mean_pass1, m32, *env["rl"], dig)
 

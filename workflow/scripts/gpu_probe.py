@@ -349,7 +349,7 @@ def eval_times(args, s: dict, device) -> list[dict]:
     for k in sorted({1, max(args.rl_k)}):
         params = stacked.stack_parameters(model, k)
         for split, (p, a, d, _, _) in (("n_eval", ev), ("n_rl", rl)):
-            secs = timed(lambda: stacked.exact_pass1(params, model.config, p, a, d), device, args.repeats)
+            secs = timed(lambda: stacked.exact_pass1(params, model, p, a, d), device, args.repeats)
             rows.append({"what": "exact pass@1 (stacked, float64)", "settings": f"K {k}, {len(p)} prompts ({split})",
                          **summary(secs)})
             progress(f"exact_pass1 K={k} {len(p)} prompts: {rows[-1]['median_ms']:.2f} ms")

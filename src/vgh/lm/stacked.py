@@ -3,9 +3,14 @@ forward / backward pass of batched matmuls serves all K.
 
 Part C advances the RL runs from one checkpoint (its seeds and the lr sweep's runs) in lockstep this way. On a GPU a
 tiny model's step is launch-bound (about 12 ms whatever the batch), so K runs cost about what one costs; on a CPU
-the work is the same as K separate runs. The forward is Hugging Face's GPT-2 (`GPT2LMHeadModel`, eager attention,
-no dropout, tied LM head) written out over the run axis; `tests/test_stacked.py` checks it against the model itself.
-Only the digit rows of the LM head are computed: Part C's policy is the digit-restricted one (`vgh.lm.policy`).
+the work is the same as K separate runs. For GPT-2 (the workflow's own models) the forward is Hugging Face's
+`GPT2LMHeadModel` (eager attention, no dropout, tied LM head) written out over the run axis, with only the digit
+rows of the LM head computed (Part C's policy is the digit-restricted one, `vgh.lm.policy`). Any other causal LM (an
+external checkpoint) runs its K parameter sets one after another through the model itself
+(`torch.func.functional_call`): the same numbers, without the batching. `tests/test_stacked.py` checks both against
+the model.
+
+Every function takes the model itself as the template (architecture, config, buffers); its own weights are unused.
 """
 from __future__ import annotations
 
@@ -15,9 +20,7 @@ import torch.nn.functional as F
 
 def stack_parameters(model, k: int) -> dict[str, torch.Tensor]:
     """K copies of `model`'s trainable parameters, by name ([K, ...] leaves that require grad, on its device and
-    dtype). The tied LM head is `transformer.wte.weight` itself, as in the model."""
-    if model.config.model_type != "gpt2":
-        raise ValueError(f"stacked runs need a GPT-2 model, got {model.config.model_type!r}")
+    dtype). A tied LM head is the input embedding itself, as in the model (`named_parameters` lists it once)."""
     return {name: p.detach().unsqueeze(0).repeat(k, *([1] * p.dim())).requires_grad_(True)
             for name, p in model.named_parameters() if p.requires_grad}
 
@@ -74,18 +77,32 @@ def digit_logits(params: dict[str, torch.Tensor], hidden: torch.Tensor, digit_id
     return torch.bmm(hidden.reshape(k, -1, hidden.shape[-1]), head.transpose(1, 2)).view(*hidden.shape[:-1], -1)
 
 
-def completion_logprobs(params: dict[str, torch.Tensor], config, prompt_ids: torch.Tensor,
+def digit_logits_at(params: dict[str, torch.Tensor], model, input_ids: torch.Tensor, positions: slice,
+                    digit_ids: torch.Tensor) -> torch.Tensor:
+    """[K, B, len(positions), 10] digit logits of every run at `positions` of its own ids [K, B, T]: batched over
+    the runs for GPT-2, one `functional_call` of `model` per run otherwise."""
+    if model.config.model_type == "gpt2":
+        return digit_logits(params, hidden_states(params, model.config, input_ids)[:, :, positions], digit_ids)
+    out = []
+    for k in range(input_ids.shape[0]):
+        logits = torch.func.functional_call(model, {n: p[k] for n, p in params.items()}, (input_ids[k],),
+                                            {"use_cache": False}).logits
+        out.append(logits[:, positions][..., digit_ids])
+    return torch.stack(out)
+
+
+def completion_logprobs(params: dict[str, torch.Tensor], model, prompt_ids: torch.Tensor,
                         completions: torch.Tensor, digit_ids: torch.Tensor, temperature: float) -> torch.Tensor:
     """[K, B, L, 10] per-position log-probabilities of the restricted policy of every run, teacher-forced on its
     completions (prompt_ids [K, B, P], completions [K, B, L] digit values; `vgh.lm.policy.completion_logprobs`)."""
     p, L = prompt_ids.shape[-1], completions.shape[-1]
     ids = torch.cat([prompt_ids, digit_ids[completions[..., :-1]]], dim=-1)
-    h = hidden_states(params, config, ids)[:, :, p - 1:p - 1 + L]
-    return torch.log_softmax(digit_logits(params, h, digit_ids) / temperature, dim=-1)
+    logits = digit_logits_at(params, model, ids, slice(p - 1, p - 1 + L), digit_ids)
+    return torch.log_softmax(logits / temperature, dim=-1)
 
 
 @torch.no_grad()
-def sample_completions(params: dict[str, torch.Tensor], config, prompt_ids: torch.Tensor, digit_ids: torch.Tensor,
+def sample_completions(params: dict[str, torch.Tensor], model, prompt_ids: torch.Tensor, digit_ids: torch.Tensor,
                        answer_len: int, temperature: float, n: int,
                        generators: list[torch.Generator]) -> torch.Tensor:
     """[K, B, n, L] completions of every run, n per prompt, digit by digit; run k draws from generators[k] exactly
@@ -94,8 +111,8 @@ def sample_completions(params: dict[str, torch.Tensor], config, prompt_ids: torc
     ids = prompt_ids.repeat_interleave(n, dim=1)
     digits = torch.empty(k, b * n, 0, dtype=torch.long, device=prompt_ids.device)
     for _ in range(answer_len):
-        h = hidden_states(params, config, ids)[:, :, -1]
-        probs = torch.softmax(digit_logits(params, h, digit_ids).double() / temperature, dim=-1)
+        logits = digit_logits_at(params, model, ids, slice(ids.shape[-1] - 1, None), digit_ids)[:, :, 0]
+        probs = torch.softmax(logits.double() / temperature, dim=-1)
         nxt = torch.stack([torch.multinomial(probs[r], 1, generator=g) for r, g in enumerate(generators)])
         digits = torch.cat([digits, nxt], dim=-1)
         ids = torch.cat([ids, digit_ids[nxt]], dim=-1)
@@ -103,15 +120,19 @@ def sample_completions(params: dict[str, torch.Tensor], config, prompt_ids: torc
 
 
 @torch.no_grad()
-def exact_pass1(params: dict[str, torch.Tensor], config, prompt_ids: torch.Tensor, answers: torch.Tensor,
+def exact_pass1(params: dict[str, torch.Tensor], model, prompt_ids: torch.Tensor, answers: torch.Tensor,
                 digit_ids: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
     """[K, N] exact pass@1 p_q of every run on the same prompts (prompt_ids [N, P], answers [N, L]), computed in
     float64 whatever the runs' dtype (`vgh.lm.policy.exact_pass1`)."""
     params = {name: p.detach().double() for name, p in params.items()}
+    if model.config.model_type != "gpt2" and next(model.parameters()).dtype != torch.float64:
+        import copy
+
+        model = copy.deepcopy(model).double()  # the template's buffers in float64 too
     k = next(iter(params.values())).shape[0]
     out = []
     for i in range(0, len(prompt_ids), chunk):
         ids, ans = prompt_ids[i:i + chunk].expand(k, -1, -1), answers[i:i + chunk].expand(k, -1, -1)
-        logp = completion_logprobs(params, config, ids, ans, digit_ids, 1.0)
+        logp = completion_logprobs(params, model, ids, ans, digit_ids, 1.0)
         out.append(logp.gather(-1, ans.unsqueeze(-1)).squeeze(-1).sum(-1).exp())
     return torch.cat(out, dim=1)

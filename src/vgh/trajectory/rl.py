@@ -163,7 +163,7 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
     for step in tqdm(range(s.steps), desc=desc, file=sys.stderr, disable=not progress, mininterval=1.0):
         idx = torch.stack([torch.randperm(len(prompt_ids), generator=gen, device=gen.device)[:b]
                            for gen in generators]).to(prompt_ids.device)  # [K, B]
-        comps = stacked.sample_completions(params, model.config, prompt_ids[idx], digit_ids, L, TEMPERATURE, g,
+        comps = stacked.sample_completions(params, model, prompt_ids[idx], digit_ids, L, TEMPERATURE, g,
                                            generators)  # [K, B, G, L]
         rewards = exact_match(comps, answers[idx].unsqueeze(2))  # [K, B, G]
         adv = advantages(rewards, s.advantage, s.scale_rewards).to(dtype).reshape(k, b * g, 1)
@@ -172,7 +172,7 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
         old = None
         per_iteration = []  # [5, K] each: clip low, high, region, loss, grad norm
         for iteration in range(s.iterations):
-            logp_all = stacked.completion_logprobs(params, model.config, prompts, comps, digit_ids,
+            logp_all = stacked.completion_logprobs(params, model, prompts, comps, digit_ids,
                                                    TEMPERATURE)  # [K, BG, L, 10]
             logp = logp_all.gather(-1, comps.unsqueeze(-1)).squeeze(-1)  # [K, BG, L]
             if old is None:  # first pass: rho = 1 exactly
@@ -238,11 +238,11 @@ def run_group(model, rl_split: tuple[torch.Tensor, torch.Tensor], eval_split: tu
     device = rl_split[0].device
     gens = [torch.Generator(device=device).manual_seed(int(seed)) for seed, _ in runs]
     start = stacked.stack_parameters(model, 1)
-    before = {split: float(stacked.exact_pass1(start, model.config, *data, digit_ids).mean())
+    before = {split: float(stacked.exact_pass1(start, model, *data, digit_ids).mean())
               for split, data in (("eval", eval_split), ("rl", rl_split))}
     curves, params = rl_train_runs(model, *rl_split, digit_ids, s, [lr for _, lr in runs], gens, log=log,
                                    progress=progress, desc=desc)
-    after = {split: stacked.exact_pass1(params, model.config, *data, digit_ids).mean(1).tolist()
+    after = {split: stacked.exact_pass1(params, model, *data, digit_ids).mean(1).tolist()
              for split, data in (("eval", eval_split), ("rl", rl_split))}
     out = []
     for run, ((seed, lr), curve) in enumerate(zip(runs, curves)):
