@@ -1,5 +1,5 @@
-"""K GPT-2 models of one architecture as one stacked model: every parameter gets a leading run axis [K, ...], so one
-forward / backward pass of batched matmuls serves all K.
+"""K causal LMs of one architecture as one stacked model: every parameter gets a leading run axis [K, ...]; for GPT-2
+one forward / backward pass of batched matmuls serves all K.
 
 Part C advances the RL runs from one checkpoint (its seeds and the lr sweep's runs) in lockstep this way. On a GPU a
 tiny model's step is launch-bound (about 12 ms whatever the batch), so K runs cost about what one costs; on a CPU
