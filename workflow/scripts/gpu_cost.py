@@ -629,8 +629,9 @@ def report(cfg: dict, configfile: str, units: dict, load_s: float, launch_s: flo
               f"steps in the DAG (one run alone: {units['rl_step_single']['launches']:,.0f} launches, "
               f"{units['rl_step_single']['syncs']:.0f} syncs). Most launches: {rl['top']}. Its syncs: {rl_sites}.",
               "- Launch-bound at the assumed rates: " + ", ".join(launch_bound) + "; bound by FLOPs: "
-              + (", ".join(flop_bound) or "none") + ". The FLOP rate barely moves the total (Sensitivity): only a "
-              "10x lower rate would.",
+              + (", ".join(flop_bound) or "none") + f". Halving the FLOP rates moves the serialized total by "
+              f"{sens[1][1] / sens[0][1] - 1:+.0%}, doubling them by {sens[2][1] / sens[0][1] - 1:+.0%} (Sensitivity); "
+              "on N slots the card's busy time, mostly FLOPs, sets the wall (Schedule).",
               "- Not modelled: process start-up (a range above), disk I/O (checkpoint and resume saves in pretraining), "
               "CUDA's lazy loading of each kernel on first use, ops that launch several kernels on CUDA (counted "
               "once), tensors made from numpy (counted as device tensors), and the CPU-only rules.", ""]
