@@ -6,11 +6,11 @@ it breaks, before Snakemake builds the DAG, so no job starts on a bad config.
 from __future__ import annotations
 
 import copy
+import functools
 import string
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 
@@ -19,6 +19,8 @@ class ConfigError(ValueError):
 
 
 def _with_defaults(validator_class):
+    import jsonschema
+
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def set_defaults(validator, properties, instance, schema):
@@ -36,9 +38,15 @@ def _is_strict_integer(checker, instance) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-_Validator = jsonschema.validators.extend(
-    _with_defaults(jsonschema.Draft202012Validator),
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer))
+@functools.cache
+def _validator_class():
+    """The schema validator (defaults filled in, strict integers). jsonschema is imported here, not with the module:
+    reading and merging YAML (`read_yaml`, `deep_update`) works where it is not installed."""
+    import jsonschema
+
+    return jsonschema.validators.extend(
+        _with_defaults(jsonschema.Draft202012Validator),
+        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer))
 
 
 def load_schema(path: str | Path) -> dict[str, Any]:
@@ -52,7 +60,7 @@ def _key(path) -> str:
 
 def validate_config(config: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     """Validate `config` in place (defaults filled in) and return it; raise ConfigError on the first problem."""
-    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    errors = sorted(_validator_class()(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
         path = list(e.absolute_path)

@@ -55,20 +55,14 @@ def load_settings(args) -> dict:
     if not cf.exists() and (ROOT / cf).exists():  # relative to the repository, wherever this runs from
         cf = ROOT / cf
     overrides = [cf] if cf.resolve() != base else []
+    from vgh.config import deep_update, load_config, read_yaml
+
     try:
-        from vgh.config import load_config
         cfg = load_config(base, schema, overrides)
     except ImportError:  # no jsonschema here: plain merge (the schema's defaults are then not filled in)
-        import yaml
-
-        def merge(a: dict, b: dict) -> dict:
-            for k, v in b.items():
-                a[k] = merge(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
-            return a
-
-        cfg = yaml.safe_load(base.read_text())
+        cfg = read_yaml(base)
         for o in overrides:
-            merge(cfg, yaml.safe_load(Path(o).read_text()))
+            deep_update(cfg, read_yaml(o))
     data, rl = cfg["data"], cfg["trajectory"]["rl"]
     s = {
         "configfile": str(args.configfile),
@@ -130,6 +124,8 @@ class PretrainStepper:
     def __init__(self, s: dict, batch: int, device, seed: int = 0, corpus: int = 20000):
         import torch
 
+        from vgh.lm.pretrain import FirstNonFinite
+
         _, _, _, vocab, seq_len = task_inputs(s, 1, "cpu")
         self.model = new_model(s, vocab, seq_len, device, seed)
         g = torch.Generator().manual_seed(seed)
@@ -138,17 +134,13 @@ class PretrainStepper:
                                      betas=(0.9, 0.98))
         self.gen = torch.Generator(device=self.train_ids.device).manual_seed(seed)
         self.batch, self.lr, self.step_no = batch, s["pretrain_lr"], 0
-        self.bad_step = torch.tensor(-1, device=device)
-        self.bad_loss = torch.tensor(float("nan"), device=device)
+        self.nonfinite = FirstNonFinite(device)
 
     def step(self):
-        import torch
-
         from vgh.lm.pretrain import train_step
 
         loss = train_step(self.model, self.opt, self.train_ids, self.batch, self.lr, self.gen)
-        self.bad_step = torch.where((self.bad_step < 0) & ~torch.isfinite(loss), self.step_no, self.bad_step)
-        self.bad_loss = torch.where(self.bad_step == self.step_no, loss, self.bad_loss)
+        self.nonfinite.update(loss, self.step_no)
         self.step_no += 1
 
 
@@ -211,8 +203,8 @@ def worker(args) -> None:
     sync(device)
     secs = time.perf_counter() - t0
     end = start + secs
-    if int(stepper.bad_step) >= 0:
-        progress(f"worker {args.rank}: non-finite loss at step {int(stepper.bad_step)} (timing still valid)")
+    if int(stepper.nonfinite.step) >= 0:
+        progress(f"worker {args.rank}: non-finite loss at step {int(stepper.nonfinite.step)} (timing still valid)")
     print(json.dumps({"rank": args.rank, "steps": args.steps, "seconds": secs, "start": start, "end": end,
                       "pid": os.getpid()}), flush=True)
 

@@ -78,20 +78,15 @@ def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_an
         evaluate(0, float("nan"))
         if 0 in settings.checkpoints:
             _stage(save_checkpoint, model, ckpt_dir / "step_0")
-    bad_step = torch.tensor(-1, device=train_ids.device)
-    bad_loss = torch.tensor(float("nan"), device=train_ids.device)
+    nonfinite = FirstNonFinite(train_ids.device)
     bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, desc="pretrain",
                mininterval=2.0)
     for step in bar:
         loss = train_step(model, opt, train_ids, settings.batch_size, lr_at(step, settings), gen)
-        # the first non-finite loss, kept on the device: checking it every step would wait for the GPU every step
-        bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss), step, bad_step)
-        bad_loss = torch.where(bad_step == step, loss, bad_loss)
+        nonfinite.update(loss, step)
         done = step + 1
         if done % settings.eval_every == 0 or done in settings.checkpoints or done == settings.steps:
-            if int(bad_step) >= 0:  # before anything is evaluated, staged or saved
-                raise FloatingPointError(f"pretraining loss is {float(bad_loss)} at step {int(bad_step)}; lower "
-                                         "pretrain.lr")
+            nonfinite.check()  # before anything is evaluated, staged or saved
             evaluate(done, loss.item())
             bar.set_postfix(loss=f"{loss.item():.3f}", pass1=f"{rows[-1]['eval_pass1']:.3f}")
         if done in settings.checkpoints:
@@ -100,6 +95,24 @@ def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_an
             _save_resume(resume_dir, fingerprint, model, opt, gen, rows, done)
     model.eval()
     return pd.DataFrame(rows)
+
+
+class FirstNonFinite:
+    """The first non-finite pretraining loss, kept on the device: checking each step's loss on the host would wait for
+    the GPU every step. `check` reads it (one wait) and raises FloatingPointError naming the step."""
+
+    def __init__(self, device: str | torch.device):
+        self.step = torch.tensor(-1, device=device)
+        self.loss = torch.tensor(float("nan"), device=device)
+
+    def update(self, loss: torch.Tensor, step: int) -> None:
+        self.step = torch.where((self.step < 0) & ~torch.isfinite(loss), step, self.step)
+        self.loss = torch.where(self.step == step, loss, self.loss)
+
+    def check(self) -> None:
+        if int(self.step) >= 0:
+            raise FloatingPointError(f"pretraining loss is {float(self.loss)} at step {int(self.step)}; lower "
+                                     "pretrain.lr")
 
 
 def train_step(model, opt: torch.optim.Optimizer, train_ids: torch.Tensor, batch_size: int, lr: float,
