@@ -1,11 +1,16 @@
-"""The fresh-machine verdict check: it passes on agreeing verdicts (numbers may differ) and fails on a doctored
-table, through the same command line CI uses."""
+"""The fresh-machine verdict check: it passes on agreeing verdicts (numbers may differ), fails on a doctored
+table, compares a config only with its own table, checks the human-facing tables, and turns every bad input into
+one line, through the same command line CI uses."""
+import shutil
 import subprocess
 import sys
 
 import pandas as pd
+import pytest
+import yaml
 
-from vgh.fresh_check import compare_verdicts
+from conftest import ROOT
+from vgh.fresh_check import compare_verdicts, main, resolved_config
 
 
 def table(verdicts, shift=0.0):
@@ -15,12 +20,76 @@ def table(verdicts, shift=0.0):
                          "verdict": list(verdicts.values())})
 
 
+def md(verdicts):
+    return "| id | claim | verdict |\n|---|---|---|\n" + "".join(
+        f"| {k} | a claim with a |bar| in it | **{v}** |\n" for k, v in verdicts.items())
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A repository with the workflow's config and schema, and a committed default verdict table that the
+    README and figures/claims.md repeat."""
+    r = tmp_path / "repo"
+    shutil.copytree(ROOT / "config", r / "config")
+    shutil.copytree(ROOT / "workflow/schemas", r / "workflow/schemas")
+    (r / "figures").mkdir()
+    verdicts = {"A1": "PASS", "B2": "INCONCLUSIVE", "C1": "FAIL"}
+    table(verdicts).to_csv(r / "figures/claims.csv", index=False)
+    (r / "figures/claims.md").write_text(md(verdicts))
+    (r / "figures/claims_config.yaml").write_text(yaml.safe_dump(resolved_config(r, None)))
+    (r / "README.md").write_text("# x\n<!-- claims-table:start -->\n" + md(verdicts) + "<!-- claims-table:end -->\n")
+    return r
+
+
+def run(*args, capsys):
+    rc = main(list(map(str, args)))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
 def test_numbers_may_differ_verdicts_may_not():
     committed = table({"A1": "PASS", "B2": "INCONCLUSIVE", "C1": "FAIL"})
     assert compare_verdicts(committed, table({"A1": "PASS", "B2": "INCONCLUSIVE", "C1": "FAIL"}, 0.01)) == []
     diffs = compare_verdicts(committed, table({"A1": "PASS", "B2": "PASS", "C1": "FAIL"}))
     assert len(diffs) == 1 and diffs[0].startswith("B2: committed INCONCLUSIVE")
     assert compare_verdicts(committed, table({"A1": "PASS", "B2": "INCONCLUSIVE"})) == ["C1: only in the committed table"]
+
+
+def test_another_config_is_refused_before_anything_runs(repo, capsys):
+    rc, out, err = run("--repo", repo, "--configfile", "config/smoke.yaml", "--workdir", repo / "w", capsys=capsys)
+    assert rc == 2 and "made by another config" in err and "control.seeds" in err and len(err.splitlines()) == 1
+    assert not (repo / "w").exists()
+
+
+def test_a_verdict_doctored_in_the_readme_or_claims_md_is_caught(repo, capsys):
+    readme = (repo / "README.md").read_text()
+    (repo / "README.md").write_text(readme.replace("**INCONCLUSIVE**", "**PASS**"))
+    rc, _, err = run("--repo", repo, "--workdir", repo / "w", capsys=capsys)
+    assert rc == 2 and "README.md says B2 PASS but claims.csv says INCONCLUSIVE" in err
+    (repo / "README.md").write_text(readme)
+    (repo / "figures/claims.md").write_text(md({"A1": "PASS", "B2": "INCONCLUSIVE"}))
+    rc, _, err = run("--repo", repo, "--workdir", repo / "w", capsys=capsys)
+    assert rc == 2 and "says C1 (missing) but claims.csv says FAIL" in err
+
+
+@pytest.mark.parametrize("doctor, message", [
+    (lambda t: pd.concat([t, t.iloc[[0]]]), "claim id A1 appears more than once"),
+    (lambda t: t.drop(columns="verdict"), "no `verdict` column"),
+    (lambda t: t.assign(verdict=["PASS", "MAYBE", "FAIL"]), "B2 has a verdict that is not one of"),
+])
+def test_a_bad_table_is_one_line(repo, tmp_path, capsys, doctor, message):
+    doctor(pd.read_csv(repo / "figures/claims.csv")).to_csv(tmp_path / "bad.csv", index=False)
+    rc, _, err = run("--compare", tmp_path / "bad.csv", repo / "figures/claims.csv", capsys=capsys)
+    assert rc == 2 and message in err and len(err.splitlines()) == 1, err
+    rc, _, err = run("--compare", tmp_path / "missing.csv", repo / "figures/claims.csv", capsys=capsys)
+    assert rc == 2 and "no such verdict table" in err
+
+
+def test_a_reused_workdir_is_refused(repo, capsys):
+    (repo / "w").mkdir()
+    (repo / "w/leftover").write_text("x")
+    rc, _, err = run("--repo", repo, "--workdir", repo / "w", capsys=capsys)
+    assert rc == 2 and "already exists and is not empty" in err
 
 
 def test_the_command_line_fails_on_a_doctored_committed_table(smoke_run, tmp_path):
