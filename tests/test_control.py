@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from oracles import costates_along
 from vgh.control import checks as ck
 from vgh.control import estimators as es
 from vgh.control import experiments as ex
@@ -109,7 +110,7 @@ def test_one_step_costate_is_hand_derived():
     x0, eps = lq.sample_start(sys, N, gen(7))
     x0 = x0.requires_grad_(True)
     ret, states = lq.rollout(sys, x0, eps, keep_states=True)
-    lam = es.costates_along(ret, states)
+    lam = costates_along(ret, states)
     x = x0.detach()
     u = x @ sys.K.T + sys.sigma * eps[:, 0]
     x1 = x @ sys.A.T + u @ sys.B.T
@@ -135,7 +136,7 @@ def test_costate_regression_recovers_P(tiny):
     x0, eps = lq.sample_start(tiny, N, gen(9))
     x0.requires_grad_(True)
     ret, states = lq.rollout(tiny, x0, eps, keep_states=True)
-    lam = es.costates_along(ret, states)
+    lam = costates_along(ret, states)
     P, _ = lq.value_matrices(tiny)
     t = 2
     X = states[t].detach()

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from vgh.lm import alignment as AL
-from vgh.lm import costates as C
-from vgh.lm import enumeration as E
-from vgh.lm import measure as M
+import oracles as O
+from vgh.costates import alignment as AL
+from vgh.costates import enumeration as E
+from vgh.costates import estimators as C
+from vgh.costates import measure as M
 from vgh.ensemble import FAIL, INCONCLUSIVE, PASS
 from vgh.lm.checks import (b3_per_member, check_b1, check_b2, check_b3, envelope_check, lowest_entropy_limit,
                             partial_spearman, through_origin_fit)
@@ -111,7 +112,7 @@ def test_enumeration_sums_to_one_and_matches_teacher_forcing(random_model, two_d
 def test_value_gradient_matches_central_finite_differences(random_model, two_digit, digits):
     ids, ans = two_digit
     tau = 0.7
-    _, g = C.value_and_gradient(random_model, ids, ans, digits, tau)
+    _, g = O.value_and_gradient(random_model, ids, ans, digits, tau)
     x0 = E.state_leaf(random_model, ids).detach()
     emb = E.prompt_embeddings(random_model, ids).detach()
 
@@ -133,10 +134,10 @@ def test_value_gradient_equals_score_function_identity(random_model, two_digit, 
     """g* = sum_y P(y) R(y) grad_x log P(y), with the per-completion scores from separate forwards."""
     ids, ans = two_digit
     tau = 1.0
-    _, g = C.value_and_gradient(random_model, ids, ans, digits, tau, reward="exact")
+    _, g = O.value_and_gradient(random_model, ids, ans, digits, tau, reward="exact")
     comps = all_completions(3)
     k = len(comps)
-    scores = C.score_costates(random_model, ids.repeat_interleave(k, 0), comps.repeat(len(ids), 1), digits,
+    scores = O.score_costates(random_model, ids.repeat_interleave(k, 0), comps.repeat(len(ids), 1), digits,
                               tau).view(len(ids), k, -1)
     enum = E.enumerate_policy(random_model, E.prompt_embeddings(random_model, ids), digits, 3, tau)
     w = (enum.logP.exp() * E.rewards_all(comps, ans, "exact")).detach()
@@ -152,8 +153,8 @@ def test_sf_costate_is_unbiased(random_model, tok, digits):
     (on a confident policy, rare completions with huge scores make a few hundred repeats unreliable)."""
     ids, ans = _prompts(tok, [(3, 4), (9, 9), (5, 0)], 1)
     tau = 1.0
-    _, g = C.value_and_gradient(random_model, ids, ans, digits, tau)
-    est = C.sf_costates(random_model, ids, ans, digits, tau, "partial", n_samples=8,
+    _, g = O.value_and_gradient(random_model, ids, ans, digits, tau)
+    est = O.sf_costates(random_model, ids, ans, digits, tau, "partial", n_samples=8,
                         generator=torch.Generator().manual_seed(1), n_repeats=400)
     _assert_within_se(est, g, "mean lambda_SF vs g*")
     # and the spread is real: a single estimate at N = 8 is far from g*
@@ -168,7 +169,7 @@ def test_exact_pd_expectation_matches_sum_over_completions(random_model, two_dig
     exact = C.expected_pd_costate(random_model, ids, ans, digits, tau, reward)
     comps = all_completions(3)
     k = len(comps)
-    lam = C.pd_costates(random_model, ids.repeat_interleave(k, 0), comps.repeat(len(ids), 1),
+    lam = O.pd_costates(random_model, ids.repeat_interleave(k, 0), comps.repeat(len(ids), 1),
                         ans.repeat_interleave(k, 0), digits, tau, reward).view(len(ids), k, -1)
     py = E.enumerate_policy(random_model, E.prompt_embeddings(random_model, ids), digits, 3, tau).logP.exp()
     assert torch.allclose((py.detach()[..., None] * lam).sum(1), exact, atol=1e-13, rtol=1e-9)
@@ -180,11 +181,11 @@ def test_exact_pd_expectation_matches_sample_mean(trained, digits):
     tau, m = 2.0, 1000  # a flatter policy: every prompt samples several completions
     exact = C.expected_pd_costate(model, ids, ans, digits, tau)
     ys = sample_completions(model, ids, digits, 2, tau, m, torch.Generator().manual_seed(2))  # [Q, M, L]
-    lam = C.pd_costates(model, ids.repeat_interleave(m, 0), ys.reshape(-1, 2), ans.repeat_interleave(m, 0),
+    lam = O.pd_costates(model, ids.repeat_interleave(m, 0), ys.reshape(-1, 2), ans.repeat_interleave(m, 0),
                         digits, tau).view(len(ids), m, -1)
     _assert_within_se(lam.transpose(0, 1), exact, "sample mean of lambda_PD vs exact E[lambda_PD]")
     # the straight-through costate is biased at this temperature: E[lambda_PD] != g*
-    _, g = C.value_and_gradient(model, ids, ans, digits, tau)
+    _, g = O.value_and_gradient(model, ids, ans, digits, tau)
     assert float((exact - g).norm()) > 1e-3 * float(g.norm())
 
 
@@ -197,7 +198,7 @@ def test_pd_bias_vanishes_for_a_confident_policy_without_carries(trained, digits
     model, ids, ans, carry = trained
     rel = {}
     for tau in (1.0, 0.25):
-        _, g = C.value_and_gradient(model, ids, ans, digits, tau)
+        _, g = O.value_and_gradient(model, ids, ans, digits, tau)
         pd_ = C.expected_pd_costate(model, ids, ans, digits, tau)
         rel[tau] = (pd_ - g).norm(dim=-1) / g.norm(dim=-1)
     enum = E.enumerate_policy(model, E.prompt_embeddings(model, ids), digits, 2, 0.25)
@@ -230,7 +231,7 @@ def test_measure_prompts_columns_and_pooling(random_model, two_digit, digits):
     d = M.measure_prompts(random_model, ids, ans, digits, 1.0, "partial", 16, torch.Generator().manual_seed(0),
                           max_rows=200)  # two prompts per chunk
     assert len(d) == len(ids)
-    _, g = C.value_and_gradient(random_model, ids, ans, digits, 1.0)
+    _, g = O.value_and_gradient(random_model, ids, ans, digits, 1.0)
     assert np.allclose(d["g_norm"], g.norm(dim=-1).numpy(), rtol=1e-10)
     # uniform-ish random policy: entropy close to log 10, E|onehot - p|^2 = 1 - |p|^2 close to 0.9
     assert ((d["entropy"] > 2.2) & (d["entropy"] <= np.log(10) + 1e-12)).all()

@@ -62,7 +62,8 @@ def test_figure_renders_degenerate_tables(smoke_run, tmp_path, claim_id, how):
 def test_c_figure_renders_degenerate_tables(tmp_path, claim_id, how):
     """Part C's figures on its summary tables built from synthetic per-member inputs at smoke size (2 members,
     3 checkpoints, 2 RL seeds), degenerated as above: no smoke run needed."""
-    from vgh.trajectory.summary import synthetic_inputs, trajectory_summary
+    from synthetic import synthetic_inputs
+    from vgh.trajectory.summary import trajectory_summary
 
     config = load_config(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml",
                          [ROOT / "config/smoke.yaml"])
@@ -102,8 +103,8 @@ def run_notebook(claim_id, job, tmp_path, inputs=None, params=None) -> dict:
 
 def _b_member_tables(member: int, seed: int) -> dict[str, pd.DataFrame]:
     """Synthetic per-member tables in the costates jobs' layout (one member, every checkpoint, a `member` column):
-    prompts, summary (`vgh.lm.measure.summarize`) and update_alignment with its permuted-reward null."""
-    from vgh.lm.measure import summarize
+    prompts, summary (`vgh.costates.measure.summarize`) and update_alignment with its permuted-reward null."""
+    from vgh.costates.measure import summarize
 
     rng = np.random.default_rng(seed)
     frames = []

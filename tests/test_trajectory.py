@@ -7,13 +7,14 @@ import pytest
 import torch
 
 from conftest import ROOT
+from oracles import run_from_checkpoint
 from vgh.config import load_schema, validate_config
 from vgh.lm.model import build_model
 from vgh.lm.policy import exact_match, exact_pass1, sample_completions
 from vgh.lm.task import answer_indices, build_tokenizer, digit_token_ids, encode_prompts, prompt_text, true_answer
 from vgh.trajectory import checks, metrics, predictors
 from vgh.trajectory.lr_rule import lr_rule
-from vgh.trajectory.rl import RLSettings, clipped_surrogate, rl_train, run_from_checkpoint
+from vgh.trajectory.rl import RLSettings, clipped_surrogate, rl_train
 
 
 @pytest.fixture(scope="module")
@@ -222,14 +223,14 @@ def test_rl_same_seed_same_numbers(tok):
 
 
 def test_one_process_per_checkpoint_gives_the_numbers_of_separate_runs(tok, tmp_path):
-    """measure_checkpoint: every seed's curve equals a separate run from a fresh load (up to float32 rounding: the
+    """measure_trajectory_point: every seed's curve equals a separate run from a fresh load (up to float32 rounding: the
     runs of a checkpoint share one stacked model), and the sweep's run at the configured lr is the first seed's RL
     run, not a different one."""
     import logging
 
     from vgh.lm.model import load_model
     from vgh.lm.task import encode_split
-    from vgh.trajectory.checkpoint import measure_checkpoint
+    from vgh.trajectory.checkpoint import measure_trajectory_point
 
     tiny_model(tok, seed=8, dtype=torch.float32).save_pretrained(tmp_path / "step_5")
     tok.save_pretrained(tmp_path / "step_5")
@@ -238,7 +239,7 @@ def test_one_process_per_checkpoint_gives_the_numbers_of_separate_runs(tok, tmp_
                           "answer": [true_answer(a, b, 1) for a, b in pairs]})
     rl_cfg = {**RL_DEFAULTS, "lr": 0.5, "steps": 4, "num_generations": 4, "prompts_per_step": 4, "seeds": [3, 4]}
     traj = {"pass_k": [1, 4], "headroom_k": 4, "rl": rl_cfg, "lr_sweep": [0.5, 2.0]}
-    tables = measure_checkpoint(str(tmp_path / "step_5"), 5, frame, frame, traj, "cpu", logging.getLogger("test"))
+    tables = measure_trajectory_point(str(tmp_path / "step_5"), 5, frame, frame, traj, "cpu", logging.getLogger("test"))
     settings = RLSettings.from_config(rl_cfg)
     for seed in (3, 4):
         alone = run_from_checkpoint(load_model(str(tmp_path / "step_5")), encode_split(tok, frame),
@@ -271,7 +272,8 @@ def test_loo_fit_never_sees_the_held_out_checkpoint():
 
 
 def _summary(**kw):
-    from vgh.trajectory.summary import synthetic_inputs, trajectory_summary
+    from synthetic import synthetic_inputs
+    from vgh.trajectory.summary import trajectory_summary
 
     m, c, sw, traj = synthetic_inputs(**kw)
     traj["n_bootstrap"] = 200
@@ -320,7 +322,8 @@ def test_binding_lr_check_makes_claims_inconclusive_not_fail():
 
 
 def test_inconclusive_when_members_disagree():
-    from vgh.trajectory.summary import synthetic_inputs, trajectory_summary
+    from synthetic import synthetic_inputs
+    from vgh.trajectory.summary import trajectory_summary
 
     a = synthetic_inputs(n_members=2, n_checkpoints=6, n_seeds=2)
     b = synthetic_inputs(n_members=2, n_checkpoints=6, n_seeds=2, gain="reversed", seed=1)
@@ -335,7 +338,8 @@ def test_inconclusive_when_members_disagree():
 def test_one_seed_and_nans_do_not_crash():
     tables, traj = _summary(n_members=2, n_checkpoints=3, n_seeds=1)
     _claims(tables, traj)
-    from vgh.trajectory.summary import synthetic_inputs, trajectory_summary
+    from synthetic import synthetic_inputs
+    from vgh.trajectory.summary import trajectory_summary
 
     m, c, sw, traj = synthetic_inputs(n_members=2, n_checkpoints=3, n_seeds=1)
     c["gain"] = np.nan
@@ -347,7 +351,8 @@ def test_one_seed_and_nans_do_not_crash():
 def test_summary_is_fast_at_default_size():
     import time
 
-    from vgh.trajectory.summary import synthetic_inputs, trajectory_summary
+    from synthetic import synthetic_inputs
+    from vgh.trajectory.summary import trajectory_summary
 
     m, c, sw, traj = synthetic_inputs(n_members=5, n_checkpoints=10, n_seeds=3, steps=40)
     t0 = time.perf_counter()

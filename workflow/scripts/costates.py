@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vgh.costates.measure import measure_costates, summarize
 from vgh.io import write_table
-from vgh.lm.measure import measure_checkpoint, summarize
 from vgh.lm.model import load_checkpoint
 from vgh.lm.task import encode_split
 from vgh.runtime import configure, select_device
@@ -24,8 +24,8 @@ for step, path in zip(snakemake.params.steps, snakemake.input.checkpoints):
     gen = torch.Generator(device=device).manual_seed(seed)
     log.info("member %d, checkpoint step %d: %d prompts (%d with a carry), temperatures %s, N = %d", member, step,
              len(meta), int(meta["carry"].sum()), c["temperatures"], c["sample_budget"])
-    prompts = measure_checkpoint(model, ids, answers, meta, digit_ids, c["temperatures"],
-                                 c["reward"], c["sample_budget"], gen, c["max_batch_rows"], log)
+    prompts = measure_costates(model, ids, answers, meta, digit_ids, c["temperatures"],
+                               c["reward"], c["sample_budget"], gen, c["max_batch_rows"], log)
     prompts.insert(0, "checkpoint", step)
     tables.append(prompts)
 prompts = pd.concat(tables, ignore_index=True)

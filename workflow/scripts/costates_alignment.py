@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vgh.costates.alignment import update_alignment
 from vgh.io import write_table
-from vgh.lm.alignment import update_alignment
 from vgh.lm.model import load_checkpoint
 from vgh.lm.task import encode_split
 from vgh.runtime import configure, select_device

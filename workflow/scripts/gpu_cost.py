@@ -195,7 +195,7 @@ def trajectory_units(env: dict, cfg: dict) -> dict[str, dict]:
     """Part C: an RL step of the runs of a checkpoint in lockstep (and of one run alone), exact pass@1 on the eval and
     on the RL split (`vgh.lm.stacked.exact_pass1`: the checkpoint before the runs, every run after; and the issue-11
     code's `mean_pass1`), and one checkpoint's `checkpoint_metrics` + `rl_split_stats` (float64, as
-    `vgh.trajectory.checkpoint.measure_checkpoint` calls them)."""
+    `vgh.trajectory.checkpoint.measure_trajectory_point` calls them)."""
     from vgh.trajectory.metrics import checkpoint_metrics, mean_pass1, rl_split_stats
     from vgh.trajectory.rl import RLSettings
 
@@ -239,12 +239,12 @@ def trajectory_units(env: dict, cfg: dict) -> dict[str, dict]:
 
 
 def costates_unit(env: dict, cfg: dict) -> dict:
-    """One costates checkpoint (`vgh.lm.measure.measure_checkpoint`, float64, as workflow/scripts/costates.py calls
+    """One costates checkpoint (`vgh.costates.measure.measure_costates`, float64, as workflow/scripts/costates.py calls
     it), counted at ONE temperature on 1 and on 2 prompt chunks (`prompts_per_chunk` prompts each) and
     extrapolated: every chunk at every temperature runs the same shapes, so a checkpoint costs
     T x (fixed + chunks x per chunk), per chunk = (2 chunks - 1 chunk), fixed = (1 chunk - per chunk)."""
-    from vgh.lm.enumeration import prompts_per_chunk
-    from vgh.lm.measure import measure_checkpoint
+    from vgh.costates.enumeration import prompts_per_chunk
+    from vgh.costates.measure import measure_costates
     from vgh.lm.task import answer_length, encode_split
 
     c = cfg["costates"]
@@ -257,7 +257,7 @@ def costates_unit(env: dict, cfg: dict) -> dict:
     if chunks == 1:  # the whole measurement is one chunk per temperature: count it at one temperature
         ids, answers = encode_split(env["tok"], env["eval_frame"], "cpu", c["n_prompts"])
         meta = env["eval_frame"].iloc[:len(ids)][["a", "b", "prompt", "answer", "carry"]]
-        one = _timed("costates: 1 chunk, 1 temperature", measure_checkpoint, model, ids, answers, meta,
+        one = _timed("costates: 1 chunk, 1 temperature", measure_costates, model, ids, answers, meta,
                      env["digit_ids"], [tau], c["reward"], c["sample_budget"], torch.Generator().manual_seed(0),
                      c["max_batch_rows"], QUIET)
         return unit(combine([(T, one)]), "float64", f"SCALED: counted at 1 temperature on the {c['n_prompts']} "
@@ -267,14 +267,14 @@ def costates_unit(env: dict, cfg: dict) -> dict:
         ids, answers = encode_split(env["tok"], env["eval_frame"], "cpu", n * per)
         meta = env["eval_frame"].iloc[:len(ids)][["a", "b", "prompt", "answer", "carry"]]
         gen = torch.Generator().manual_seed(0)
-        runs[n] = _timed(f"costates: {n} chunk(s), 1 temperature", measure_checkpoint, model, ids, answers, meta,
+        runs[n] = _timed(f"costates: {n} chunk(s), 1 temperature", measure_costates, model, ids, answers, meta,
                          env["digit_ids"], [tau], c["reward"], c["sample_budget"], gen, c["max_batch_rows"], QUIET)
     per_chunk = combine([(1, runs[2]), (-1, runs[1])])
     fixed = combine([(1, runs[1]), (-1, per_chunk)])
     # check of the fit on a third count: 2 temperatures on 1 chunk
     ids, answers = encode_split(env["tok"], env["eval_frame"], "cpu", per)
     meta = env["eval_frame"].iloc[:len(ids)][["a", "b", "prompt", "answer", "carry"]]
-    check = _timed("costates check: 1 chunk, 2 temps", measure_checkpoint, model, ids, answers, meta,
+    check = _timed("costates check: 1 chunk, 2 temps", measure_costates, model, ids, answers, meta,
                    env["digit_ids"], c["temperatures"][:2], c["reward"], c["sample_budget"],
                    torch.Generator().manual_seed(0), c["max_batch_rows"], QUIET)
     fit = combine([(2, fixed), (2, per_chunk)])
@@ -289,15 +289,15 @@ def costates_unit(env: dict, cfg: dict) -> dict:
 
 
 def alignment_unit(env: dict, cfg: dict) -> dict:
-    """One update_alignment job (`vgh.lm.alignment.update_alignment`, float64, as workflow/scripts/
+    """One update_alignment job (`vgh.costates.alignment.update_alignment`, float64, as workflow/scripts/
     costates_alignment.py calls it: every group size, n_batches batches, the permuted-reward null), counted on 1 or 2
     prompt chunks with 1 or 2 batches per group size, plus `objective_gradient` (the exact grad J) on 1 chunk, and
     extrapolated. Per quantity X (launches, FLOPs, ...), with c prompt chunks of `per` prompts and nb batches:
     X(c, nb) = A + O c + nb (b0 + b1 per c): O the exact grad J per chunk (counted alone), A once per job (the
     per-group-size averages after the batches), a batch b0 + b1 Q (its launches do not grow with the Q prompts, its
     FLOPs and activations do). X(1, 1), X(2, 1) and X(1, 2) give b1, b0 and A; X(2, 2) checks the fit."""
-    from vgh.lm.alignment import objective_gradient, update_alignment
-    from vgh.lm.enumeration import prompts_per_chunk
+    from vgh.costates.alignment import objective_gradient, update_alignment
+    from vgh.costates.enumeration import prompts_per_chunk
     from vgh.lm.task import answer_length, encode_split
 
     c = cfg["costates"]
@@ -406,7 +406,7 @@ def pretrain_evals(p: dict) -> int:
 
 
 def rl_runs_per_checkpoint(tr: dict) -> int:
-    """RL runs per checkpoint in `vgh.trajectory.checkpoint.measure_checkpoint`: every seed, plus each lr of the
+    """RL runs per checkpoint in `vgh.trajectory.checkpoint.measure_trajectory_point`: every seed, plus each lr of the
     sweep whose settings differ from the configured ones (that one is the first seed's run)."""
     from vgh.trajectory.rl import RLSettings
 

@@ -4,7 +4,7 @@ import pandas as pd
 
 from vgh.io import write_table
 from vgh.runtime import configure, select_device
-from vgh.trajectory.checkpoint import measure_checkpoint
+from vgh.trajectory.checkpoint import measure_trajectory_point
 
 log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)
@@ -13,8 +13,8 @@ rl_frame, eval_frame = pd.read_parquet(snakemake.input.rl), pd.read_parquet(snak
 tables = {}
 for step, path in zip(snakemake.params.steps, snakemake.input.checkpoints):
     log.info("member %d, checkpoint step %d", member, step)
-    for name, table in measure_checkpoint(path, int(step), rl_frame, eval_frame, snakemake.params.trajectory,
-                                          device, log).items():
+    for name, table in measure_trajectory_point(path, int(step), rl_frame, eval_frame, snakemake.params.trajectory,
+                                                device, log).items():
         tables.setdefault(name, []).append(table)
 for name, parts in tables.items():
     table = pd.concat(parts, ignore_index=True)

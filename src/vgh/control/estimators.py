@@ -4,7 +4,7 @@
   with the leave-one-out baseline b_i = mean_{j != i} R_j (unbiased); for the LQ policy
   grad_K log pi = eps x' / sigma.
 - PD (backprop through time, reparameterized noise): autograd of mean_i R_i(K, eps_i) in K.
-- Costates lambda_t = dR/dx_t along a rollout (policy inside the derivative, noise fixed), and their
+- Costates lambda_t = dR/dx_t along a rollout (policy inside the derivative, noise fixed): their
   conditional mean E[lambda_t | x_t = x] from M continuations started at (t, x) with fresh noise.
 
 All estimators are batched over rollouts; large batches are processed in chunks (a loop over chunks, never
@@ -113,12 +113,6 @@ def mean_estimate_stats(terms: torch.Tensor, reference: torch.Tensor) -> dict[st
 
 
 # ------------------------------------------------------------------------------------- costates
-def costates_along(returns: torch.Tensor, states: list[torch.Tensor]) -> torch.Tensor:
-    """lambda_t = dR/dx_t for every t along batched rollouts: (T+1, N, n) (states from a differentiable rollout)."""
-    grads = torch.autograd.grad(returns.sum(), states, allow_unused=True)
-    return torch.stack([torch.zeros_like(s) if g is None else g for s, g in zip(states, grads)])
-
-
 def conditional_mean_gradient(return_fn: Callable[[torch.Tensor], dict[str, torch.Tensor]], x: torch.Tensor,
                               M: int, chunk: int = 1 << 16) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Mean and standard error over M continuations of d(return)/d(start state), per probe state.

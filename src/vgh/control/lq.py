@@ -131,13 +131,6 @@ def mean_square_radius(sys: LQSystem, alpha: float) -> float:
 
 
 # --------------------------------------------------------------------------------- batched rollouts
-def noise_scale(x: torch.Tensor, sigma: float, alpha: float) -> torch.Tensor:
-    """sigma(x) = sigma0 * sqrt(1 + alpha |x|^2) for a batch x (N, n): shape (N, 1)."""
-    if alpha == 0.0:
-        return torch.full((x.shape[0], 1), sigma, dtype=x.dtype)
-    return sigma * torch.sqrt(1 + alpha * (x * x).sum(-1, keepdim=True))
-
-
 def rollout(sys: LQSystem, x0: torch.Tensor, eps: torch.Tensor, *, K: torch.Tensor | None = None,
             t0: torch.Tensor | None = None, alpha: float = 0.0, detach_noise: bool = False,
             keep_states: bool = False):

@@ -6,7 +6,5 @@
 - `updates`: critic-free advantages (REINFORCE, RLOO, GRPO) and their one dispatch `advantages`.
 - `pretrain`: pretraining with resume state; its checkpoints are the trajectory of Parts B and C.
 - `stacked`: K GPT-2s of one architecture as one model with a run axis (Part C's RL runs of a checkpoint).
-- Part B: `enumeration` (the exact policy over all completions, by a prefix tree with a KV cache), `costates`
-  (value gradient and the SF / straight-through estimators), `measure` (B1 / B2 tables and their headline
-  metrics), `alignment` (B3 update directions), `checks` (B1-B3).
+- `checks`: the B1-B3 claim checks. Part B's computations live in `vgh.costates`.
 """

@@ -21,8 +21,9 @@ from .metrics import checkpoint_metrics, rl_split_stats
 from .rl import RLSettings, run_group
 
 
-def measure_checkpoint(path: str, step: int, rl_frame: pd.DataFrame, eval_frame: pd.DataFrame, trajectory: dict,
-                       device: str | torch.device, log: logging.Logger) -> dict[str, pd.DataFrame]:
+def measure_trajectory_point(path: str, step: int, rl_frame: pd.DataFrame, eval_frame: pd.DataFrame,
+                             trajectory: dict, device: str | torch.device,
+                             log: logging.Logger) -> dict[str, pd.DataFrame]:
     """Tables `metrics` (one row: `checkpoint_metrics` with the RL settings' S_alg, plus `rl_split_stats` of the RL
     split), `rl` (the curves of every seed of `trajectory.rl.seeds`) and `sweep` (the
     curves of every lr of `trajectory.lr_sweep`, first seed) of the checkpoint folder `path`."""

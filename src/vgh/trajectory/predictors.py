@@ -72,12 +72,6 @@ def loo_predictions(S, H, gain) -> tuple[np.ndarray, np.ndarray]:
     return preds, kappas
 
 
-def predictor_values(S, H, gain) -> dict[str, np.ndarray]:
-    """Each predictor's value per checkpoint (G_pred = the LOO prediction)."""
-    S, H = np.asarray(S, float), np.asarray(H, float)
-    return {"G_pred": loo_predictions(S, H, gain)[0], "S*H": S * H, "S": S, "H": H}
-
-
 class MemberFit:
     """One member's checkpoints (sorted), S, H and its gain matrix [checkpoint, seed]; statistics of a seed
     resample (an index array with repeats, or None for all seeds), cached by the multiset of drawn seeds."""

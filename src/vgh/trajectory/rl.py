@@ -253,12 +253,3 @@ def run_group(model, rl_split: tuple[torch.Tensor, torch.Tensor], eval_split: tu
         log.info("%s seed %d lr %g: eval pass@1 %.5f -> %.5f (gain %+.5f)", desc, seed, lr, before["eval"],
                  after["eval"][run], gain)
     return out
-
-
-def run_from_checkpoint(model, rl_split: tuple[torch.Tensor, torch.Tensor],
-                        eval_split: tuple[torch.Tensor, torch.Tensor], digit_ids: torch.Tensor, s: RLSettings,
-                        seed: int, log: logging.Logger | None = None, progress: bool = True,
-                        desc: str = "rl") -> pd.DataFrame:
-    """One run of `run_group` (seed `seed`, lr s.lr)."""
-    return run_group(model, rl_split, eval_split, digit_ids, s, [(seed, s.lr)], log=log, progress=progress,
-                     desc=desc)[0]

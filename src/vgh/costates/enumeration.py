@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .policy import REWARDS, all_completions
+from vgh.lm.policy import REWARDS, all_completions
 
 
 def prompt_embeddings(model, prompt_ids: torch.Tensor) -> torch.Tensor:

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .costates import expected_pd_costate, sf_coefficients
 from .enumeration import (chunks, completion_index, enumerate_policy, prompt_embeddings, prompts_per_chunk,
                           rewards_all, state_leaf, with_state)
+from .estimators import expected_pd_costate, sf_coefficients
 
 
 def measure_prompts(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor,
@@ -128,9 +128,9 @@ def summarize(prompts: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def measure_checkpoint(model, prompt_ids: torch.Tensor, answers: torch.Tensor, meta: pd.DataFrame,
-                       digit_ids: torch.Tensor, temperatures: list[float], reward: str, n_samples: int,
-                       generator: torch.Generator, max_rows: int = 4096, log=None) -> pd.DataFrame:
+def measure_costates(model, prompt_ids: torch.Tensor, answers: torch.Tensor, meta: pd.DataFrame,
+                     digit_ids: torch.Tensor, temperatures: list[float], reward: str, n_samples: int,
+                     generator: torch.Generator, max_rows: int = 4096, log=None) -> pd.DataFrame:
     """Per-prompt table over a temperature sweep (model in float64): one row per (temperature, prompt).
 
     `meta` holds one row per prompt (e.g. a, b, prompt, answer, carry of the eval split); its columns are copied

@@ -1,37 +1,34 @@
-"""Part B's costate estimators against the exact value gradient (SCIENCE.md, Part B), on `enumeration`.
+"""Test oracles: stand-alone, per-sample forms of what the library computes in one batched pass, which the tests
+check the library against. No workflow rule runs these.
 
-- V(x) = sum_y P_tau(y | x) R(y) and g* = grad_x V (the reference).
-- lambda_SF: the score-function costate grad_x (1/N) sum_i (R_i - b_i) log P(y_i | x) over N samples with a
-  leave-one-out baseline; E[lambda_SF] = g*, so its error is measured at the fixed budget N.
-- lambda_PD: the straight-through pathwise costate: forward on the hard sampled tokens, backward through
-  their soft versions (next input e(y_t) + (e_bar_t - sg(e_bar_t)), reward on onehot(y) + (p - sg(p))).
-  E[lambda_PD] is exact: one backward over the prefix tree, weighted by the (detached) probabilities.
-
-`value_and_gradient`, `pd_costates`, `score_costates` and `sf_costates` are the per-sample / stand-alone
-forms the tests check the exact expectations against; the measurement (`measure`) uses the rest.
+- Part A: `costates_along`, the costates lambda_t = dR/dx_t along differentiable LQ rollouts.
+- Part B: `value_and_gradient` (V and g* = grad_x V by enumeration), `pd_costates` (lambda_PD(y) per given
+  completion, a sequential straight-through forward), `score_costates` (grad_x log P(y | x) per completion) and
+  `sf_costates` (independent lambda_SF estimates), against `vgh.costates.estimators`' exact expectations.
+- Part C: `run_from_checkpoint`, one RL run alone (`vgh.trajectory.rl.run_group` with one run), against the runs
+  that share a stacked model in `vgh.trajectory.checkpoint.measure_trajectory_point`.
 """
 from __future__ import annotations
 
+import logging
+
+import pandas as pd
 import torch
 
-from .enumeration import (enumerate_policy, gather_tokens, prompt_embeddings, rewards_all, state_leaf,
-                          tree_logprobs, with_state)
-from .policy import REWARDS, all_completions, answer_logits
-from .updates import rloo_advantages
+from vgh.costates.enumeration import enumerate_policy, prompt_embeddings, rewards_all, state_leaf, with_state
+from vgh.costates.estimators import sf_coefficients, soft_reward
+from vgh.lm.policy import answer_logits
+from vgh.trajectory.rl import RLSettings, run_group
 
 
-def soft_reward(hits: torch.Tensor, kind: str) -> torch.Tensor:
-    """R on (soft) per-position indicators hits[..., L] = Y_t[a_t]; both rewards are multilinear in Y.
-
-    partial: (1/L) sum_t Y_t[a_t];  exact: prod_t Y_t[a_t].
-    """
-    if kind == "partial":
-        return hits.mean(-1)
-    if kind == "exact":
-        return hits.prod(-1)
-    raise ValueError(f"reward must be one of {sorted(REWARDS)}, got {kind!r}")
+# ------------------------------------------------------------------------------------- Part A
+def costates_along(returns: torch.Tensor, states: list[torch.Tensor]) -> torch.Tensor:
+    """lambda_t = dR/dx_t for every t along batched rollouts: (T+1, N, n) (states from a differentiable rollout)."""
+    grads = torch.autograd.grad(returns.sum(), states, allow_unused=True)
+    return torch.stack([torch.zeros_like(s) if g is None else g for s, g in zip(states, grads)])
 
 
+# ------------------------------------------------------------------------------------- Part B
 def value_and_gradient(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor,
                        tau: float, reward: str = "partial") -> tuple[torch.Tensor, torch.Tensor]:
     """V [Q] and g* = grad_x V [Q, E] exactly (enumeration, autograd)."""
@@ -41,28 +38,6 @@ def value_and_gradient(model, prompt_ids: torch.Tensor, answers: torch.Tensor, d
     v = (enum.logP.exp() * rewards_all(enum.completions, answers, reward)).sum(-1)
     (g,) = torch.autograd.grad(v.sum(), x)
     return v.detach(), g
-
-
-def expected_pd_costate(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor,
-                        tau: float, reward: str = "partial") -> torch.Tensor:
-    """E_y[lambda_PD(y)] [Q, E] exactly: grad_x sum_y sg(P(y)) R_ST(y), one backward over the prefix tree."""
-    x = state_leaf(model, prompt_ids)
-    logp = tree_logprobs(model, with_state(prompt_embeddings(model, prompt_ids), x), digit_ids,
-                         answers.shape[1], tau, straight_through=True)
-    probs = logp.exp()
-    comps = all_completions(answers.shape[1], device=prompt_ids.device)
-    weight = gather_tokens(logp.detach(), comps).sum(-1).exp()  # [Q, K] = P(y), no gradient
-    r_st = _st_reward(probs, comps, answers, reward)
-    (g,) = torch.autograd.grad((weight * r_st).sum(), x)
-    return g
-
-
-def _st_reward(probs: torch.Tensor, comps: torch.Tensor, answers: torch.Tensor, kind: str) -> torch.Tensor:
-    """R evaluated on onehot(y) + (p - sg(p)): [Q, K]. probs [Q, K, L, 10], comps [K, L], answers [Q, L]."""
-    q = probs.shape[0]
-    p_ans = probs.gather(-1, answers[:, None, :, None].expand(q, probs.shape[1], -1, 1)).squeeze(-1)
-    hits = (comps[None] == answers[:, None]).to(probs.dtype) + p_ans - p_ans.detach()
-    return soft_reward(hits, kind)
 
 
 def pd_costates(model, prompt_ids: torch.Tensor, completions: torch.Tensor, answers: torch.Tensor,
@@ -104,18 +79,6 @@ def score_costates(model, prompt_ids: torch.Tensor, completions: torch.Tensor, d
     return g
 
 
-def sf_coefficients(probs_y: torch.Tensor, rewards: torch.Tensor, n_samples: int,
-                    generator: torch.Generator) -> torch.Tensor:
-    """[Q, K] coefficients c with lambda_SF = grad_x sum_y c_y log P(y): c_y = (1/N) sum_i (R_i - b_i)[y_i = y].
-
-    N completions per prompt are drawn from the exact P(y) [Q, K] (the same law as sampling digit by
-    digit); b_i is the leave-one-out mean of the other N - 1 rewards.
-    """
-    idx = torch.multinomial(probs_y, n_samples, replacement=True, generator=generator)  # [Q, N]
-    adv = rloo_advantages(rewards.gather(1, idx))
-    return torch.zeros_like(probs_y).scatter_add_(1, idx, adv / n_samples)
-
-
 def sf_costates(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor, tau: float,
                 reward: str, n_samples: int, generator: torch.Generator, n_repeats: int = 1) -> torch.Tensor:
     """[R, Q, E] independent lambda_SF estimates, each from N samples per prompt with a leave-one-out baseline."""
@@ -129,3 +92,13 @@ def sf_costates(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_id
         coef = sf_coefficients(py, r, n_samples, generator)
         out.append(torch.autograd.grad((coef * enum.logP).sum(), x, retain_graph=i < n_repeats - 1)[0])
     return torch.stack(out)
+
+
+# ------------------------------------------------------------------------------------- Part C
+def run_from_checkpoint(model, rl_split: tuple[torch.Tensor, torch.Tensor],
+                        eval_split: tuple[torch.Tensor, torch.Tensor], digit_ids: torch.Tensor, s: RLSettings,
+                        seed: int, log: logging.Logger | None = None, progress: bool = True,
+                        desc: str = "rl") -> pd.DataFrame:
+    """One run of `run_group` (seed `seed`, lr s.lr)."""
+    return run_group(model, rl_split, eval_split, digit_ids, s, [(seed, s.lr)], log=log, progress=progress,
+                     desc=desc)[0]

@@ -9,9 +9,10 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from vgh.lm.policy import all_completions
+from vgh.lm.updates import ALGOS, advantages
+
 from .enumeration import cache_kwargs, chunks, enumerate_policy, prompt_embeddings, prompts_per_chunk, rewards_all
-from .policy import all_completions
-from .updates import ALGOS, advantages
 
 
 def _params(model) -> list[torch.nn.Parameter]:
