@@ -1,4 +1,4 @@
-"""The GPU probe (workflow/scripts/gpu_probe.py) runs on the CPU with tiny settings and reports every measurement."""
+"""The GPU probe (tools/gpu_probe.py) runs on the CPU with tiny settings and reports every measurement."""
 import json
 import os
 import subprocess
@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_gpu_probe_cpu_tiny(tmp_path):
     out = tmp_path / "probe.md"
-    cmd = [sys.executable, str(ROOT / "workflow/scripts/gpu_probe.py"), "--device", "cpu", "--tiny",
+    cmd = [sys.executable, str(ROOT / "tools/gpu_probe.py"), "--device", "cpu", "--tiny",
            "--configfile", "config/gpu.yaml", "--steps", "3", "--procs", "1", "2", "--repeats", "2",
            "--rl-repeats", "1", "--rl-steps", "2", "--rl-k", "1", "2", "--block", "2", "--warmup", "1",
            "--threads", "1", "--worker-timeout", "50", "--out", str(out)]

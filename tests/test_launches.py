@@ -1,10 +1,14 @@
-"""vgh.launches: what counts as a kernel launch, a sync and a FLOP, and the prediction."""
+"""tools/launches.py: what counts as a kernel launch, a sync and a FLOP, and the prediction; tools/gpu_cost.py."""
 import math
+import sys
 
 import pytest
 import torch
 
-from vgh.launches import combine, count_work, foreach_launches, predict_seconds
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "tools"))  # the developer tools are scripts in a plain folder, not a package
+from launches import combine, count_work, foreach_launches, predict_seconds  # noqa: E402
 
 
 def test_matmul_is_one_launch_and_2mnk_flops():
@@ -171,12 +175,10 @@ def test_combine_scales_and_extrapolates():
 
 
 def _gpu_cost_script():
-    """workflow/scripts/gpu_cost.py as a module (it is a script, not part of the library)."""
+    """tools/gpu_cost.py as a module (it is a script, not part of the library)."""
     import importlib.util
 
-    from conftest import ROOT
-
-    spec = importlib.util.spec_from_file_location("gpu_cost", ROOT / "workflow/scripts/gpu_cost.py")
+    spec = importlib.util.spec_from_file_location("gpu_cost", ROOT / "tools/gpu_cost.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -208,12 +210,9 @@ def test_gpu_cost_script_reports_the_smoke_config(tmp_path):
     import os
     import re
     import subprocess
-    import sys
-
-    from conftest import ROOT
 
     out = tmp_path / "cost.md"
-    proc = subprocess.run([sys.executable, str(ROOT / "workflow/scripts/gpu_cost.py"), "--configfile",
+    proc = subprocess.run([sys.executable, str(ROOT / "tools/gpu_cost.py"), "--configfile",
                            "config/smoke.yaml", "--slots", "4", "--out", str(out)], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,8 +1,8 @@
 """GPU probe: how long the GPU config's steps take, and how a tiny model's training scales when N processes share
 one GPU. A short script (about 2-3 minutes on one H100 with the defaults) to run before the full GPU workflow.
 
-    python workflow/scripts/gpu_probe.py [--device cuda|cpu] [--configfile config/gpu.yaml] [--steps 200]
-                                         [--procs 1 2 4 8] [--out probe.md] [--tiny]
+    python tools/gpu_probe.py [--device cuda|cpu] [--configfile config/gpu.yaml] [--steps 200]
+                              [--procs 1 2 4 8] [--out probe.md] [--tiny]
 
 It needs torch, transformers, tokenizers and PyYAML (jsonschema too, to fill in the schema's defaults; without it
 the YAML files are merged as they are), not Snakemake; `src/` is put on the path by the script itself. Inputs are
@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 for _k, _v in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": "Agg"}.items():
     os.environ.setdefault(_k, _v)
@@ -363,7 +363,7 @@ def table(rows: list[dict], cols: list[tuple[str, str, str]]) -> list[str]:
 def report(args, s: dict, env: dict, conc: list[dict], steps: list[dict], total_s: float,
            errors: list[str]) -> str:
     lines = ["# GPU probe", "",
-             f"Run {time.strftime('%Y-%m-%d %H:%M')} by `python workflow/scripts/gpu_probe.py "
+             f"Run {time.strftime('%Y-%m-%d %H:%M')} by `python tools/gpu_probe.py "
              f"{' '.join(sys.argv[1:])}` in {total_s:.0f} s.", "",
              f"- device: {env['device_name']} ({env['device']})",
              f"- torch {env['torch']}, CUDA {env['cuda']}, transformers {env['transformers']}, "

@@ -4,6 +4,7 @@ Tiny models on a GPU are *launch-bound*: eager PyTorch spends a roughly fixed ho
 dispatcher, CUDA launch) while each kernel finishes in microseconds, so a unit of work takes about
 (kernel launches) x (seconds per launch) unless its arithmetic takes longer. `count_work` runs a callable once on
 the CPU and counts what it would launch on a CUDA device; `predict_seconds` turns counts into seconds.
+A developer tool (tools/README.md): the GPU cost model, tools/gpu_cost.py, is built on it; no rule runs it.
 
 What counts as a launch (`WorkCounter`, a `TorchDispatchMode`, sees every aten op below autograd, backward
 included). An aten op on a *device* tensor counts one launch, except

@@ -1,6 +1,6 @@
 """Workflow benchmark: run a config with --cores 1 and --cores 2 in temporary copies and print a table.
 
-    python workflow/scripts/bench.py --configfile config/smoke.yaml [--cores 1 2] [--out docs/benchmarks_smoke.md]
+    python tools/bench.py --configfile config/smoke.yaml [--cores 1 2] [--out docs/benchmarks_smoke.md]
 
 Reports per-rule wall time and max RSS (from the rules' `benchmark:` files), total wall per core count,
 the parallel speedup, the scheduling overhead wall / (sum of job wall / cores), the no-op dry-run time, the
@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from vgh.io import copy_workflow
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from vgh.io import copy_workflow  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
@@ -54,7 +55,7 @@ def main() -> None:
     args = ap.parse_args()
     cfg = ["--configfile", args.configfile]
     lines = [f"# Workflow benchmark: `{args.configfile}`", "",
-             f"Measured {time.strftime('%Y-%m-%d')} by `python workflow/scripts/bench.py --configfile "
+             f"Measured {time.strftime('%Y-%m-%d')} by `python tools/bench.py --configfile "
              f"{args.configfile}` on this machine ({_machine()}).", ""]
     summary, per_rule = [], None
     with tempfile.TemporaryDirectory() as tmp:
