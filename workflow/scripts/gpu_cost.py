@@ -214,7 +214,7 @@ def trajectory_units(env: dict, cfg: dict) -> dict[str, dict]:
     old_er = _timed("mean_pass1 RL split (issue 11)", mean_pass1, m32, *env["rl"], dig)
 
     def metrics():
-        row = checkpoint_metrics(m64, *env["eval"], dig, tr["pass_k"], tr["headroom_k"], s.advantage,
+        row = checkpoint_metrics(m64, *env["eval"], dig, tr["pass_k"], tr["headroom_k"], s.algo,
                                  s.num_generations, s.scale_rewards)
         row.update(rl_split_stats(m64, *env["rl"], dig))
         return row
