@@ -43,9 +43,32 @@ INVALID = [
     ({"data": {"prompt_template": "{a}+{b}={c}"}}, "data.prompt_template"),
     ({"data": {"prompt_template": "{a}+{b}+{a}="}}, "data.prompt_template"),
     ({"data": {"prompt_template": "{a:>3}+{b}="}}, "data.prompt_template"),
+    # issue 21: every number finite (NaN and inf pass JSON Schema's range checks), wherever it is
+    ({"claims": {"A1": {"max_rel_error": float("nan")}}}, "claims.A1.max_rel_error"),
+    ({"pretrain": {"lr": float("nan")}}, "pretrain.lr"),
+    ({"control": {"lq": {"sigma": float("inf")}}}, "control.lq.sigma"),
+    ({"claims": {"A1": {"slope_range": [-0.65, float("-inf")]}}}, "claims.A1.slope_range.1"),
+    ({"costates": {"temperatures": [0.25, float("nan")]}}, "costates.temperatures.1"),
+    # lists whose repeats or order change a result
+    ({"costates": {"checkpoints": [1000, 200]}}, "costates.checkpoints"),
+    ({"costates": {"checkpoints": [200, 200, 1000]}}, "costates.checkpoints"),
+    ({"control": {"pendulum": {"smoothing_scales": [0.05, 0.02, 0.05]}}}, "control.pendulum.smoothing_scales"),
+    ({"trajectory": {"rl": {"seeds": [0, 1, 0]}}}, "trajectory.rl.seeds"),
+    ({"trajectory": {"pass_k": [8, 1]}}, "trajectory.pass_k"),
+    ({"pretrain": {"checkpoints": [0, 100, 100, 3000]}}, "pretrain.checkpoints"),
+    ({"alignment": {"num_generations": [2, 8, 4]}}, "alignment.num_generations"),
+    ({"alignment": {"checkpoint": 123}}, "alignment.checkpoint"),
+    # seeds bounded to what the generators take: 0 <= seed < 2^32
+    ({"data": {"seed": 2 ** 32}}, "data.seed"),
+    ({"pretrain": {"seeds": [0, 2 ** 40]}}, "pretrain.seeds.1"),
+    ({"control": {"lq": {"system_seed": -1}}}, "control.lq.system_seed"),
+    # renamed and removed keys name their successor
+    ({"costates": {"group_sizes": [2, 4]}}, "costates.group_sizes"),
+    ({"trajectory": {"rl": {"beta": 0.0}}}, "trajectory.rl.beta"),
+    ({"trajectory": {"rl": {"algo": "ppo_clip"}}}, "trajectory.rl.algo"),
 ]
 # checked through Snakemake too: each stops the run before any job
-WORKFLOW_INVALID = INVALID[:10] + [INVALID[i] for i in (14, 16, 17, 18)]
+WORKFLOW_INVALID = INVALID[:10] + [INVALID[i] for i in (14, 16, 17, 18, 24)]
 
 
 def merged(override):
@@ -126,3 +149,68 @@ def test_device_cuda_without_cuda_stops_before_any_job(workflow_copy):
     assert not (workflow_copy / "results").exists() and not (workflow_copy / "logs").exists()
     # a dry run only shows the DAG (e.g. of config/gpu.yaml on a machine without a GPU): allowed
     snakemake(workflow_copy, "-n", "--config", "device=cuda", timeout=120)
+
+
+# (override, error message): renamed and removed keys are rejected before the schema, naming what replaces them
+RETIRED = [
+    ({"trajectory": {"n_bootstrap": 50}}, "config key `trajectory.n_bootstrap` was renamed to `bootstrap.n_resamples`"),
+    ({"trajectory": {"bootstrap_seed": 1}}, "config key `trajectory.bootstrap_seed` was renamed to `bootstrap.seed`"),
+    ({"costates": {"group_sizes": [2, 4]}}, "config key `costates.group_sizes` was renamed to `alignment.num_generations`"),
+    ({"costates": {"n_batches": 4}}, "config key `costates.n_batches` was renamed to `alignment.n_batches`"),
+    ({"costates": {"alignment_checkpoint": 300}},
+     "config key `costates.alignment_checkpoint` was renamed to `alignment.checkpoint`"),
+    ({"costates": {"alignment_temperature": 1.0}},
+     "config key `costates.alignment_temperature` was renamed to `alignment.temperature`"),
+    ({"trajectory": {"rl": {"beta": 0.0}}}, "config key `trajectory.rl.beta` was removed: the KL penalty to a "
+                                            "reference model is not implemented"),
+    ({"trajectory": {"rl": {"algo": "ppo_clip"}}}, "config key `trajectory.rl.algo`: 'ppo_clip' was removed: use "
+                                                   "`algo: grpo` with `num_iterations` > 1"),
+]
+
+
+@pytest.mark.parametrize("override,message", RETIRED, ids=[m.split("`")[1] for _, m in RETIRED])
+def test_renamed_and_removed_keys_name_their_successor(override, message):
+    from vgh.config import check_retired_keys
+
+    schema = load_schema(SCHEMA)
+    # an old key is reported once the schema no longer defines it; the bootstrap move is helper "claims"'s, so this
+    # test drops the old bootstrap keys from the schema itself where they are still there (a no-op once moved)
+    for old in ("n_bootstrap", "bootstrap_seed"):
+        schema["properties"]["trajectory"]["properties"].pop(old, None)
+    config = merged(override)
+    for old in ("n_bootstrap", "bootstrap_seed"):
+        if old not in override.get("trajectory", {}):
+            config["trajectory"].pop(old, None)
+    with pytest.raises(ConfigError) as err:
+        check_retired_keys(config, schema)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(config, schema)
+
+
+def test_every_rename_points_at_a_key_of_the_schema():
+    from vgh.config import REMOVED, RENAMED, _schema_has
+
+    schema = load_schema(SCHEMA)
+    for old, new in RENAMED.items():
+        if new.split(".")[0] == "bootstrap" and "bootstrap" not in schema["properties"]:
+            continue  # helper "claims" adds the bootstrap section
+        assert _schema_has(schema, new), new
+    for old in [*RENAMED, *REMOVED]:
+        if old.startswith("trajectory.") and "bootstrap" in old and "bootstrap" not in schema["properties"]:
+            continue
+        assert not _schema_has(schema, old), old
+
+
+def test_nan_in_a_config_file_names_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("claims: {A1: {max_rel_error: .nan}}\n")
+    with pytest.raises(ConfigError, match=r"config key `claims.A1.max_rel_error` is nan: every number"):
+        load_config(ROOT / "config/config.yaml", SCHEMA, [bad])
+
+
+def test_nan_through_the_config_option_names_the_key(workflow_copy):
+    """`--config` parses nested values as strings (Snakemake's YAML BaseLoader); a top-level number is a float: both
+    routes stop the run before any job, naming the key."""
+    proc = snakemake(workflow_copy, "-n", "--config", "pretrain={lr: .nan}", check=False, timeout=120)
+    assert proc.returncode != 0 and "`pretrain.lr`" in proc.stdout + proc.stderr

@@ -48,7 +48,8 @@ def llama_revisions(tmp_path_factory):
 def external_config(paths, steps=(10, 20)):
     return {
         "external": {"checkpoints": [{"step": s, "path": p} for s, p in zip(steps, paths)]},
-        "costates": {"checkpoints": list(steps), "alignment_checkpoint": steps[-1]},
+        "costates": {"checkpoints": list(steps)},
+        "alignment": {"checkpoint": steps[-1]},
     }
 
 

@@ -226,8 +226,8 @@ def test_gpu_cost_script_reports_the_smoke_config(tmp_path):
     from vgh.config import read_yaml
 
     smoke = read_yaml(ROOT / "config/smoke.yaml")
-    n_batches = (smoke.get("costates", {}).get("n_batches")
-                 or read_yaml(ROOT / "config/config.yaml")["costates"]["n_batches"])
+    n_batches = (smoke.get("alignment", {}).get("n_batches")
+                 or read_yaml(ROOT / "config/config.yaml")["alignment"]["n_batches"])
     assert f"extrapolated to {n_batches} batches" in text  # the alignment unit scaled to the config's batches
 
     def seconds(cell: str) -> float:

@@ -150,14 +150,14 @@ def rl_settings(**overrides) -> RLSettings:
 
 
 @pytest.mark.parametrize("optimizer,lr", [("sgd", 1.0), ("adam", 0.05)])
-@pytest.mark.parametrize("algo", ["grpo", "rloo", "ppo_clip"])
-def test_rl_raises_pass1(tok, algo, optimizer, lr):
+@pytest.mark.parametrize("algo,num_iterations", [("grpo", 1), ("rloo", 1), ("grpo", 2)])
+def test_rl_raises_pass1(tok, algo, num_iterations, optimizer, lr):
     model = tiny_model(tok, seed=4, dtype=torch.float32)
     prompt_ids, answers = learnable_task(tok)
     digit_ids = digit_token_ids(tok)
     before = metrics.mean_pass1(model, prompt_ids, answers, digit_ids)
     s = rl_settings(algo=algo, optimizer=optimizer, lr=lr, steps=15, num_generations=8, prompts_per_step=4,
-                    num_iterations=2, scale_rewards="group")
+                    num_iterations=num_iterations, scale_rewards="group")
     curve, model = rl_train(model, prompt_ids, answers, digit_ids, s, torch.Generator().manual_seed(0),
                             progress=False)
     after = metrics.mean_pass1(model, prompt_ids, answers, digit_ids)
@@ -168,11 +168,11 @@ def test_rl_raises_pass1(tok, algo, optimizer, lr):
     assert curve["reward"].iloc[-5:].mean() > curve["reward"].iloc[:3].mean()
 
 
-def test_ppo_clip_engages_only_after_the_first_iteration(tok):
+def test_clipping_engages_only_after_the_first_iteration(tok):
     prompt_ids, answers = learnable_task(tok)
     digit_ids = digit_token_ids(tok)
     base = tiny_model(tok, seed=5, dtype=torch.float32)
-    one = rl_settings(algo="ppo_clip", optimizer="adam", lr=0.05, steps=5, num_generations=8, prompts_per_step=4,
+    one = rl_settings(algo="grpo", optimizer="adam", lr=0.05, steps=5, num_generations=8, prompts_per_step=4,
                       num_iterations=1, epsilon=0.1)
     curve1, _ = rl_train(copy.deepcopy(base), prompt_ids, answers, digit_ids, one,
                          torch.Generator().manual_seed(0), progress=False)
@@ -189,6 +189,35 @@ def test_ppo_clip_engages_only_after_the_first_iteration(tok):
     assert torch.allclose(loss, -(adv * torch.ones_like(logp)).flatten(1).mean(1))
     loss, st = clipped_surrogate(logp + 1.0, logp, adv.abs(), 0.2)  # rho = e > 1.2 with A > 0: all clipped
     assert (st["region"] == 1).all() and (st["high"] == 1).all()
+
+
+@pytest.mark.parametrize("algo", ["grpo", "rloo"])
+def test_num_iterations_takes_that_many_clipped_steps_per_batch(tok, monkeypatch, algo):
+    """TRL's num_iterations for every algo (grpo and rloo alike): num_iterations optimizer steps on the clipped
+    surrogate per generated batch, so 2 iterations train other parameters than 1 from the same samples."""
+    import vgh.trajectory.rl as rl
+
+    prompt_ids, answers = learnable_task(tok)
+    digit_ids = digit_token_ids(tok)
+    base = tiny_model(tok, seed=5, dtype=torch.float32)
+    calls = []
+
+    def counted(*args):
+        calls.append(args[3])  # epsilon
+        return clipped_surrogate(*args)
+
+    monkeypatch.setattr(rl, "clipped_surrogate", counted)
+    trained = {}
+    for n in (1, 2):
+        calls.clear()
+        s = rl_settings(algo=algo, optimizer="sgd", lr=0.5, steps=3, num_generations=4, prompts_per_step=4,
+                        num_iterations=n, epsilon=0.1)
+        curve, trained[n] = rl_train(copy.deepcopy(base), prompt_ids, answers, digit_ids, s,
+                                     torch.Generator().manual_seed(0), progress=False)
+        assert calls == [0.1] * (3 * n)  # n clipped steps on each of the 3 batches
+        assert len(curve) == 3  # one row per generated batch
+    w1, w2 = (trained[n].transformer.wte.weight for n in (1, 2))
+    assert not torch.allclose(w1, w2)
 
 
 def test_rl_nan_loss_raises(tok, monkeypatch):
@@ -212,7 +241,8 @@ def test_rl_same_seed_same_numbers(tok):
     answers = (torch.arange(16) % 3).view(16, 1)
     digit_ids = digit_token_ids(tok)
     base = tiny_model(tok, seed=7, dtype=torch.float32)
-    s = rl_settings(algo="ppo_clip", optimizer="sgd", lr=0.5, steps=6, num_generations=4, prompts_per_step=4)
+    s = rl_settings(algo="grpo", optimizer="sgd", lr=0.5, steps=6, num_generations=4, prompts_per_step=4,
+                    num_iterations=2)
     runs = [run_from_checkpoint(copy.deepcopy(base), (prompt_ids, answers), (prompt_ids[:8], answers[:8]),
                                 digit_ids, s, seed=3, progress=False) for _ in range(2)]
     pd.testing.assert_frame_equal(runs[0], runs[1])

@@ -216,7 +216,7 @@ def trajectory_units(env: dict, cfg: dict) -> dict[str, dict]:
     old_er = _timed("mean_pass1 RL split (issue 11)", mean_pass1, m32, *env["rl"], dig)
 
     def metrics():
-        row = checkpoint_metrics(m64, *env["eval"], dig, tr["pass_k"], tr["headroom_k"], s.advantage,
+        row = checkpoint_metrics(m64, *env["eval"], dig, tr["pass_k"], tr["headroom_k"], s.algo,
                                  s.num_generations, s.scale_rewards)
         row.update(rl_split_stats(m64, *env["rl"], dig))
         return row
@@ -302,17 +302,17 @@ def alignment_unit(env: dict, cfg: dict) -> dict:
     from vgh.costates.enumeration import prompts_per_chunk
     from vgh.lm.task import answer_length, encode_split
 
-    c = cfg["costates"]
+    c, a = cfg["costates"], cfg["alignment"]
     L = answer_length(cfg["data"]["digits"])
     per = prompts_per_chunk(L, c["max_batch_rows"])
     chunks = math.ceil(c["n_prompts"] / per)
     model = copy.deepcopy(env["model"]).double()
-    tau = c["alignment_temperature"]
-    nb, Q = c["n_batches"], c["n_prompts"]
+    tau = a["temperature"]
+    nb, Q = a["n_batches"], c["n_prompts"]
     if chunks == 1:  # one chunk: X(nb) = A + nb b on the job's own prompts, from nb = 1 and 2
         ids, answers = encode_split(env["tok"], env["eval_frame"], "cpu", Q)
         X = {n: _timed(f"alignment: 1 chunk, {n} batch(es)", update_alignment, model, ids, answers, env["digit_ids"],
-                       tau, c["reward"], c["group_sizes"], n, torch.Generator().manual_seed(0), "group",
+                       tau, c["reward"], a["num_generations"], n, torch.Generator().manual_seed(0), "group",
                        c["max_batch_rows"], QUIET) for n in (1, 2)}
         b = combine([(1, X[2]), (-1, X[1])])
         full = combine([(1, X[1]), (nb - 1, b)])
@@ -324,7 +324,7 @@ def alignment_unit(env: dict, cfg: dict) -> dict:
     X = {}
     for ch, batches in ((1, 1), (2, 1), (1, 2), (2, 2)):
         X[ch, batches] = _timed(f"alignment: {ch} chunk(s), {batches} batch(es)", update_alignment, model,
-                                *split[ch], env["digit_ids"], tau, c["reward"], c["group_sizes"], batches,
+                                *split[ch], env["digit_ids"], tau, c["reward"], a["num_generations"], batches,
                                 torch.Generator().manual_seed(0), "group", c["max_batch_rows"], QUIET)
     b1q = combine([(1, X[2, 1]), (-1, X[1, 1]), (-1, obj)])  # b1 x per
     b0 = combine([(1, X[1, 2]), (-1, X[1, 1]), (-1, b1q)])
@@ -333,7 +333,7 @@ def alignment_unit(env: dict, cfg: dict) -> dict:
     full = combine([(1, A), (chunks, obj), (nb, b0), (nb * Q / per, b1q)])
     per_batch = combine([(1, b0), (Q / per, b1q)])
     note = (f"SCALED: counted on {per} and {2 * per} prompts with 1 and 2 batches per group size, and the exact grad "
-            f"J alone on {per}; extrapolated to {nb} batches x {len(c['group_sizes'])} group sizes on {Q} prompts "
+            f"J alone on {per}; extrapolated to {nb} batches x {len(a['num_generations'])} group sizes on {Q} prompts "
             f"({chunks} chunks): one batch over the group sizes is {per_batch['launches']:,.0f} launches (growth "
             f"with the prompts {b1q['launches'] / per:+.2f} per prompt) and {per_batch['flops'] / 1e9:,.0f} GFLOP "
             f"at {Q} prompts, the exact grad J {obj['launches']:,} launches per chunk, once per job "

@@ -73,8 +73,8 @@ def load_settings(args) -> dict:
         "batch_size": int(cfg["pretrain"]["batch_size"]),
         "pretrain_lr": float(cfg["pretrain"]["lr"]),
         "rl": {k: rl.get(k, d) for k, d in (("algo", "grpo"), ("optimizer", "sgd"), ("lr", 0.003), ("steps", 1),
-                                            ("num_generations", 8), ("prompts_per_step", 16), ("beta", 0.0),
-                                            ("epsilon", 0.2), ("num_iterations", 2),
+                                            ("num_generations", 8), ("prompts_per_step", 16),
+                                            ("epsilon", 0.2), ("num_iterations", 1),
                                             ("scale_rewards", "group"))},
     }
     traj, pre = cfg["trajectory"], cfg["pretrain"]

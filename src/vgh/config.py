@@ -1,12 +1,15 @@
 """Config validation: JSON schema (defaults filled in, unknown keys rejected) plus cross-field rules.
 
 `validate_config` raises `ConfigError` whose message names the offending key (dotted path) and the rule
-it breaks, before Snakemake builds the DAG, so no job starts on a bad config.
+it breaks, before Snakemake builds the DAG, so no job starts on a bad config. Before the schema: a key that was
+renamed or removed (`RENAMED`, `REMOVED`, `RETIRED_VALUES`) is rejected with its new name, and every number must be
+finite (NaN and infinity pass JSON Schema's range checks, since every comparison with NaN is false).
 """
 from __future__ import annotations
 
 import copy
 import functools
+import math
 import string
 from pathlib import Path
 from typing import Any
@@ -58,8 +61,75 @@ def _key(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
+# Old dotted key -> its new name. An old key is reported only where the schema no longer defines it.
+RENAMED = {
+    "trajectory.n_bootstrap": "bootstrap.n_resamples",
+    "trajectory.bootstrap_seed": "bootstrap.seed",
+    "costates.group_sizes": "alignment.num_generations",
+    "costates.n_batches": "alignment.n_batches",
+    "costates.alignment_checkpoint": "alignment.checkpoint",
+    "costates.alignment_temperature": "alignment.temperature",
+}
+# Old dotted key -> why it is gone.
+REMOVED = {
+    "trajectory.rl.beta": "the KL penalty to a reference model is not implemented (TRL's default beta = 0 is what "
+                          "runs); delete the key",
+}
+# (dotted key, old value) -> what to write instead.
+RETIRED_VALUES = {
+    ("trajectory.rl.algo", "ppo_clip"): "use `algo: grpo` with `num_iterations` > 1 (TRL's GRPO: num_iterations "
+                                        "optimizer steps on each generated batch, ratio clipped to 1 +- epsilon)",
+}
+
+
+def _schema_has(schema: dict[str, Any], dotted: str) -> bool:
+    node = schema
+    for part in dotted.split("."):
+        node = node.get("properties", {}).get(part)
+        if node is None:
+            return False
+    return True
+
+
+def _lookup(config: dict[str, Any], dotted: str) -> tuple[bool, Any]:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def check_retired_keys(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Raise ConfigError on a renamed or removed key (or a retired value), naming the old key and what replaces it."""
+    for old, new in RENAMED.items():
+        if _lookup(config, old)[0] and not _schema_has(schema, old):
+            raise ConfigError(f"config key `{old}` was renamed to `{new}`")
+    for old, why in REMOVED.items():
+        if _lookup(config, old)[0] and not _schema_has(schema, old):
+            raise ConfigError(f"config key `{old}` was removed: {why}")
+    for (key, value), instead in RETIRED_VALUES.items():
+        found, got = _lookup(config, key)
+        if found and got == value:
+            raise ConfigError(f"config key `{key}`: {value!r} was removed: {instead}")
+
+
+def check_finite(node: Any, path: tuple = ()) -> None:
+    """Raise ConfigError naming the first number anywhere in the config that is NaN or infinite."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            check_finite(v, (*path, k))
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            check_finite(v, (*path, i))
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"config key `{_key(path)}` is {node}: every number in the config must be finite")
+
+
 def validate_config(config: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     """Validate `config` in place (defaults filled in) and return it; raise ConfigError on the first problem."""
+    check_retired_keys(config, schema)
+    check_finite(config)
     errors = sorted(_validator_class()(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
@@ -84,10 +154,18 @@ def _cross_field_rules(c: dict[str, Any]) -> None:
     def ascending(key: str, xs: list) -> None:
         need(all(a < b for a, b in zip(xs, xs[1:])), f"config key `{key}` must be strictly increasing, got {xs}")
 
+    def no_repeats(key: str, xs: list, why: str) -> None:
+        need(len(xs) == len(set(xs)), f"config key `{key}` has repeated values: {xs} ({why})")
+
+    seed_lists = {"control.seeds": "a repeated seed repeats a measurement and narrows its band falsely",
+                  "pretrain.seeds": "a repeated member repeats a pretraining run and narrows every interval falsely",
+                  "trajectory.rl.seeds": "a repeated RL seed repeats a run and narrows the C1/C2 intervals falsely"}
+    for key, why in seed_lists.items():
+        found, seeds = _lookup(c, key)
+        if found:
+            no_repeats(key, seeds, why)
+
     ctl = c.get("control", {})
-    if "seeds" in ctl:
-        need(len(ctl["seeds"]) == len(set(ctl["seeds"])), f"config key `control.seeds` has repeated seeds: "
-             f"{ctl['seeds']} (a repeated seed repeats a measurement and narrows its band falsely)")
     for key in ("a1.n_rollouts", "a2.continuations", "a3.alphas"):
         sec, name = key.split(".")
         if sec in ctl and name in ctl[sec]:
@@ -95,14 +173,12 @@ def _cross_field_rules(c: dict[str, Any]) -> None:
     if "a3" in ctl and "alphas" in ctl["a3"]:
         need(ctl["a3"]["alphas"][0] == 0, f"config key `control.a3.alphas` must start at 0 (the additive-noise "
              f"baseline of A3), got {ctl['a3']['alphas']}")
+    if "smoothing_scales" in ctl.get("pendulum", {}):  # order kept: the first is the headline
+        no_repeats("control.pendulum.smoothing_scales", ctl["pendulum"]["smoothing_scales"],
+                   "a repeated scale repeats a reference")
     if "lq" in ctl:
         need(ctl["lq"]["m"] <= ctl["lq"]["n"],
              f"config key `control.lq.m` ({ctl['lq']['m']}) must be <= `control.lq.n` ({ctl['lq']['n']})")
-
-    if "seeds" in c.get("pretrain", {}):
-        seeds = c["pretrain"]["seeds"]
-        need(len(seeds) == len(set(seeds)), f"config key `pretrain.seeds` has repeated seeds: {seeds} (a repeated "
-             f"member repeats a pretraining run and narrows every interval falsely)")
 
     lo, hi = c.get("claims", {}).get("A1", {}).get("slope_range", (0, 1))
     need(lo < hi, f"config key `claims.A1.slope_range` must be [lo, hi] with lo < hi, got {[lo, hi]}")
@@ -130,17 +206,19 @@ def _cross_field_rules(c: dict[str, Any]) -> None:
         need(ckpts[0] == 0, "config key `pretrain.checkpoints` must start with step 0 (the untrained model)")
         need(ckpts[-1] <= pre["steps"], f"config key `pretrain.checkpoints` has step {ckpts[-1]} beyond "
              f"`pretrain.steps` ({pre['steps']})")
-    cos = c.get("costates", {})
+    cos, ali = c.get("costates", {}), c.get("alignment", {})
     if cos and pre:
         for s in cos.get("checkpoints", []):
             need(s in pre["checkpoints"], f"config key `costates.checkpoints` names step {s}, which is not in "
                  f"`pretrain.checkpoints` {pre['checkpoints']}")
-        if "alignment_checkpoint" in cos:
-            need(cos["alignment_checkpoint"] in pre["checkpoints"], f"config key `costates.alignment_checkpoint` "
-                 f"({cos['alignment_checkpoint']}) is not in `pretrain.checkpoints` {pre['checkpoints']}")
+    if ali and pre:
+        need(ali["checkpoint"] in pre["checkpoints"], f"config key `alignment.checkpoint` ({ali['checkpoint']}) "
+             f"is not in `pretrain.checkpoints` {pre['checkpoints']}")
+    if ali:
+        ascending("alignment.num_generations", ali["num_generations"])
     if cos:
+        ascending("costates.checkpoints", cos["checkpoints"])
         ascending("costates.temperatures", cos["temperatures"])
-        ascending("costates.group_sizes", cos["group_sizes"])
         if data:
             need(data["digits"] <= 3, f"Part B enumerates all 10^(d+1) completions of a prompt: config key "
                  f"`data.digits` ({data['digits']}) must be <= 3 while the `costates` rules are in the DAG")
@@ -151,7 +229,7 @@ def _cross_field_rules(c: dict[str, Any]) -> None:
         rl = traj["rl"]
         need(traj["headroom_k"] in traj["pass_k"], f"config key `trajectory.headroom_k` ({traj['headroom_k']}) "
              f"must be one of `trajectory.pass_k` {traj['pass_k']}")
-        need(len(rl["seeds"]) == len(set(rl["seeds"])), "config key `trajectory.rl.seeds` has repeated seeds")
+        ascending("trajectory.pass_k", traj["pass_k"])
         ascending("trajectory.lr_sweep", traj["lr_sweep"])
         if data:
             need(rl["prompts_per_step"] <= data["n_rl"], f"config key `trajectory.rl.prompts_per_step` "

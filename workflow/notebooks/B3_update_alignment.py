@@ -87,5 +87,5 @@ fig.tight_layout()
 save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
 
 # %%
-claim.write(snakemake.output.claim, config={"costates": snakemake.params.costates, "claims": {"B3": thr},
+claim.write(snakemake.output.claim, config={"alignment": snakemake.params.alignment, "claims": {"B3": thr},
                                             "bootstrap": boot})

@@ -1,7 +1,8 @@
 # Part B: transformer costates against exact references by enumerating all 10^L completions (float64).
 # Per ensemble member: one job for its measured checkpoints (each one's whole temperature sweep: the sweep costs a
-# few seconds, a job's start ~5 s) and one for the update alignment (B3); all single-threaded, so `--cores N`
-# runs N side by side.
+# few seconds, a job's start ~5 s) and one for the update alignment (B3, config section `alignment`); all
+# single-threaded, so `--cores N` runs N side by side. Each rule takes only the config keys it reads, so a change
+# reruns only the jobs it affects.
 
 
 rule costates:
@@ -18,7 +19,7 @@ rule costates:
         prompts="results/costates/member_{member}/prompts.parquet",
         summary="results/costates/member_{member}/summary.parquet",
     params:
-        costates=config["costates"],
+        costates=config["costates"],  # every key of the section is B1/B2's
         steps=config["costates"]["checkpoints"],
         device=config["device"],
     log:
@@ -38,14 +39,18 @@ rule costates:
 
 rule update_alignment:
     """B3, one member: cosine of REINFORCE / RLOO / GRPO first-step directions with the exact grad_theta J vs
-    group size G (and the permuted-reward null)."""
+    group size G (TRL's num_generations, and the permuted-reward null)."""
     input:
-        checkpoint=f"results/pretrain/member_{{member}}/step_{config['costates']['alignment_checkpoint']}",
+        checkpoint=f"results/pretrain/member_{{member}}/step_{config['alignment']['checkpoint']}",
         eval="results/data/eval.parquet",
     output:
         "results/costates/member_{member}/update_alignment.parquet",
     params:
-        costates=config["costates"],
+        alignment=config["alignment"],
+        seed=config["costates"]["seed"],
+        reward=config["costates"]["reward"],
+        n_prompts=config["costates"]["n_prompts"],
+        max_batch_rows=config["costates"]["max_batch_rows"],
         device=config["device"],
     log:
         "logs/update_alignment/member_{member}.log",

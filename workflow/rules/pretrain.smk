@@ -44,7 +44,8 @@ else:
             log_table="results/pretrain/member_{member}/train_log.parquet",
         params:
             model=config["model"],
-            pretrain=config["pretrain"],
+            # every key but `seeds`: adding a member does not rerun the others
+            pretrain={k: v for k, v in config["pretrain"].items() if k != "seeds"},
             device=config["device"],
             seed=lambda wc: int(wc.member),
             resume_dir="resume/pretrain/member_{member}",

@@ -1,7 +1,8 @@
 # Part C: signal x headroom along the pretraining trajectory of every ensemble member.
 # One job per member does all of Part C's work on its trajectory (per checkpoint: metrics, RL with every seed, the
 # lr sweep's runs) in one process, which pays the torch/transformers import once; the jobs are single-threaded so
-# `--cores N` runs N members side by side. One aggregation job over the members.
+# `--cores N` runs N members side by side. One aggregation job over the members. Each rule takes only the keys of
+# `trajectory` it reads, so a change reruns only the jobs it affects.
 
 TRAJ = config["trajectory"]
 TRAJ_STEPS = config["pretrain"]["checkpoints"]
@@ -21,7 +22,7 @@ rule trajectory_member:
         rl="results/trajectory/member_{member}/rl.parquet",
         sweep="results/trajectory/member_{member}/lr_sweep.parquet",
     params:
-        trajectory=TRAJ,
+        trajectory={k: TRAJ[k] for k in ("rl", "pass_k", "headroom_k", "lr_sweep")},
         steps=TRAJ_STEPS,
         device=config["device"],
     log:
@@ -58,7 +59,7 @@ rule trajectory_summary:
         sweep_summary="results/trajectory/lr_sweep_summary.parquet",
         sweep_md="results/trajectory/lr_sweep.md",
     params:
-        trajectory=TRAJ,
+        trajectory={k: TRAJ[k] for k in ("rl", "n_bootstrap", "bootstrap_seed")},
     log:
         "logs/trajectory/summary.log",
     benchmark:

@@ -11,16 +11,16 @@ from vgh.runtime import configure, select_device
 
 log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)
-c = snakemake.params.costates
+p, a = snakemake.params, snakemake.params.alignment
 member = int(snakemake.wildcards.member)
 model, tok, digit_ids = load_checkpoint(snakemake.input.checkpoint, dtype=torch.float64, device=device)
-ids, answers = encode_split(tok, pd.read_parquet(snakemake.input.eval), device, c["n_prompts"])
-seed = int(np.random.SeedSequence([c["seed"], member, c["alignment_checkpoint"], 3]).generate_state(1)[0])
+ids, answers = encode_split(tok, pd.read_parquet(snakemake.input.eval), device, p.n_prompts)
+seed = int(np.random.SeedSequence([p.seed, member, a["checkpoint"], 3]).generate_state(1)[0])
 gen = torch.Generator(device=device).manual_seed(seed)
 log.info("member %d, checkpoint step %d, %d prompts, tau %g, group sizes %s, %d batches each", member,
-         c["alignment_checkpoint"], len(ids), c["alignment_temperature"], c["group_sizes"], c["n_batches"])
-table = update_alignment(model, ids, answers, digit_ids, c["alignment_temperature"],
-                         c["reward"], c["group_sizes"], c["n_batches"], gen, "group", c["max_batch_rows"], log)
-table.insert(0, "checkpoint", c["alignment_checkpoint"])
+         a["checkpoint"], len(ids), a["temperature"], a["num_generations"], a["n_batches"])
+table = update_alignment(model, ids, answers, digit_ids, a["temperature"],
+                         p.reward, a["num_generations"], a["n_batches"], gen, "group", p.max_batch_rows, log)
+table.insert(0, "checkpoint", a["checkpoint"])
 table.insert(0, "member", member)
 write_table(table, snakemake.output[0])

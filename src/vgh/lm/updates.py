@@ -39,8 +39,7 @@ ALGOS = ("reinforce", "rloo", "grpo")
 def advantages(rewards: torch.Tensor, algo: str, scale_rewards: str = "group") -> torch.Tensor:
     """[..., G] advantages of the critic-free update `algo` (one of ALGOS) from group rewards [..., G].
 
-    The one dispatch from an algorithm's name to its advantages, for B3's update directions and Part C's RL
-    (whose ppo_clip is GRPO with several clipped iterations, so it asks for "grpo" here).
+    The one dispatch from an algorithm's name to its advantages, for B3's update directions and Part C's RL.
     """
     if algo == "reinforce":
         return reinforce_advantages(rewards)

@@ -32,7 +32,7 @@ def measure_trajectory_point(path: str, step: int, rl_frame: pd.DataFrame, eval_
     settings = RLSettings.from_config(trajectory["rl"])
     # S_alg (rule R6) of the algorithm run, on the eval split; the RL split's exact p_q statistics for the lr rule
     metrics = checkpoint_metrics(model, *eval_split, digit_ids, trajectory["pass_k"], trajectory["headroom_k"],
-                                 settings.advantage, settings.num_generations, settings.scale_rewards)
+                                 settings.algo, settings.num_generations, settings.scale_rewards)
     metrics.update(rl_split_stats(model, *rl_split, digit_ids))
     log.info("step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
 

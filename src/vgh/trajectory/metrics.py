@@ -63,7 +63,7 @@ def advantage_table(advantage: str, num_generations: int, scale_rewards: str = "
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """(a_s, a_f) [G + 1] float64: the advantage of a success and of a failure in a group with k = 0..G successes,
     computed by the RL code itself (`vgh.lm.updates.advantages`); a_s(0) and a_f(G) (no such completion) are 0.
-    `advantage` is the estimator's name (`RLSettings.advantage`: ppo_clip uses "grpo")."""
+    `advantage` is the estimator's name (`RLSettings.algo`)."""
     from vgh.lm.updates import advantages
 
     G = int(num_generations)

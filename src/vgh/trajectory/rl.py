@@ -1,16 +1,16 @@
 """Critic-free RL from a checkpoint with the exact-match reward (digit-restricted policy at tau = 1).
 
-Vocabulary and metric names follow TRL's GRPO trainer: `num_generations` (G, completions per prompt), `beta`
-(KL coefficient; only 0 here, so no reference model), `epsilon` (ratio clipping), `scale_rewards`.
+Vocabulary and metric names follow TRL's GRPO trainer: `num_generations` (G, completions per prompt),
+`num_iterations` (optimizer steps per generated batch), `epsilon` (ratio clipping), `scale_rewards`. There is no KL
+term (TRL's default beta = 0), so no reference model.
 
 One step: draw `prompts_per_step` distinct RL prompts from the generator, sample G completions for each, score
-them, compute advantages (`vgh.lm.updates.advantages`), then take `num_iterations` optimizer steps on the
-clipped surrogate (ppo_clip) or one step (grpo, rloo):
-- grpo:     A = (r - mean_group r) / (std_group r + 1e-4)   (or no division with scale_rewards = none)
-- rloo:     A = r - mean of the other G - 1 rewards of the group
-- ppo_clip: GRPO with several iterations (TRL's `num_iterations`): grpo's advantages, `num_iterations` passes
-            over the batch, per-token ratio
-            rho = pi / pi_old clipped to [1 - epsilon, 1 + epsilon]; the first pass has rho = 1 exactly.
+them, compute advantages (`vgh.lm.updates.advantages`), then take `num_iterations` optimizer steps on the clipped
+surrogate, as TRL's GRPO does, with the per-token ratio rho = pi / pi_old clipped to [1 - epsilon, 1 + epsilon]
+(pi_old: the policy that sampled the batch, so the first step has rho = 1 exactly and num_iterations = 1 is the
+plain policy gradient, where clipping does nothing):
+- grpo: A = (r - mean_group r) / (std_group r + 1e-4)   (or no division with scale_rewards = none)
+- rloo: A = r - mean of the other G - 1 rewards of the group
 Loss per token: -min(rho A, clip(rho) A), averaged over all B*G*L completion tokens (every completion has the
 same length L, so TRL's grpo / bnpo / dapo normalizations coincide up to a constant). At rho = 1 its gradient
 is the policy gradient -mean A grad log pi. No gradient clipping: the first-order picture (gain rate ~ S)
@@ -52,7 +52,6 @@ class RLSettings:
     steps: int
     num_generations: int
     prompts_per_step: int
-    beta: float
     epsilon: float
     num_iterations: int
     scale_rewards: str
@@ -64,22 +63,12 @@ class RLSettings:
         return cls(**{**{k: v for k, v in section.items() if k in names}, **overrides})
 
     def __post_init__(self):
-        if self.algo not in (*ALGOS, "ppo_clip"):
-            raise ValueError(f"algo must be one of {(*ALGOS, 'ppo_clip')}, got {self.algo!r}")
+        if self.algo not in ALGOS:
+            raise ValueError(f"algo must be one of {ALGOS}, got {self.algo!r}")
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
-        if self.beta != 0:
-            raise ValueError("beta != 0 (a KL penalty to a reference model) is not supported")
-
-    @property
-    def iterations(self) -> int:
-        """Optimizer passes over each batch: num_iterations for ppo_clip, one otherwise."""
-        return self.num_iterations if self.algo == "ppo_clip" else 1
-
-    @property
-    def advantage(self) -> str:
-        """The advantage estimator (`vgh.lm.updates.advantages`): ppo_clip is GRPO with several iterations."""
-        return "grpo" if self.algo == "ppo_clip" else self.algo
+        if self.num_iterations < 1:
+            raise ValueError(f"num_iterations must be >= 1, got {self.num_iterations}")
 
 
 def clipped_surrogate(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor,
@@ -166,12 +155,12 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
         comps = stacked.sample_completions(params, model, prompt_ids[idx], digit_ids, L, TEMPERATURE, g,
                                            generators)  # [K, B, G, L]
         rewards = exact_match(comps, answers[idx].unsqueeze(2))  # [K, B, G]
-        adv = advantages(rewards, s.advantage, s.scale_rewards).to(dtype).reshape(k, b * g, 1)
+        adv = advantages(rewards, s.algo, s.scale_rewards).to(dtype).reshape(k, b * g, 1)
         prompts = prompt_ids[idx].repeat_interleave(g, dim=1)  # [K, BG, P]
         comps = comps.reshape(k, b * g, L)
         old = None
         per_iteration = []  # [5, K] each: clip low, high, region, loss, grad norm
-        for iteration in range(s.iterations):
+        for iteration in range(s.num_iterations):  # TRL's num_iterations: steps on this batch
             logp_all = stacked.completion_logprobs(params, model, prompts, comps, digit_ids,
                                                    TEMPERATURE)  # [K, BG, L, 10]
             logp = logp_all.gather(-1, comps.unsqueeze(-1)).squeeze(-1)  # [K, BG, L]
@@ -189,7 +178,7 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
         # everything the step reports leaves the device together: the step's one wait for it
         host = torch.cat([torch.stack([rewards.mean((1, 2)), group_std.mean(1), (group_std == 0).double().mean(1),
                                        entropy.double()]), *per_iteration]).cpu()
-        iterations = host[4:].view(s.iterations, 5, k)
+        iterations = host[4:].view(s.num_iterations, 5, k)
         _check_finite(iterations, step, s, lrs)
         low, high, region, mean_loss = iterations[:, :4].mean(0)
         stats_per_step.append(torch.stack([*host[:4], region, low, high, mean_loss, iterations[0, 4]]))

@@ -1,0 +1,66 @@
+"""Params per rule: after a smoke run, a config change plans only the jobs whose rules read the changed key (every
+rule takes only the config it uses, and Snakemake reruns a job whose params changed)."""
+import re
+
+import yaml
+
+from conftest import ROOT, snakemake
+
+PART_A_B = {"data", "pretrain", "import_checkpoint", "costates", "update_alignment"}  # and every control_*
+
+
+def planned(wf, tmp_path, override: dict | None = None) -> dict[str, int]:
+    """Rule -> job count of a dry run on the smoke config (with `override` merged over it)."""
+    files = ["config/smoke.yaml"]
+    if override:
+        path = tmp_path / "override.yaml"
+        path.write_text(yaml.safe_dump(override))
+        files.append(str(path))
+    proc = snakemake(wf, "-n", "--configfile", *files, timeout=300)
+    out = proc.stdout + proc.stderr
+    if "Job stats:" not in out:
+        return {}
+    jobs = {}
+    for line in out.split("Job stats:")[1].splitlines()[3:]:
+        if not line.strip() or line.split()[0] == "total":
+            break
+        name, count = line.split()
+        jobs[name] = int(count)
+    return jobs
+
+
+def part_a_or_b(jobs) -> list[str]:
+    return sorted(r for r in jobs if r in PART_A_B or r.startswith("control_"))
+
+
+def test_nothing_to_do_after_a_run(smoke_run, tmp_path):
+    assert planned(smoke_run, tmp_path) == {}
+
+
+def test_rl_lr_reruns_part_c_only(smoke_run, tmp_path):
+    jobs = planned(smoke_run, tmp_path, {"trajectory": {"rl": {"lr": 0.01}}})
+    assert jobs.get("trajectory_member") == 2 and jobs.get("trajectory_summary") == 1
+    assert part_a_or_b(jobs) == [], jobs
+
+
+def test_alignment_key_reruns_b3_only(smoke_run, tmp_path):
+    jobs = planned(smoke_run, tmp_path, {"alignment": {"n_batches": 3}})
+    assert jobs.get("update_alignment") == 2
+    assert part_a_or_b(jobs) == ["update_alignment"], jobs
+    assert "trajectory_member" not in jobs
+
+
+def test_a_new_member_runs_alone(smoke_run, tmp_path):
+    jobs = planned(smoke_run, tmp_path, {"pretrain": {"seeds": [0, 1, 2]}})
+    assert jobs.get("pretrain") == 1 and jobs.get("costates") == 1 and jobs.get("trajectory_member") == 1, jobs
+    assert "data" not in jobs and part_a_or_b(jobs) == ["costates", "pretrain", "update_alignment"]
+
+
+def test_slurm_profile_names_only_rules_that_exist(smoke_run):
+    proc = snakemake(smoke_run, "--list-rules", "--configfile", "config/smoke.yaml", timeout=300)
+    out = proc.stdout
+    rules = {line.split()[0] for line in out.splitlines() if line.strip() and not line[0].isspace()}
+    text = (ROOT / "profiles/slurm/config.yaml").read_text()
+    block = text.split("set-resources:", 1)[1].split("\n\n", 1)[0]
+    named = re.findall(r"^#\s{3}(\w+):\s*$", block, flags=re.M)
+    assert named and set(named) <= rules, (named, sorted(rules))
