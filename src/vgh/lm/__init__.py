@@ -6,7 +6,8 @@
 - `external`: user-supplied checkpoints: their checks, content hash and import.
 - `policy`: the digit-restricted policy (log-probabilities, sampling, rewards, `exact_pass1`).
 - `updates`: critic-free advantages (REINFORCE, RLOO, GRPO) and their one dispatch `advantages`.
-- `pretrain`: pretraining with resume state (one writer per resume folder); its checkpoints are the trajectory of Parts B and C.
+- `pretrain`: pretraining with resume state (one writer per resume folder); its checkpoints are the trajectory
+  of Parts B and C.
 - `stacked`: K GPT-2s of one architecture as one model with a run axis (Part C's RL runs of a checkpoint).
 - Part B: `enumeration` (the exact policy over all completions, by a prefix tree with a KV cache), `costates`
   (value gradient and the SF / straight-through estimators), `measure` (B1 / B2 tables and their headline

@@ -149,13 +149,16 @@ def _is_causal(model, ids: list[int], other_token: int) -> bool:
     return bool(torch.allclose(la, lb, rtol=1e-4, atol=1e-5 * float(la.abs().max().clamp_min(1.0))))
 
 
-def import_checkpoint(src: str, dest: str, tokenizer_path: str | None = None) -> None:
+def import_checkpoint(src: str, dest: str, tokenizer_path: str | None = None, sha256: str | None = None) -> None:
     """Copy a user-supplied causal LM (and its tokenizer) into the workflow's checkpoint layout, with a manifest;
-    `dest` appears whole by one rename. The folder was checked by `check_external_checkpoints` before any job."""
+    `dest` appears whole by one rename. The folder was checked by `check_external_checkpoints` before any job, which
+    gave its content's `sha256`: a folder that changed since raises RuntimeError."""
     from transformers import AutoTokenizer
 
     from .model import load_model
 
+    if sha256 is not None and folder_sha256(src, tokenizer_path) != sha256:
+        raise RuntimeError(f"external checkpoint {src!r} changed after the workflow checked it; run again")
     dest = Path(dest)
     tmp = dest.with_name(f".{dest.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)

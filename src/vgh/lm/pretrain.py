@@ -7,9 +7,10 @@ Checkpoints are staged inside that folder and published only when training has f
 Resuming is only for the same run: the resume state carries a fingerprint of the whole model config, the
 pretraining settings and a hash of the data (training and eval ids); state of any other run is moved aside
 (logged) and training starts over, so two configs never mix in one trajectory. The end of pretraining is
-crash-consistent: the staged checkpoints (each with its manifest of file sizes and hashes) and the resume state stay whole until every output is written, and
-the resume folder is renamed away in one atomic step before it is deleted, so a kill at any instant leaves
-either a state that resumes at the last step and publishes again, or no state at all (a clean restart).
+crash-consistent: the staged checkpoints (each with its manifest of file sizes and hashes, checked before it is
+published) and the resume state stay whole until every output is written, and the resume folder is renamed away in
+one atomic step before it is deleted, so a kill at any instant leaves either a state that resumes at the last step
+and publishes again, or no state at all (a clean restart).
 
 One writer per resume folder: `resume_lock` holds an exclusive lock on `<resume folder>.lock` (beside the folder,
 which is renamed and deleted) for the whole job; a second job on the same folder (e.g. after `kill -9` of Snakemake
