@@ -1,9 +1,11 @@
 """External checkpoint trajectories: Parts B and C run unchanged on user-supplied Hugging Face folders.
 
 Two tiny Llama-style models (another architecture than the GPT-2 the workflow pretrains) are saved into a
-temporary folder, named in `external.checkpoints`, and the B and C claim rules run on them.
+temporary folder, named in `external.checkpoints`, and the B and C claim rules run on them. Every unusable folder
+is rejected before any job with a message naming the config key and the file; overwritten weights rerun the import.
 """
 import json
+import os
 
 import pytest
 import torch
@@ -15,7 +17,7 @@ from transformers import (BartConfig, BertConfig, BertForMaskedLM, BertLMHeadMod
 
 from conftest import ROOT, snakemake
 from vgh.config import ConfigError, load_schema, validate_config
-from vgh.lm.model import check_external_checkpoint
+from vgh.lm.external import check_external_checkpoint, check_external_checkpoints
 from vgh.lm.task import build_tokenizer
 
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -63,6 +65,12 @@ def validate(override):
     return validate_config(deep_update(cfg, override), load_schema(SCHEMA))
 
 
+def validate_and_check(override):
+    """What the workflow does before any job: validate the config, then check the folders (pretrain.smk)."""
+    cfg = validate(override)
+    return cfg, check_external_checkpoints(cfg)
+
+
 def test_external_steps_become_the_trajectory(llama_revisions):
     cfg = validate(external_config(llama_revisions))
     assert cfg["pretrain"]["checkpoints"] == [10, 20]
@@ -70,7 +78,7 @@ def test_external_steps_become_the_trajectory(llama_revisions):
 
 def test_missing_folder_is_a_clear_error(llama_revisions, tmp_path):
     with pytest.raises(ConfigError, match=r"`external.checkpoints\[1\].path`: folder .* does not exist"):
-        validate(external_config([llama_revisions[0], str(tmp_path / "nope")]))
+        validate_and_check(external_config([llama_revisions[0], str(tmp_path / "nope")]))
 
 
 def test_not_a_causal_lm_is_a_clear_error(tmp_path):
@@ -140,7 +148,7 @@ def test_tokenizer_without_single_token_digits_is_a_clear_error(llama_revisions,
     problem = check(llama_revisions[0], str(tmp_path / "tok"))
     assert "digit-restricted policy" in problem and "'0'" in problem
     with pytest.raises(ConfigError, match=r"`external.checkpoints\[0\].path`"):
-        validate({**external_config(llama_revisions), "external": {
+        validate_and_check({**external_config(llama_revisions), "external": {
             **external_config(llama_revisions)["external"], "tokenizer": str(tmp_path / "tok")}})
 
 
@@ -158,3 +166,97 @@ def test_parts_b_and_c_run_on_external_llama_checkpoints(workflow_copy, llama_re
         rec = json.loads((workflow_copy / t).read_text())
         assert rec["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
         assert len(rec["member_verdicts"]) in (0, 1)  # one external trajectory: an ensemble of one member
+
+
+def edit_config(folder, **changes):
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, **changes}))
+
+
+def test_weights_of_another_shape_than_config_json_are_named(tmp_path):
+    folder = save_llama(tmp_path / "shape", seed=0)
+    edit_config(folder, intermediate_size=48)
+    problem = check(folder)
+    assert f"do not match the architecture of {folder / 'config.json'}" in problem, problem
+    assert "mismatched keys: model.layers.0.mlp.down_proj.weight (file (32, 64), config (32, 48))" in problem
+    assert str(folder / "model.safetensors") in problem
+
+
+def test_non_finite_weights_are_named(tmp_path):
+    folder = save_llama(tmp_path / "nan", seed=0)
+    weights = load_file(folder / "model.safetensors")
+    weights["model.norm.weight"][0] = float("nan")
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    problem = check(folder)
+    assert "not finite" in problem and "model.norm.weight" in problem and "model.safetensors" in problem, problem
+
+
+@pytest.mark.parametrize("keep", [4, 0.5])
+def test_a_truncated_weights_file_is_named(tmp_path, keep):
+    folder = save_llama(tmp_path / "cut", seed=0)
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[:keep if isinstance(keep, int) else int(len(data) * keep)])
+    problem = check(folder)
+    assert f"the weights file {folder / 'model.safetensors'} cannot be read, it is truncated" in problem, problem
+
+
+def test_a_tokenizer_larger_than_the_vocabulary_is_named(tmp_path):
+    folder = save_llama(tmp_path / "small_vocab", seed=0)
+    weights = load_file(folder / "model.safetensors")
+    for key in ("model.embed_tokens.weight", "lm_head.weight"):
+        weights[key] = weights[key][:10].clone()
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    edit_config(folder, vocab_size=10)
+    problem = check(folder)
+    assert "more than the 10 rows of the model's vocabulary" in problem and "config.json" in problem, problem
+
+
+def test_a_folder_without_a_tokenizer_says_so(tmp_path):
+    folder = save_llama(tmp_path / "no_tok", seed=0)
+    for f in folder.iterdir():
+        if f.name.startswith(("tokenizer", "special_tokens")):
+            f.unlink()
+    problem = check(folder)
+    assert "holds no tokenizer (none of tokenizer.json" in problem and "`external.tokenizer`" in problem, problem
+    assert check(folder, str(tmp_path.parent / "no_such")) is not None
+    assert check(folder, llama_tokenizer(tmp_path)) is None  # its tokenizer named in external.tokenizer
+
+
+def llama_tokenizer(tmp_path):
+    build_tokenizer().save_pretrained(tmp_path / "tok")
+    return str(tmp_path / "tok")
+
+
+def test_a_bad_external_model_stops_snakemake_before_any_job(workflow_copy, llama_revisions, tmp_path):
+    folder = save_llama(tmp_path / "nan", seed=0)
+    weights = load_file(folder / "model.safetensors")
+    weights["lm_head.weight"][:] = float("inf")
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    override = workflow_copy / "external.yaml"
+    override.write_text(yaml.safe_dump(external_config([llama_revisions[0], str(folder)])))
+    proc = snakemake(workflow_copy, "-n", "--configfile", "config/smoke.yaml", str(override), check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "Invalid config: config key `external.checkpoints[1].path`: the weights in" in out, out[-3000:]
+    assert "not finite" in out and "Traceback" not in out
+
+
+def test_overwritten_external_weights_rerun_the_import(workflow_copy, tmp_path):
+    """External checkpoints are inputs by content: new weights in the same folder rerun the import (and, through
+    its newer output, everything downstream); untouched weights do not, even when their files are touched."""
+    paths = [str(save_llama(tmp_path / f"rev_{i}", seed=i)) for i in range(2)]
+    override = workflow_copy / "external.yaml"
+    override.write_text(yaml.safe_dump(external_config(paths)))
+    target = "results/pretrain/member_0/step_20"
+    args = (target, "--cores", "1", "--configfile", "config/smoke.yaml", str(override))
+    snakemake(workflow_copy, *args)
+    manifest = json.loads((workflow_copy / target / "manifest.json").read_text())
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= set(manifest["files"])
+    assert "Nothing to be done" in snakemake(workflow_copy, "-n", *args).stdout
+    os.utime(tmp_path / "rev_1/model.safetensors")  # same content, a newer mtime: still nothing to do
+    assert "Nothing to be done" in snakemake(workflow_copy, "-n", *args).stdout
+    save_llama(tmp_path / "rev_1", seed=7)  # new weights, same folder
+    dry = snakemake(workflow_copy, "-n", *args)
+    assert "import_checkpoint" in dry.stdout and "Params have changed" in dry.stdout, dry.stdout[-3000:]
+    snakemake(workflow_copy, *args)
+    assert json.loads((workflow_copy / target / "manifest.json").read_text()) != manifest

@@ -1,15 +1,21 @@
-"""Pretraining: checkpoints reload exactly, an interrupted run resumes to identical weights, NaN stops it."""
+"""Pretraining: checkpoints reload exactly, an interrupted run resumes to identical weights, NaN stops it; every
+checkpoint carries a manifest its loader checks; one writer per resume folder."""
+import json
 import logging
 import os
 import shutil
+import stat
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from vgh.lm.checkpoints import CheckpointError, verify_checkpoint
 from vgh.lm.model import build_model, load_model
-from vgh.lm.pretrain import PretrainSettings, finish_pretraining, pretrain
+from vgh.lm.pretrain import PretrainSettings, ResumeLocked, finish_pretraining, pretrain, resume_lock
 from vgh.lm.task import answer_indices, build_tokenizer, digit_token_ids, encode_prompts, make_splits
 
 LOG = logging.getLogger("test")
@@ -175,3 +181,63 @@ def test_nan_loss_stops_with_a_clear_error(task, tmp_path):
     with pytest.raises(FloatingPointError, match="pretraining loss is nan"):
         pretrain(model, task["train"], task["prompts"], task["answers"], task["digits"], SETTINGS, tmp_path / "r",
                  lambda m, f: m.save_pretrained(f), LOG)
+
+
+def test_checkpoints_carry_a_manifest_and_the_usual_permissions(task, tmp_path):
+    run_and_finish(task, tmp_path)
+    umask = os.umask(0)
+    os.umask(umask)
+    for s in SETTINGS.checkpoints:
+        folder = tmp_path / f"out/step_{s}"
+        files = json.loads((folder / "manifest.json").read_text())["files"]
+        assert set(files) == {p.name for p in folder.iterdir()} - {"manifest.json"}
+        assert files["model.safetensors"]["size"] == (folder / "model.safetensors").stat().st_size
+        for p in folder.iterdir():
+            assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask, p  # safetensors alone would write 0600
+        verify_checkpoint(folder)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "overwrite", "delete"])
+def test_a_damaged_checkpoint_is_named_with_its_rebuild_command(task, tmp_path, damage):
+    run_and_finish(task, tmp_path)
+    folder = tmp_path / "out/step_20"
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    if damage == "truncate":
+        weights.write_bytes(data[:len(data) // 2])
+    elif damage == "overwrite":
+        weights.write_bytes(bytes(len(data)))
+    else:
+        weights.unlink()
+    expected = {"truncate": f"has {len(data) // 2} bytes, its manifest says {len(data)}",
+                "overwrite": "differs from its manifest's sha256", "delete": "is missing"}[damage]
+    with pytest.raises(CheckpointError) as err:
+        load_model(str(folder))
+    assert f"checkpoint file {weights} {expected}" in str(err.value)
+    assert f"snakemake --cores all --force {folder}" in str(err.value)
+
+
+def test_a_checkpoint_without_manifest_that_does_not_load_is_named(task, tmp_path):
+    model = build_model(len(task["tok"]), task["train"].shape[1], 1, 2, 16, seed=3)
+    model.save_pretrained(tmp_path / "old")
+    data = (tmp_path / "old/model.safetensors").read_bytes()
+    (tmp_path / "old/model.safetensors").write_bytes(data[:8])
+    with pytest.raises(CheckpointError, match=f"cannot load checkpoint {tmp_path / 'old'} .*model.safetensors.*"
+                                              f"SafetensorError.*snakemake --cores all --force"):
+        load_model(str(tmp_path / "old"))
+
+
+def test_a_second_writer_of_a_resume_folder_is_refused_with_the_first_ones_pid(tmp_path):
+    code = ("import sys; from vgh.lm.pretrain import resume_lock\n"
+            "with resume_lock(sys.argv[1]):\n    print('locked', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "member_0")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ResumeLocked, match=f"another pretrain job \\(PID {holder.pid}\\) is writing "
+                                                f"{tmp_path / 'member_0'}; stop it"), resume_lock(tmp_path / "member_0"):
+            pass
+    finally:
+        holder.communicate("")
+    with resume_lock(tmp_path / "member_0"):  # released when its holder ends: no stale lock
+        assert (tmp_path / "member_0.lock").read_text().strip() == str(os.getpid())

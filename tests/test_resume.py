@@ -1,7 +1,8 @@
 """Hard kills of the pretrain job on the smoke config: a rerun never mixes two runs and always completes.
 
 The job is SIGKILLed at a chosen file operation by tests/hooks/sitecustomize.py (put on PYTHONPATH here
-only), as `kill -9` or a lost cluster node would: mid-training, and between the checkpoint copies at the end.
+only), as `kill -9` or a lost cluster node would: mid-training, and between the checkpoint copies at the end. A
+second job on a resume folder that a live job writes is refused; a damaged checkpoint is named with its remedy.
 """
 import json
 import os
@@ -12,6 +13,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, SNAKEMAKE
+from vgh.lm.checkpoints import verify_checkpoint
+from vgh.lm.pretrain import resume_lock
 
 SMOKE = ["--configfile", "config/smoke.yaml"]
 TARGET = "results/pretrain/member_0/train_log.parquet"  # one member of the smoke ensemble
@@ -67,3 +70,40 @@ def test_a_kill_between_the_final_checkpoint_copies_recovers(workflow_copy):
     for step in checkpoint_configs(workflow_copy):
         name = f"results/pretrain/member_0/step_{step}/model.safetensors"
         assert (workflow_copy / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_a_second_pretrain_job_on_a_live_resume_folder_is_refused(workflow_copy):
+    """As after `kill -9` of Snakemake, whose pretrain job runs on as an orphan, then `--unlock` and a rerun: the
+    rerun's job must not write the same resume folder (here the orphan is this test, holding the folder's lock)."""
+    with resume_lock(workflow_copy / "resume/pretrain/member_0"):
+        proc = run(workflow_copy)
+    assert proc.returncode != 0
+    log = (workflow_copy / "logs/pretrain/member_0.log").read_text() + proc.stderr
+    assert (f"another pretrain job (PID {os.getpid()}) is writing resume/pretrain/member_0; stop it (kill "
+            f"{os.getpid()})") in log, log[-3000:]
+    assert not (workflow_copy / "resume/pretrain/member_0/state.pt").exists()
+
+
+@pytest.mark.slow
+def test_a_truncated_checkpoint_is_named_by_the_job_that_loads_it_and_its_command_rebuilds_it(workflow_copy):
+    assert run(workflow_copy).returncode == 0
+    folder = "results/pretrain/member_0/step_300"
+    weights = workflow_copy / folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    target = "results/costates/member_0/update_alignment.parquet"
+    proc = subprocess.run([SNAKEMAKE, "--cores", "2", target, *SMOKE], cwd=workflow_copy, capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert proc.returncode != 0
+    log = (workflow_copy / "logs/update_alignment/member_0.log").read_text()
+    assert f"checkpoint file {folder}/model.safetensors has 1000 bytes, its manifest says" in log, log[-3000:]
+    command = f"snakemake --cores all --force {folder}"
+    assert command in log
+    fixed = subprocess.run([*command.replace("snakemake", SNAKEMAKE, 1).split(), *SMOKE], cwd=workflow_copy,
+                           capture_output=True, text=True, timeout=600, check=False)
+    assert fixed.returncode == 0, fixed.stderr[-3000:]
+    verify_checkpoint(workflow_copy / folder)
+    steps = workflow_copy / "steps.yaml"  # a changed pretraining param reruns the job, its log table requested alone
+    steps.write_text(yaml.safe_dump({"pretrain": {"steps": 400}}))
+    dry = run(workflow_copy, str(steps), "-n")
+    assert "rule pretrain" in dry.stdout and "Params have changed" in dry.stdout, dry.stdout[-3000:]

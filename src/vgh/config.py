@@ -251,18 +251,11 @@ def _check_template(template: str, need) -> None:
 
 
 def _resolve_external(c: dict[str, Any], need) -> None:
-    """External checkpoints replace pretraining: check each folder, then the trajectory's steps are theirs."""
-    from vgh.lm.model import check_external_checkpoint
-
-    ext = c["external"]
-    steps = [e["step"] for e in ext["checkpoints"]]
+    """External checkpoints replace pretraining: the trajectory's steps are theirs, its one member is 0. The folders
+    themselves are checked by `vgh.lm.external.check_external_checkpoints` (workflow/rules/pretrain.smk)."""
+    steps = [e["step"] for e in c["external"]["checkpoints"]]
     need(all(a < b for a, b in zip(steps, steps[1:])),
          f"config key `external.checkpoints` must list strictly increasing steps, got {steps}")
-    tok = ext.get("tokenizer")
-    need(tok is None or Path(tok).is_dir(), f"config key `external.tokenizer`: folder {tok!r} does not exist")
-    for i, e in enumerate(ext["checkpoints"]):
-        problem = check_external_checkpoint(e["path"], tok, c["data"]["prompt_template"], c["data"]["digits"])
-        need(problem is None, f"config key `external.checkpoints[{i}].path`: {problem}")
     c.setdefault("pretrain", {})["checkpoints"] = steps
     c["pretrain"]["seeds"] = [0]  # one external trajectory: an ensemble of one member (no interval)
 

@@ -5,13 +5,23 @@ EXTERNAL = {e["step"]: e["path"] for e in config["external"]["checkpoints"]}
 
 
 if EXTERNAL:
+    from vgh.lm.external import check_external_checkpoints
+
+    # Each folder is checked (loaded once) before any job; the sha256 of its files is a param of its import, so
+    # overwritten weights rerun the import and everything downstream.
+    try:
+        EXTERNAL_SHA256 = check_external_checkpoints(config)
+    except ConfigError as err:
+        raise WorkflowError(f"Invalid config: {err}") from None
 
     rule import_checkpoint:
-        """Copy one user-supplied causal-LM checkpoint (and its tokenizer) into the trajectory layout."""
+        """Copy one user-supplied causal-LM checkpoint (and its tokenizer) into the trajectory layout, with a
+        manifest. Its content (`sha256`) decides a rerun: changed weights rerun it and everything downstream."""
         output:
             directory("results/pretrain/member_0/step_{step}"),
         params:
             source=lambda wc: EXTERNAL[int(wc.step)],
+            sha256=lambda wc: EXTERNAL_SHA256[int(wc.step)],
             tokenizer=config["external"]["tokenizer"],
         log:
             "logs/import_checkpoint/step_{step}.log",

@@ -4,7 +4,7 @@ import pandas as pd
 from transformers import AutoTokenizer
 
 from vgh.lm.model import build_model
-from vgh.lm.pretrain import PretrainSettings, finish_pretraining, pretrain
+from vgh.lm.pretrain import PretrainSettings, finish_pretraining, pretrain, resume_lock
 from vgh.lm.task import digit_token_ids, encode_prompts, encode_split
 from vgh.runtime import configure, select_device
 
@@ -27,8 +27,9 @@ def save_checkpoint(model, folder):
 
 settings = PretrainSettings(steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"], warmup=p["warmup"],
                             checkpoints=tuple(p["checkpoints"]), eval_every=p["eval_every"], seed=seed)
-table = pretrain(model, train_ids, *encode_split(tok, evals, device), digit_token_ids(tok).to(device), settings,
-                 snakemake.params.resume_dir, save_checkpoint, log)
-finish_pretraining(snakemake.params.resume_dir, dict(zip(p["checkpoints"], snakemake.output.checkpoints)), table,
-                   snakemake.output.log_table)
+with resume_lock(snakemake.params.resume_dir):  # one writer per resume folder
+    table = pretrain(model, train_ids, *encode_split(tok, evals, device), digit_token_ids(tok).to(device), settings,
+                     snakemake.params.resume_dir, save_checkpoint, log)
+    finish_pretraining(snakemake.params.resume_dir, dict(zip(p["checkpoints"], snakemake.output.checkpoints)),
+                       table, snakemake.output.log_table)
 log.info("done: final eval pass@1 %.4f", table["eval_pass1"].iloc[-1])

@@ -1,10 +1,13 @@
 """Token policies on the addition task: data, tokenizer, tiny GPT-2 models, the digit-restricted policy.
 
 - `task`: the splits, the tokenizer and prompt encoding (`encode_split`).
-- `model`: building, loading (`load_checkpoint`) and importing Hugging Face causal LMs.
+- `model`: building and loading (`load_checkpoint`) Hugging Face causal LMs.
+- `checkpoints`: each checkpoint folder's manifest (file sizes and sha256), checked by the loader.
+- `external`: user-supplied checkpoints: their checks, content hash and import.
 - `policy`: the digit-restricted policy (log-probabilities, sampling, rewards, `exact_pass1`).
 - `updates`: critic-free advantages (REINFORCE, RLOO, GRPO) and their one dispatch `advantages`.
-- `pretrain`: pretraining with resume state; its checkpoints are the trajectory of Parts B and C.
+- `pretrain`: pretraining with resume state (one writer per resume folder); its checkpoints are the trajectory
+  of Parts B and C.
 - `stacked`: K GPT-2s of one architecture as one model with a run axis (Part C's RL runs of a checkpoint).
 - `checks`: the B1-B3 claim checks. Part B's computations live in `vgh.costates`.
 """

@@ -7,12 +7,20 @@ Checkpoints are staged inside that folder and published only when training has f
 Resuming is only for the same run: the resume state carries a fingerprint of the whole model config, the
 pretraining settings and a hash of the data (training and eval ids); state of any other run is moved aside
 (logged) and training starts over, so two configs never mix in one trajectory. The end of pretraining is
-crash-consistent: the staged checkpoints and the resume state stay whole until every output is written, and
-the resume folder is renamed away in one atomic step before it is deleted, so a kill at any instant leaves
-either a state that resumes at the last step and publishes again, or no state at all (a clean restart).
+crash-consistent: the staged checkpoints (each with its manifest of file sizes and hashes, checked before it is
+published) and the resume state stay whole until every output is written, and the resume folder is renamed away in
+one atomic step before it is deleted, so a kill at any instant leaves either a state that resumes at the last step
+and publishes again, or no state at all (a clean restart).
+
+One writer per resume folder: `resume_lock` holds an exclusive lock on `<resume folder>.lock` (beside the folder,
+which is renamed and deleted) for the whole job; a second job on the same folder (e.g. after `kill -9` of Snakemake
+left the first one running, and `--unlock`) stops at once, naming the first one's PID.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import logging
@@ -29,6 +37,7 @@ import torch
 from tqdm import tqdm
 
 from ..io import copy_dir_atomic, write_table
+from .checkpoints import verify_checkpoint, write_manifest
 from .policy import exact_pass1
 
 
@@ -155,17 +164,48 @@ def finish_pretraining(resume_dir: str | Path, checkpoint_outputs: dict[int, str
     """
     staged = Path(resume_dir) / "checkpoints"
     for step, out in checkpoint_outputs.items():
+        verify_checkpoint(staged / f"step_{step}")
         copy_dir_atomic(staged / f"step_{step}", out)
     write_table(table, log_table)
     _discard(Path(resume_dir))
 
 
+class ResumeLocked(RuntimeError):
+    """Another live process is writing this resume folder."""
+
+
+@contextlib.contextmanager
+def resume_lock(resume_dir: str | Path):
+    """Hold an exclusive `fcntl.flock` on `<resume_dir>.lock` (holding this PID) while the block runs; raise
+    ResumeLocked naming the holder's PID if another process holds it. The kernel drops the lock when its holder dies,
+    however it dies, so a stale lock file never blocks a rerun."""
+    path = Path(resume_dir).with_name(f"{Path(resume_dir).name}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise ResumeLocked(f"another pretrain job (PID {holder}) is writing {resume_dir}; stop it (kill {holder}) "
+                               f"or wait for it to finish, then run again") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _stage(save_checkpoint: Callable[[torch.nn.Module, Path], None], model, folder: Path) -> None:
-    """Save a checkpoint into `.staging/` beside `folder`, then rename it into place: a staged folder is whole."""
+    """Save a checkpoint and its manifest into `.staging/` beside `folder`, then rename it into place: a staged
+    folder is whole."""
     tmp = folder.parent / ".staging" / folder.name
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(model, tmp)
+    write_manifest(tmp)
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
 
