@@ -59,6 +59,7 @@ rule trajectory_summary:
         sweep_md="results/trajectory/lr_sweep.md",
     params:
         trajectory=TRAJ,
+        bootstrap=config["bootstrap"],
     log:
         "logs/trajectory/summary.log",
     benchmark:
