@@ -136,7 +136,7 @@ ax.set(xlabel="RL step", ylabel="training reward (exact match, mean over members
        title="RL training curves by checkpoint", ylim=(-0.02, 1.02))
 ax.legend(fontsize="x-small", ncol=2, title="checkpoint", title_fontsize="x-small", loc="center right")
 fig.tight_layout()
-line3 = (f"real peak interior in {claim["details"]['fraction_real_peak_interior']:.0%} of members; per member "
+line3 = (f"real peak interior in {claim['details']['fraction_real_peak_interior']:.0%} of members; per member "
          "(real -> predicted peak step): " + ", ".join(f"{int(r.member)}: {int(r.real_peak_checkpoint)} -> "
                                                        f"{int(r.predicted_peak_checkpoint)}"
                                                        for r in peaks.itertuples())

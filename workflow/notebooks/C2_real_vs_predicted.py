@@ -123,6 +123,6 @@ ax2.legend(fontsize="x-small", loc="upper center", ncol=2)
 fig.tight_layout()
 line3 = (f"RL: {rl['algo']}, {rl['optimizer']} lr {rl['lr']:g}, {rl['steps']} steps, G = {rl['num_generations']}, "
          f"{rl['prompts_per_step']} prompts/step; lr rule's choice per member: "
-         f"{claim["details"]['lr_rule_by_member']}; rho(S*H) = {claim["details"]['spearman_S_times_H']:.3g}")
+         f"{claim['details']['lr_rule_by_member']}; rho(S*H) = {claim['details']['spearman_S_times_H']:.3g}")
 save(fig, snakemake.output.pdf, snakemake.output.png, caption=record_summary(claim) + "\n" + line3)
 
