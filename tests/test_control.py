@@ -221,6 +221,7 @@ def _a1_table(sf_flat: bool) -> pd.DataFrame:
 
 A1_THRESHOLDS = {"max_rel_error": 0.05, "slope_range": [-0.65, -0.35]}
 BOOT = {"n_resamples": 200, "seed": 0}
+A3_THRESHOLDS = {"min_spearman": 0.9, "min_detached_bias_over_floor": 1.0, "max_reparameterized_bias_over_floor": 1.0}
 CLAIM_TEXT = {cid: {"statement": e["statement"], "metric": e["metric"]}
               for cid, e in load_claim_table(str(ROOT / "workflow/claims.yaml")).items()}  # what claim_<ID> passes
 
@@ -266,36 +267,36 @@ def _a3_table(det_slope: float, rep_bias: float = 0.0, seeds=(0, 1, 2)) -> pd.Da
 
 
 def test_check_a3_subchecks_pass_and_fail():
-    ok = ck.check_a3(_a3_table(1.0), {"min_spearman": 0.9}, **BOOT, **CLAIM_TEXT["A3"])
+    ok = ck.check_a3(_a3_table(1.0), A3_THRESHOLDS, **BOOT, **CLAIM_TEXT["A3"])
     assert ok.verdict == "PASS", ok.checks
     assert set(ok.checks) == {"detached_spearman_alpha_bias", "detached_min_bias_over_floor_alpha_gt0",
                               "reparameterized_max_bias_over_floor"}  # R3: no detached sub-check at alpha = 0
     assert ok.value == pytest.approx(1.0)
     # detached bias at alpha = 0.05 is 0.025 < floor 0.03: "above the floor for every alpha > 0" fails
-    weak = ck.check_a3(_a3_table(0.5), {"min_spearman": 0.9}, **BOOT, **CLAIM_TEXT["A3"])
+    weak = ck.check_a3(_a3_table(0.5), A3_THRESHOLDS, **BOOT, **CLAIM_TEXT["A3"])
     assert weak.checks["detached_min_bias_over_floor_alpha_gt0"]["verdict"] == "FAIL" and weak.verdict == "FAIL"
     assert weak.checks["detached_spearman_alpha_bias"]["verdict"] == "PASS"
     # a biased reparameterized pass fails its own sub-check
-    rep = ck.check_a3(_a3_table(1.0, rep_bias=0.1), {"min_spearman": 0.9}, **BOOT, **CLAIM_TEXT["A3"])
+    rep = ck.check_a3(_a3_table(1.0, rep_bias=0.1), A3_THRESHOLDS, **BOOT, **CLAIM_TEXT["A3"])
     assert rep.checks["reparameterized_max_bias_over_floor"]["verdict"] == "FAIL"
     # decreasing detached bias: Spearman -1 fails
     dec = _a3_table(1.0)
     dec = dec.assign(costate=np.where(dec.backward == "detached", 2.0 - (dec.costate - 1.0), dec.costate))
-    assert ck.check_a3(dec, {"min_spearman": 0.9}, **BOOT, **CLAIM_TEXT["A3"]).checks["detached_spearman_alpha_bias"]["verdict"] == "FAIL"
+    assert ck.check_a3(dec, A3_THRESHOLDS, **BOOT, **CLAIM_TEXT["A3"]).checks["detached_spearman_alpha_bias"]["verdict"] == "FAIL"
 
 
 def test_check_a3_on_small_run(tiny):
     table = ex.run_a3(tiny, [0.0, 0.05, 0.1, 0.2, 0.3, 0.6], 2, 2048, [0, 1])
-    claim = ck.check_a3(table, {"min_spearman": 0.9}, **BOOT, **CLAIM_TEXT["A3"])
+    claim = ck.check_a3(table, A3_THRESHOLDS, **BOOT, **CLAIM_TEXT["A3"])
     assert claim.verdict == "PASS", claim.summary()
     # pretend the detached pass were the reparameterized one: no bias, so the check must fail
     fake = table[table.backward == "reparameterized"]
     fake = pd.concat([fake, fake.assign(backward="detached")])
-    bad = ck.check_a3(fake, {"min_spearman": 0.9}, **BOOT, **CLAIM_TEXT["A3"])
+    bad = ck.check_a3(fake, A3_THRESHOLDS, **BOOT, **CLAIM_TEXT["A3"])
     assert bad.verdict == "FAIL" and bad.checks["detached_min_bias_over_floor_alpha_gt0"]["verdict"] == "FAIL"
 
 
-A2_THRESHOLDS = {"max_lq_rel_error": 0.1, "min_pendulum_cosine": 0.9}
+A2_THRESHOLDS = {"max_lq_rel_error": 0.1, "min_pendulum_cosine": 0.9, "min_power": 1.0, "max_closeness": 1.0}
 
 
 def test_check_a2_on_small_run(tiny):

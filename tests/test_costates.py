@@ -461,7 +461,7 @@ def _alignment(k, real_top=0.95, null_shift=0.0, dip_members=(), seed=0):
     return pd.DataFrame(rows)
 
 
-B3T = {"min_rloo_cosine": 0.9, "null_quantile": 0.975, "min_fraction_increasing": 0.5}
+B3T = {"min_rloo_cosine": 0.9, "null_quantile": 0.975, "min_margin_over_null": 0.0, "min_fraction_increasing": 0.5}
 
 
 @pytest.mark.parametrize("k", [2, 5])

@@ -290,7 +290,7 @@ def _claims(tables, traj, min_spearman=0.7, boot=BOOT):
     c1 = checks.check_c1(tables["checkpoints"], tables["peaks"], tables["sweep_summary"], C1T,
                          corruption_rate=0.1, **CLAIM_TEXT["C1"], **kw)
     c2 = checks.check_c2(tables["ensemble"], tables["member_predictors"], tables["checkpoints"],
-                         tables["sweep_summary"], {"min_spearman": min_spearman, "min_fraction_lr_rule": 0.5},
+                         tables["sweep_summary"], {"min_spearman": min_spearman, "min_delta": 0.0, "min_fraction_lr_rule": 0.5},
                          **CLAIM_TEXT["C2"], **kw)
     return c1, c2
 

@@ -180,11 +180,12 @@ def check_a2(lq: pd.DataFrame, pendulum: pd.DataFrame, thresholds: dict, smoothi
     pen_seeds = _seeds(pendulum_table)
     min_cos = [strict_min(head[head.seed == k].cosine) for k in pen_seeds]
     pw = a2_pendulum_power(pendulum_table, headline_scale).set_index("seed").reindex(pen_seeds)
-    power = subcheck(pw.power.to_numpy(float), ">=", 1.0, role="binding", **kw)
-    closeness = subcheck(pw.closeness.to_numpy(float), "<", 1.0, **kw)
+    min_power, max_closeness = thresholds["min_power"], thresholds["max_closeness"]
+    power = subcheck(pw.power.to_numpy(float), ">=", min_power, role="binding", **kw)
+    closeness = subcheck(pw.closeness.to_numpy(float), "<", max_closeness, **kw)
     if power.verdict != PASS:
         closeness = closeness.replace(
-            verdict=INCONCLUSIVE, note=f"power {power.verdict}: |g0 - r| is not >= 3 SE of the reference on every "
+            verdict=INCONCLUSIVE, note=f"power {power.verdict}: |g0 - r| is not >= {3 * min_power:g} SE of the reference on every "
                                        f"resample, so closeness is not informative (R2)")
     checks = {
         "lq_rel_error_at_M_max": subcheck(lq_at.rel_error.to_numpy(float), "<=", max_lq_rel_error, **kw),
@@ -217,7 +218,7 @@ def check_a2(lq: pd.DataFrame, pendulum: pd.DataFrame, thresholds: dict, smoothi
         metric=metric,
         value=checks["lq_rel_error_at_M_max"].value,
         threshold=f"<= {max_lq_rel_error:g}; pendulum min cosine >= {min_pendulum_cosine:g}, power "
-                  f"|g0 - r| >= 3 SE (binding), closeness |costate - r| / |g0 - r| < 1",
+                  f"|g0 - r| >= {3 * min_power:g} SE (binding), closeness |costate - r| / |g0 - r| < {max_closeness:g}",
         checks=checks,
         details=details,
     )
@@ -247,6 +248,7 @@ def check_a3(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: s
     interval is the percentile bootstrap over seeds of the mean (n_resamples, seed). `thresholds`:
     claims.A3."""
     min_spearman = thresholds["min_spearman"]
+    above, within = thresholds["min_detached_bias_over_floor"], thresholds["max_reparameterized_bias_over_floor"]
     kw = {"n_resamples": int(n_resamples), "seed": int(seed)}
     per = a3_bias(table)
     seeds = _seeds(table)
@@ -261,8 +263,8 @@ def check_a3(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: s
         rep_max.append(strict_max((rep.rel_bias / rep.floor).to_numpy()))
     checks = {
         "detached_spearman_alpha_bias": subcheck(rho, ">=", min_spearman, **kw),
-        "detached_min_bias_over_floor_alpha_gt0": subcheck(det_min, ">", 1.0, **kw),
-        "reparameterized_max_bias_over_floor": subcheck(rep_max, "<=", 1.0, **kw),
+        "detached_min_bias_over_floor_alpha_gt0": subcheck(det_min, ">", above, **kw),
+        "reparameterized_max_bias_over_floor": subcheck(rep_max, "<=", within, **kw),
     }
     b = per.groupby(["alpha", "backward"])[["rel_bias", "floor", "ms_radius"]].mean().reset_index()
     rep = b[b.backward == "reparameterized"].sort_values("alpha")
@@ -283,7 +285,13 @@ def check_a3(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: s
         statement=statement,
         metric=metric,
         value=checks["detached_spearman_alpha_bias"].value,
-        threshold=f">= {min_spearman:g}; detached bias > floor for every alpha > 0; reparameterized <= floor",
+        threshold=f">= {min_spearman:g}; detached bias > {_floor(above)} for every alpha > 0; reparameterized <= "
+                  f"{_floor(within)}",
         checks=checks,
         details=details,
     )
+
+
+def _floor(times: float) -> str:
+    """"floor", or "<times> x floor" for a multiple other than 1 (A3's threshold text)."""
+    return "floor" if times == 1 else f"{times:g} x floor"

@@ -157,9 +157,10 @@ def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float], *, statement
         "rloo_cosine_largest_G": subcheck(per["rloo_cosine"], ">=", thresholds["min_rloo_cosine"],
                                           n_resamples=n_resamples, seed=seed),
         "rloo_cosine_above_null_largest_G": (
-            subcheck(per["margin"], ">", 0.0, n_resamples=n_resamples, seed=seed,
+            subcheck(per["margin"], ">", thresholds["min_margin_over_null"], n_resamples=n_resamples, seed=seed,
                      note=f"mean cosine minus the null's {q:g} quantile, per member")
-            if has_null else unmeasured(">", 0.0, "no permuted-reward null rows in the table")),
+            if has_null else unmeasured(">", thresholds["min_margin_over_null"],
+                                        "no permuted-reward null rows in the table")),
         "rloo_cosine_increasing_in_G": yes_no_subcheck(per["increasing"], thresholds["min_fraction_increasing"],
                                                        n_resamples=n_resamples, seed=seed),
     }

@@ -107,7 +107,7 @@ def check_c2(ensemble: pd.DataFrame, member_predictors: pd.DataFrame, checkpoint
 
     sp = judged(rho["G_pred"].to_numpy(), ">=", float(thresholds["min_spearman"]), *iv("G_pred"),
                 note="nested bootstrap: members, then RL seeds (R0)")
-    de = judged(delta_m.to_numpy(), ">", 0.0, *iv("delta"),
+    de = judged(delta_m.to_numpy(), ">", float(thresholds["min_delta"]), *iv("delta"),
                 note="Delta = rho(G_pred) - max(rho(S), rho(H)), paired nested bootstrap (R9)")
     lr = lr_subcheck(sweep_summary, configured_lr, members, thresholds["min_fraction_lr_rule"],
                      n_resamples=n_resamples, seed=seed)
