@@ -1,5 +1,7 @@
 """The claim record: one JSON per claim with its ensemble estimate, 95% interval, threshold, each member's verdict
-and the three-valued verdict PASS / FAIL / INCONCLUSIVE (rule R0, `vgh.ensemble`)."""
+and the three-valued verdict PASS / FAIL / INCONCLUSIVE (rule R0, `vgh.ensemble`); the claim and figure rules of
+each claim from the claim table (workflow/claims.yaml: `claim_job`, `figure_job`, `run_check`); the verdict
+table over the records."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
