@@ -26,6 +26,7 @@ include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/control.smk"
 include: "workflow/rules/trajectory.smk"
 include: "workflow/rules/costates.smk"
+include: "workflow/rules/claim.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
 

@@ -23,10 +23,9 @@ def synthetic_inputs(n_members: int = 5, n_checkpoints: int = 10, n_seeds: int =
     ckpts = np.array([0] + [int(10 * 2 ** i) for i in range(n_checkpoints - 1)])
     x = np.linspace(0, 1, n_checkpoints)
     rl = {"algo": "grpo", "optimizer": "sgd", "lr": configured_lr, "steps": steps, "num_generations": 8,
-          "prompts_per_step": 16, "beta": 0.0, "epsilon": 0.2, "num_iterations": 2, "scale_rewards": "group",
+          "prompts_per_step": 16, "epsilon": 0.2, "num_iterations": 1, "scale_rewards": "group",
           "seeds": list(range(n_seeds))}
-    traj = {"pass_k": [1, headroom_k], "headroom_k": headroom_k, "rl": rl, "lr_sweep": list(lr_sweep), "n_bootstrap": 1000,
-            "bootstrap_seed": 0}
+    traj = {"pass_k": [1, headroom_k], "headroom_k": headroom_k, "rl": rl, "lr_sweep": list(lr_sweep)}
     metrics, curves, sweep = [], [], []
     for m in range(n_members):
         p1 = np.clip(x ** 1.5 * (0.9 + 0.05 * rng.standard_normal()), 0, 0.99)

@@ -13,14 +13,21 @@ from vgh.costates import alignment as AL
 from vgh.costates import enumeration as E
 from vgh.costates import estimators as C
 from vgh.costates import measure as M
+from conftest import ROOT
+from vgh.claims import load_claim_table
+from vgh.costates.checks import b3_per_member, check_b1, check_b2, check_b3
+from vgh.costates.envelope import envelope_check
+from vgh.costates.findings import lowest_entropy_limit
 from vgh.ensemble import FAIL, INCONCLUSIVE, PASS
-from vgh.lm.checks import (b3_per_member, check_b1, check_b2, check_b3, envelope_check, lowest_entropy_limit,
-                            partial_spearman, through_origin_fit)
+from vgh.stats import partial_spearman, through_origin_fit
 from vgh.lm.model import build_model
 from vgh.lm.policy import all_completions, sample_completions, sequence_logprob
 from vgh.lm.task import (answer_indices, build_tokenizer, digit_token_ids, encode_prompts, has_carry,
                          prompt_text, true_answer)
 from vgh.lm.updates import advantages, grpo_advantages, rloo_advantages
+
+CLAIM_TEXT = {cid: {"statement": e["statement"], "metric": e["metric"]}
+              for cid, e in load_claim_table(str(ROOT / "workflow/claims.yaml")).items()}  # what claim_<ID> passes
 
 Z_MAX = 4.5
 
@@ -368,16 +375,16 @@ def _summary_of(prompts):
 @pytest.mark.parametrize("k", [2, 5])
 def test_envelope_passes_when_the_error_vanishes_with_the_gap(k):
     t = _prompts_table(k)
-    for claim, name in ((check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0), "envelope_coverage_gap"),
-                        (check_b1(_summary_of(t), t, B12, n_resamples=NB, seed=0), "envelope_coverage_entropy")):
+    for claim, name in ((check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0, **CLAIM_TEXT["B2"]), "envelope_coverage_gap"),
+                        (check_b1(_summary_of(t), t, B12, n_resamples=NB, seed=0, **CLAIM_TEXT["B1"]), "envelope_coverage_entropy")):
         c = claim.checks[name]
         assert c["verdict"] == PASS, c
         assert len(c["per_member"]) == k and all(c["member_passed"])
         assert c["interval"][0] <= c["value"] <= c["interval"][1]
     assert claim.verdict == PASS and claim.member_verdicts == [PASS] * k
     # deterministic for a seed; the held-out half is the last floor(K/2) members
-    again = check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0).checks["envelope_coverage_gap"]
-    assert again["interval"] == check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0).checks[
+    again = check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0, **CLAIM_TEXT["B2"]).checks["envelope_coverage_gap"]
+    assert again["interval"] == check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0, **CLAIM_TEXT["B2"]).checks[
         "envelope_coverage_gap"]["interval"]
     assert claim.details["envelope"]["held_out_members"] == list(range((k + 1) // 2, k))
 
@@ -386,22 +393,22 @@ def test_envelope_passes_when_the_error_vanishes_with_the_gap(k):
 def test_envelope_fails_with_an_error_floor(k):
     """An error that stays as the gap -> 0 (what the carry chains would do) breaks the bound near gap 0."""
     t = _prompts_table(k, floor=0.3)
-    c = check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0)
+    c = check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0, **CLAIM_TEXT["B2"])
     assert c.checks["envelope_coverage_gap"]["verdict"] == FAIL and c.verdict == FAIL
     assert not any(c.checks["envelope_coverage_gap"]["member_passed"])
 
 
 def test_envelope_is_inconclusive_when_members_disagree_or_nothing_is_held_out():
     t = _prompts_table(5, floor=[0, 0, 0, 0, 0.3])  # one held-out member with a floor
-    c = check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0).checks["envelope_coverage_gap"]
+    c = check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0, **CLAIM_TEXT["B2"]).checks["envelope_coverage_gap"]
     assert c["verdict"] == INCONCLUSIVE, c
     assert c["member_passed"] == [True, True, True, True, False]
     one = _prompts_table(1)
-    c1 = check_b2(_summary_of(one), one, B12, n_resamples=NB, seed=0)
+    c1 = check_b2(_summary_of(one), one, B12, n_resamples=NB, seed=0, **CLAIM_TEXT["B2"])
     assert c1.checks["envelope_coverage_gap"]["verdict"] == INCONCLUSIVE and c1.verdict == INCONCLUSIVE
     assert "members" in c1.checks["envelope_coverage_gap"]["note"]
     # no member column: one member
-    c0 = check_b2(_summary_of(one), one.drop(columns="member"), B12, n_resamples=NB, seed=0)
+    c0 = check_b2(_summary_of(one), one.drop(columns="member"), B12, n_resamples=NB, seed=0, **CLAIM_TEXT["B2"])
     assert c0.checks["envelope_coverage_gap"]["verdict"] == INCONCLUSIVE
 
 
@@ -421,7 +428,7 @@ def test_b1_limit_at_the_lowest_entropy(k, low, want):
     lim = lowest_entropy_limit(t)
     assert (lim["checkpoint"] == 2).all() and np.allclose(lim["temperature"], 0.25)
     assert np.allclose(lim["pd_error"], np.broadcast_to(low, (k,)))
-    c = check_b1(_summary_of(t), t, B12, n_resamples=NB, seed=0)
+    c = check_b1(_summary_of(t), t, B12, n_resamples=NB, seed=0, **CLAIM_TEXT["B1"])
     assert c.checks["pd_error_lowest_entropy"]["verdict"] == want
     assert c.verdict == want  # the envelope passes here
     assert {"pd_error_carry", "pd_error_median_carry", "pd_error_median"} <= set(c.details["lowest_entropy"][0])
@@ -460,36 +467,36 @@ def _alignment(k, real_top=0.95, null_shift=0.0, dip_members=(), seed=0):
     return pd.DataFrame(rows)
 
 
-B3T = {"min_rloo_cosine": 0.9, "null_quantile": 0.975}
+B3T = {"min_rloo_cosine": 0.9, "null_quantile": 0.975, "min_margin_over_null": 0.0, "min_fraction_increasing": 0.5}
 
 
 @pytest.mark.parametrize("k", [2, 5])
 def test_check_b3_pass_and_fail(k):
-    c = check_b3(_alignment(k), B3T, n_resamples=NB, seed=0)
-    assert c.verdict == PASS and c.member_verdicts == [PASS] * k, c.checks_line()
+    c = check_b3(_alignment(k), B3T, n_resamples=NB, seed=0, **CLAIM_TEXT["B3"])
+    assert c.verdict == PASS and c.member_verdicts == [PASS] * k, c.summary()
     # the real update no better than the null: the null sub-check fails
-    c = check_b3(_alignment(k, null_shift=0.95), B3T, n_resamples=NB, seed=0)
+    c = check_b3(_alignment(k, null_shift=0.95), B3T, n_resamples=NB, seed=0, **CLAIM_TEXT["B3"])
     assert c.checks["rloo_cosine_above_null_largest_G"]["verdict"] == FAIL and c.verdict == FAIL
     assert c.checks["rloo_cosine_largest_G"]["verdict"] == PASS
     # not increasing in G in every member
-    c = check_b3(_alignment(k, dip_members=range(k)), B3T, n_resamples=NB, seed=0)
+    c = check_b3(_alignment(k, dip_members=range(k)), B3T, n_resamples=NB, seed=0, **CLAIM_TEXT["B3"])
     assert c.checks["rloo_cosine_increasing_in_G"]["verdict"] == FAIL and c.verdict == FAIL
     # below 0.9
-    c = check_b3(_alignment(k, real_top=0.6), B3T, n_resamples=NB, seed=0)
+    c = check_b3(_alignment(k, real_top=0.6), B3T, n_resamples=NB, seed=0, **CLAIM_TEXT["B3"])
     assert c.checks["rloo_cosine_largest_G"]["verdict"] == FAIL
     assert c.checks["rloo_cosine_above_null_largest_G"]["verdict"] == PASS
 
 
 def test_check_b3_inconclusive():
-    c = check_b3(_alignment(5, dip_members=[3]), B3T, n_resamples=NB, seed=0)  # 4 of 5 members increasing
+    c = check_b3(_alignment(5, dip_members=[3]), B3T, n_resamples=NB, seed=0, **CLAIM_TEXT["B3"])  # 4 of 5 members increasing
     assert c.checks["rloo_cosine_increasing_in_G"]["verdict"] == INCONCLUSIVE and c.verdict == INCONCLUSIVE
     assert c.member_verdicts == [PASS, PASS, PASS, FAIL, PASS]
-    c = check_b3(_alignment(5, real_top=[0.86, 0.94, 0.88, 0.93, 0.9]), B3T, n_resamples=NB, seed=0)
+    c = check_b3(_alignment(5, real_top=[0.86, 0.94, 0.88, 0.93, 0.9]), B3T, n_resamples=NB, seed=0, **CLAIM_TEXT["B3"])
     assert c.checks["rloo_cosine_largest_G"]["verdict"] == INCONCLUSIVE
     # a table without the null (written before R5): the null sub-check is marked, not failed
     old = _alignment(2)
     old = old[~old["reward_permuted"]].drop(columns=["reward_permuted", "member"])
-    c = check_b3(old, B3T, n_resamples=NB, seed=0)
+    c = check_b3(old, B3T, n_resamples=NB, seed=0, **CLAIM_TEXT["B3"])
     assert c.checks["rloo_cosine_above_null_largest_G"]["verdict"] == INCONCLUSIVE and c.verdict == INCONCLUSIVE
     per = b3_per_member(_alignment(2), 0.975)
     assert per["increasing"].all() and (per["margin"] > 0.7).all()

@@ -61,4 +61,4 @@ def test_claim_table_drives_every_figure_rule_and_notebook(monkeypatch):
         notebook = ROOT / f"workflow/notebooks/{entry['figure']}.py"
         assert f'standalone_job("{cid}")' in notebook.read_text(), notebook
         job = standalone_job(cid)
-        assert job.output.claim == f"results/claims/{cid}.json" and job.output.pdf == f"figures/{entry['figure']}.pdf"
+        assert job.input.claim == f"results/claims/{cid}.json" and job.output.pdf == f"scratch/{entry['figure']}.pdf"

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from vgh.claims import Claim, claims_markdown, claims_table
-from vgh.ensemble import (FAIL, INCONCLUSIVE, PASS, claim_verdict, interval, interval_verdict, member_verdicts,
-                          nested_interval, subcheck, yes_no_subcheck)
+from vgh.ensemble import (FAIL, INCONCLUSIVE, PASS, SubCheck, claim_verdict, interval, interval_verdict, judged,
+                          member_verdicts, nested_interval, subcheck, unmeasured, within_subcheck, yes_no_subcheck)
 
 
 @pytest.mark.parametrize("lo,hi,op,t,want", [
@@ -35,9 +35,9 @@ def test_straddling_interval_is_inconclusive_and_clear_ones_are_not():
 
 
 def test_yes_no_needs_every_member_at_five():
-    assert yes_no_subcheck([True] * 5, n_resamples=1000, seed=0)["verdict"] == PASS
-    assert yes_no_subcheck([True] * 4 + [False], n_resamples=1000, seed=0)["verdict"] == INCONCLUSIVE
-    assert yes_no_subcheck([False] * 5, n_resamples=1000, seed=0)["verdict"] == FAIL
+    assert yes_no_subcheck([True] * 5, 0.5, n_resamples=1000, seed=0)["verdict"] == PASS
+    assert yes_no_subcheck([True] * 4 + [False], 0.5, n_resamples=1000, seed=0)["verdict"] == INCONCLUSIVE
+    assert yes_no_subcheck([False] * 5, 0.5, n_resamples=1000, seed=0)["verdict"] == FAIL
 
 
 def test_nested_interval_resamples_units_within_members():
@@ -60,7 +60,7 @@ def test_roles_combine_into_the_claim_verdict():
     ok = subcheck([0.8, 0.9, 0.85], ">=", 0.7, n_resamples=500, seed=0)
     bad = subcheck([0.1, 0.2, 0.15], ">=", 0.7, n_resamples=500, seed=0)
     unsure = subcheck([0.6, 0.8, 0.75], ">=", 0.7, n_resamples=500, seed=0)
-    binding_bad = {**bad, "role": "binding"}
+    binding_bad = bad.replace(role="binding")
     assert claim_verdict({"a": ok}) == PASS
     assert claim_verdict({"a": ok, "b": bad}) == FAIL
     assert claim_verdict({"a": ok, "b": unsure}) == INCONCLUSIVE
@@ -80,3 +80,25 @@ def test_claim_record_and_table_carry_interval_and_members():
     assert table.loc[0, "members_passing"] == 3 and table.loc[0, "n_members"] == 5
     md = claims_markdown(table)
     assert "**INCONCLUSIVE**" in md and "3/5" in md and "1 INCONCLUSIVE" in md
+
+
+def test_one_subcheck_type_and_its_record_form():
+    """Every sub-check builder returns a SubCheck; its record form has the keys the claim records always had."""
+    keys = {"value", "interval", "op", "threshold_value", "threshold", "verdict", "role", "per_member",
+            "member_passed", "passed", "note"}
+    subs = [subcheck([0.8, 0.9], ">=", 0.7, n_resamples=100, seed=0), yes_no_subcheck([True, False], 0.5,
+            n_resamples=100, seed=0), within_subcheck([-0.5, -0.45], -0.65, -0.35, n_resamples=100, seed=0),
+            unmeasured(">=", 0.95, "one member"), judged([0.8, 0.9], ">=", 0.7, 0.75, 0.95)]
+    for s in subs:
+        assert isinstance(s, SubCheck)
+        assert set(s.as_dict()) - {"yes_no"} == keys
+    assert subs[1].as_dict()["yes_no"] is True and "yes_no" not in subs[0].as_dict()
+    assert subs[2].verdict == PASS and subs[2].threshold == "in [-0.65, -0.35]"
+    assert subs[3].verdict == INCONCLUSIVE and subs[3].per_member == []
+    assert subs[4].interval == [0.75, 0.95] and subs[4].verdict == PASS
+
+
+def test_claim_metric_is_filled_from_details():
+    sub = subcheck([0.8, 0.9], ">=", 0.7, n_resamples=100, seed=0)
+    claim = Claim("B9", "statement", "error at N={n}", sub.value, ">= 0.7", {"a": sub}, {"n": 64})
+    assert claim.metric == "error at N=64" and claim.record({})["metric"] == "error at N=64"

@@ -1,8 +1,11 @@
-"""Every figure notebook renders, and writes a claim record, whatever the numbers: all zeros, all negative,
-all NaN, or a single row per table (issue: a log axis on the GPU-scale numbers crashed fig_B1).
+"""Every claim check writes a record and every figure notebook renders it, whatever the numbers: all zeros, all
+negative, all NaN, or a single row per table (issue: a log axis on the GPU-scale numbers crashed fig_B1).
 
-The smoke run's real tables are degenerated column by column (every float column; ids, counts and flags stay)
-and each notebook runs on them in-process, as Snakemake's `script:` would, against a temporary folder.
+The smoke run's real tables (Part A), Part C's summary tables from `trajectory_summary` and Part B's per-member
+tables are degenerated column by column (every float column; ids, counts and flags stay); the claim rule's call
+(`vgh.claims.run_check`, what workflow/scripts/claim.py does) and then the notebook run on them in-process, as
+Snakemake's `script:` would, against a temporary folder. Also: a notebook run by hand draws to scratch/ and
+touches neither figures/ nor results/claims/, and a claim script never imports matplotlib.
 """
 import json
 import runpy
@@ -14,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT
-from vgh.claims import figure_job, load_claim_table
+from conftest import ROOT, SNAKEMAKE
+from vgh.claims import claim_job, figure_job, load_claim_table, run_check
 from vgh.config import load_config
 
 TABLE = load_claim_table(ROOT / "workflow/claims.yaml")
@@ -50,11 +53,11 @@ def test_figure_renders_degenerate_tables(smoke_run, tmp_path, claim_id, how):
     config = load_config(smoke_run / "config/config.yaml", smoke_run / "workflow/schemas/config.schema.yaml",
                          [smoke_run / "config/smoke.yaml"])
     job = figure_job(claim_id, TABLE[claim_id], config)
-    for value in job["input"].values():
-        for rel in value if isinstance(value, list) else [value]:
+    for name, value in job["input"].items():
+        for rel in [] if name == "claim" else value if isinstance(value, list) else [value]:
             (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
             degenerate(pd.read_parquet(smoke_run / rel), how).to_parquet(tmp_path / rel)
-    run_notebook(claim_id, job, tmp_path)
+    run_claim_and_figure(claim_id, config, tmp_path)
 
 
 @pytest.mark.parametrize("how", list(DEGENERATE))
@@ -72,21 +75,28 @@ def test_c_figure_renders_degenerate_tables(tmp_path, claim_id, how):
                                                  lr_sweep=config["trajectory"]["lr_sweep"],
                                                  configured_lr=config["trajectory"]["rl"]["lr"],
                                                  headroom_k=config["trajectory"]["headroom_k"])
-    tables = trajectory_summary(metrics, curves, sweep, config["trajectory"])
+    tables = trajectory_summary(metrics, curves, sweep, config["trajectory"], config["bootstrap"])
     for name, rel in job["input"].items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        degenerate(tables[name], how).to_parquet(tmp_path / rel)
-    run_notebook(claim_id, job, tmp_path)
+        if name != "claim":
+            (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+            degenerate(tables[name], how).to_parquet(tmp_path / rel)
+    run_claim_and_figure(claim_id, config, tmp_path)
 
 
-def run_notebook(claim_id, job, tmp_path, inputs=None, params=None) -> dict:
-    """Run the claim's figure notebook in-process as Snakemake's `script:` would, its paths under tmp_path (or
-    `inputs`, absolute), its params the job's updated with `params`; check the figures and return the record."""
-    inputs = inputs if inputs is not None else {k: as_paths(v, tmp_path) for k, v in job["input"].items()}
-    snakemake = SimpleNamespace(input=SimpleNamespace(**inputs),
-                                output=SimpleNamespace(**{k: as_paths(v, tmp_path) for k, v in job["output"].items()}),
-                                params=SimpleNamespace(**{**job["params"], **(params or {})}), threads=1,
-                                log=[str(tmp_path / "log.txt")])
+def run_claim_and_figure(claim_id, config, base: Path) -> dict:
+    """The claim rule's call on the tables under `base` (its record written to base/results/claims/<ID>.json, as
+    workflow/scripts/claim.py writes it), then the figure notebook in-process as Snakemake's `script:` would run
+    it; check the figures and return the record."""
+    from vgh.io import read_tables
+
+    cjob = claim_job(claim_id, TABLE[claim_id], config)
+    claim = run_check({k: read_tables(as_paths(v, base)) for k, v in cjob["input"].items()}, cjob["params"])
+    claim.write(as_paths(cjob["output"]["claim"], base), config={k: v for k, v in cjob["params"].items()
+                                                                 if k not in ("check", "statement", "metric")})
+    job = figure_job(claim_id, TABLE[claim_id], config)
+    snakemake = SimpleNamespace(input=SimpleNamespace(**{k: as_paths(v, base) for k, v in job["input"].items()}),
+                                output=SimpleNamespace(**{k: as_paths(v, base) for k, v in job["output"].items()}),
+                                params=SimpleNamespace(**job["params"]), threads=1, log=[str(base / "log.txt")])
     notebook = ROOT / "workflow/notebooks" / f"{TABLE[claim_id]['figure']}.py"
     try:
         runpy.run_path(str(notebook), init_globals={"snakemake": snakemake})
@@ -94,7 +104,7 @@ def run_notebook(claim_id, job, tmp_path, inputs=None, params=None) -> dict:
         plt.close("all")
     for key in ("pdf", "png"):
         assert Path(getattr(snakemake.output, key)).stat().st_size > 1000
-    record = json.loads(Path(snakemake.output.claim).read_text())
+    record = json.loads(Path(snakemake.input.claim).read_text())
     assert record["id"] == claim_id and record["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
     return record
 
@@ -141,19 +151,14 @@ def test_b_figures_render_per_member_tables(tmp_path, claim_id, how, n_members):
     """Each B notebook reads lists of per-member tables (results/costates/member_{m}/...), degenerate or not."""
     config = load_config(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml",
                          [ROOT / "config/smoke.yaml"])
-    job = figure_job(claim_id, TABLE[claim_id], config)
-    paths = {"summaries": [], "prompts": [], "tables": []}
+    config["pretrain"]["seeds"] = list(range(n_members))  # the claim's {member} paths expand over these
     for m in range(n_members):
         folder = tmp_path / f"results/costates/member_{m}"
         folder.mkdir(parents=True)
         for name, table in _b_member_tables(m, m).items():
             table = table if how == "as_is" else degenerate(table, how)
             table.to_parquet(folder / f"{name}.parquet")
-        paths["summaries"].append(str(folder / "summary.parquet"))
-        paths["prompts"].append(str(folder / "prompts.parquet"))
-        paths["tables"].append(str(folder / "update_alignment.parquet"))
-    record = run_notebook(claim_id, job, tmp_path, inputs={k: paths[k] for k in job["input"]},
-                          params={"bootstrap": {"n_bootstrap": 50, "bootstrap_seed": 0}})
+    record = run_claim_and_figure(claim_id, config, tmp_path)
     if how == "as_is" and n_members == 2:  # (the envelope's verdicts on these tables: tests/test_costates.py)
         assert len(record["member_verdicts"]) == 2
         assert claim_id != "B3" or record["verdict"] == "PASS", record["checks"]
@@ -161,3 +166,49 @@ def test_b_figures_render_per_member_tables(tmp_path, claim_id, how, n_members):
     if n_members == 1 and claim_id in ("B1", "B2"):  # nothing held out: the envelope is marked, not failed
         assert record["checks"][f"envelope_coverage_{'entropy' if claim_id == 'B1' else 'gap'}"]["verdict"] == (
             "INCONCLUSIVE")
+
+
+def test_notebook_run_by_hand_draws_to_scratch_only(smoke_run):
+    """`python workflow/notebooks/<figure>.py` from the repo root (issue 21): it reads the run's tables and record,
+    draws to scratch/, and leaves figures/ and results/claims/ as they were."""
+    import subprocess
+
+    def state(folder):
+        return {p.name: p.stat().st_mtime_ns for p in (smoke_run / folder).iterdir()}
+
+    before = {f: state(f) for f in ("figures", "results/claims")}
+    stem = TABLE["C2"]["figure"]
+    proc = subprocess.run([str(Path(SNAKEMAKE).with_name("python")), f"workflow/notebooks/{stem}.py"],
+                          cwd=smoke_run, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {f: state(f) for f in ("figures", "results/claims")} == before
+    assert (smoke_run / f"scratch/{stem}.pdf").stat().st_size > 1000
+    assert (smoke_run / f"scratch/{stem}.png").stat().st_size > 1000
+
+
+def test_claim_script_never_imports_matplotlib(smoke_run, tmp_path):
+    """A verdict never imports matplotlib: every claim's check, as workflow/scripts/claim.py calls it, in a fresh
+    interpreter on the smoke run's tables."""
+    import subprocess
+
+    code = f"""
+import sys
+from vgh.claims import claim_job, load_claim_table, run_check
+from vgh.config import load_config
+from vgh.io import read_tables
+config = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml", ["config/smoke.yaml"])
+for cid, entry in load_claim_table().items():
+    job = claim_job(cid, entry, config)
+    claim = run_check({{k: read_tables(v) for k, v in job["input"].items()}}, job["params"])
+    claim.write("{tmp_path}/" + cid + ".json", config={{}})
+import json
+for cid in load_claim_table():
+    a, b = (json.load(open(p)) for p in ("results/claims/" + cid + ".json", "{tmp_path}/" + cid + ".json"))
+    a.pop("config"), b.pop("config")
+    assert a == b, cid  # the rule's record, again
+assert not any(m.split(".")[0] == "matplotlib" for m in sys.modules), sorted(m for m in sys.modules if "matplotlib" in m)
+"""
+    proc = subprocess.run([str(Path(SNAKEMAKE).with_name("python")), "-c", code], cwd=smoke_run,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (smoke_run / "workflow/scripts/claim.py").read_text().count("matplotlib") <= 1  # the docstring only

@@ -8,6 +8,7 @@ import torch
 
 from conftest import ROOT
 from oracles import run_from_checkpoint
+from vgh.claims import load_claim_table
 from vgh.config import load_schema, validate_config
 from vgh.lm.model import build_model
 from vgh.lm.policy import exact_match, exact_pass1, sample_completions
@@ -15,6 +16,9 @@ from vgh.lm.task import answer_indices, build_tokenizer, digit_token_ids, encode
 from vgh.trajectory import checks, metrics, predictors
 from vgh.trajectory.lr_rule import lr_rule
 from vgh.trajectory.rl import RLSettings, clipped_surrogate, rl_train
+
+CLAIM_TEXT = {cid: {"statement": e["statement"], "metric": e["metric"]}
+              for cid, e in load_claim_table(str(ROOT / "workflow/claims.yaml")).items()}  # what claim_<ID> passes
 
 
 @pytest.fixture(scope="module")
@@ -306,14 +310,20 @@ def _summary(**kw):
     from vgh.trajectory.summary import trajectory_summary
 
     m, c, sw, traj = synthetic_inputs(**kw)
-    traj["n_bootstrap"] = 200
-    return trajectory_summary(m, c, sw, traj), traj
+    return trajectory_summary(m, c, sw, traj, BOOT), traj
 
 
-def _claims(tables, traj, min_spearman=0.7):
-    c1 = checks.check_c1(tables["checkpoints"], tables["peaks"], tables["sweep_summary"], traj, 0.1)
+BOOT = {"n_resamples": 200, "seed": 0}
+C1T = {"min_fraction_within_one": 0.5, "min_fraction_lr_rule": 0.5}
+
+
+def _claims(tables, traj, min_spearman=0.7, boot=BOOT):
+    kw = {"configured_lr": traj["rl"]["lr"], "n_resamples": boot["n_resamples"], "seed": boot["seed"]}
+    c1 = checks.check_c1(tables["checkpoints"], tables["peaks"], tables["sweep_summary"], C1T,
+                         corruption_rate=0.1, **CLAIM_TEXT["C1"], **kw)
     c2 = checks.check_c2(tables["ensemble"], tables["member_predictors"], tables["checkpoints"],
-                         tables["sweep_summary"], {"min_spearman": min_spearman}, traj)
+                         tables["sweep_summary"], {"min_spearman": min_spearman, "min_delta": 0.0, "min_fraction_lr_rule": 0.5},
+                         **CLAIM_TEXT["C2"], **kw)
     return c1, c2
 
 
@@ -359,8 +369,8 @@ def test_inconclusive_when_members_disagree():
     b = synthetic_inputs(n_members=2, n_checkpoints=6, n_seeds=2, gain="reversed", seed=1)
     metrics, curves, sweep = (pd.concat([x, y.assign(member=y["member"] + 2)], ignore_index=True)
                               for x, y in zip(a[:3], b[:3]))
-    traj = {**a[3], "n_bootstrap": 200}
-    c1, c2 = _claims(trajectory_summary(metrics, curves, sweep, traj), traj)
+    traj = a[3]
+    c1, c2 = _claims(trajectory_summary(metrics, curves, sweep, traj, BOOT), traj)
     assert c1.verdict == "INCONCLUSIVE" and c2.checks["spearman_g_pred"]["verdict"] == "INCONCLUSIVE"
     assert c1.member_verdicts.count("PASS") == 2
 
@@ -373,8 +383,8 @@ def test_one_seed_and_nans_do_not_crash():
 
     m, c, sw, traj = synthetic_inputs(n_members=2, n_checkpoints=3, n_seeds=1)
     c["gain"] = np.nan
-    tables = trajectory_summary(m, c, sw, {**traj, "n_bootstrap": 50})
-    c1, c2 = _claims(tables, traj)
+    tables = trajectory_summary(m, c, sw, traj, {"n_resamples": 50, "seed": 0})
+    c1, c2 = _claims(tables, traj, boot={"n_resamples": 1000, "seed": 0})
     assert c2.verdict == "FAIL"  # nothing measured: a non-finite statistic fails (R0)
 
 
@@ -386,7 +396,7 @@ def test_summary_is_fast_at_default_size():
 
     m, c, sw, traj = synthetic_inputs(n_members=5, n_checkpoints=10, n_seeds=3, steps=40)
     t0 = time.perf_counter()
-    trajectory_summary(m, c, sw, traj)  # n_bootstrap 1000
+    trajectory_summary(m, c, sw, traj, {"n_resamples": 1000, "seed": 0})
     assert time.perf_counter() - t0 < 15
 
 

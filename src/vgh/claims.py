@@ -1,11 +1,13 @@
 """The claim record: one JSON per claim with its ensemble estimate, 95% interval, threshold, each member's verdict
-and the three-valued verdict PASS / FAIL / INCONCLUSIVE (rule R0, `vgh.ensemble`)."""
+and the three-valued verdict PASS / FAIL / INCONCLUSIVE (rule R0, `vgh.ensemble`); the claim and figure rules of
+each claim from the claim table (workflow/claims.yaml: `claim_job`, `figure_job`, `run_check`); the verdict
+table over the records."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from .ensemble import FAIL, PASS, claim_verdict, member_verdicts
+from .ensemble import PASS, SubCheck, claim_verdict, member_verdicts
 from .io import write_json
 
 
@@ -13,11 +15,11 @@ from .io import write_json
 class Claim:
     """A claim's check result.
 
-    `value` is the headline number (the ensemble estimate of the first sub-check unless stated), `threshold` a
-    human-readable statement of the check (e.g. "<= 0.05"), `checks` its sub-checks (name -> a dict from
-    `vgh.ensemble.subcheck`: value, interval, threshold, verdict, role, per_member, member_passed; a plain
-    {value, threshold, passed} from `check` counts as PASS or FAIL). The verdict follows
-    `vgh.ensemble.claim_verdict`. `details` holds further numbers worth reporting (findings, not the verdict).
+    `statement` and `metric` come from the claim table (workflow/claims.yaml; `metric` may name a key of
+    `details` in braces, e.g. "error at N={n_rollouts_max}"). `value` is the headline number (the ensemble estimate
+    of the first sub-check unless stated), `threshold` a human-readable statement of the check (e.g. "<= 0.05"),
+    `checks` its sub-checks (name -> `vgh.ensemble.SubCheck`). The verdict follows `vgh.ensemble.claim_verdict`.
+    `details` holds further numbers worth reporting (findings, not the verdict).
     """
 
     id: str
@@ -25,20 +27,17 @@ class Claim:
     metric: str
     value: float
     threshold: str
-    checks: dict[str, dict[str, Any]]
+    checks: dict[str, SubCheck]
     details: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.checks:
             raise ValueError(f"claim {self.id} has no sub-check: its verdict would be empty")
-
-    def _normalized(self) -> dict[str, dict[str, Any]]:
-        return {k: v if "verdict" in v else {**v, "verdict": PASS if v["passed"] else FAIL}
-                for k, v in self.checks.items()}
+        self.metric = self.metric.format(**self.details)
 
     @property
     def verdict(self) -> str:
-        return claim_verdict(self._normalized())
+        return claim_verdict(self.checks)
 
     @property
     def passed(self) -> bool:
@@ -47,16 +46,16 @@ class Claim:
     @property
     def interval(self) -> list[float] | None:
         """The interval of the headline sub-check (the first one), when it has one."""
-        first = next(iter(self.checks.values()))
-        return first.get("interval")
+        return next(iter(self.checks.values())).interval
 
     @property
     def member_verdicts(self) -> list[str]:
-        return member_verdicts(self._normalized())
+        return member_verdicts(self.checks)
 
     def record(self, config: dict[str, Any]) -> dict[str, Any]:
-        rec = asdict(self)
-        rec["checks"] = self._normalized()
+        rec = {"id": self.id, "statement": self.statement, "metric": self.metric, "value": self.value,
+               "threshold": self.threshold, "checks": {k: c.as_dict() for k, c in self.checks.items()},
+               "details": self.details}
         rec["passed"] = self.passed
         rec["verdict"] = self.verdict
         rec["interval"] = self.interval
@@ -68,72 +67,81 @@ class Claim:
     def write(self, path: str, config: dict[str, Any]) -> None:
         write_json(self.record(config), path)
 
-    def caption(self) -> str:
-        """One line for a figure or report caption."""
-        mv = self.member_verdicts
-        members = f"; members passing {sum(v == PASS for v in mv)}/{len(mv)}" if mv else ""
-        return (f"{self.id} {self.verdict}: {self.metric} = {_fmt(self.value)}{_fmt_interval(self.interval)} "
-                f"(check {self.threshold}){members}")
-
-    def checks_line(self) -> str:
-        """One line listing every sub-check: name = value [interval] (threshold) verdict."""
-        return "; ".join(f"{k} = {_fmt(v['value'])}{_fmt_interval(v.get('interval'))} ({v['threshold']}) "
-                         f"{v['verdict']}" for k, v in self._normalized().items())
-
     def summary(self) -> str:
-        """The caption and the checks line: what a figure notebook logs and prints under its figure."""
-        return self.caption() + "\n" + self.checks_line()
+        """The caption and the checks line (`record_summary`)."""
+        return record_summary(self.record({}))
 
 
-def check(value: float, *, le: float | None = None, ge: float | None = None,
-          within: tuple[float, float] | None = None) -> dict[str, Any]:
-    """One sub-check: value <= le, value >= ge, or lo <= value <= hi."""
-    import math
-
-    v = float(value)
-    ok = math.isfinite(v)
-    parts = []
-    if le is not None:
-        ok = ok and v <= le
-        parts.append(f"<= {le:g}")
-    if ge is not None:
-        ok = ok and v >= ge
-        parts.append(f">= {ge:g}")
-    if within is not None:
-        ok = ok and within[0] <= v <= within[1]
-        parts.append(f"in [{within[0]:g}, {within[1]:g}]")
-    return {"value": v, "threshold": " and ".join(parts), "passed": bool(ok)}
+def record_summary(record: dict[str, Any]) -> str:
+    """Two lines from a claim record: the caption (id, verdict, metric = value [interval], check, members passing)
+    and every sub-check (name = value [interval] (threshold) verdict). What the claim rule logs and a figure
+    notebook prints under its figure."""
+    mv = record.get("member_verdicts", [])
+    members = f"; members passing {sum(v == PASS for v in mv)}/{len(mv)}" if mv else ""
+    caption = (f"{record['id']} {record['verdict']}: {record['metric']} = {_fmt(record['value'])}"
+               f"{_fmt_interval(record.get('interval'))} (check {record['threshold']}){members}")
+    checks = "; ".join(f"{k} = {_fmt(v['value'])}{_fmt_interval(v.get('interval'))} ({v['threshold']}) "
+                       f"{v['verdict']}" for k, v in record["checks"].items())
+    return caption + "\n" + checks
 
 
-def figure_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """One claim's figure rule, {"input", "output", "params"} (each name -> value), from its entry in the claim
-    table (workflow/claims.yaml) and the validated config. A path with `{step}` expands over the config list
-    named by `entry["expand"]["step"]`, a path with `{member}` over the ensemble (`pretrain.seeds`); a param is the
-    config section at a dotted key."""
-    def at(key: str) -> Any:
-        node = config
-        for part in key.split("."):
-            node = node[part]
-        return node
+def _at(config: dict[str, Any], key: str) -> Any:
+    """The config value at a dotted key."""
+    node = config
+    for part in key.split("."):
+        node = node[part]
+    return node
 
-    def paths(path: str):
-        if "{" not in path:
-            return path
-        if "{member}" in path:
-            return [path.format(member=m) for m in config["pretrain"]["seeds"]]
-        return [path.format(step=s) for s in at(entry["expand"]["step"])]
 
+def _paths(inputs: dict[str, str], config: dict[str, Any]) -> dict[str, Any]:
+    """Input paths; one with {member} expands over the ensemble (`pretrain.seeds`)."""
+    return {name: [path.format(member=m) for m in config["pretrain"]["seeds"]] if "{member}" in path else path
+            for name, path in inputs.items()}
+
+
+def claim_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One claim's claim rule, {"input", "output", "params"}, from its entry in the claim table
+    (workflow/claims.yaml) and the validated config: input = the check's tables, output = the record
+    results/claims/<ID>.json, params = `check` (the function's dotted name), `statement`, `metric` and each entry
+    of `params` (name -> the config value at a dotted key: `thresholds` = claims.<ID>, `bootstrap`, ...)."""
+    return {"input": _paths(entry["input"], config),
+            "output": {"claim": f"results/claims/{claim_id}.json"},
+            "params": {"check": entry["check"], "statement": entry["statement"], "metric": entry["metric"],
+                       **{name: _at(config, key) for name, key in entry["params"].items()}}}
+
+
+def figure_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any],
+               out: str = "figures") -> dict[str, dict[str, Any]]:
+    """One claim's figure rule, {"input", "output", "params"}: input = the check's tables, the tables only the
+    figure reads (`figure_input`) and the claim record; output = <out>/<figure>.pdf|png; params = `figure_params`
+    (name -> dotted config key). The thresholds and bootstrap settings are in the record (its `config`)."""
     stem = entry["figure"]
-    return {
-        "input": {name: paths(path) for name, path in entry["input"].items()},
-        "output": {"pdf": f"figures/{stem}.pdf", "png": f"figures/{stem}.png",
-                   "claim": f"results/claims/{claim_id}.json"},
-        "params": {name: at(key) for name, key in entry["params"].items()},
-    }
+    return {"input": {**_paths({**entry["input"], **entry.get("figure_input", {})}, config),
+                      "claim": f"results/claims/{claim_id}.json"},
+            "output": {"pdf": f"{out}/{stem}.pdf", "png": f"{out}/{stem}.png"},
+            "params": {name: _at(config, key) for name, key in entry.get("figure_params", {}).items()}}
+
+
+def load_check(name: str):
+    """The check function at a dotted name from the claim table, e.g. vgh.control.checks.check_a1."""
+    from importlib import import_module
+
+    module, _, func = name.rpartition(".")
+    return getattr(import_module(module), func)
+
+
+def run_check(tables: dict[str, Any], params: dict[str, Any]) -> Claim:
+    """Call the claim's check (params["check"]) on its tables with its params: the statement and metric, the
+    bootstrap settings as n_resamples and seed, and every other param by name (thresholds, ...)."""
+    p = dict(params)
+    check = load_check(p.pop("check"))
+    boot = p.pop("bootstrap")
+    return check(**tables, **p, n_resamples=int(boot["n_resamples"]), seed=int(boot["seed"]))
 
 
 def load_claim_table(path: str = "workflow/claims.yaml") -> dict[str, dict[str, Any]]:
-    """The claim table: claim id -> {figure, doc, input, params[, expand]}."""
+    """The claim table: claim id -> {figure, check, statement, metric, doc, input, params[, figure_input,
+    figure_params]}."""
     import yaml
 
     with open(path) as fh:
@@ -143,12 +151,13 @@ def load_claim_table(path: str = "workflow/claims.yaml") -> dict[str, dict[str, 
 def standalone_job(claim_id: str, table: str = "workflow/claims.yaml", configfile: str = "config/config.yaml",
                    schema: str = "workflow/schemas/config.schema.yaml"):
     """A stand-in for Snakemake's `snakemake` object, so that a figure notebook runs by hand from the repo root
-    against an existing results/, with its rule's paths and params from the same claim table."""
+    against an existing results/ and record: the paths and params of its figure rule, but drawing to scratch/
+    (never figures/; a notebook never writes results/claims/)."""
     from types import SimpleNamespace
 
     from .config import load_config
 
-    job = figure_job(claim_id, load_claim_table(table)[claim_id], load_config(configfile, schema))
+    job = figure_job(claim_id, load_claim_table(table)[claim_id], load_config(configfile, schema), out="scratch")
     return SimpleNamespace(input=SimpleNamespace(**job["input"]), output=SimpleNamespace(**job["output"]),
                            params=SimpleNamespace(**job["params"]), threads=1, log=[None])
 

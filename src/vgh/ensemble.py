@@ -9,7 +9,8 @@ over members (`scipy.stats.bootstrap`). Part C nests it: members, then RL seeds 
     ">"  t: PASS if lo > t,  FAIL if hi <= t      "<"  t: PASS if hi < t,  FAIL if lo >= t
 
 and INCONCLUSIVE otherwise (the interval straddles the threshold). A non-finite estimate or interval is FAIL (the
-statistic could not be measured). A yes/no sub-check is the fraction of members where it holds, threshold "> 0.5".
+statistic could not be measured). A yes/no sub-check is the fraction of members where it holds, with
+the threshold "> 0.5" (a majority, set per claim under `claims:`).
 
 Roles: a *required* sub-check that FAILs fails the claim; a *binding* one (e.g. "the configured lr is the rule's
 choice") that does not PASS makes the claim at best INCONCLUSIVE, never FAIL. `claim_verdict` combines them.
@@ -17,6 +18,7 @@ choice") that does not PASS makes the claim at best INCONCLUSIVE, never FAIL. `c
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -105,31 +107,101 @@ def nested_interval(per_member: Callable[[int, np.ndarray | None], float], n_mem
     return float(ci.low), float(ci.high)
 
 
-def subcheck(per_member: Sequence[float], op: str, threshold: float, *, n_resamples: int, seed,
-             role: str = "required", interval_override: tuple[float, float] | None = None,
-             estimate: float | None = None, note: str = "") -> dict[str, Any]:
-    """One sub-check over the ensemble: its estimate (mean over members unless given), 95% interval (bootstrap over
-    members unless `interval_override`, e.g. a nested one), verdict, and each member's value and pass/fail."""
+@dataclass
+class SubCheck:
+    """One sub-check of a claim: its estimate `value`, 95% `interval`, the comparison `op threshold_value` (and
+    `threshold`, its text), the three-valued `verdict`, its `role`, each member's value and pass/fail, and a
+    `note`. `yes_no` marks a yes/no sub-check (the fraction of members where it holds). Built by `subcheck`,
+    `yes_no_subcheck`, `within_subcheck` or `unmeasured`; `as_dict` is its form in the claim record."""
+
+    value: float
+    interval: list[float]
+    op: str
+    threshold_value: Any
+    threshold: str
+    verdict: str
+    role: str
+    per_member: list[float]
+    member_passed: list[bool]
+    note: str = ""
+    yes_no: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == PASS
+
+    def __getitem__(self, key: str) -> Any:  # read like the record's dict
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+    def replace(self, **changes) -> "SubCheck":
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {"value": self.value, "interval": list(self.interval), "op": self.op,
+               "threshold_value": self.threshold_value, "threshold": self.threshold, "verdict": self.verdict,
+               "role": self.role, "per_member": list(self.per_member), "member_passed": list(self.member_passed),
+               "passed": self.passed, "note": self.note}
+        if self.yes_no:
+            out["yes_no"] = True
+        return out
+
+
+def judged(per_member: Sequence[float], op: str, threshold: float, lo: float, hi: float, *,
+           estimate: float | None = None, role: str = "required", note: str = "") -> SubCheck:
+    """A sub-check whose interval [lo, hi] is already known (a bootstrap of the check's own, e.g. R4's envelope
+    over both directions, or a nested interval from the ensemble table): estimate (mean over members unless
+    given), verdict from the interval, each member's value and pass/fail."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {ROLES}")
     x = np.asarray(per_member, float)
     est = float(x.mean()) if estimate is None and len(x) else float("nan") if estimate is None else float(estimate)
-    lo, hi = interval_override if interval_override is not None else interval(x, n_resamples, seed)
     verdict = interval_verdict(lo, hi, op, threshold) if math.isfinite(est) else FAIL
-    return {"value": est, "interval": [float(lo), float(hi)], "op": op, "threshold_value": float(threshold),
-            "threshold": f"{op} {threshold:g}", "verdict": verdict, "role": role,
-            "per_member": [float(v) for v in x], "member_passed": [holds(v, op, threshold) for v in x],
-            "passed": verdict == PASS, "note": note}
+    return SubCheck(value=est, interval=[float(lo), float(hi)], op=op, threshold_value=float(threshold),
+                    threshold=f"{op} {threshold:g}", verdict=verdict, role=role, per_member=[float(v) for v in x],
+                    member_passed=[holds(v, op, threshold) for v in x], note=note)
 
 
-def yes_no_subcheck(per_member: Sequence[bool], *, n_resamples: int, seed, role: str = "required",
-                    note: str = "") -> dict[str, Any]:
-    """A yes/no sub-check: the fraction of members where it holds, PASS when its interval lies above 0.5."""
-    out = subcheck([1.0 if bool(b) else 0.0 for b in per_member], ">", 0.5, n_resamples=n_resamples, seed=seed,
-                   role=role, note=note)
-    out["member_passed"] = [bool(b) for b in per_member]
-    out["yes_no"] = True
-    return out
+def subcheck(per_member: Sequence[float], op: str, threshold: float, *, n_resamples: int, seed,
+             role: str = "required", note: str = "") -> SubCheck:
+    """One sub-check over the ensemble: the mean over members, its 95% interval (bootstrap over members), verdict,
+    and each member's value and pass/fail."""
+    lo, hi = interval(np.asarray(per_member, float), n_resamples, seed)
+    return judged(per_member, op, threshold, lo, hi, role=role, note=note)
+
+
+def yes_no_subcheck(per_member: Sequence[bool], threshold: float, *, n_resamples: int, seed,
+                    role: str = "required", note: str = "") -> SubCheck:
+    """A yes/no sub-check: the fraction of members where it holds, PASS when its interval lies above `threshold`
+    (R0: 0.5, a majority of members)."""
+    out = subcheck([1.0 if bool(b) else 0.0 for b in per_member], ">", threshold, n_resamples=n_resamples,
+                   seed=seed, role=role, note=note)
+    return out.replace(member_passed=[bool(b) for b in per_member], yes_no=True)
+
+
+def within_subcheck(per_member: Sequence[float], lo: float, hi: float, *, n_resamples: int, seed,
+                    role: str = "required") -> SubCheck:
+    """"lo <= statistic <= hi": one interval (the bootstrap over members of the mean), PASS when it lies inside
+    [lo, hi], FAIL when it lies wholly outside, INCONCLUSIVE otherwise (R0's rule at both ends)."""
+    below = subcheck(per_member, ">=", lo, n_resamples=n_resamples, seed=seed, role=role)
+    above = subcheck(per_member, "<=", hi, n_resamples=n_resamples, seed=seed, role=role)
+    verdicts = {below.verdict, above.verdict}
+    verdict = FAIL if FAIL in verdicts else PASS if verdicts == {PASS} else INCONCLUSIVE
+    return below.replace(threshold=f"in [{lo:g}, {hi:g}]", op="in", threshold_value=[float(lo), float(hi)],
+                         verdict=verdict,
+                         member_passed=[a and b for a, b in zip(below.member_passed, above.member_passed)])
+
+
+def unmeasured(op: str, threshold: float, note: str, role: str = "required") -> SubCheck:
+    """A sub-check these tables cannot compute (e.g. one member where a held-out half is needed): INCONCLUSIVE and
+    marked, never a silent PASS or a FAIL the numbers did not earn (R0). No per-member values, so it does not
+    enter the member verdicts."""
+    nan = float("nan")
+    return SubCheck(value=nan, interval=[nan, nan], op=op, threshold_value=float(threshold),
+                    threshold=f"{op} {threshold:g}", verdict=INCONCLUSIVE, role=role, per_member=[],
+                    member_passed=[], note=note)
 
 
 def claim_verdict(checks: dict[str, dict[str, Any]]) -> str:

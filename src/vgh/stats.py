@@ -65,3 +65,25 @@ def strict_min(values) -> float:
     """The smallest value; nan if there is none or any is nan."""
     values = np.asarray(values, float)
     return float(values.min()) if values.size else float("nan")
+
+
+def through_origin_fit(x, y) -> dict[str, float]:
+    """Least-squares y ~ C x (no intercept): slope C, centred R^2 = 1 - SS_res / sum (y - mean y)^2."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    c = ratio(x @ y, x @ x)
+    ss_res = float(((y - c * x) ** 2).sum())
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    return {"slope": c, "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")}
+
+
+def partial_spearman(x, y, z) -> float:
+    """Spearman of x and y controlling for z: Pearson of the ranks of x and y after a least-squares line in z's
+    ranks is removed from each; nan where undefined."""
+    x, y, z = (np.asarray(v, float) for v in (x, y, z))
+    ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
+    if ok.sum() < 4:
+        return float("nan")
+    rx, ry, rz = (stats.rankdata(v[ok]) for v in (x, y, z))
+    design = np.column_stack([np.ones_like(rz), rz])
+    res = [r - design @ np.linalg.lstsq(design, r, rcond=None)[0] for r in (rx, ry)]
+    return pearson(res[0], res[1], min_n=4)

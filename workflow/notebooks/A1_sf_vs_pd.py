@@ -15,11 +15,9 @@
 # pathwise gradient (backprop through time with reparameterized noise) are both unbiased estimates of the
 # exact policy gradient grad_K J, which comes from autograd through the closed-form value recursion.
 #
-# Check (SCIENCE.md, rule R0: the repetitions `control.seeds` are the ensemble members): per seed, the relative
-# error |g_hat - grad J| / |grad J| at the largest N (<= 0.05, SF and PD) and the log-log slope of error vs N
-# fitted on that seed's N values (in [-0.65, -0.35]; unbiased: -1/2). Each sub-check's estimate is the mean over
-# seeds, its 95% interval the percentile bootstrap over seeds; PASS / FAIL / INCONCLUSIVE from the interval.
-# The caption lists every sub-check's estimate, interval and verdict.
+# The verdict comes from the claim record (rule claim_A1, `vgh.control.checks.check_a1`): per seed, the relative
+# error |g_hat - grad J| / |grad J| at the largest N and the log-log slope of error vs N (unbiased: -1/2), over
+# the seeds (SCIENCE.md, R0). The caption lists every sub-check's estimate, interval and verdict.
 # Both estimators see the same N rollouts; the second panel shows why SF needs many more rollouts: its
 # per-rollout variance.
 
@@ -27,14 +25,16 @@
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
     from vgh.claims import standalone_job
 
-    snakemake = standalone_job("A1")  # paths and params of rule fig_A1, from workflow/claims.yaml
+    snakemake = standalone_job("A1")  # rule fig_A1's paths and params (workflow/claims.yaml), drawing to scratch/
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from vgh.control.checks import a1_summary, check_a1
+from vgh.claims import record_summary
+from vgh.control.checks import a1_summary
+from vgh.io import read_json
 from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
 from vgh.stats import last
@@ -42,11 +42,10 @@ from vgh.stats import last
 log = configure(snakemake.threads, snakemake.log[0])
 
 table = pd.read_parquet(snakemake.input.table)
-thr = snakemake.params.thresholds
-boot = snakemake.params.bootstrap  # trajectory: n_bootstrap, bootstrap_seed (R0)
-claim = check_a1(table, thr, n_resamples=boot["n_bootstrap"], bootstrap_seed=boot["bootstrap_seed"])
+claim = read_json(snakemake.input.claim)  # the record of rule claim_A1
+thr = claim["config"]["thresholds"]
 summary = a1_summary(table)
-log.info(claim.summary())
+log.info(record_summary(claim))
 summary
 
 # %%
@@ -56,7 +55,7 @@ labels = {"SF": "score function (LOO baseline)", "PD": "pathwise (BPTT)"}
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
 for est in ("SF", "PD"):
     s = summary[summary.estimator == est].sort_values("n_rollouts")
-    sl = claim.checks[f"{est}_loglog_slope"]
+    sl = claim["checks"][f"{est}_loglog_slope"]
     ax1.plot(s.n_rollouts, s.rel_error, "o-", color=colors[est],
              label=f"{labels[est]}, slope {sl['value']:.2f} [{sl['interval'][0]:.2f}, {sl['interval'][1]:.2f}]")
     ax1.fill_between(s.n_rollouts, s.rel_error_min, s.rel_error_max, color=colors[est], alpha=0.2, lw=0)
@@ -77,11 +76,7 @@ log_scale(ax2, "xy")
 ax2.set(xlabel="rollouts N",
         ylabel=r"per-rollout variance $\mathrm{tr\,Cov}/\|\nabla_K J\|^2$",
         title=f"per-rollout variance, sample estimate at each N (SF / PD = "
-              f"{claim.details['variance_ratio_SF_over_PD']:.1f})")
+              f"{claim['details']['variance_ratio_SF_over_PD']:.1f})")
 ax2.legend(fontsize="small")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
-
-# %%
-claim.write(snakemake.output.claim, config={"control": snakemake.params.control, "claims": {"A1": thr},
-                                            "bootstrap": {k: boot[k] for k in ("n_bootstrap", "bootstrap_seed")}})
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=record_summary(claim))

@@ -19,27 +19,27 @@
 # - Pendulum (no closed form): the reference is Gaussian smoothing of the start state with antithetic pairs
 #   and independent action noise (it never differentiates through the rollout); cosine per probe state.
 #
-# Check (SCIENCE.md, rules R0 and R2; every statistic per seed, then the mean over seeds with a 95% bootstrap
-# interval over seeds): LQ relative error <= 0.02 at the largest M (headline); pendulum minimum cosine over the
-# seed's probe states >= 0.98 (headline smoothing scale = the first in the config). R2 adds the noise-free
-# pathwise gradient g0 (BPTT through the sigma = 0 rollout) and two sub-checks on the vectors pooled over the
-# probe states: *power* |g0 - r| >= 3 SE of the reference r (binding: without it the pendulum half is
-# INCONCLUSIVE) and *closeness* |mean costate - r| / |g0 - r| < 1. Panel (d) shows how the pendulum agreement
-# moves with the smoothing scale, (e) both distances per probe state, (f) the two R2 ratios per seed.
+# The verdict comes from the claim record (rule claim_A2, `vgh.control.checks.check_a2`; SCIENCE.md R0, R2): the LQ
+# error at the largest M, the pendulum's minimum cosine at the headline smoothing scale (the first in the config),
+# and R2's power and closeness of the noise-free pathwise gradient g0 (BPTT through the sigma = 0 rollout).
+# Panel (d) shows how the pendulum agreement moves with the smoothing scale, (e) both distances per probe state,
+# (f) the two R2 ratios per seed.
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
     from vgh.claims import standalone_job
 
-    snakemake = standalone_job("A2")  # paths and params of rule fig_A2, from workflow/claims.yaml
+    snakemake = standalone_job("A2")  # rule fig_A2's paths and params (workflow/claims.yaml), drawing to scratch/
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from vgh.control.checks import (a2_lq_errors, a2_pendulum_cosines, a2_pendulum_distances,
-                                a2_pendulum_noise_free, a2_pendulum_power, check_a2)
+from vgh.claims import record_summary
+from vgh.control.checks import (a2_lq_errors, a2_pendulum_cosines, a2_pendulum_distances, a2_pendulum_noise_free,
+                                a2_pendulum_power)
+from vgh.io import read_json
 from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
 from vgh.stats import finite_max
@@ -48,15 +48,14 @@ log = configure(snakemake.threads, snakemake.log[0])
 
 lq = pd.read_parquet(snakemake.input.lq)
 pen = pd.read_parquet(snakemake.input.pendulum)
-thr = snakemake.params.thresholds
-scales = snakemake.params.control["pendulum"]["smoothing_scales"]
+claim = read_json(snakemake.input.claim)  # the record of rule claim_A2
+thr = claim["config"]["thresholds"]
+scales = claim["config"]["smoothing_scales"]
 headline = scales[0]
-boot = snakemake.params.bootstrap  # trajectory: n_bootstrap, bootstrap_seed (R0)
-claim = check_a2(lq, pen, thr, headline, n_resamples=boot["n_bootstrap"], bootstrap_seed=boot["bootstrap_seed"])
-log.info(claim.summary())
+log.info(record_summary(claim))
 lq_err = a2_lq_errors(lq)
 cos = a2_pendulum_cosines(pen)
-m_max = claim.details["pendulum_continuations_max"]
+m_max = claim["details"]["pendulum_continuations_max"]
 by_scale = (cos[cos.continuations == m_max].groupby("scale")
             .agg(min_cosine=("cosine", "min"), median_cosine=("cosine", "median"),
                  median_rel_diff=("rel_diff", "median"), max_rel_diff=("rel_diff", "max")))
@@ -94,7 +93,7 @@ ax_pen.set_yscale("symlog", linthresh=1)
 ax_pen.set(xlabel=f"smoothing reference, s = {headline:g} (per coordinate, symlog)",
            ylabel="mean costate (per coordinate, symlog)",
            title=f"pendulum, M = {m_max}; per-seed min cosine, mean "
-                 f"{claim.checks['pendulum_min_cosine']['value']:.4f} over {len(m) // 2} probe states")
+                 f"{claim['checks']['pendulum_min_cosine']['value']:.4f} over {len(m) // 2} probe states")
 ax_pen.legend(fontsize="small")
 
 # (c) relative error vs M
@@ -150,7 +149,7 @@ ax_d.legend(fontsize="x-small")
 # (f) R2 per seed, pooled over its probe states: power |g0 - r| / 3 SE and closeness |costate - r| / |g0 - r|
 pw = a2_pendulum_power(pen, headline)
 for col, key, mk in (("C4", "pendulum_power", "o"), ("C1", "pendulum_closeness", "s")):
-    c_ = claim.checks[key]
+    c_ = claim["checks"][key]
     vals = pw["power" if key == "pendulum_power" else "closeness"].to_numpy(float)
     ax_r.plot(pw.seed, vals, mk, color=col,
               label=f"{key.split('_')[1]} = {c_['value']:.3g} [{c_['interval'][0]:.3g}, {c_['interval'][1]:.3g}] "
@@ -160,8 +159,4 @@ log_scale(ax_r, "y")
 ax_r.set(xlabel="seed", ylabel="ratio", title="pendulum R2 sub-checks per seed (pooled over probe states)")
 ax_r.legend(fontsize="x-small")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
-
-# %%
-claim.write(snakemake.output.claim, config={"control": snakemake.params.control, "claims": {"A2": thr},
-                                            "bootstrap": {k: boot[k] for k in ("n_bootstrap", "bootstrap_seed")}})
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=record_summary(claim))

@@ -17,12 +17,10 @@
 # shown at a fixed sample budget N. Entropy h: the prompt's mean per-token entropy, exact over completions.
 # Every table comes from each of the K pretraining members (the ensemble, SCIENCE.md R0).
 #
-# Check (SCIENCE.md, R4), one unit per (member, checkpoint, tau, prompt):
-# - **envelope**: C = the 99th percentile of e/h over the fit members' (the first ceil(K/2)) points above their
-#   median h; on the held-out members' points below their median h, the fraction with e <= C h must be >= 0.95
-#   (interval: the split both ways round, members bootstrapped within each half);
-# - **limit**: the pooled relative error sum |E[lambda_PD] - g*| / sum |g*| at the lowest mean entropy each
-#   member reaches (over checkpoints x tau) <= 0.1 (interval over members).
+# The verdict comes from the claim record (rule claim_B1, `vgh.costates.checks.check_b1`; SCIENCE.md R4), one
+# unit per (member, checkpoint, tau, prompt): the **envelope** e <= C h (C fitted on the fit members' points
+# above their median h, coverage on the held-out members' points below theirs) and the **limit**, the pooled
+# relative error sum |E[lambda_PD] - g*| / sum |g*| at the lowest mean entropy each member reaches.
 # Reported: the median per-prompt error there and the carry-chain prompts as their own stratum; Spearman(e, h) and
 # Spearman(e, gap) at each fixed tau and their partial Spearman given tau; the old Spearman of the pooled error.
 
@@ -30,7 +28,7 @@
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
     from vgh.claims import standalone_job
 
-    snakemake = standalone_job("B1")  # paths and params of rule fig_B1, from workflow/claims.yaml
+    snakemake = standalone_job("B1")  # rule fig_B1's paths and params (workflow/claims.yaml), drawing to scratch/
 
 # %%
 import matplotlib.pyplot as plt
@@ -39,21 +37,22 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from vgh.io import read_tables
-from vgh.lm.checks import check_b1, member_halves
+from vgh.claims import record_summary
+from vgh.io import read_json
 from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
 
 
 log = configure(snakemake.threads, snakemake.log[0])
-summary = read_tables(snakemake.input.summaries)
+summary = read_tables(snakemake.input.summary)
 prompts = read_tables(snakemake.input.prompts)
 summary = summary.sort_values(["member", "checkpoint", "temperature"])
-thr, boot = snakemake.params.thresholds, snakemake.params.bootstrap
-claim = check_b1(summary, prompts, thr, n_resamples=boot["n_bootstrap"], seed=boot["bootstrap_seed"])
-log.info(claim.summary())
-for o in claim.details["outliers_lowest_entropy"]:
+claim = read_json(snakemake.input.claim)  # the record of rule claim_B1
+thr = claim["config"]["thresholds"]
+log.info(record_summary(claim))
+for o in claim["details"]["outliers_lowest_entropy"]:
     log.info("large error at the lowest entropy: %s", o)
-pd.DataFrame(claim.details["lowest_entropy"])
+pd.DataFrame(claim["details"]["lowest_entropy"])
 
 # %%
 set_style()
@@ -80,14 +79,14 @@ ax.set(xlabel="mean per-token policy entropy (nats)", ylabel=r"pooled relative e
        title=f"{len(members)} members (faint), ensemble mean (bold, band: range over members)")
 ax.legend(handles=[Line2D([], [], color=colors[c], marker="o", label=f"step {c}") for c in ckpts] + [
     Line2D([], [], color="gray", marker="o", label=r"$E[\lambda_{PD}]$ (exact bias)"),
-    Line2D([], [], color="gray", marker="s", ls=":", label=rf"$\lambda_{{SF}}$, N = {snakemake.params.costates['sample_budget']}"),
+    Line2D([], [], color="gray", marker="s", ls=":", label=rf"$\lambda_{{SF}}$, N = {snakemake.params.sample_budget}"),
     Line2D([], [], color="k", ls="--", label=f"limit at the lowest entropy: {thr['max_pd_error_lowest_entropy']:g}")],
     fontsize="x-small", loc="best")
 
 # (b) the envelope e <= C h: fit members' points above their median (grey), held-out points below theirs
 ax = axes[1]
-env = claim.details["envelope"]
-fit, held = member_halves(members)
+env = claim["details"]["envelope"]
+fit, held = env.get("fit_members", members), env.get("held_out_members", [])  # the check's halves
 c_env = env.get("C", float("nan"))
 floor = 1e-12
 f = prompts[prompts["member"].isin(fit)]
@@ -106,14 +105,14 @@ hs = np.linspace(0, max(float(np.nan_to_num(prompts["entropy"].max())), 1e-3), 2
 if np.isfinite(c_env):
     ax.plot(hs, c_env * hs, "k-", lw=1.2, label=f"C h, C = {c_env:.3g} (99th pct of e/h, fit half)")
 log_scale(ax, "xy")
-sub = claim.checks["envelope_coverage_entropy"]
+sub = claim["checks"]["envelope_coverage_entropy"]
 ax.set(xlabel="prompt's mean per-token entropy h (nats)", ylabel=r"$e = \|E[\lambda_{PD}] - g^*\|$ per prompt",
        title=f"envelope: held-out coverage {sub['value']:.3g} (>= {thr['min_coverage']:g})")
 ax.legend(fontsize="x-small", loc="best")
 
 # (c) the limit at each member's lowest entropy, with the carry-chain stratum
 ax = axes[2]
-low = pd.DataFrame(claim.details["lowest_entropy"])
+low = pd.DataFrame(claim["details"]["lowest_entropy"])
 x = np.arange(len(low))
 for col, marker, label in (("pd_error", "o", "pooled, all prompts"), ("pd_error_median", "x", "median prompt"),
                            ("pd_error_carry", "^", "pooled, carry prompts"),
@@ -121,7 +120,7 @@ for col, marker, label in (("pd_error", "o", "pooled, all prompts"), ("pd_error_
     if col in low:
         ax.plot(x, low[col].astype(float).clip(lower=floor), marker, ls="", ms=7 if col == "pd_error" else 5,
                 label=label)
-lim = claim.checks["pd_error_lowest_entropy"]
+lim = claim["checks"]["pd_error_lowest_entropy"]
 if np.isfinite(lim["value"]):
     ax.axhspan(*[max(v, floor) for v in lim["interval"]], color="C0", alpha=0.15, lw=0,
                label=f"ensemble mean {lim['value']:.3g}, 95% interval")
@@ -132,8 +131,5 @@ ax.set_xticks(x, [f"m{r.member}\nstep {r.checkpoint}\ntau {r.temperature:g}" for
 ax.set(ylabel=r"relative error of $E[\lambda_{PD}]$", title="at each member's lowest mean entropy")
 ax.legend(fontsize="x-small", loc="best")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=record_summary(claim))
 
-# %%
-claim.write(snakemake.output.claim, config={"costates": snakemake.params.costates, "claims": {"B1": thr},
-                                            "bootstrap": boot})

@@ -19,37 +19,39 @@
 # and the null's 2.5-97.5% band (per-batch cosines, pooled over members). Right: the cosine of the direction
 # averaged over all batches (unbiased estimators approach 1) and GRPO's turn away from RLOO (a finding).
 #
-# Check (SCIENCE.md, R5): at the largest G, RLOO's mean cosine lies above the null's 97.5th percentile (interval
-# of the margin over members above 0), is >= 0.9, and RLOO's mean cosine increases with G (yes/no per member).
+# The verdict comes from the claim record (rule claim_B3, `vgh.costates.checks.check_b3`; SCIENCE.md R5): at the
+# largest G, RLOO's mean cosine against its threshold and against the null's quantile, and its increase with G.
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
     from vgh.claims import standalone_job
 
-    snakemake = standalone_job("B3")  # paths and params of rule fig_B3, from workflow/claims.yaml
+    snakemake = standalone_job("B3")  # rule fig_B3's paths and params (workflow/claims.yaml), drawing to scratch/
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 
 from vgh.io import read_tables
-from vgh.lm.checks import alignment_means, check_b3
+from vgh.claims import record_summary
+from vgh.costates.checks import alignment_means
+from vgh.io import read_json
 from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
 
 log = configure(snakemake.threads, snakemake.log[0])
-table = read_tables(snakemake.input.tables)
-thr, boot = snakemake.params.thresholds, snakemake.params.bootstrap
-claim = check_b3(table, thr, n_resamples=boot["n_bootstrap"], seed=boot["bootstrap_seed"])
+table = read_tables(snakemake.input.alignment)
+claim = read_json(snakemake.input.claim)  # the record of rule claim_B3
+thr = claim["config"]["thresholds"]
 means = alignment_means(table)
-log.info(claim.summary())
+log.info(record_summary(claim))
 means
 
 # %%
 set_style()
 algos = {"reinforce": ("REINFORCE (no baseline)", "C0"), "rloo": ("RLOO (leave-one-out)", "C1"),
          "grpo": ("GRPO (std-normalized)", "C2")}
-q = thr.get("null_quantile", 0.975)
+q = thr["null_quantile"]
 null = table[table["reward_permuted"].astype(bool) & (table["estimate"] == "batch")]
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6))
 for a, (label, color) in algos.items():
@@ -68,7 +70,7 @@ if len(nr):
     ax1.fill_between(band.index, band[1 - q], band[q], color="0.5", alpha=0.25, lw=0,
                      label=f"null (RLOO, rewards permuted in groups): {1 - q:g}-{q:g} quantiles")
 ax1.axhline(thr["min_rloo_cosine"], color="k", ls="--", lw=1, label=f"check (RLOO, largest G): {thr['min_rloo_cosine']:g}")
-n_b = claim.details["n_batches"]
+n_b = claim["details"]["n_batches"]
 n_m = table["member"].nunique()
 sizes = sorted(means["group_size"].unique())
 ax1.set(xlabel="group size G (completions per prompt)", ylabel=r"cosine(update, $\nabla_\theta J$)",
@@ -84,8 +86,5 @@ for ax in (ax1, ax2):
         ax.set_xticks(sizes, [str(int(s)) for s in sizes])
     ax.legend(fontsize="x-small")
 fig.tight_layout()
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary())
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=record_summary(claim))
 
-# %%
-claim.write(snakemake.output.claim, config={"alignment": snakemake.params.alignment, "claims": {"B3": thr},
-                                            "bootstrap": boot})

@@ -18,34 +18,34 @@
 # fitted per member leave-one-checkpoint-out. Every member is drawn faint, the ensemble mean bold with its band
 # (range over members).
 #
-# Verdict (docs/SCIENCE.md R0, R7, R8): required, per member, the predicted peak (largest LOO G_pred) is at most
-# one checkpoint from the real peak (largest RL-seed-mean gain), yes/no over members; binding, the configured lr
-# is the lr rule's choice for every member. Whether the real peak is interior is reported.
+# The verdict comes from the claim record (rule claim_C1, `vgh.trajectory.checks.check_c1`; docs/SCIENCE.md R0,
+# R7, R8): per member, where the predicted peak (largest LOO G_pred) lies against the real peak (largest
+# RL-seed-mean gain), and whether the configured lr is the lr rule's choice. Whether the real peak is interior
+# is reported.
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
     from vgh.claims import standalone_job
 
-    snakemake = standalone_job("C1")  # paths and params of rule fig_C1, from workflow/claims.yaml
+    snakemake = standalone_job("C1")  # rule fig_C1's paths and params (workflow/claims.yaml), drawing to scratch/
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from vgh.claims import record_summary
+from vgh.io import read_json
 from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
-from vgh.trajectory.checks import check_c1
 
 log = configure(snakemake.threads, snakemake.log[0])
 table = pd.read_parquet(snakemake.input.checkpoints).sort_values(["member", "checkpoint"])
-gains = pd.read_parquet(snakemake.input.gains)
 curves = pd.read_parquet(snakemake.input.curves)
 peaks = pd.read_parquet(snakemake.input.peaks)
-per_lr = pd.read_parquet(snakemake.input.sweep_summary)
-traj, data = snakemake.params.trajectory, snakemake.params.data
-claim = check_c1(table, peaks, per_lr, traj, corruption_rate=data["corruption_rate"])
-log.info(claim.summary())
+claim = read_json(snakemake.input.claim)  # the record of rule claim_C1
+traj = snakemake.params.trajectory
+log.info(record_summary(claim))
 peaks
 
 # %%
@@ -115,7 +115,7 @@ ax = axes["gain"]
 ensemble_plot(ax, "gain_mean", "C0",
               f"real gain, RL-seed mean ({int(table['n_seeds'].min())} seeds; bold = member mean, band = range)")
 ensemble_plot(ax, "g_pred_loo", "C1", "G_pred (leave-one-checkpoint-out, per member)", "s--")
-ens_peak = claim.details["ensemble_mean_gain_peak_checkpoint"]
+ens_peak = claim["details"]["ensemble_mean_gain_peak_checkpoint"]
 if ens_peak is not None:
     ax.axvline(ens_peak, color="grey", lw=1, ls="--")
     ax.annotate(f"peak of the mean real gain: step {ens_peak}", (ens_peak, 0), xytext=(4, 4),
@@ -136,12 +136,10 @@ ax.set(xlabel="RL step", ylabel="training reward (exact match, mean over members
        title="RL training curves by checkpoint", ylim=(-0.02, 1.02))
 ax.legend(fontsize="x-small", ncol=2, title="checkpoint", title_fontsize="x-small", loc="center right")
 fig.tight_layout()
-line3 = (f"real peak interior in {claim.details['fraction_real_peak_interior']:.0%} of members; per member "
+line3 = (f"real peak interior in {claim['details']['fraction_real_peak_interior']:.0%} of members; per member "
          "(real -> predicted peak step): " + ", ".join(f"{int(r.member)}: {int(r.real_peak_checkpoint)} -> "
                                                        f"{int(r.predicted_peak_checkpoint)}"
                                                        for r in peaks.itertuples())
-         + f"; corruption rate rho = {data['corruption_rate']:g}")
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary() + "\n" + line3)
+         + f"; corruption rate rho = {claim['config']['corruption_rate']:g}")
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=record_summary(claim) + "\n" + line3)
 
-# %%
-claim.write(snakemake.output.claim, config={"trajectory": traj, "data": data})

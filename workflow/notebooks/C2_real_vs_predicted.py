@@ -17,36 +17,37 @@
 # alone and H alone (members as dots), with 95% nested bootstrap intervals (members, then RL seeds within each
 # drawn member, G_pred refitted), and Delta = rho(G_pred) - max(rho(S), rho(H)) from the same resamples.
 #
-# Verdict (docs/SCIENCE.md R0, R8, R9): required, Spearman(real, G_pred) >= `claims.C2.min_spearman` and
-# Delta > 0; binding, the configured lr is the lr rule's choice for every member (results/trajectory/lr_sweep.md).
+# The verdict comes from the claim record (rule claim_C2, `vgh.trajectory.checks.check_c2`; docs/SCIENCE.md R0,
+# R8, R9): Spearman(real, G_pred), Delta, and whether the configured lr is the lr rule's choice for every member
+# (results/trajectory/lr_sweep.md).
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
     from vgh.claims import standalone_job
 
-    snakemake = standalone_job("C2")  # paths and params of rule fig_C2, from workflow/claims.yaml
+    snakemake = standalone_job("C2")  # rule fig_C2's paths and params (workflow/claims.yaml), drawing to scratch/
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from vgh.claims import record_summary
+from vgh.io import read_json
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
-from vgh.trajectory.checks import check_c2
 from vgh.trajectory.predictors import ENSEMBLE_STATISTICS, PREDICTORS
 
 log = configure(snakemake.threads, snakemake.log[0])
 table = pd.read_parquet(snakemake.input.checkpoints).sort_values(["member", "checkpoint"])
 mp = pd.read_parquet(snakemake.input.member_predictors)
 ens = pd.read_parquet(snakemake.input.ensemble)
-per_lr = pd.read_parquet(snakemake.input.sweep_summary)
-thr, traj = snakemake.params.thresholds, snakemake.params.trajectory
-claim = check_c2(ens, mp, table, per_lr, thr, traj)
-log.info(claim.summary())
-if not all(claim.details["lr_rule_by_member"].values()):
-    log.warning("configured lr %g is not the lr rule's choice for every member: %s", traj["rl"]["lr"],
-                claim.details["lr_rule_by_member"])
+claim = read_json(snakemake.input.claim)  # the record of rule claim_C2
+thr, rl = claim["config"]["thresholds"], snakemake.params.rl
+log.info(record_summary(claim))
+if not all(claim["details"]["lr_rule_by_member"].values()):
+    log.warning("configured lr %g is not the lr rule's choice for every member: %s", rl["lr"],
+                claim["details"]["lr_rule_by_member"])
 ens
 
 # %%
@@ -120,11 +121,8 @@ ax2.set(ylabel="Spearman ρ with the real gain (Δ: difference)", ylim=(min(-0.1
         title="which predictor ranks the checkpoints?")
 ax2.legend(fontsize="x-small", loc="upper center", ncol=2)
 fig.tight_layout()
-rl = traj["rl"]
 line3 = (f"RL: {rl['algo']}, {rl['optimizer']} lr {rl['lr']:g}, {rl['steps']} steps, G = {rl['num_generations']}, "
          f"{rl['prompts_per_step']} prompts/step; lr rule's choice per member: "
-         f"{claim.details['lr_rule_by_member']}; rho(S*H) = {claim.details['spearman_S_times_H']:.3g}")
-save(fig, snakemake.output.pdf, snakemake.output.png, caption=claim.summary() + "\n" + line3)
+         f"{claim['details']['lr_rule_by_member']}; rho(S*H) = {claim['details']['spearman_S_times_H']:.3g}")
+save(fig, snakemake.output.pdf, snakemake.output.png, caption=record_summary(claim) + "\n" + line3)
 
-# %%
-claim.write(snakemake.output.claim, config={"trajectory": traj, "claims": {"C2": thr}})

@@ -1,3 +1,6 @@
+# The verdict table over every claim record (the records come from the claim rules of claim.smk).
+
+
 rule claims_table:
     """Aggregate every claim record into the verdict table, the report captions and the resolved config."""
     input:

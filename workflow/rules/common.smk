@@ -1,7 +1,7 @@
 # Shared by every rule file: config validation, environment, claim list, helpers.
 import os
 
-from vgh.claims import figure_job, load_claim_table
+from vgh.claims import claim_job, figure_job, load_claim_table
 from vgh.config import ConfigError, load_schema, validate_config
 from vgh.runtime import OFFLINE_ENV
 
@@ -32,10 +32,12 @@ ENV = "../../environment.yml"  # conda: directive, relative to workflow/rules/
 # `auto` picks CUDA at job time when present but declares no GPU, so CPU-only clusters never queue for one.
 GPU = 1 if config["device"] == "cuda" else 0
 
-# The claim table (workflow/claims.yaml, also read by the notebooks run by hand): claim id -> figure stem,
-# inputs, params and docstring of its figure rule; FIGURE_JOBS resolves it against this config.
+# The claim table (workflow/claims.yaml, also read by the notebooks run by hand): claim id -> statement, metric,
+# check, tables and params of its claim rule, figure stem and extras of its figure rule; CLAIM_JOBS and
+# FIGURE_JOBS resolve it against this config.
 CLAIM_TABLE = load_claim_table(workflow.source_path("../claims.yaml"))
 CLAIMS = {cid: entry["figure"] for cid, entry in CLAIM_TABLE.items()}  # figures/<stem>.pdf|png
+CLAIM_JOBS = {cid: claim_job(cid, entry, config) for cid, entry in CLAIM_TABLE.items()}
 FIGURE_JOBS = {cid: figure_job(cid, entry, config) for cid, entry in CLAIM_TABLE.items()}
 
 

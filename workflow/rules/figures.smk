@@ -1,7 +1,7 @@
 # One figure rule per claim, fig_<ID>, generated from the claim table (workflow/claims.yaml, read in
 # common.smk). Each runs a jupytext percent-format notebook (workflow/notebooks/<figure>.py) with `script`.
-# It reads tidy tables, checks the claim (library code), draws the figure and writes the claim record.
-# Restyling a figure re-runs only its rule; no experiment is recomputed.
+# It reads tidy tables and the claim record of claim_<ID> (claims.smk) and draws; it decides nothing.
+# Restyling a figure re-runs only its rule: no experiment and no verdict is recomputed.
 
 
 def figure_rule(cid, job):
@@ -17,7 +17,6 @@ def figure_rule(cid, job):
             pdf=job["output"]["pdf"],
             png=report(job["output"]["png"], caption=f"../../results/report/{cid}.rst",
                        category=f"Part {cid[0]}", labels={"claim": cid}),
-            claim=job["output"]["claim"],
         params:
             **job["params"],
         log:

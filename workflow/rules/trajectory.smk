@@ -59,7 +59,8 @@ rule trajectory_summary:
         sweep_summary="results/trajectory/lr_sweep_summary.parquet",
         sweep_md="results/trajectory/lr_sweep.md",
     params:
-        trajectory={k: TRAJ[k] for k in ("rl", "n_bootstrap", "bootstrap_seed")},
+        trajectory={"rl": TRAJ["rl"]},
+        bootstrap=config["bootstrap"],
     log:
         "logs/trajectory/summary.log",
     benchmark:

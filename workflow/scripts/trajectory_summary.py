@@ -8,7 +8,7 @@ from vgh.trajectory.summary import sweep_markdown, trajectory_summary
 log = configure(snakemake.threads, snakemake.log[0])
 t = snakemake.params.trajectory
 tables = trajectory_summary(read_tables(snakemake.input.metrics), read_tables(snakemake.input.rl),
-                            read_tables(snakemake.input.sweep), t)
+                            read_tables(snakemake.input.sweep), t, snakemake.params.bootstrap)
 log.info("lr rule per member:\n%s", tables["sweep_summary"].to_string(index=False))
 log.info("ensemble:\n%s", tables["ensemble"].to_string(index=False))
 log.info("peaks per member:\n%s", tables["peaks"].to_string(index=False))

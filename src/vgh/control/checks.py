@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from vgh.claims import Claim
-from vgh.ensemble import FAIL, INCONCLUSIVE, PASS, subcheck
+from vgh.ensemble import INCONCLUSIVE, PASS, subcheck, within_subcheck
 from vgh.stats import finite_max, last, loglog_slope, ratio, spearman, strict_max, strict_min
 
 
@@ -19,30 +19,19 @@ def a1_summary(table: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _within(per_seed, lo: float, hi: float, *, n_resamples: int, seed, role: str = "required") -> dict:
-    """An ensemble sub-check "lo <= statistic <= hi": one interval (the bootstrap over seeds of the mean), PASS when
-    it lies inside [lo, hi], FAIL when it lies wholly outside, INCONCLUSIVE otherwise (R0's rule, both ends)."""
-    below = subcheck(per_seed, ">=", lo, n_resamples=n_resamples, seed=seed, role=role)
-    above = subcheck(per_seed, "<=", hi, n_resamples=n_resamples, seed=seed, role=role)
-    verdicts = {below["verdict"], above["verdict"]}
-    verdict = FAIL if FAIL in verdicts else PASS if verdicts == {PASS} else INCONCLUSIVE
-    return {**below, "threshold": f"in [{lo:g}, {hi:g}]", "op": "in", "threshold_value": [float(lo), float(hi)],
-            "verdict": verdict, "passed": verdict == PASS,
-            "member_passed": [a and b for a, b in zip(below["member_passed"], above["member_passed"])]}
-
-
 def _seeds(table: pd.DataFrame) -> list:
     return sorted(table.seed.dropna().unique()) if "seed" in table else []
 
 
-def check_a1(table: pd.DataFrame, thresholds: dict, *, n_resamples: int, bootstrap_seed: int) -> Claim:
+def check_a1(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: str, n_resamples: int,
+             seed: int) -> Claim:
     """A1 over the ensemble of `control.seeds` (R0): per seed, the SF and PD relative errors at the largest N
     (<= max_rel_error) and the log-log slopes of error vs N, fitted per seed over its N values (in slope_range);
     each sub-check's interval is the percentile bootstrap over seeds of the mean (`vgh.ensemble`,
-    n_resamples, bootstrap_seed). Headline: the SF relative error (the estimator that needs the most rollouts).
+    n_resamples, seed). Headline: the SF relative error (the estimator that needs the most rollouts).
     `thresholds`: the config's claims.A1."""
     max_rel_error, slope_range = thresholds["max_rel_error"], thresholds["slope_range"]
-    kw = {"n_resamples": int(n_resamples), "seed": int(bootstrap_seed)}
+    kw = {"n_resamples": int(n_resamples), "seed": int(seed)}
     s = a1_summary(table)
     n_max = int(table.n_rollouts.max()) if len(table) else 0
     seeds = _seeds(table)
@@ -59,14 +48,13 @@ def check_a1(table: pd.DataFrame, thresholds: dict, *, n_resamples: int, bootstr
     for est in ("SF", "PD"):
         checks[f"{est}_rel_error_at_N_max"] = subcheck(per_seed_err[est], "<=", max_rel_error, **kw)
     for est in ("SF", "PD"):
-        checks[f"{est}_loglog_slope"] = _within(per_seed_slope[est], *slope_range, **kw)
+        checks[f"{est}_loglog_slope"] = within_subcheck(per_seed_slope[est], *slope_range, **kw)
     details["variance_ratio_SF_over_PD"] = ratio(details["SF_per_rollout_var"], details["PD_per_rollout_var"])
     return Claim(
         id="A1",
-        statement="With additive noise, the score-function (REINFORCE/GRPO) and pathwise (BPTT) gradients "
-                  "agree in expectation with the exact LQ policy gradient.",
-        metric=f"SF relative error at N={n_max} (mean over seeds)",
-        value=checks["SF_rel_error_at_N_max"]["value"],
+        statement=statement,
+        metric=metric,
+        value=checks["SF_rel_error_at_N_max"].value,
         threshold=f"SF and PD <= {max_rel_error:g}; per-seed log-log slopes in [{slope_range[0]:g}, "
                   f"{slope_range[1]:g}]",
         checks=checks,
@@ -165,10 +153,10 @@ def a2_pendulum_power(table: pd.DataFrame, headline_scale: float) -> pd.DataFram
     return g.reset_index()[cols]
 
 
-def check_a2(lq_table: pd.DataFrame, pendulum_table: pd.DataFrame, thresholds: dict, headline_scale: float, *,
-             n_resamples: int, bootstrap_seed: int) -> Claim:
+def check_a2(lq: pd.DataFrame, pendulum: pd.DataFrame, thresholds: dict, smoothing_scales: list[float], *,
+             statement: str, metric: str, n_resamples: int, seed: int) -> Claim:
     """A2 over the ensemble of `control.seeds` (R0, R2); every statistic is per seed, its interval the
-    percentile bootstrap over seeds of the mean (n_resamples, bootstrap_seed):
+    percentile bootstrap over seeds of the mean (n_resamples, seed):
 
     - lq_rel_error_at_M_max (headline): LQ pooled relative error at the largest M <= max_lq_rel_error;
     - pendulum_min_cosine: the minimum over the seed's probe states of cosine(mean costate at the largest M,
@@ -179,7 +167,8 @@ def check_a2(lq_table: pd.DataFrame, pendulum_table: pd.DataFrame, thresholds: d
 
     `thresholds`: the config's claims.A2."""
     max_lq_rel_error, min_pendulum_cosine = thresholds["max_lq_rel_error"], thresholds["min_pendulum_cosine"]
-    kw = {"n_resamples": int(n_resamples), "seed": int(bootstrap_seed)}
+    kw = {"n_resamples": int(n_resamples), "seed": int(seed)}
+    lq_table, pendulum_table, headline_scale = lq, pendulum, float(smoothing_scales[0])
     lq = a2_lq_errors(lq_table)
     m_max = int(lq.continuations.max()) if len(lq) else 0
     lq_at = lq[lq.continuations == m_max].sort_values("seed")
@@ -191,12 +180,13 @@ def check_a2(lq_table: pd.DataFrame, pendulum_table: pd.DataFrame, thresholds: d
     pen_seeds = _seeds(pendulum_table)
     min_cos = [strict_min(head[head.seed == k].cosine) for k in pen_seeds]
     pw = a2_pendulum_power(pendulum_table, headline_scale).set_index("seed").reindex(pen_seeds)
-    power = subcheck(pw.power.to_numpy(float), ">=", 1.0, role="binding", **kw)
-    closeness = subcheck(pw.closeness.to_numpy(float), "<", 1.0, **kw)
-    if power["verdict"] != PASS:
-        closeness = {**closeness, "verdict": INCONCLUSIVE, "passed": False,
-                     "note": f"power {power['verdict']}: |g0 - r| is not >= 3 SE of the reference on every "
-                             f"resample, so closeness is not informative (R2)"}
+    min_power, max_closeness = thresholds["min_power"], thresholds["max_closeness"]
+    power = subcheck(pw.power.to_numpy(float), ">=", min_power, role="binding", **kw)
+    closeness = subcheck(pw.closeness.to_numpy(float), "<", max_closeness, **kw)
+    if power.verdict != PASS:
+        closeness = closeness.replace(
+            verdict=INCONCLUSIVE, note=f"power {power.verdict}: |g0 - r| is not >= {3 * min_power:g} SE of the reference on every "
+                                       f"resample, so closeness is not informative (R2)")
     checks = {
         "lq_rel_error_at_M_max": subcheck(lq_at.rel_error.to_numpy(float), "<=", max_lq_rel_error, **kw),
         "pendulum_min_cosine": subcheck(min_cos, ">=", min_pendulum_cosine, **kw),
@@ -224,11 +214,11 @@ def check_a2(lq_table: pd.DataFrame, pendulum_table: pd.DataFrame, thresholds: d
     }
     return Claim(
         id="A2",
-        statement="Costates lambda_t = dR/dx_t equal the value gradient grad V(x_t) in conditional expectation.",
-        metric=f"LQ pooled relative error at M={m_max} (mean over seeds)",
-        value=checks["lq_rel_error_at_M_max"]["value"],
+        statement=statement,
+        metric=metric,
+        value=checks["lq_rel_error_at_M_max"].value,
         threshold=f"<= {max_lq_rel_error:g}; pendulum min cosine >= {min_pendulum_cosine:g}, power "
-                  f"|g0 - r| >= 3 SE (binding), closeness |costate - r| / |g0 - r| < 1",
+                  f"|g0 - r| >= {3 * min_power:g} SE (binding), closeness |costate - r| / |g0 - r| < {max_closeness:g}",
         checks=checks,
         details=details,
     )
@@ -245,7 +235,8 @@ def a3_bias(table: pd.DataFrame) -> pd.DataFrame:
     return out.assign(ms_radius=out.alpha.map(radius))
 
 
-def check_a3(table: pd.DataFrame, thresholds: dict, *, n_resamples: int, bootstrap_seed: int) -> Claim:
+def check_a3(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: str, n_resamples: int,
+             seed: int) -> Claim:
     """A3 over the ensemble of `control.seeds` (R0, R3); per seed, over its alphas:
 
     - detached_spearman_alpha_bias (headline): Spearman(alpha, detached relative bias) >= min_spearman;
@@ -254,10 +245,11 @@ def check_a3(table: pd.DataFrame, thresholds: dict, *, n_resamples: int, bootstr
     - reparameterized_max_bias_over_floor: max over every alpha of reparameterized bias / floor <= 1.
 
     No sub-check at alpha = 0 for the detached pass (R3: it is the reparameterized computation there). Each
-    interval is the percentile bootstrap over seeds of the mean (n_resamples, bootstrap_seed). `thresholds`:
+    interval is the percentile bootstrap over seeds of the mean (n_resamples, seed). `thresholds`:
     claims.A3."""
     min_spearman = thresholds["min_spearman"]
-    kw = {"n_resamples": int(n_resamples), "seed": int(bootstrap_seed)}
+    above, within = thresholds["min_detached_bias_over_floor"], thresholds["max_reparameterized_bias_over_floor"]
+    kw = {"n_resamples": int(n_resamples), "seed": int(seed)}
     per = a3_bias(table)
     seeds = _seeds(table)
     rho, det_min, rep_max = [], [], []
@@ -271,8 +263,8 @@ def check_a3(table: pd.DataFrame, thresholds: dict, *, n_resamples: int, bootstr
         rep_max.append(strict_max((rep.rel_bias / rep.floor).to_numpy()))
     checks = {
         "detached_spearman_alpha_bias": subcheck(rho, ">=", min_spearman, **kw),
-        "detached_min_bias_over_floor_alpha_gt0": subcheck(det_min, ">", 1.0, **kw),
-        "reparameterized_max_bias_over_floor": subcheck(rep_max, "<=", 1.0, **kw),
+        "detached_min_bias_over_floor_alpha_gt0": subcheck(det_min, ">", above, **kw),
+        "reparameterized_max_bias_over_floor": subcheck(rep_max, "<=", within, **kw),
     }
     b = per.groupby(["alpha", "backward"])[["rel_bias", "floor", "ms_radius"]].mean().reset_index()
     rep = b[b.backward == "reparameterized"].sort_values("alpha")
@@ -290,11 +282,16 @@ def check_a3(table: pd.DataFrame, thresholds: dict, *, n_resamples: int, bootstr
     }
     return Claim(
         id="A3",
-        statement="The additive-noise assumption is load-bearing: with state-dependent noise a backward pass that "
-                  "treats the noise sample as a constant gives biased costates; the reparameterized one does not.",
-        metric="Spearman(alpha, detached relative bias) (mean over seeds)",
-        value=checks["detached_spearman_alpha_bias"]["value"],
-        threshold=f">= {min_spearman:g}; detached bias > floor for every alpha > 0; reparameterized <= floor",
+        statement=statement,
+        metric=metric,
+        value=checks["detached_spearman_alpha_bias"].value,
+        threshold=f">= {min_spearman:g}; detached bias > {_floor(above)} for every alpha > 0; reparameterized <= "
+                  f"{_floor(within)}",
         checks=checks,
         details=details,
     )
+
+
+def _floor(times: float) -> str:
+    """"floor", or "<times> x floor" for a multiple other than 1 (A3's threshold text)."""
+    return "floor" if times == 1 else f"{times:g} x floor"

@@ -9,5 +9,5 @@
 - `pretrain`: pretraining with resume state (one writer per resume folder); its checkpoints are the trajectory
   of Parts B and C.
 - `stacked`: K GPT-2s of one architecture as one model with a run axis (Part C's RL runs of a checkpoint).
-- `checks`: the B1-B3 claim checks. Part B's computations live in `vgh.costates`.
+- Part B (costates, alignment and the B1-B3 checks) lives in `vgh.costates`.
 """

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from vgh.claims import Claim
-from vgh.ensemble import subcheck, with_member, yes_no_subcheck
+from vgh.ensemble import SubCheck, judged, with_member, yes_no_subcheck
 
 from .predictors import PREDICTORS
 
@@ -38,25 +38,31 @@ def lr_is_rule_choice(sweep_summary: pd.DataFrame, configured_lr: float,
     return dict(sorted(out.items()))
 
 
-def lr_subcheck(sweep_summary: pd.DataFrame, configured_lr: float, members: list[int], n_boot: int,
-                seed: int) -> dict:
-    """R8's binding yes/no sub-check over the members."""
+def lr_subcheck(sweep_summary: pd.DataFrame, configured_lr: float, members: list[int], min_fraction: float, *,
+                n_resamples: int, seed: int) -> SubCheck:
+    """R8's binding yes/no sub-check over the members (PASS when the fraction's interval lies above
+    `min_fraction`)."""
     ok = lr_is_rule_choice(sweep_summary, configured_lr, members)
-    return yes_no_subcheck([ok[m] for m in members], n_resamples=n_boot, seed=seed, role="binding",
+    return yes_no_subcheck([ok[m] for m in members], min_fraction, n_resamples=n_resamples, seed=seed,
+                           role="binding",
                            note=f"configured trajectory.rl.lr = {configured_lr:g} is the lr rule's choice (R8)")
 
 
-def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.DataFrame, trajectory: dict,
-             corruption_rate: float | None = None) -> Claim:
+def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.DataFrame, thresholds: dict,
+             configured_lr: float, corruption_rate: float | None = None, *, statement: str, metric: str,
+             n_resamples: int, seed: int) -> Claim:
     """C1 (R7): per member, the checkpoint of the largest LOO G_pred is at most one checkpoint from that of the
     largest RL-seed-mean real gain (required, yes/no per member); the configured lr is the rule's choice (binding,
-    R8). Whether the real peak is interior is a reported finding."""
-    n_boot, seed = int(trajectory["n_bootstrap"]), int(trajectory["bootstrap_seed"])
+    R8). Whether the real peak is interior is a reported finding. `thresholds`: claims.C1 (min_fraction_within_one,
+    min_fraction_lr_rule: the yes/no fractions' thresholds)."""
+    n_resamples, seed = int(n_resamples), int(seed)
     p = peaks.sort_values("member").reset_index(drop=True)
     members = [int(m) for m in p["member"]]
-    within = yes_no_subcheck(p["within_one"].astype(bool).tolist(), n_resamples=n_boot, seed=seed,
+    within = yes_no_subcheck(p["within_one"].astype(bool).tolist(), thresholds["min_fraction_within_one"],
+                             n_resamples=n_resamples, seed=seed,
                              note="predicted (LOO G_pred) peak at most one checkpoint from the real-gain peak")
-    lr = lr_subcheck(sweep_summary, trajectory["rl"]["lr"], members, n_boot, seed)
+    lr = lr_subcheck(sweep_summary, configured_lr, members, thresholds["min_fraction_lr_rule"],
+                     n_resamples=n_resamples, seed=seed)
     ens = checkpoints.groupby("checkpoint")["gain_mean"].mean()
     details = {
         "per_member": p.to_dict(orient="records"),
@@ -71,24 +77,24 @@ def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.D
     }
     return Claim(
         id="C1",
-        statement=("Along the pretraining trajectory the signal x headroom predictor finds where the real RL gain "
-                   "peaks: per pretraining member, the checkpoint of the largest leave-one-out G_pred is at most "
-                   "one checkpoint from that of the largest RL-seed-mean real gain. Whether the real peak is "
-                   "interior is reported."),
-        metric="fraction of members with the predicted peak within one checkpoint of the real peak",
-        value=within["value"],
-        threshold=within["threshold"],
+        statement=statement,
+        metric=metric,
+        value=within.value,
+        threshold=within.threshold,
         checks={"peak_within_one_checkpoint": within, "lr_is_rule_choice": lr},
         details=details,
     )
 
 
 def check_c2(ensemble: pd.DataFrame, member_predictors: pd.DataFrame, checkpoints: pd.DataFrame,
-             sweep_summary: pd.DataFrame, thresholds: dict, trajectory: dict) -> Claim:
+             sweep_summary: pd.DataFrame, thresholds: dict, configured_lr: float, *, statement: str, metric: str,
+             n_resamples: int, seed: int) -> Claim:
     """C2 (R9): (a) Spearman(real gain, G_pred LOO) >= thresholds["min_spearman"] with the nested interval;
     (b) Delta = rho(G_pred) - max(rho(S), rho(H)) > 0, paired nested interval; both required. R8's lr sub-check
-    binding. rho(S*H) and every predictor's interval are reported."""
-    n_boot, seed = int(trajectory["n_bootstrap"]), int(trajectory["bootstrap_seed"])
+    binding. rho(S*H) and every predictor's interval are reported. The intervals are the ensemble table's
+    (`vgh.trajectory.predictors.ensemble_table`: the nested bootstrap, members then RL seeds, with G_pred refitted
+    in every resample, n_resamples and seed of the same `bootstrap` settings). `thresholds`: claims.C2."""
+    n_resamples, seed = int(n_resamples), int(seed)
     e = ensemble.set_index("statistic")
     mp = member_predictors.sort_values("member")
     members = sorted(int(m) for m in mp["member"].unique())
@@ -99,32 +105,32 @@ def check_c2(ensemble: pd.DataFrame, member_predictors: pd.DataFrame, checkpoint
     def iv(name):
         return (float(e.loc[name, "lo"]), float(e.loc[name, "hi"])) if name in e.index else (np.nan, np.nan)
 
-    sp = subcheck(rho["G_pred"].to_numpy(), ">=", float(thresholds["min_spearman"]), n_resamples=n_boot, seed=seed,
-                  interval_override=iv("G_pred"), note="nested bootstrap: members, then RL seeds (R0)")
-    de = subcheck(delta_m.to_numpy(), ">", 0.0, n_resamples=n_boot, seed=seed, interval_override=iv("delta"),
-                  note="Delta = rho(G_pred) - max(rho(S), rho(H)), paired nested bootstrap (R9)")
-    lr = lr_subcheck(sweep_summary, trajectory["rl"]["lr"], members, n_boot, seed)
+    sp = judged(rho["G_pred"].to_numpy(), ">=", float(thresholds["min_spearman"]), *iv("G_pred"),
+                note="nested bootstrap: members, then RL seeds (R0)")
+    de = judged(delta_m.to_numpy(), ">", float(thresholds["min_delta"]), *iv("delta"),
+                note="Delta = rho(G_pred) - max(rho(S), rho(H)), paired nested bootstrap (R9)")
+    lr = lr_subcheck(sweep_summary, configured_lr, members, thresholds["min_fraction_lr_rule"],
+                     n_resamples=n_resamples, seed=seed)
     details = {
         "ensemble": {name: {"estimate": float(r["estimate"]), "interval": [float(r["lo"]), float(r["hi"])]}
                      for name, r in e.iterrows()},
         "spearman_S_times_H": float(e.loc["S*H", "estimate"]) if "S*H" in e.index else float("nan"),
         "spearman_S_times_H_interval": list(iv("S*H")),
         "per_member_spearman": {int(m): {k: float(v) for k, v in r.items()} for m, r in rho.iterrows()},
-        "n_boot": n_boot, "n_members": len(members),
+        "n_boot": n_resamples,  # the record's key (and the ensemble table's column)
+        "n_members": len(members),
         "kappa_fit_by_member": {int(m): float(k) for m, k in
                                 checkpoints.groupby("member")["kappa_fit"].first().items()},
         "n_checkpoints": int(checkpoints["checkpoint"].nunique()),
         "n_seeds": int(checkpoints["n_seeds"].min()) if len(checkpoints) else 0,
-        "lr_rule_by_member": lr_is_rule_choice(sweep_summary, trajectory["rl"]["lr"], members),
+        "lr_rule_by_member": lr_is_rule_choice(sweep_summary, configured_lr, members),
     }
     return Claim(
         id="C2",
-        statement=("The signal x headroom value-impact predictor G_pred = H (1 - exp(-kappa S_alg / H)), kappa "
-                   "fitted leave-one-checkpoint-out, ranks the checkpoints by real RL gain (the paper's Figure 1), "
-                   "and ranks them better than its best single factor."),
-        metric="Spearman(real gain, G_pred LOO), mean over members",
-        value=sp["value"],
-        threshold=sp["threshold"],
+        statement=statement,
+        metric=metric,
+        value=sp.value,
+        threshold=sp.threshold,
         checks={"spearman_g_pred": sp, "delta_vs_best_single_factor": de, "lr_is_rule_choice": lr},
         details=details,
     )

@@ -11,7 +11,7 @@ seeds; the ensemble estimate is the mean over members, with the nested percentil
 G_pred with kappa refitted, and every rho recomputed). A seed is a unit across checkpoints (seed s is run at
 every checkpoint), so a resample draws seed indices once per member. The statistic of a member depends only on
 the multiset of drawn seeds, so `MemberFit` caches it by that multiset: with 3 seeds there are 10 of them, and the
-LOO refits (the cost) run at most 10 times per member whatever `n_bootstrap` is. Every statistic uses the same
+LOO refits (the cost) run at most 10 times per member whatever `bootstrap.n_resamples` is. Every statistic uses the same
 integer seed, hence the same resamples: Delta = rho(G_pred) - max(rho(S), rho(H)) is paired.
 """
 from __future__ import annotations
@@ -128,10 +128,10 @@ ENSEMBLE_STATISTICS = (*PREDICTORS, "delta")
 """Rows of the ensemble table: each predictor's Spearman with the real gain, and R9's Delta."""
 
 
-def ensemble_table(fits: dict[int, MemberFit], n_boot: int, seed: int) -> pd.DataFrame:
+def ensemble_table(fits: dict[int, MemberFit], n_resamples: int, seed: int) -> pd.DataFrame:
     """One row per statistic (each predictor's Spearman with the real gain, and `delta`): its estimate (mean over
     members of the member's value from all its seeds), the nested 95% interval (members, then RL seeds), the
-    number of members and n_boot. Every row uses the same resamples (same integer seed): paired."""
+    number of members and n_boot (= n_resamples). Every row uses the same resamples (same integer seed): paired."""
     members = sorted(fits)
     n_units = [fits[m].n_seeds for m in members]
 
@@ -148,10 +148,10 @@ def ensemble_table(fits: dict[int, MemberFit], n_boot: int, seed: int) -> pd.Dat
         with np.errstate(all="ignore"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                lo, hi = nested_interval(f, len(members), n_units, n_boot, int(seed)) if np.isfinite(point).all() \
+                lo, hi = nested_interval(f, len(members), n_units, n_resamples, int(seed)) if np.isfinite(point).all() \
                     else (float("nan"), float("nan"))
         rows.append({"statistic": name, "estimate": float(point.mean()) if len(point) else float("nan"),
-                     "lo": lo, "hi": hi, "n_members": len(members), "n_boot": int(n_boot)})
+                     "lo": lo, "hi": hi, "n_members": len(members), "n_boot": int(n_resamples)})
     return pd.DataFrame(rows)
 
 
@@ -198,20 +198,20 @@ def checkpoint_table(per_ckpt: pd.DataFrame, gains: pd.DataFrame,
     return table[cols + [c for c in table.columns if c not in cols]]
 
 
-def peak_table(fits: dict[int, MemberFit], n_boot: int, seed: int) -> pd.DataFrame:
+def peak_table(fits: dict[int, MemberFit], n_resamples: int, seed: int) -> pd.DataFrame:
     """Per member (rule R7): the real peak (largest seed-mean gain) and the predicted peak (largest LOO G_pred),
     their distance in checkpoints, whether it is <= 1, whether the real peak is interior, and the fraction of
-    seed resamples (n_boot, seeded) whose peak is interior (a reported finding)."""
+    seed resamples (n_resamples, seeded) whose peak is interior (a reported finding)."""
     rng = np.random.default_rng(seed)
     rows = []
     for m, fit in fits.items():
         st = fit.stats()
         i, j, C = st["real_peak"], st["pred_peak"], len(fit.steps)
-        draws = rng.integers(0, fit.n_seeds, (n_boot, fit.n_seeds))
+        draws = rng.integers(0, fit.n_seeds, (n_resamples, fit.n_seeds))
         with np.errstate(all="ignore"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                g = np.nanmean(fit.gain[:, draws], axis=-1)  # [C, n_boot]
+                g = np.nanmean(fit.gain[:, draws], axis=-1)  # [C, n_resamples]
         finite = np.isfinite(g).any(0)
         peaks = np.where(finite, np.argmax(np.where(np.isfinite(g), g, -np.inf), axis=0), -1)
         rows.append({"member": m, "n_checkpoints": C, "n_seeds": fit.n_seeds,

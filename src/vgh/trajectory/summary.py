@@ -15,7 +15,7 @@ GAIN_COLUMNS = ["eval_pass1_before", "eval_pass1_after", "gain", "rl_pass1_befor
 
 
 def trajectory_summary(metrics: pd.DataFrame, curves: pd.DataFrame, sweep: pd.DataFrame,
-                       trajectory: dict) -> dict[str, pd.DataFrame]:
+                       trajectory: dict, bootstrap: dict) -> dict[str, pd.DataFrame]:
     """Every Part C summary table, by name (a missing `member` column reads as member 0):
 
     checkpoints (per member and checkpoint: metrics, real gain over seeds, G_pred LOO), gains (per member,
@@ -23,18 +23,18 @@ def trajectory_summary(metrics: pd.DataFrame, curves: pd.DataFrame, sweep: pd.Da
     Pearson), ensemble (per statistic: estimate over members and nested interval; R9's `delta` among them),
     peaks (per member: real and predicted peak, R7), sweep (the lr rule per member, checkpoint and lr) and
     sweep_summary (per member and lr: stable, chosen_by_rule, configured).
-    `trajectory` is the config section (rl, n_bootstrap, bootstrap_seed).
+    `trajectory` is the config section (rl); `bootstrap` the top-level one (n_resamples, seed).
     """
     metrics, curves, sweep = with_member(metrics), with_member(curves), with_member(sweep)
-    n_boot, seed = int(trajectory["n_bootstrap"]), int(trajectory["bootstrap_seed"])
+    n_resamples, seed = int(bootstrap["n_resamples"]), int(bootstrap["seed"])
     rl = trajectory["rl"]
     gains = curves.groupby(["member", "checkpoint", "seed"], as_index=False)[GAIN_COLUMNS].first()
     fits = member_fits(metrics, gains)
     per_ckpt, per_lr, _ = lr_rule(sweep, metrics, rl["prompts_per_step"], rl["num_generations"])
     per_lr["configured"] = np.isclose(per_lr["lr"], float(rl["lr"]))
     return {"checkpoints": checkpoint_table(metrics, gains, fits), "gains": gains, "curves": curves,
-            "member_predictors": member_predictor_table(fits), "ensemble": ensemble_table(fits, n_boot, seed),
-            "peaks": peak_table(fits, n_boot, seed), "sweep": per_ckpt, "sweep_summary": per_lr}
+            "member_predictors": member_predictor_table(fits), "ensemble": ensemble_table(fits, n_resamples, seed),
+            "peaks": peak_table(fits, n_resamples, seed), "sweep": per_ckpt, "sweep_summary": per_lr}
 
 
 def sweep_markdown(per_ckpt: pd.DataFrame, per_lr: pd.DataFrame, configured_lr: float, seed: int) -> str:

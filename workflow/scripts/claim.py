@@ -1,0 +1,13 @@
+"""One claim's check (rule claim_<ID>, workflow/claims.yaml): its tables, thresholds and the bootstrap settings in,
+the claim record results/claims/<ID>.json out. No figure here: a verdict never imports matplotlib."""
+from vgh.claims import run_check
+from vgh.io import read_tables
+from vgh.runtime import configure
+
+log = configure(snakemake.threads, snakemake.log[0])
+params = dict(snakemake.params.items())
+tables = {name: read_tables(paths) for name, paths in snakemake.input.items()}
+claim = run_check(tables, params)
+log.info(claim.summary())
+claim.write(snakemake.output.claim, config={k: v for k, v in params.items()
+                                            if k not in ("check", "statement", "metric")})
