@@ -2,7 +2,8 @@
 
 
 rule claims_table:
-    """Aggregate every claim record into the verdict table, the report captions and the resolved config."""
+    """Aggregate every claim record into the verdict table, the report captions and the resolved config that made
+    them (figures/claims_config.yaml)."""
     input:
         records=expand("results/claims/{claim}.json", claim=CLAIMS),
         descriptions=expand("workflow/report/{claim}.rst", claim=CLAIMS),
@@ -10,8 +11,8 @@ rule claims_table:
         md=report("figures/claims.md", category="Claims", caption="../report/claims.rst"),
         csv=report("figures/claims.csv", category="Claims", caption="../report/claims.rst"),
         captions=expand("results/report/{claim}.rst", claim=CLAIMS),
-        config=report("results/report/config.yaml", category="Configuration",
-                      caption="../report/config.rst"),
+        # the resolved config that made this table, beside it: the fresh-machine check compares like with like
+        config=report("figures/claims_config.yaml", category="Configuration", caption="../report/config.rst"),
     params:
         figures=CLAIMS,
         config=config,
