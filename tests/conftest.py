@@ -27,6 +27,22 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
     return proc
 
 
+# The `workflow` tier (pyproject.toml): every test that starts Snakemake or renders a figure notebook. `pytest -m
+# "not workflow"` is the fast tier for development (docs/testing.md); `pytest` runs everything, as CI does. A test is
+# tiered here by what it uses, so a new test that takes one of these fixtures, or a SLURM test, is tiered with it;
+# tests that are slow by other means (a notebook rendered in-process, a tool run end to end) carry
+# `@pytest.mark.workflow` themselves.
+WORKFLOW_FIXTURES = {"smoke_run", "workflow_copy"}
+WORKFLOW_MARKERS = {"slurm"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if WORKFLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or any(
+                item.get_closest_marker(m) for m in WORKFLOW_MARKERS):
+            item.add_marker(pytest.mark.workflow)
+
+
 @pytest.fixture
 def workflow_copy(tmp_path):
     return copy_workflow(tmp_path / "wf")

@@ -60,6 +60,7 @@ def test_figure_renders_degenerate_tables(smoke_run, tmp_path, claim_id, how):
     run_claim_and_figure(claim_id, config, tmp_path)
 
 
+@pytest.mark.workflow  # renders figure notebooks
 @pytest.mark.parametrize("how", list(DEGENERATE))
 @pytest.mark.parametrize("claim_id", C_CLAIMS)
 def test_c_figure_renders_degenerate_tables(tmp_path, claim_id, how):
@@ -144,6 +145,7 @@ def _b_member_tables(member: int, seed: int) -> dict[str, pd.DataFrame]:
     return {"prompts": prompts, "summary": summary, "update_alignment": pd.DataFrame(rows)}
 
 
+@pytest.mark.workflow  # renders figure notebooks
 @pytest.mark.parametrize("n_members", [1, 2])
 @pytest.mark.parametrize("how", ["as_is"] + list(DEGENERATE))
 @pytest.mark.parametrize("claim_id", ["B1", "B2", "B3"])

@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.workflow  # runs the probe end to end (~15 s)
 def test_gpu_probe_cpu_tiny(tmp_path):
     out = tmp_path / "probe.md"
     cmd = [sys.executable, str(ROOT / "tools/gpu_probe.py"), "--device", "cpu", "--tiny",

@@ -204,6 +204,7 @@ def test_device_busy_counts_every_kernel_and_the_flops():
     assert busy == pytest.approx(expected)
 
 
+@pytest.mark.workflow  # runs the cost model end to end (~7 s)
 def test_gpu_cost_script_reports_the_smoke_config(tmp_path):
     """The cost model end to end on the smoke config (seconds here): every section, every GPU rule, positive
     predictions, and N slots never slower than one."""

@@ -34,7 +34,7 @@ def checkpoint_configs(wf):
     return {s: json.loads((wf / f"results/pretrain/member_0/step_{s}/config.json").read_text()) for s in steps}
 
 
-@pytest.mark.slow
+@pytest.mark.workflow
 def test_resume_after_a_config_change_starts_over_and_never_mixes(workflow_copy):
     killed = run(workflow_copy, kill="state.pt:3")  # SIGKILL after the step-150 resume state
     assert killed.returncode != 0
@@ -51,7 +51,7 @@ def test_resume_after_a_config_change_starts_over_and_never_mixes(workflow_copy)
     assert list(workflow_copy.glob("resume/pretrain/member_0.other-run-*/state.pt"))  # the old state, moved aside
 
 
-@pytest.mark.slow
+@pytest.mark.workflow
 def test_a_kill_between_the_final_checkpoint_copies_recovers(workflow_copy):
     reference = workflow_copy.parent / "reference"
     reference.mkdir()

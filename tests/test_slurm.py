@@ -102,7 +102,6 @@ def test_claim_records_and_figures_match_a_local_run(runs):
     for cid, stem in PART_A.items():
         rec = json.loads((runs["slurm"] / f"results/claims/{cid}.json").read_text())
         assert rec["id"] == cid and rec["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
-        assert rec["passed"] == (rec["verdict"] == "PASS")
         for key in ("statement", "metric", "value", "interval", "threshold", "checks", "member_verdicts", "config"):
             assert key in rec, f"{cid} record lacks {key}"
         # same code, config and seeds on the same CPU: the same record, number for number

@@ -39,7 +39,7 @@ def test_every_claim_has_record_and_figure(smoke_run):
     for cid in ids:
         rec = json.loads((smoke_run / f"results/claims/{cid}.json").read_text())
         assert rec["id"] == cid and rec["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
-        assert rec["passed"] == (rec["verdict"] == "PASS")
+        assert pd.read_csv(smoke_run / "figures/claims.csv").set_index("id").at[cid, "verdict"] == rec["verdict"], cid
         for key in ("statement", "metric", "value", "interval", "threshold", "member_verdicts", "config"):
             assert key in rec, f"{cid} record lacks {key}"
         stems = list((smoke_run / "figures").glob(f"{cid}_*.pdf"))
@@ -112,24 +112,33 @@ def test_forced_rerun_reproduces_every_table(smoke_run):
         assert json.loads(path.read_text()) == rec, path
 
 
-# ---------------------------------------------------------------- every command the README shows a user
+# ---------------------------------------------------------------- every command README.md and docs/*.md show a user
 
-def readme_commands() -> list[str]:
-    """Each command in the README's inline code and example comments (placeholders filled in), once."""
-    text = (ROOT / "README.md").read_text()
-    prose = re.sub(r"```.*?```", "", text, flags=re.S)
-    spans = [re.sub(r"\s+", " ", span).strip() for span in re.findall(r"`([^`]+)`", prose)]
-    cmds = [c for c in spans if c.split(" ")[0] in ("snakemake", "python", "jupytext", "pip", "scontrol")
-            and " " in c]  # a lone word (`scontrol`) names a tool, it is not a command
-    cmds += re.findall(r"^# .*used as: (.+)$", text, re.M)
-    return list(dict.fromkeys(c.replace("<config>", "config/smoke.yaml") for c in cmds))
+TINY_PROBE = ["--tiny", "--steps", "3", "--procs", "1", "2", "--repeats", "2", "--rl-repeats", "1", "--rl-steps",
+              "2", "--rl-k", "1", "2", "--block", "2", "--warmup", "1", "--threads", "1", "--worker-timeout", "50"]
+
+
+def runnable_form(command: str) -> str:
+    """A tool (a `python` script) shown on the default or the GPU config runs on the smoke config here."""
+    if command.split(" ")[0] == "python":
+        command = re.sub(r"--configfile config/(config|gpu)\.yaml", "--configfile config/smoke.yaml", command)
+    return command
+
+
+def shown_commands() -> list[str]:
+    """Each command README.md and docs/*.md show (tests/test_docs.py collects them), pytest's aside (collected by
+    tests/test_docs.py), once in the form run here."""
+    from test_docs import documented_commands
+
+    return list(dict.fromkeys(runnable_form(c) for c in documented_commands() if c.split(" ")[0] != "pytest"))
 
 
 def readme_example_config(tmp: Path) -> Path:
-    """The README's external-checkpoint YAML, its folders replaced by tiny Llama checkpoints."""
+    """The documented external-checkpoint YAML, its folders replaced by tiny Llama checkpoints."""
+    from test_docs import DOCS
     from test_external import save_llama
 
-    text = (ROOT / "README.md").read_text()
+    text = next(t for t in (p.read_text() for p in DOCS) if "# my_model.yaml" in t)
     block = re.search(r"```yaml\n(# my_model.yaml.+?)```", text, re.S).group(1)
     for i, path in enumerate(re.findall(r"path: (\S+)\}", block)):
         block = block.replace(path, str(save_llama(tmp / f"rev_{i}", seed=i)))
@@ -137,10 +146,11 @@ def readme_example_config(tmp: Path) -> Path:
     return tmp / "my_model.yaml"
 
 
-@pytest.mark.parametrize("command", readme_commands())
+@pytest.mark.parametrize("command", shown_commands())
 def test_readme_command_works_verbatim(smoke_run, command, tmp_path):
-    """Run in the finished smoke copy: on the smoke config where the README shows the default, as a dry run
-    where a real run needs a GPU, a cluster or a user's model."""
+    """Every command README.md and docs/*.md show, run in the finished smoke copy: on the smoke config where they
+    show the default, as a dry run where a real run needs a GPU, a cluster or a user's model, on the CPU at test
+    size where a tool asks for CUDA that is not here (docs/testing.md lists each rewrite)."""
     args = shlex.split(command)
     if args[0] == "pip":
         ci = (ROOT / ".ci/run").read_text()
@@ -154,7 +164,7 @@ def test_readme_command_works_verbatim(smoke_run, command, tmp_path):
         proc = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0 and "MinJobAge" in proc.stdout, proc.stderr
         return
-    if "my.yaml" in command:  # the README's way to locate a YAML error in a --configfile file
+    if "my.yaml" in command:  # the documented way to locate a YAML error in a --configfile file
         (smoke_run / "my.yaml").write_text("data:\n  digits: 2\n  seed: [1, 2\nmodel: {n_head: 4}\n")
         proc = subprocess.run(command.replace("python", str(Path(SNAKEMAKE).with_name("python")), 1), shell=True,
                               cwd=smoke_run, capture_output=True, text=True, timeout=60)
@@ -162,9 +172,18 @@ def test_readme_command_works_verbatim(smoke_run, command, tmp_path):
         return
     if args[:3] == ["python", "-m", "vgh.fresh_check"]:  # the default config's check: on the smoke config here
         args += SMOKE
+    args = [a.replace("$OUT", str(tmp_path)) for a in args]
     if args[0] != "snakemake":
         if args[0] == "python":
             args[0] = str(Path(SNAKEMAKE).with_name("python"))
+            if args[1].endswith(".py") and not (smoke_run / args[1]).exists():  # a tool outside the workflow copy
+                args[1] = str(ROOT / args[1])
+            if "--device" in args and args[args.index("--device") + 1] == "cuda":
+                import torch
+
+                if not torch.cuda.is_available():  # no GPU here: the same tool on the CPU at test size
+                    args[args.index("--device") + 1] = "cpu"
+                    args += TINY_PROBE
         elif args[0] == "jupytext":
             args[0] = str(Path(SNAKEMAKE).with_name("jupytext"))
         proc = subprocess.run(args, cwd=smoke_run, capture_output=True, text=True, timeout=900)
