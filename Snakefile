@@ -1,6 +1,6 @@
 # Value-Gradient Hypothesis of RL for LLMs (2026): a reproducible replication.
 #   snakemake --cores all                          every figure and claim verdict (config/config.yaml)
-#   snakemake --cores all --configfile config/smoke.yaml   the tiny CI run
+#   snakemake --cores all --configfile config/smoke.yaml   the tiny CI run (written under runs/smoke/)
 #   snakemake figures/A1_sf_vs_pd.pdf              one figure
 from snakemake.utils import min_version
 
@@ -35,3 +35,9 @@ rule all:
     input:
         "figures/claims.md",
         FIGURES,
+
+
+# Every output path above is relative to the config's `workdir` (default: the repository root; the smoke config's
+# runs/smoke), so a config that is not the paper's never rewrites the committed figures/. Last, so that the config
+# is validated (and external checkpoints checked) with paths relative to the repository root.
+workdir: config["workdir"]

@@ -6,7 +6,8 @@ rule claims_table:
     them (figures/claims_config.yaml)."""
     input:
         records=expand("results/claims/{claim}.json", claim=CLAIMS),
-        descriptions=expand("workflow/report/{claim}.rst", claim=CLAIMS),
+        # repository files, not outputs: absolute, since outputs are relative to the config's workdir
+        descriptions=expand(f"{workflow.basedir}/workflow/report/{{claim}}.rst", claim=CLAIMS),
     output:
         md=report("figures/claims.md", category="Claims", caption="../report/claims.rst"),
         csv=report("figures/claims.csv", category="Claims", caption="../report/claims.rst"),
