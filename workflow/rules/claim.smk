@@ -13,19 +13,19 @@ def claim_rule(cid, job):
             **job["input"],
         output:
             claim=job["output"]["claim"],
-        params:
-            # a string param as a function: Snakemake would read the metric's "{key}" as a wildcard
-            **{k: (lambda wildcards, v=v: v) if isinstance(v, str) else v for k, v in job["params"].items()},
         log:
             f"logs/claims/{cid}.log",
         benchmark:
             f"benchmarks/claims/{cid}.tsv"
+        conda:
+            ENV
         threads: 1
         resources:
             mem_mb=1000,
             runtime=10,
-        conda:
-            ENV
+        params:
+            # a string param as a function: Snakemake would read the metric's "{key}" as a wildcard
+            **{k: (lambda wildcards, v=v: v) if isinstance(v, str) else v for k, v in job["params"].items()},
         script:
             "../scripts/claim.py"
 

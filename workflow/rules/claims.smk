@@ -14,18 +14,18 @@ rule claims_table:
         captions=expand("results/report/{claim}.rst", claim=CLAIMS),
         # the resolved config that made this table, beside it: the fresh-machine check compares like with like
         config=report("figures/claims_config.yaml", category="Configuration", caption="../report/config.rst"),
-    params:
-        figures=CLAIMS,
-        config=config,
     log:
         "logs/claims_table.log",
     benchmark:
         "benchmarks/claims_table.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        ENV
+    params:
+        figures=CLAIMS,
+        config=config,
     script:
         "../scripts/claims_table.py"

@@ -14,7 +14,6 @@ except ConfigError as err:
     raise WorkflowError(f"Invalid config: {err}") from None
 
 
-
 onstart:
     # `device: cuda` needs a GPU where the jobs run: here, unless a cluster executor sends them elsewhere
     # (a dry run never gets here). Checked before any job, not inside the first GPU job after the CPU jobs ran.
@@ -22,8 +21,11 @@ onstart:
         import torch
 
         if not torch.cuda.is_available():
-            raise WorkflowError("Invalid config: config key `device` is 'cuda' but this machine has no CUDA "
-                                "device (use 'auto' or 'cpu', or run the GPU jobs on a cluster executor)")
+            raise WorkflowError(
+                "Invalid config: config key `device` is 'cuda' but this machine has no CUDA "
+                "device (use 'auto' or 'cpu', or run the GPU jobs on a cluster executor)"
+            )
+
 
 ENV = "../../environment.yml"  # conda: directive, relative to workflow/rules/
 
@@ -50,5 +52,6 @@ wildcard_constraints:
     member=r"\d+",
     step=r"\d+",
     seed=r"\d+",
+
 
 FIGURES = [f"figures/{stem}.{ext}" for stem in CLAIMS.values() for ext in ("pdf", "png")]

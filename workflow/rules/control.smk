@@ -6,20 +6,20 @@ rule control_a1:
     """A1: SF (leave-one-out baseline) and PD estimates of the exact LQ policy gradient vs the rollout count N."""
     output:
         "results/control/a1_sf_pd.parquet",
-    params:
-        lq=config["control"]["lq"],
-        seeds=config["control"]["seeds"],
-        n_rollouts=config["control"]["a1"]["n_rollouts"],
     log:
         "logs/control/a1.log",
     benchmark:
         "benchmarks/control/a1.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1500,
         runtime=10,
-    conda:
-        ENV
+    params:
+        lq=config["control"]["lq"],
+        seeds=config["control"]["seeds"],
+        n_rollouts=config["control"]["a1"]["n_rollouts"],
     script:
         "../scripts/control_a1.py"
 
@@ -28,21 +28,21 @@ rule control_a2_lq:
     """A2 (LQ): mean costate over M continuations from probe states vs the exact value gradient -2 P_t x."""
     output:
         "results/control/a2_lq_costates.parquet",
+    log:
+        "logs/control/a2_lq.log",
+    benchmark:
+        "benchmarks/control/a2_lq.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
     params:
         lq=config["control"]["lq"],
         seeds=config["control"]["seeds"],
         n_probes=config["control"]["a2"]["n_probes"],
         continuations=config["control"]["a2"]["continuations"],
-    log:
-        "logs/control/a2_lq.log",
-    benchmark:
-        "benchmarks/control/a2_lq.tsv"
-    threads: 1
-    resources:
-        mem_mb=1500,
-        runtime=10,
-    conda:
-        ENV
     script:
         "../scripts/control_a2_lq.py"
 
@@ -51,20 +51,20 @@ rule control_a2_pendulum:
     """A2 (pendulum): mean costate vs an antithetic Gaussian-smoothing reference at several scales."""
     output:
         "results/control/a2_pendulum_costates.parquet",
-    params:
-        pendulum=config["control"]["pendulum"],
-        seeds=config["control"]["seeds"],
-        continuations=config["control"]["a2"]["continuations"],
     log:
         "logs/control/a2_pendulum.log",
     benchmark:
         "benchmarks/control/a2_pendulum.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1500,
         runtime=10,
-    conda:
-        ENV
+    params:
+        pendulum=config["control"]["pendulum"],
+        seeds=config["control"]["seeds"],
+        continuations=config["control"]["a2"]["continuations"],
     script:
         "../scripts/control_a2_pendulum.py"
 
@@ -73,21 +73,21 @@ rule control_a3:
     """A3: state-dependent noise scale; detached vs reparameterized costates vs the exact value gradient."""
     output:
         "results/control/a3_additive_noise.parquet",
+    log:
+        "logs/control/a3.log",
+    benchmark:
+        "benchmarks/control/a3.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
     params:
         lq=config["control"]["lq"],
         seeds=config["control"]["seeds"],
         alphas=config["control"]["a3"]["alphas"],
         n_probes=config["control"]["a3"]["n_probes"],
         continuations=config["control"]["a3"]["continuations"],
-    log:
-        "logs/control/a3.log",
-    benchmark:
-        "benchmarks/control/a3.tsv"
-    threads: 1
-    resources:
-        mem_mb=1500,
-        runtime=10,
-    conda:
-        ENV
     script:
         "../scripts/control_a3.py"

@@ -18,21 +18,21 @@ rule costates:
     output:
         prompts="results/costates/member_{member}/prompts.parquet",
         summary="results/costates/member_{member}/summary.parquet",
-    params:
-        costates=config["costates"],  # every key of the section is B1/B2's
-        steps=config["costates"]["checkpoints"],
-        device=config["device"],
     log:
         "logs/costates/member_{member}.log",
     benchmark:
         "benchmarks/costates/member_{member}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
         gpu=GPU,
-    conda:
-        ENV
+    params:
+        costates=config["costates"],  # every key of the section is B1/B2's
+        steps=config["costates"]["checkpoints"],
+        device=config["device"],
     script:
         "../scripts/costates.py"
 
@@ -45,6 +45,17 @@ rule update_alignment:
         eval="results/data/eval.parquet",
     output:
         "results/costates/member_{member}/update_alignment.parquet",
+    log:
+        "logs/update_alignment/member_{member}.log",
+    benchmark:
+        "benchmarks/update_alignment/member_{member}.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+        gpu=GPU,
     params:
         alignment=config["alignment"],
         seed=config["costates"]["seed"],
@@ -52,16 +63,5 @@ rule update_alignment:
         n_prompts=config["costates"]["n_prompts"],
         max_batch_rows=config["costates"]["max_batch_rows"],
         device=config["device"],
-    log:
-        "logs/update_alignment/member_{member}.log",
-    benchmark:
-        "benchmarks/update_alignment/member_{member}.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=20,
-        gpu=GPU,
-    conda:
-        ENV
     script:
         "../scripts/costates_alignment.py"

@@ -5,17 +5,17 @@ rule data:
         rl="results/data/rl.parquet",
         eval="results/data/eval.parquet",
         tokenizer=directory("results/data/tokenizer"),
-    params:
-        data=config["data"],
     log:
         "logs/data.log",
     benchmark:
         "benchmarks/data.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        ENV
+    params:
+        data=config["data"],
     script:
         "../scripts/data.py"

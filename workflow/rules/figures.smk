@@ -15,20 +15,24 @@ def figure_rule(cid, job):
             **job["input"],
         output:
             pdf=job["output"]["pdf"],
-            png=report(job["output"]["png"], caption=f"../../results/report/{cid}.rst",
-                       category=f"Part {cid[0]}", labels={"claim": cid}),
-        params:
-            **job["params"],
+            png=report(
+                job["output"]["png"],
+                caption=f"../../results/report/{cid}.rst",
+                category=f"Part {cid[0]}",
+                labels={"claim": cid},
+            ),
         log:
             f"logs/figures/{cid}.log",
         benchmark:
             f"benchmarks/figures/{cid}.tsv"
+        conda:
+            ENV
         threads: 1
         resources:
             mem_mb=1000,
             runtime=5,
-        conda:
-            ENV
+        params:
+            **job["params"],
         script:
             f"../notebooks/{CLAIMS[cid]}.py"
 

@@ -19,20 +19,20 @@ if EXTERNAL:
         manifest. Its content (`sha256`) decides a rerun: changed weights rerun it and everything downstream."""
         output:
             directory("results/pretrain/member_0/step_{step}"),
-        params:
-            source=lambda wc: EXTERNAL[int(wc.step)],
-            sha256=lambda wc: EXTERNAL_SHA256[int(wc.step)],
-            tokenizer=config["external"]["tokenizer"],
         log:
             "logs/import_checkpoint/step_{step}.log",
         benchmark:
             "benchmarks/import_checkpoint/step_{step}.tsv"
+        conda:
+            ENV
         threads: 1
         resources:
             mem_mb=4000,
             runtime=30,
-        conda:
-            ENV
+        params:
+            source=lambda wc: EXTERNAL[int(wc.step)],
+            sha256=lambda wc: EXTERNAL_SHA256[int(wc.step)],
+            tokenizer=config["external"]["tokenizer"],
         script:
             "../scripts/import_checkpoint.py"
 
@@ -49,9 +49,21 @@ else:
             eval="results/data/eval.parquet",
             tokenizer="results/data/tokenizer",
         output:
-            checkpoints=[directory(f"results/pretrain/member_{{member}}/step_{s}")
-                         for s in config["pretrain"]["checkpoints"]],
+            checkpoints=[
+                directory(f"results/pretrain/member_{{member}}/step_{s}") for s in config["pretrain"]["checkpoints"]
+            ],
             log_table="results/pretrain/member_{member}/train_log.parquet",
+        log:
+            "logs/pretrain/member_{member}.log",
+        benchmark:
+            "benchmarks/pretrain/member_{member}.tsv"
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=60,
+            gpu=GPU,
         params:
             model=config["model"],
             # every key but `seeds`: adding a member does not rerun the others
@@ -59,16 +71,5 @@ else:
             device=config["device"],
             seed=lambda wc: int(wc.member),
             resume_dir="resume/pretrain/member_{member}",
-        log:
-            "logs/pretrain/member_{member}.log",
-        benchmark:
-            "benchmarks/pretrain/member_{member}.tsv"
-        threads: 1
-        resources:
-            mem_mb=2000,
-            runtime=60,
-            gpu=GPU,
-        conda:
-            ENV
         script:
             "../scripts/pretrain.py"

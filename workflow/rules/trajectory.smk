@@ -21,21 +21,21 @@ rule trajectory_member:
         metrics="results/trajectory/member_{member}/metrics.parquet",
         rl="results/trajectory/member_{member}/rl.parquet",
         sweep="results/trajectory/member_{member}/lr_sweep.parquet",
-    params:
-        trajectory={k: TRAJ[k] for k in ("rl", "pass_k", "headroom_k", "lr_sweep")},
-        steps=TRAJ_STEPS,
-        device=config["device"],
     log:
         "logs/trajectory/member_{member}.log",
     benchmark:
         "benchmarks/trajectory/member_{member}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1500,
         runtime=120,
         gpu=GPU,
-    conda:
-        ENV
+    params:
+        trajectory={k: TRAJ[k] for k in ("rl", "pass_k", "headroom_k", "lr_sweep")},
+        steps=TRAJ_STEPS,
+        device=config["device"],
     script:
         "../scripts/trajectory_member.py"
 
@@ -58,18 +58,18 @@ rule trajectory_summary:
         sweep="results/trajectory/lr_sweep.parquet",
         sweep_summary="results/trajectory/lr_sweep_summary.parquet",
         sweep_md="results/trajectory/lr_sweep.md",
-    params:
-        trajectory={"rl": TRAJ["rl"]},
-        bootstrap=config["bootstrap"],
     log:
         "logs/trajectory/summary.log",
     benchmark:
         "benchmarks/trajectory/summary.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1500,
         runtime=10,
-    conda:
-        ENV
+    params:
+        trajectory={"rl": TRAJ["rl"]},
+        bootstrap=config["bootstrap"],
     script:
         "../scripts/trajectory_summary.py"
