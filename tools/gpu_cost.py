@@ -48,11 +48,10 @@ for _k, _v in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+from launches import COUNT_KEYS, combine, count_work, predict_seconds  # noqa: E402  (tools/launches.py)
 
 from vgh.config import load_config  # noqa: E402
 from vgh.lm import stacked  # noqa: E402
-
-from launches import COUNT_KEYS, combine, count_work, predict_seconds  # noqa: E402  (tools/launches.py)
 
 # ------------------------------------------------------------------------------------------------ calibration
 # Measured on one H100 80GB, torch 2.11+cu130, eager fp32, the single-member code of the time (issue 11; also

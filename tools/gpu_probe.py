@@ -97,8 +97,7 @@ def task_inputs(s: dict, n: int, device, seed: int = 0):
     """(prompt_ids [n, P], answers [n, L], digit_ids [10], vocab size, sequence length P + L) of n random prompts."""
     import torch
 
-    from vgh.lm.task import (answer_indices, build_tokenizer, digit_token_ids, encode_prompts, prompt_text,
-                             true_answer)
+    from vgh.lm.task import answer_indices, build_tokenizer, digit_token_ids, encode_prompts, prompt_text, true_answer
 
     tok = build_tokenizer()
     g = torch.Generator().manual_seed(seed)
@@ -280,7 +279,7 @@ def pretrain_steps(args, s: dict, device) -> list[dict]:
             torch.set_float32_matmul_precision(precision)
             stepper = PretrainStepper(s, batch, device)
 
-            def block():
+            def block(stepper=stepper):  # bound now: the loop deletes its name after timing
                 for _ in range(args.block):
                     stepper.step()
 

@@ -5,10 +5,13 @@ table over the records."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .ensemble import PASS, SubCheck, claim_verdict, member_verdicts
 from .io import write_json
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass

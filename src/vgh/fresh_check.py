@@ -128,8 +128,8 @@ def reference(repo: Path, config: dict, configfile: str | None) -> Path:
     diffs = config_differences(config, made_by)
     if diffs:
         raise FreshCheckError(f"{csv} was made by another config than {what}: it differs at "
-                              f"{len(diffs)} key(s): {', '.join(diffs[:8])}{' ...' if len(diffs) > 8 else ''}; compare a config with its "
-                              f"own table (or use --compare COMMITTED FRESH)")
+                              f"{len(diffs)} key(s): {', '.join(diffs[:8])}{' ...' if len(diffs) > 8 else ''}; "
+                              f"compare a config with its own table (or use --compare COMMITTED FRESH)")
     table = read_verdicts(csv)
     problems = []
     if (figures / "claims.md").is_file():

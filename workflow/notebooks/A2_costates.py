@@ -37,8 +37,13 @@ import numpy as np
 import pandas as pd
 
 from vgh.claims import record_summary
-from vgh.control.checks import (a2_lq_errors, a2_pendulum_cosines, a2_pendulum_distances, a2_pendulum_noise_free,
-                                a2_pendulum_power)
+from vgh.control.checks import (
+    a2_lq_errors,
+    a2_pendulum_cosines,
+    a2_pendulum_distances,
+    a2_pendulum_noise_free,
+    a2_pendulum_power,
+)
 from vgh.io import read_json
 from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
@@ -84,8 +89,8 @@ r = pen[(pen.method == "smoothing") & np.isclose(pen.scale, headline)]
 m = c.merge(r, on=["seed", "probe", "coord"], suffixes=("_c", "_r"))
 for k, name in ((0, r"$\partial V/\partial\theta$"), (1, r"$\partial V/\partial\omega$")):
     mk = m[m.coord == k]
-    ax_pen.errorbar(mk.value_r, mk.value_c, xerr=mk.se_r.where(mk.se_r >= 0), yerr=mk.se_c.where(mk.se_c >= 0), fmt="o", ms=3, alpha=0.7,
-                    elinewidth=0.8, color=f"C{k + 1}", label=name)
+    ax_pen.errorbar(mk.value_r, mk.value_c, xerr=mk.se_r.where(mk.se_r >= 0), yerr=mk.se_c.where(mk.se_c >= 0),
+                    fmt="o", ms=3, alpha=0.7, elinewidth=0.8, color=f"C{k + 1}", label=name)
 lim = finite_max(np.abs(np.r_[m.value_r, m.value_c])) * 1.2
 ax_pen.plot([-lim, lim], [-lim, lim], "k--", lw=1, label="identity")
 ax_pen.set_xscale("symlog", linthresh=1)
@@ -116,7 +121,8 @@ at = cos[cos.continuations == m_max]
 for i, s in enumerate(sorted(at.scale.unique())):
     a = at[np.isclose(at.scale, s)]
     jitter = s * (1 + 0.06 * (np.linspace(-1, 1, len(a))))
-    ax_s.scatter(jitter, 1 - a.cosine, s=12, color="C2", alpha=0.7, label="1 - cosine(costate, ref), each probe state" if i == 0 else None)
+    ax_s.scatter(jitter, 1 - a.cosine, s=12, color="C2", alpha=0.7,
+                 label="1 - cosine(costate, ref), each probe state" if i == 0 else None)
 sc = at.groupby("scale")
 ax_s.plot(sc.rel_diff.median().index, sc.rel_diff.median(), "D-", color="C3", label="median |costate - ref|/|ref|")
 ax_s.plot(sc.rel_diff.max().index, sc.rel_diff.max(), "v:", color="C3", label="max |costate - ref|/|ref|")

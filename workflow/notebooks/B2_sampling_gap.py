@@ -32,12 +32,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from vgh.io import read_tables
 from vgh.claims import record_summary
-from vgh.io import read_json
+from vgh.io import read_json, read_tables
 from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
-
 
 log = configure(snakemake.threads, snakemake.log[0])
 summary = read_tables(snakemake.input.summary)

@@ -32,10 +32,9 @@ if "snakemake" not in globals():  # run by hand from the repo root against an ex
 import matplotlib.pyplot as plt
 import numpy as np
 
-from vgh.io import read_tables
 from vgh.claims import record_summary
 from vgh.costates.checks import alignment_means
-from vgh.io import read_json
+from vgh.io import read_json, read_tables
 from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
 
@@ -69,7 +68,8 @@ if len(nr):
     band = nr.groupby("group_size")["cosine"].quantile([1 - q, q]).unstack()
     ax1.fill_between(band.index, band[1 - q], band[q], color="0.5", alpha=0.25, lw=0,
                      label=f"null (RLOO, rewards permuted in groups): {1 - q:g}-{q:g} quantiles")
-ax1.axhline(thr["min_rloo_cosine"], color="k", ls="--", lw=1, label=f"check (RLOO, largest G): {thr['min_rloo_cosine']:g}")
+ax1.axhline(thr["min_rloo_cosine"], color="k", ls="--", lw=1,
+            label=f"check (RLOO, largest G): {thr['min_rloo_cosine']:g}")
 n_b = claim["details"]["n_batches"]
 n_m = table["member"].nunique()
 sizes = sorted(means["group_size"].unique())

@@ -67,8 +67,8 @@ for ax, scale in ((ax1, "linear"), (ax1b, "log")):
     for m in members:
         t = table[table["member"] == m]
         x, y = t["g_pred_loo"].to_numpy(), t["gain_mean"].to_numpy()
-        ax.errorbar(x, y, yerr=[np.clip(y - t["gain_min"], 0, None), np.clip(t["gain_max"] - y, 0, None)], fmt="o", ms=3, color="grey", alpha=0.35,
-                    lw=0.8, capsize=1.5, zorder=2,
+        ax.errorbar(x, y, yerr=[np.clip(y - t["gain_min"], 0, None), np.clip(t["gain_max"] - y, 0, None)], fmt="o",
+                    ms=3, color="grey", alpha=0.35, lw=0.8, capsize=1.5, zorder=2,
                     label=f"members ({len(members)}; bars = range over {int(table['n_seeds'].min())} RL seeds)"
                     if m == members[0] else None)
     ax.scatter(mean["g_pred_loo"], mean["gain_mean"], c=np.arange(len(mean)), cmap="viridis", s=60,
@@ -105,8 +105,8 @@ est = e["estimate"].to_numpy(float)
 lo_, hi_ = e["lo"].to_numpy(float), e["hi"].to_numpy(float)
 ax2.bar(pos, np.nan_to_num(est), color=["C1", "C2", "C0", "C7", "C3"], alpha=0.85)
 ok = np.isfinite(est) & np.isfinite(lo_) & np.isfinite(hi_)
-ax2.errorbar(pos[ok], est[ok], yerr=[np.clip(est[ok] - lo_[ok], 0, None), np.clip(hi_[ok] - est[ok], 0, None)], fmt="none", ecolor="k", capsize=4,
-             lw=1.2, label="95% nested bootstrap (members, RL seeds)")
+ax2.errorbar(pos[ok], est[ok], yerr=[np.clip(est[ok] - lo_[ok], 0, None), np.clip(hi_[ok] - est[ok], 0, None)],
+             fmt="none", ecolor="k", capsize=4, lw=1.2, label="95% nested bootstrap (members, RL seeds)")
 rho = mp.pivot(index="member", columns="predictor", values="spearman").reindex(columns=list(PREDICTORS))
 per_member = {**{n: rho[n].to_numpy(float) for n in PREDICTORS},
               "delta": (rho["G_pred"] - rho[["S", "H"]].max(axis=1)).to_numpy(float)}

@@ -1,4 +1,5 @@
-"""Part B (B3), one ensemble member: cosines of REINFORCE / RLOO / GRPO update directions with the exact grad_theta J vs group size."""
+"""Part B (B3), one ensemble member: cosines of REINFORCE / RLOO / GRPO update directions with the exact grad_theta J
+vs group size."""
 import numpy as np
 import pandas as pd
 import torch

@@ -2,8 +2,8 @@
 import numpy as np
 
 from vgh.io import write_table
-from vgh.runtime import configure
 from vgh.lm.task import build_tokenizer, make_splits
+from vgh.runtime import configure
 
 log = configure(snakemake.threads, snakemake.log[0])
 p = snakemake.params.data

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from vgh.claims import Claim
 from vgh.ensemble import INCONCLUSIVE, PASS, subcheck, within_subcheck
 from vgh.stats import finite_max, last, loglog_slope, ratio, spearman, strict_max, strict_min
@@ -185,8 +186,9 @@ def check_a2(lq: pd.DataFrame, pendulum: pd.DataFrame, thresholds: dict, smoothi
     closeness = subcheck(pw.closeness.to_numpy(float), "<", max_closeness, **kw)
     if power.verdict != PASS:
         closeness = closeness.replace(
-            verdict=INCONCLUSIVE, note=f"power {power.verdict}: |g0 - r| is not >= {3 * min_power:g} SE of the reference on every "
-                                       f"resample, so closeness is not informative (R2)")
+            verdict=INCONCLUSIVE,
+            note=f"power {power.verdict}: |g0 - r| is not >= {3 * min_power:g} SE of the reference on every "
+                 f"resample, so closeness is not informative (R2)")
     checks = {
         "lq_rel_error_at_M_max": subcheck(lq_at.rel_error.to_numpy(float), "<=", max_lq_rel_error, **kw),
         "pendulum_min_cosine": subcheck(min_cos, ">=", min_pendulum_cosine, **kw),
@@ -199,7 +201,8 @@ def check_a2(lq: pd.DataFrame, pendulum: pd.DataFrame, thresholds: dict, smoothi
     details = {
         "pendulum_noise_free_median_rel_diff": {
             "costate": float(nf[nf.against == "costate"].rel_diff.median()) if len(nf) else float("nan"),
-            **{f"smoothing_{s:g}": float(g.rel_diff.median()) for s, g in nf[nf.against == "smoothing"].groupby("scale")},
+            **{f"smoothing_{s:g}": float(g.rel_diff.median())
+               for s, g in nf[nf.against == "smoothing"].groupby("scale")},
         },
         "pendulum_pooled_by_seed": {str(int(k)): {c: float(v) for c, v in row.items()}
                                     for k, row in pw.iterrows() if np.isfinite(k)},

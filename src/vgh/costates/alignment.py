@@ -59,8 +59,9 @@ def update_directions(model, prompt_ids: torch.Tensor, completions: torch.Tensor
     step, so GRPO's clipped surrogate has exactly this gradient.
 
     null_rewards [Q, G] (optional, e.g. `permute_within_groups(rewards, gen)`): the same estimators with these
-    rewards on the same completions, returned under "null_<algo>" for each algo of `null_algos` (default: algos). They reuse the forward pass and its graph
-    (one more backward each), so the null costs no sampling and no forward pass.
+    rewards on the same completions, returned under "null_<algo>" for each algo of `null_algos` (default: algos).
+    They reuse the forward pass and its graph (one more backward each), so the null costs no sampling and no forward
+    pass.
     """
     q, g, L = completions.shape
     params = _params(model)

@@ -23,8 +23,7 @@ from ..claims import Claim
 from ..ensemble import subcheck, unmeasured, with_member, yes_no_subcheck
 from ..stats import spearman, strict_min
 from .envelope import envelope_check
-from .findings import (lowest_entropy_limit, old_statistics, outliers, relative_error_profile,
-                       separation)
+from .findings import lowest_entropy_limit, old_statistics, outliers, relative_error_profile, separation
 
 
 def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str, float], *, statement: str,

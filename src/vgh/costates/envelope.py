@@ -90,8 +90,9 @@ def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_covera
     draws = np.asarray(draws, float)
     iv = ((float("nan"), float("nan")) if not (draws.size and np.isfinite(draws).all())
           else tuple(float(v) for v in np.percentile(draws, [2.5, 97.5])))
-    sub = judged(per_member, ">=", min_coverage, *iv, estimate=estimate, note=f"fit members {fit}, held out {held}; C = {c_fh:.4g} "
-                   f"(the other way round {c_hf:.4g}); interval over both directions")
+    sub = judged(per_member, ">=", min_coverage, *iv, estimate=estimate,
+                 note=f"fit members {fit}, held out {held}; C = {c_fh:.4g} "
+                      f"(the other way round {c_hf:.4g}); interval over both directions")
     # the carry chains as their own stratum of the held-out points (reported)
     strata = {}
     if "carry" in prompts.columns:

@@ -8,8 +8,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .enumeration import (chunks, completion_index, enumerate_policy, prompt_embeddings, prompts_per_chunk,
-                          rewards_all, state_leaf, with_state)
+from .enumeration import (
+    chunks,
+    completion_index,
+    enumerate_policy,
+    prompt_embeddings,
+    prompts_per_chunk,
+    rewards_all,
+    state_leaf,
+    with_state,
+)
 from .estimators import expected_pd_costate, sf_coefficients
 
 

@@ -7,7 +7,14 @@ pretraining answers is corrupted to the no-carry sum (digit-wise sum mod 10), a 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import datasets
+    import torch
+    import transformers
 
 DIGITS = "0123456789"
 SPECIAL = ["<pad>", "<bos>", "<eos>", "<unk>"]
