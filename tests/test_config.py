@@ -66,6 +66,11 @@ INVALID = [
     ({"costates": {"group_sizes": [2, 4]}}, "costates.group_sizes"),
     ({"trajectory": {"rl": {"beta": 0.0}}}, "trajectory.rl.beta"),
     ({"trajectory": {"rl": {"algo": "ppo_clip"}}}, "trajectory.rl.algo"),
+    # a config's outputs stay inside the repository (issue 21: the smoke config's under runs/smoke)
+    ({"workdir": "/tmp/x"}, "workdir"),
+    ({"workdir": "../x"}, "workdir"),
+    ({"workdir": "runs/../../x"}, "workdir"),
+    ({"workdir": ""}, "workdir"),
 ]
 # checked through Snakemake too: each stops the run before any job
 WORKFLOW_INVALID = INVALID[:10] + [INVALID[i] for i in (14, 16, 17, 18, 24)]
