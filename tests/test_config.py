@@ -131,6 +131,17 @@ def test_workflow_stops_before_any_job(workflow_copy, override, key):
     assert not (workflow_copy / "logs").exists()
 
 
+def test_workflow_refuses_a_workdir_outside_the_repository(workflow_copy, tmp_path):
+    """Issue 21: a config's outputs stay inside the repository; one elsewhere stops Snakemake before it writes."""
+    for workdir in ("../elsewhere", str(tmp_path / "elsewhere")):
+        bad = workflow_copy / "bad.yaml"
+        bad.write_text(yaml.safe_dump({"workdir": workdir}))
+        proc = snakemake(workflow_copy, "--cores", "1", "--configfile", str(bad), check=False, timeout=120)
+        assert proc.returncode != 0 and "config key `workdir`" in proc.stdout + proc.stderr, workdir
+        assert not (workflow_copy.parent / "elsewhere").exists() and not (tmp_path / "elsewhere").exists()
+        assert not (workflow_copy / "results").exists()
+
+
 def test_yaml_syntax_error_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("data:\n  digits: 2\n  seed: [1, 2\nmodel: {n_head: 4}\n")
