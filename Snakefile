@@ -14,7 +14,8 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 
-configfile: "config/config.yaml"
+# absolute, as Snakemake makes --configfile files: `--report` rereads every config file after `workdir:` below
+configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

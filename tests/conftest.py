@@ -1,17 +1,22 @@
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from vgh.io import copy_workflow as _copy_workflow
+from vgh.io import WORKFLOW_FILES, copy_workflow as _copy_workflow
 
 for _k, _v in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": "Agg"}.items():
     os.environ[_k] = _v
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+# Where the smoke config writes (its `workdir`, config/smoke.yaml): results/, figures/, logs/, benchmarks/, resume/
+# and Snakemake's .snakemake/ of a smoke run lie under <workflow copy>/runs/smoke, never in the copy's own figures/.
+# Snakemake still runs from the copy's root; targets on its command line are relative to this folder.
+SMOKE_OUT = "runs/smoke"
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -32,7 +37,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
 # tiered here by what it uses, so a new test that takes one of these fixtures, or a SLURM test, is tiered with it;
 # tests that are slow by other means (a notebook rendered in-process, a tool run end to end) carry
 # `@pytest.mark.workflow` themselves.
-WORKFLOW_FIXTURES = {"smoke_run", "workflow_copy"}
+WORKFLOW_FIXTURES = {"smoke_run", "smoke_out", "workflow_copy"}
 WORKFLOW_MARKERS = {"slurm"}
 
 
@@ -50,7 +55,27 @@ def workflow_copy(tmp_path):
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
-    """The whole workflow on the smoke config, once per test session, in a private copy."""
+    """The whole workflow on the smoke config, once per test session, in a private copy: the copy's root (where
+    Snakemake runs). Its outputs are under `smoke_out`. The copy holds the repository's committed figures/, as a
+    checkout does, so that a test can check that the smoke run leaves them as they were."""
     wf = copy_workflow(tmp_path_factory.mktemp("smoke") / "wf")
+    shutil.copytree(ROOT / "figures", wf / "figures")
     snakemake(wf, "--cores", "2", "--configfile", "config/smoke.yaml")
     return wf
+
+
+def as_default_layout(smoke_run: Path, dest: Path) -> Path:
+    """A folder laid out as a checkout whose default-config run (workdir ".") made the smoke run's outputs: the
+    copy's workflow files, and its runs/smoke results/ and figures/ at the root (links). Where a command that reads
+    `results/` from the repository root (a figure notebook run by hand) runs against the smoke run."""
+    dest.mkdir(parents=True, exist_ok=True)
+    outputs = [smoke_run / SMOKE_OUT / n for n in ("results", "figures")]
+    for item in [*(smoke_run / n for n in WORKFLOW_FILES), *outputs]:
+        os.symlink(item, dest / item.name)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def smoke_out(smoke_run):
+    """The smoke run's output folder (its results/, figures/, logs/, resume/ and .snakemake/)."""
+    return smoke_run / SMOKE_OUT

@@ -66,6 +66,11 @@ INVALID = [
     ({"costates": {"group_sizes": [2, 4]}}, "costates.group_sizes"),
     ({"trajectory": {"rl": {"beta": 0.0}}}, "trajectory.rl.beta"),
     ({"trajectory": {"rl": {"algo": "ppo_clip"}}}, "trajectory.rl.algo"),
+    # a config's outputs stay inside the repository (issue 21: the smoke config's under runs/smoke)
+    ({"workdir": "/tmp/x"}, "workdir"),
+    ({"workdir": "../x"}, "workdir"),
+    ({"workdir": "runs/../../x"}, "workdir"),
+    ({"workdir": ""}, "workdir"),
 ]
 # checked through Snakemake too: each stops the run before any job
 WORKFLOW_INVALID = INVALID[:10] + [INVALID[i] for i in (14, 16, 17, 18, 24)]
@@ -124,6 +129,17 @@ def test_workflow_stops_before_any_job(workflow_copy, override, key):
     assert f"`{key}`" in proc.stdout + proc.stderr
     assert not (workflow_copy / "results").exists()
     assert not (workflow_copy / "logs").exists()
+
+
+def test_workflow_refuses_a_workdir_outside_the_repository(workflow_copy, tmp_path):
+    """Issue 21: a config's outputs stay inside the repository; one elsewhere stops Snakemake before it writes."""
+    for workdir in ("../elsewhere", str(tmp_path / "elsewhere")):
+        bad = workflow_copy / "bad.yaml"
+        bad.write_text(yaml.safe_dump({"workdir": workdir}))
+        proc = snakemake(workflow_copy, "--cores", "1", "--configfile", str(bad), check=False, timeout=120)
+        assert proc.returncode != 0 and "config key `workdir`" in proc.stdout + proc.stderr, workdir
+        assert not (workflow_copy.parent / "elsewhere").exists() and not (tmp_path / "elsewhere").exists()
+        assert not (workflow_copy / "results").exists()
 
 
 def test_yaml_syntax_error_names_file_and_line(tmp_path):

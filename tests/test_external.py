@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from transformers import (BartConfig, BertConfig, BertForMaskedLM, BertLMHeadModel, LlamaConfig, LlamaForCausalLM,
                           PreTrainedTokenizerFast, ViTConfig)
 
-from conftest import ROOT, snakemake
+from conftest import ROOT, SMOKE_OUT, snakemake
 from vgh.config import ConfigError, load_schema, validate_config
 from vgh.lm.external import check_external_checkpoint, check_external_checkpoints
 from vgh.lm.task import build_tokenizer
@@ -155,15 +155,15 @@ def test_tokenizer_without_single_token_digits_is_a_clear_error(llama_revisions,
 def test_parts_b_and_c_run_on_external_llama_checkpoints(workflow_copy, llama_revisions):
     override = workflow_copy / "external.yaml"
     override.write_text(yaml.safe_dump(external_config(llama_revisions)))
-    targets = [f"results/claims/{c}.json" for c in ("B1", "B2", "B3", "C1", "C2")]
+    targets = [f"results/claims/{c}.json" for c in ("B1", "B2", "B3", "C1", "C2")]  # under the smoke workdir
     proc = snakemake(workflow_copy, *targets, "--cores", "2", "--configfile", "config/smoke.yaml", str(override))
     assert "import_checkpoint" in proc.stdout + proc.stderr
     assert "rule pretrain" not in proc.stdout + proc.stderr
     for step in (10, 20):
-        cfg = json.loads((workflow_copy / f"results/pretrain/member_0/step_{step}/config.json").read_text())
+        cfg = json.loads((workflow_copy / SMOKE_OUT / f"results/pretrain/member_0/step_{step}/config.json").read_text())
         assert cfg["model_type"] == "llama"
     for t in targets:
-        rec = json.loads((workflow_copy / t).read_text())
+        rec = json.loads((workflow_copy / SMOKE_OUT / t).read_text())
         assert rec["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
         assert len(rec["member_verdicts"]) in (0, 1)  # one external trajectory: an ensemble of one member
 
@@ -250,7 +250,7 @@ def test_overwritten_external_weights_rerun_the_import(workflow_copy, tmp_path):
     target = "results/pretrain/member_0/step_20"
     args = (target, "--cores", "1", "--configfile", "config/smoke.yaml", str(override))
     snakemake(workflow_copy, *args)
-    manifest = json.loads((workflow_copy / target / "manifest.json").read_text())
+    manifest = json.loads((workflow_copy / SMOKE_OUT / target / "manifest.json").read_text())
     assert {"model.safetensors", "config.json", "tokenizer.json"} <= set(manifest["files"])
     assert "Nothing to be done" in snakemake(workflow_copy, "-n", *args).stdout
     os.utime(tmp_path / "rev_1/model.safetensors")  # same content, a newer mtime: still nothing to do
@@ -259,4 +259,4 @@ def test_overwritten_external_weights_rerun_the_import(workflow_copy, tmp_path):
     dry = snakemake(workflow_copy, "-n", *args)
     assert "import_checkpoint" in dry.stdout and "Params have changed" in dry.stdout, dry.stdout[-3000:]
     snakemake(workflow_copy, *args)
-    assert json.loads((workflow_copy / target / "manifest.json").read_text()) != manifest
+    assert json.loads((workflow_copy / SMOKE_OUT / target / "manifest.json").read_text()) != manifest

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, SNAKEMAKE
+from conftest import ROOT, SNAKEMAKE, as_default_layout
 from vgh.claims import claim_job, figure_job, load_claim_table, run_check
 from vgh.config import load_config
 
@@ -49,14 +49,14 @@ C_CLAIMS = [c for c in TABLE if c.startswith("C")]
 
 @pytest.mark.parametrize("how", list(DEGENERATE))
 @pytest.mark.parametrize("claim_id", [c for c in TABLE if c not in C_CLAIMS])
-def test_figure_renders_degenerate_tables(smoke_run, tmp_path, claim_id, how):
+def test_figure_renders_degenerate_tables(smoke_run, smoke_out, tmp_path, claim_id, how):
     config = load_config(smoke_run / "config/config.yaml", smoke_run / "workflow/schemas/config.schema.yaml",
                          [smoke_run / "config/smoke.yaml"])
     job = figure_job(claim_id, TABLE[claim_id], config)
     for name, value in job["input"].items():
         for rel in [] if name == "claim" else value if isinstance(value, list) else [value]:
             (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-            degenerate(pd.read_parquet(smoke_run / rel), how).to_parquet(tmp_path / rel)
+            degenerate(pd.read_parquet(smoke_out / rel), how).to_parquet(tmp_path / rel)
     run_claim_and_figure(claim_id, config, tmp_path)
 
 
@@ -170,27 +170,30 @@ def test_b_figures_render_per_member_tables(tmp_path, claim_id, how, n_members):
             "INCONCLUSIVE")
 
 
-def test_notebook_run_by_hand_draws_to_scratch_only(smoke_run):
-    """`python workflow/notebooks/<figure>.py` from the repo root (issue 21): it reads the run's tables and record,
-    draws to scratch/, and leaves figures/ and results/claims/ as they were."""
+def test_notebook_run_by_hand_draws_to_scratch_only(smoke_run, tmp_path):
+    """`python workflow/notebooks/<figure>.py` from the repo root (issue 21): it reads the run's tables and record
+    (results/ at the root, the default config's layout: here the smoke run's, linked so), draws to scratch/, and
+    leaves figures/ and results/claims/ as they were."""
     import subprocess
 
+    repo = as_default_layout(smoke_run, tmp_path / "repo")
+
     def state(folder):
-        return {p.name: p.stat().st_mtime_ns for p in (smoke_run / folder).iterdir()}
+        return {p.name: p.stat().st_mtime_ns for p in (repo / folder).iterdir()}
 
     before = {f: state(f) for f in ("figures", "results/claims")}
     stem = TABLE["C2"]["figure"]
     proc = subprocess.run([str(Path(SNAKEMAKE).with_name("python")), f"workflow/notebooks/{stem}.py"],
-                          cwd=smoke_run, capture_output=True, text=True, timeout=600)
+                          cwd=repo, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert {f: state(f) for f in ("figures", "results/claims")} == before
-    assert (smoke_run / f"scratch/{stem}.pdf").stat().st_size > 1000
-    assert (smoke_run / f"scratch/{stem}.png").stat().st_size > 1000
+    assert (repo / f"scratch/{stem}.pdf").stat().st_size > 1000
+    assert (repo / f"scratch/{stem}.png").stat().st_size > 1000
 
 
-def test_claim_script_never_imports_matplotlib(smoke_run, tmp_path):
+def test_claim_script_never_imports_matplotlib(smoke_run, smoke_out, tmp_path):
     """A verdict never imports matplotlib: every claim's check, as workflow/scripts/claim.py calls it, in a fresh
-    interpreter on the smoke run's tables."""
+    interpreter on the smoke run's tables (from the run's workdir, where the rule runs)."""
     import subprocess
 
     code = f"""
@@ -198,19 +201,21 @@ import sys
 from vgh.claims import claim_job, load_claim_table, run_check
 from vgh.config import load_config
 from vgh.io import read_tables
-config = load_config("config/config.yaml", "workflow/schemas/config.schema.yaml", ["config/smoke.yaml"])
-for cid, entry in load_claim_table().items():
+config = load_config("{smoke_run}/config/config.yaml", "{smoke_run}/workflow/schemas/config.schema.yaml",
+                     ["{smoke_run}/config/smoke.yaml"])
+table = load_claim_table("{smoke_run}/workflow/claims.yaml")
+for cid, entry in table.items():
     job = claim_job(cid, entry, config)
     claim = run_check({{k: read_tables(v) for k, v in job["input"].items()}}, job["params"])
     claim.write("{tmp_path}/" + cid + ".json", config={{}})
 import json
-for cid in load_claim_table():
+for cid in table:
     a, b = (json.load(open(p)) for p in ("results/claims/" + cid + ".json", "{tmp_path}/" + cid + ".json"))
     a.pop("config"), b.pop("config")
     assert a == b, cid  # the rule's record, again
 assert not any(m.split(".")[0] == "matplotlib" for m in sys.modules), sorted(m for m in sys.modules if "matplotlib" in m)
 """
-    proc = subprocess.run([str(Path(SNAKEMAKE).with_name("python")), "-c", code], cwd=smoke_run,
+    proc = subprocess.run([str(Path(SNAKEMAKE).with_name("python")), "-c", code], cwd=smoke_out,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (smoke_run / "workflow/scripts/claim.py").read_text().count("matplotlib") <= 1  # the docstring only

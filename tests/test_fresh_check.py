@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT
-from vgh.fresh_check import compare_verdicts, main, resolved_config
+from conftest import ROOT, SMOKE_OUT
+from vgh.fresh_check import compare_verdicts, main, reference, resolved_config
 
 
 def table(verdicts, shift=0.0):
@@ -56,9 +56,30 @@ def test_numbers_may_differ_verdicts_may_not():
 
 
 def test_another_config_is_refused_before_anything_runs(repo, capsys):
+    """The default config's table, where the smoke config's belongs (its workdir's figures/), is not the smoke
+    config's."""
+    shutil.copytree(repo / "figures", repo / SMOKE_OUT / "figures")
     rc, out, err = run("--repo", repo, "--configfile", "config/smoke.yaml", "--workdir", repo / "w", capsys=capsys)
-    assert rc == 2 and "made by another config" in err and "key(s): control." in err and len(err.splitlines()) == 1
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert "made by another config than --configfile config/smoke.yaml" in err and "key(s): alignment." in err, err
     assert not (repo / "w").exists()
+
+
+def test_a_config_is_compared_with_the_table_under_its_workdir(repo, capsys):
+    """The smoke config's reference is runs/smoke/figures/claims.csv (its workdir's), not the committed figures/;
+    the README's table (the default config's) is not checked against it."""
+    rc, _, err = run("--repo", repo, "--configfile", "config/smoke.yaml", "--workdir", repo / "w", capsys=capsys)
+    assert rc == 2 and f"{repo / SMOKE_OUT / 'figures/claims.csv'} does not exist" in err, err
+    smoke = repo / SMOKE_OUT / "figures"
+    smoke.mkdir(parents=True)
+    verdicts = {"A1": "FAIL", "B2": "PASS"}  # not the README's
+    table(verdicts).to_csv(smoke / "claims.csv", index=False)
+    (smoke / "claims.md").write_text(md(verdicts))
+    (smoke / "claims_config.yaml").write_text(yaml.safe_dump(resolved_config(repo, "config/smoke.yaml")))
+    assert reference(repo, resolved_config(repo, "config/smoke.yaml"), "config/smoke.yaml") == smoke / "claims.csv"
+    (smoke / "claims.md").write_text(md({"A1": "PASS", "B2": "PASS"}))
+    rc, _, err = run("--repo", repo, "--configfile", "config/smoke.yaml", "--workdir", repo / "w", capsys=capsys)
+    assert rc == 2 and f"{smoke / 'claims.md'} says A1 PASS but claims.csv says FAIL" in err, err
 
 
 def test_a_verdict_doctored_in_the_readme_or_claims_md_is_caught(repo, capsys):
@@ -92,8 +113,8 @@ def test_a_reused_workdir_is_refused(repo, capsys):
     assert rc == 2 and "already exists and is not empty" in err
 
 
-def test_the_command_line_fails_on_a_doctored_committed_table(smoke_run, tmp_path):
-    fresh = smoke_run / "figures/claims.csv"
+def test_the_command_line_fails_on_a_doctored_committed_table(smoke_out, tmp_path):
+    fresh = smoke_out / "figures/claims.csv"
     doctored = pd.read_csv(fresh)
     flip = {"PASS": "FAIL", "FAIL": "PASS", "INCONCLUSIVE": "PASS"}
     doctored.loc[0, "verdict"] = flip[doctored.loc[0, "verdict"]]

@@ -18,12 +18,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, SNAKEMAKE, copy_workflow, snakemake
+from conftest import ROOT, SMOKE_OUT, SNAKEMAKE, copy_workflow, snakemake
 from vgh.claims import load_claim_table
 
 pytestmark = pytest.mark.slurm
 
 PART_A = {cid: e["figure"] for cid, e in load_claim_table(ROOT / "workflow/claims.yaml").items() if cid[0] == "A"}
+# relative to the smoke config's workdir (SMOKE_OUT), like every output of a smoke run
 TARGETS = [f"results/claims/{cid}.json" for cid in PART_A] + [
     f"figures/{stem}.{ext}" for stem in PART_A.values() for ext in ("pdf", "png")]
 SMOKE = ["--configfile", "config/smoke.yaml"]  # last: --configfile takes every following word as a file
@@ -88,7 +89,9 @@ def test_jobs_went_through_slurm(runs):
     submitted = dict(re.findall(r"submitted with SLURM jobid (\d+) \(log: ([^)\s]+)\)", log))
     assert len(submitted) == len(rules), f"{len(rules)} jobs ran, {len(submitted)} SLURM submissions:\n{log}"
     # SLURM's own log of each job (kept: --slurm-keep-successful-logs), one per rule, under .snakemake/slurm_logs
-    logs = {Path(p).relative_to(runs["slurm"] / ".snakemake/slurm_logs").parts[0] for p in submitted.values()}
+    # of the workdir (the plugin resolves it after `workdir:`)
+    slurm_logs = runs["slurm"] / SMOKE_OUT / ".snakemake/slurm_logs"
+    logs = {Path(p).relative_to(slurm_logs).parts[0] for p in submitted.values()}
     assert logs == {f"rule_{r}" for r in rules}
     assert all(Path(p).is_file() for p in submitted.values())
     # ... and the controller's view: every job COMPLETED (squeue keeps finished jobs for MinJobAge seconds)
@@ -100,21 +103,22 @@ def test_jobs_went_through_slurm(runs):
 
 def test_claim_records_and_figures_match_a_local_run(runs):
     for cid, stem in PART_A.items():
-        rec = json.loads((runs["slurm"] / f"results/claims/{cid}.json").read_text())
+        rec = json.loads((runs["slurm"] / SMOKE_OUT / f"results/claims/{cid}.json").read_text())
         assert rec["id"] == cid and rec["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
         for key in ("statement", "metric", "value", "interval", "threshold", "checks", "member_verdicts", "config"):
             assert key in rec, f"{cid} record lacks {key}"
         # same code, config and seeds on the same CPU: the same record, number for number
-        assert rec == json.loads((runs["local"] / f"results/claims/{cid}.json").read_text()), cid
+        assert rec == json.loads((runs["local"] / SMOKE_OUT / f"results/claims/{cid}.json").read_text()), cid
         for ext in ("pdf", "png"):
-            assert (runs["slurm"] / f"figures/{stem}.{ext}").stat().st_size > 1000, f"{stem}.{ext}"
+            assert (runs["slurm"] / SMOKE_OUT / f"figures/{stem}.{ext}").stat().st_size > 1000, f"{stem}.{ext}"
 
 
 def test_tables_match_a_local_run(runs):
-    tables = sorted(p.relative_to(runs["local"]) for p in (runs["local"] / "results").rglob("*.parquet"))
+    local_out, slurm_out = runs["local"] / SMOKE_OUT, runs["slurm"] / SMOKE_OUT
+    tables = sorted(p.relative_to(local_out) for p in (local_out / "results").rglob("*.parquet"))
     assert tables
-    assert tables == sorted(p.relative_to(runs["slurm"]) for p in (runs["slurm"] / "results").rglob("*.parquet"))
+    assert tables == sorted(p.relative_to(slurm_out) for p in (slurm_out / "results").rglob("*.parquet"))
     for rel in tables:
-        slurm, local = (pd.read_parquet(runs[k] / rel)
+        slurm, local = (pd.read_parquet(runs[k] / SMOKE_OUT / rel)
                         for k in ("slurm", "local"))
         pd.testing.assert_frame_equal(slurm, local, check_exact=True, obj=str(rel))

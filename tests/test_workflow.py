@@ -1,6 +1,7 @@
 """The workflow end to end on the smoke config, in a private temporary copy of the repo.
 
-One smoke run (the session fixture `smoke_run` of conftest.py) serves every check: outputs and claim records exist, a second dry run has
+One smoke run (the session fixture `smoke_run` of conftest.py, its outputs under `smoke_out` = runs/smoke) serves every
+check: outputs and claim records exist, the copy's committed figures/ and results/ are left alone, a second dry run has
 nothing to do, touching a figure notebook reruns only that figure (not its claim rule), `--lint` is clean, `--report` builds, and a forced rerun reproduces every table exactly.
 """
 import json
@@ -14,13 +15,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, SNAKEMAKE, snakemake
+from conftest import ROOT, SMOKE_OUT, SNAKEMAKE, as_default_layout, snakemake
 
 SMOKE = ["--configfile", "config/smoke.yaml"]
 
 
-def claim_ids(wf: Path) -> list[str]:
-    return pd.read_csv(wf / "figures/claims.csv")["id"].tolist()
+def claim_ids(out: Path) -> list[str]:
+    return pd.read_csv(out / "figures/claims.csv")["id"].tolist()
 
 
 def dry_run_jobs(wf: Path, *args: str) -> dict[str, int]:
@@ -33,43 +34,61 @@ def dry_run_jobs(wf: Path, *args: str) -> dict[str, int]:
             if m.group(1) not in ("total", "all")}
 
 
-def test_every_claim_has_record_and_figure(smoke_run):
-    ids = claim_ids(smoke_run)
+def test_every_claim_has_record_and_figure(smoke_out):
+    ids = claim_ids(smoke_out)
     assert ids, "no claims in the verdict table"
     for cid in ids:
-        rec = json.loads((smoke_run / f"results/claims/{cid}.json").read_text())
+        rec = json.loads((smoke_out / f"results/claims/{cid}.json").read_text())
         assert rec["id"] == cid and rec["verdict"] in {"PASS", "FAIL", "INCONCLUSIVE"}
-        assert pd.read_csv(smoke_run / "figures/claims.csv").set_index("id").at[cid, "verdict"] == rec["verdict"], cid
+        assert pd.read_csv(smoke_out / "figures/claims.csv").set_index("id").at[cid, "verdict"] == rec["verdict"], cid
         for key in ("statement", "metric", "value", "interval", "threshold", "member_verdicts", "config"):
             assert key in rec, f"{cid} record lacks {key}"
-        stems = list((smoke_run / "figures").glob(f"{cid}_*.pdf"))
+        stems = list((smoke_out / "figures").glob(f"{cid}_*.pdf"))
         assert len(stems) == 1, f"{cid}: expected one figure, got {stems}"
         assert stems[0].stat().st_size > 1000 and stems[0].with_suffix(".png").stat().st_size > 1000
-    table = (smoke_run / "figures/claims.md").read_text()
+    table = (smoke_out / "figures/claims.md").read_text()
     for cid in ids:
         assert f"| {cid} |" in table
 
 
-def test_the_ensemble_members_are_distinct_runs_and_every_table_names_its_member(smoke_run):
+def test_a_smoke_run_leaves_the_committed_figures_and_results_alone(smoke_run, smoke_out):
+    """Issue 21: the smoke config writes under its `workdir` (runs/smoke), so no run of it rewrites tracked files.
+    The copy's committed figures/ (the repository's, copied in before the run) are as committed, byte for byte and
+    never rewritten, and no results/, logs/, benchmarks/ or resume/ appear beside them; the verdict table and the
+    config that made it are under runs/smoke/figures/."""
+    def files(folder):
+        return {p.relative_to(folder): (p.read_bytes(), p.stat().st_mtime_ns)
+                for p in folder.rglob("*") if p.is_file()}
+
+    committed = files(ROOT / "figures")
+    assert committed and files(smoke_run / "figures") == committed
+    for folder in ("results", "logs", "benchmarks", "resume"):
+        assert not (smoke_run / folder).exists(), f"the smoke run wrote {folder}/ at the copy's root"
+    assert SMOKE_OUT == yaml.safe_load((ROOT / "config/smoke.yaml").read_text())["workdir"]
+    assert pd.read_csv(smoke_out / "figures/claims.csv")["verdict"].notna().all()
+    assert yaml.safe_load((smoke_out / "figures/claims_config.yaml").read_text())["workdir"] == SMOKE_OUT
+
+
+def test_the_ensemble_members_are_distinct_runs_and_every_table_names_its_member(smoke_run, smoke_out):
     members = yaml.safe_load((smoke_run / "config/smoke.yaml").read_text())["pretrain"]["seeds"]
     assert len(members) >= 2
-    weights = {m: (smoke_run / f"results/pretrain/member_{m}/step_300/model.safetensors").read_bytes()
+    weights = {m: (smoke_out / f"results/pretrain/member_{m}/step_300/model.safetensors").read_bytes()
                for m in members}
     assert len(set(weights.values())) == len(members), "two members have identical weights"
-    logs = {m: pd.read_parquet(smoke_run / f"results/pretrain/member_{m}/train_log.parquet") for m in members}
+    logs = {m: pd.read_parquet(smoke_out / f"results/pretrain/member_{m}/train_log.parquet") for m in members}
     assert not logs[members[0]]["loss"].equals(logs[members[1]]["loss"])
     for m in members:
         for table in ("costates/member_{m}/prompts", "costates/member_{m}/summary",
                       "costates/member_{m}/update_alignment", "trajectory/member_{m}/metrics",
                       "trajectory/member_{m}/rl", "trajectory/member_{m}/lr_sweep"):
-            df = pd.read_parquet(smoke_run / f"results/{table.format(m=m)}.parquet")
+            df = pd.read_parquet(smoke_out / f"results/{table.format(m=m)}.parquet")
             assert (df["member"] == m).all() and len(df), table
     # the Part C summary covers every member
-    summary = pd.read_parquet(smoke_run / "results/trajectory/checkpoints.parquet")
+    summary = pd.read_parquet(smoke_out / "results/trajectory/checkpoints.parquet")
     assert set(summary["member"]) == set(members)
     # every claim record of Parts B and C has one verdict per member
     for cid in ("B1", "B2", "B3", "C1", "C2"):
-        rec = json.loads((smoke_run / f"results/claims/{cid}.json").read_text())
+        rec = json.loads((smoke_out / f"results/claims/{cid}.json").read_text())
         assert len(rec["member_verdicts"]) == len(members), cid
 
 
@@ -92,18 +111,18 @@ def test_lint_is_clean(smoke_run):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_report_builds(smoke_run):
+def test_report_builds(smoke_run, smoke_out):
     snakemake(smoke_run, "--report", "report.html", *SMOKE)
-    html = (smoke_run / "report.html").read_text(errors="replace")
+    html = (smoke_out / "report.html").read_text(errors="replace")  # relative to the workdir, like every output
     assert len(html) > 10_000
-    for cid in claim_ids(smoke_run):
+    for cid in claim_ids(smoke_out):
         assert cid in html
 
 
-def test_forced_rerun_reproduces_every_table(smoke_run):
+def test_forced_rerun_reproduces_every_table(smoke_run, smoke_out):
     """Same config and seeds on CPU give the same numbers: rerun the whole DAG and compare."""
-    before = {p: pd.read_parquet(p) for p in sorted((smoke_run / "results").rglob("*.parquet"))}
-    claims = {p: json.loads(p.read_text()) for p in sorted((smoke_run / "results/claims").glob("*.json"))}
+    before = {p: pd.read_parquet(p) for p in sorted((smoke_out / "results").rglob("*.parquet"))}
+    claims = {p: json.loads(p.read_text()) for p in sorted((smoke_out / "results/claims").glob("*.json"))}
     assert before
     snakemake(smoke_run, "--cores", "2", "--forceall", *SMOKE)
     for path, table in before.items():
@@ -186,7 +205,10 @@ def test_readme_command_works_verbatim(smoke_run, command, tmp_path):
                     args += TINY_PROBE
         elif args[0] == "jupytext":
             args[0] = str(Path(SNAKEMAKE).with_name("jupytext"))
-        proc = subprocess.run(args, cwd=smoke_run, capture_output=True, text=True, timeout=900)
+        cwd = smoke_run
+        if args[1].startswith("workflow/notebooks/"):  # a notebook run by hand reads results/ at the repository
+            cwd = as_default_layout(smoke_run, tmp_path / "repo")  # root (the default config's layout): linked so
+        proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, f"{command} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
         return
     if "my_model.yaml" in args:

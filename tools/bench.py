@@ -5,7 +5,7 @@
 Reports per-rule wall time and max RSS (from the rules' `benchmark:` files), total wall per core count,
 the parallel speedup, the scheduling overhead wall / (sum of job wall / cores), the no-op dry-run time, the
 time to build the HTML report and the time to rerun one restyled figure. It never touches the repo's
-results/ or figures/.
+results/ or figures/. A config's outputs (its `benchmark:` files among them) lie under its `workdir`.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+from vgh.config import load_config  # noqa: E402
 from vgh.io import copy_workflow  # noqa: E402
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -34,11 +35,18 @@ def timed(wf: Path, *args: str) -> float:
     return time.perf_counter() - t0
 
 
-def benchmarks(wf: Path) -> pd.DataFrame:
+def outputs(wf: Path, configfile: str) -> Path:
+    """Where a run of `configfile` in the workflow copy `wf` writes: the config's `workdir`, under the copy."""
+    config = load_config(wf / "config/config.yaml", wf / "workflow/schemas/config.schema.yaml", [wf / configfile])
+    return wf / config["workdir"]
+
+
+def benchmarks(out: Path) -> pd.DataFrame:
+    """One row per job of the run whose outputs are under `out`, from its `benchmark:` files."""
     rows = []
-    for tsv in sorted((wf / "benchmarks").rglob("*.tsv")):
+    for tsv in sorted((out / "benchmarks").rglob("*.tsv")):
         b = pd.read_csv(tsv, sep="\t")
-        rel = tsv.relative_to(wf / "benchmarks").with_suffix("")
+        rel = tsv.relative_to(out / "benchmarks").with_suffix("")
         # one job per wildcard value (step_*, member_*, ...) groups under its folder, the rule's benchmark folder
         rule = str(rel.parent) if re.match(r"(step|seed|lr|member)_", rel.name) else str(rel)
         rows.append({"job": str(rel), "rule": rule,
@@ -62,7 +70,7 @@ def main() -> None:
         for cores in args.cores:
             wf = copy_workflow(ROOT, Path(tmp) / f"cores{cores}")
             wall = timed(wf, "--cores", str(cores), *cfg)
-            jobs = benchmarks(wf)
+            jobs = benchmarks(outputs(wf, args.configfile))
             noop = timed(wf, "-n", "--cores", str(cores), *cfg)
             report = timed(wf, "--report", "report.html", *cfg)
             (wf / args.restyle).touch()

@@ -15,9 +15,10 @@ def figure_rule(cid, job):
             **job["input"],
         output:
             pdf=job["output"]["pdf"],
+            # the caption is an output of claims_table (under the config's workdir); the path is this file's
             png=report(
                 job["output"]["png"],
-                caption=f"../../results/report/{cid}.rst",
+                caption=f"../../{config['workdir']}/results/report/{cid}.rst",
                 category=f"Part {cid[0]}",
                 labels={"claim": cid},
             ),
