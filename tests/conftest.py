@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from vgh.io import WORKFLOW_FILES, copy_workflow as _copy_workflow
+from vgh.io import WORKFLOW_FILES
+from vgh.io import copy_workflow as _copy_workflow
 
 for _k, _v in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": "Agg"}.items():
     os.environ[_k] = _v

@@ -35,7 +35,8 @@ def synthetic_inputs(n_members: int = 5, n_checkpoints: int = 10, n_seeds: int =
                 "reversed": -g_pred(S, H, kappa)}[gain]
         for c, step in enumerate(ckpts):
             metrics.append({"member": m, "checkpoint": int(step), "pass_at_1": p1[c],
-                            f"pass_at_{headroom_k}": p1[c] + H[c], "headroom": H[c], "headroom_k": headroom_k, "signal": S[c], "signal_grad_j": S[c] * 1.1,
+                            f"pass_at_{headroom_k}": p1[c] + H[c], "headroom": H[c], "headroom_k": headroom_k,
+                            "signal": S[c], "signal_grad_j": S[c] * 1.1,
                             "grad_j_dot_update": S[c] * 1.05, "update_coef_mean": 1.2, "mean_pq1mq": p1[c] / 2,
                             "value_grad_norm": 0.1, "n_prompts": 256, "rl_n_prompts": 512, "rl_pass_at_1": p1[c],
                             "rl_var_pq": p1[c] * (1 - p1[c]) / 4, "rl_mean_pq1mq": p1[c] * (1 - p1[c]) * 0.75})

@@ -4,8 +4,8 @@ import re
 
 import pytest
 import yaml
-
 from conftest import ROOT, snakemake
+
 from vgh.config import ConfigError, load_config, load_schema, validate_config
 
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -96,7 +96,8 @@ def test_every_schema_key_has_a_default_and_description():
         for key, sub in node.get("properties", {}).items():
             sub_path = f"{path}.{key}" if path else key
             assert "default" in sub, f"{sub_path} has no default"
-            described = "description" in sub or "description" in schema["$defs"].get(sub.get("$ref", "#/").split("/")[-1], {})
+            ref = schema["$defs"].get(sub.get("$ref", "#/").split("/")[-1], {})
+            described = "description" in sub or "description" in ref
             assert described, f"{sub_path} has no description"
             if sub.get("type") == "object":
                 assert sub.get("additionalProperties") is False, f"{sub_path} accepts unknown keys"
@@ -171,7 +172,8 @@ def test_device_cuda_without_cuda_stops_before_any_job(workflow_copy):
 RETIRED = [
     ({"trajectory": {"n_bootstrap": 50}}, "config key `trajectory.n_bootstrap` was renamed to `bootstrap.n_resamples`"),
     ({"trajectory": {"bootstrap_seed": 1}}, "config key `trajectory.bootstrap_seed` was renamed to `bootstrap.seed`"),
-    ({"costates": {"group_sizes": [2, 4]}}, "config key `costates.group_sizes` was renamed to `alignment.num_generations`"),
+    ({"costates": {"group_sizes": [2, 4]}},
+     "config key `costates.group_sizes` was renamed to `alignment.num_generations`"),
     ({"costates": {"n_batches": 4}}, "config key `costates.n_batches` was renamed to `alignment.n_batches`"),
     ({"costates": {"alignment_checkpoint": 300}},
      "config key `costates.alignment_checkpoint` was renamed to `alignment.checkpoint`"),

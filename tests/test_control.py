@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from oracles import costates_along
 from conftest import ROOT
+from oracles import costates_along
+
 from vgh.claims import load_claim_table
 from vgh.control import checks as ck
 from vgh.control import estimators as es
@@ -283,7 +283,8 @@ def test_check_a3_subchecks_pass_and_fail():
     # decreasing detached bias: Spearman -1 fails
     dec = _a3_table(1.0)
     dec = dec.assign(costate=np.where(dec.backward == "detached", 2.0 - (dec.costate - 1.0), dec.costate))
-    assert ck.check_a3(dec, A3_THRESHOLDS, **BOOT, **CLAIM_TEXT["A3"]).checks["detached_spearman_alpha_bias"]["verdict"] == "FAIL"
+    a3 = ck.check_a3(dec, A3_THRESHOLDS, **BOOT, **CLAIM_TEXT["A3"])
+    assert a3.checks["detached_spearman_alpha_bias"]["verdict"] == "FAIL"
 
 
 def test_check_a3_on_small_run(tiny):

@@ -4,27 +4,34 @@ Statistical tests compare a sample mean with an exact expectation using the samp
 (|z| <= 4.5 for every coordinate), with fixed seeds.
 """
 import numpy as np
+import oracles as O
 import pandas as pd
 import pytest
 import torch
+from conftest import ROOT
 
-import oracles as O
+from vgh.claims import load_claim_table
 from vgh.costates import alignment as AL
 from vgh.costates import enumeration as E
 from vgh.costates import estimators as C
 from vgh.costates import measure as M
-from conftest import ROOT
-from vgh.claims import load_claim_table
 from vgh.costates.checks import b3_per_member, check_b1, check_b2, check_b3
 from vgh.costates.envelope import envelope_check
 from vgh.costates.findings import lowest_entropy_limit
 from vgh.ensemble import FAIL, INCONCLUSIVE, PASS
-from vgh.stats import partial_spearman, through_origin_fit
 from vgh.lm.model import build_model
 from vgh.lm.policy import all_completions, sample_completions, sequence_logprob
-from vgh.lm.task import (answer_indices, build_tokenizer, digit_token_ids, encode_prompts, has_carry,
-                         prompt_text, true_answer)
+from vgh.lm.task import (
+    answer_indices,
+    build_tokenizer,
+    digit_token_ids,
+    encode_prompts,
+    has_carry,
+    prompt_text,
+    true_answer,
+)
 from vgh.lm.updates import advantages, grpo_advantages, rloo_advantages
+from vgh.stats import partial_spearman, through_origin_fit
 
 CLAIM_TEXT = {cid: {"statement": e["statement"], "metric": e["metric"]}
               for cid, e in load_claim_table(str(ROOT / "workflow/claims.yaml")).items()}  # what claim_<ID> passes
@@ -314,7 +321,10 @@ def test_update_alignment_table(trained, digits):
     pd.testing.assert_frame_equal(t, t2)
     t3 = AL.update_alignment(model, ids[::10], ans[::10], digits, 1.0, "partial", [8], 3,
                             torch.Generator().manual_seed(5), null_generator_=torch.Generator().manual_seed(9))
-    nb = lambda d: d[(d["estimate"] == "batch") & d["reward_permuted"] & (d["group_size"] == 8)]["cosine"].to_numpy()
+
+    def nb(d):
+        return d[(d["estimate"] == "batch") & d["reward_permuted"] & (d["group_size"] == 8)]["cosine"].to_numpy()
+
     assert not np.allclose(nb(t), nb(t3))  # another null generator, other permutations
     m = b[(b["algo"] == "rloo") & (b["group_size"] == 8)].groupby("reward_permuted")["cosine"].mean()
     assert m[False] > m[True] + 0.2
@@ -375,8 +385,9 @@ def _summary_of(prompts):
 @pytest.mark.parametrize("k", [2, 5])
 def test_envelope_passes_when_the_error_vanishes_with_the_gap(k):
     t = _prompts_table(k)
-    for claim, name in ((check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0, **CLAIM_TEXT["B2"]), "envelope_coverage_gap"),
-                        (check_b1(_summary_of(t), t, B12, n_resamples=NB, seed=0, **CLAIM_TEXT["B1"]), "envelope_coverage_entropy")):
+    b2 = check_b2(_summary_of(t), t, B12, n_resamples=NB, seed=0, **CLAIM_TEXT["B2"])
+    b1 = check_b1(_summary_of(t), t, B12, n_resamples=NB, seed=0, **CLAIM_TEXT["B1"])
+    for claim, name in ((b2, "envelope_coverage_gap"), (b1, "envelope_coverage_entropy")):
         c = claim.checks[name]
         assert c["verdict"] == PASS, c
         assert len(c["per_member"]) == k and all(c["member_passed"])
@@ -488,7 +499,8 @@ def test_check_b3_pass_and_fail(k):
 
 
 def test_check_b3_inconclusive():
-    c = check_b3(_alignment(5, dip_members=[3]), B3T, n_resamples=NB, seed=0, **CLAIM_TEXT["B3"])  # 4 of 5 members increasing
+    # 4 of 5 members increasing
+    c = check_b3(_alignment(5, dip_members=[3]), B3T, n_resamples=NB, seed=0, **CLAIM_TEXT["B3"])
     assert c.checks["rloo_cosine_increasing_in_G"]["verdict"] == INCONCLUSIVE and c.verdict == INCONCLUSIVE
     assert c.member_verdicts == [PASS, PASS, PASS, FAIL, PASS]
     c = check_b3(_alignment(5, real_top=[0.86, 0.94, 0.88, 0.93, 0.9]), B3T, n_resamples=NB, seed=0, **CLAIM_TEXT["B3"])

@@ -3,8 +3,17 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from vgh.lm.task import (answer_indices, build_tokenizer, digit_token_ids, encode_prompts, has_carry,
-                         make_splits, no_carry_answer, true_answer, unordered_pairs)
+from vgh.lm.task import (
+    answer_indices,
+    build_tokenizer,
+    digit_token_ids,
+    encode_prompts,
+    has_carry,
+    make_splits,
+    no_carry_answer,
+    true_answer,
+    unordered_pairs,
+)
 
 
 def splits(seed, rho=0.3):

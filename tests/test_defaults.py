@@ -3,8 +3,8 @@ import subprocess
 import sys
 
 import yaml
-
 from conftest import ROOT
+
 from vgh.config import load_schema, validate_config
 
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"

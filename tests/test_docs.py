@@ -4,12 +4,10 @@ import ast
 import re
 import subprocess
 import sys
-
 from pathlib import Path
 
 import jupytext
 import pytest
-
 from conftest import ROOT
 
 README = (ROOT / "README.md").read_text()

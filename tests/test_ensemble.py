@@ -3,8 +3,22 @@ import numpy as np
 import pytest
 
 from vgh.claims import Claim, claims_markdown, claims_table
-from vgh.ensemble import (FAIL, INCONCLUSIVE, PASS, SubCheck, claim_verdict, interval, interval_verdict, judged,
-                          member_verdicts, nested_interval, subcheck, unmeasured, within_subcheck, yes_no_subcheck)
+from vgh.ensemble import (
+    FAIL,
+    INCONCLUSIVE,
+    PASS,
+    SubCheck,
+    claim_verdict,
+    interval,
+    interval_verdict,
+    judged,
+    member_verdicts,
+    nested_interval,
+    subcheck,
+    unmeasured,
+    within_subcheck,
+    yes_no_subcheck,
+)
 
 
 @pytest.mark.parametrize("lo,hi,op,t,want", [

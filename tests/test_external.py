@@ -10,12 +10,20 @@ import os
 import pytest
 import torch
 import yaml
-from tokenizers import Tokenizer, models, pre_tokenizers
-from safetensors.torch import load_file, save_file
-from transformers import (BartConfig, BertConfig, BertForMaskedLM, BertLMHeadModel, LlamaConfig, LlamaForCausalLM,
-                          PreTrainedTokenizerFast, ViTConfig)
-
 from conftest import ROOT, SMOKE_OUT, snakemake
+from safetensors.torch import load_file, save_file
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import (
+    BartConfig,
+    BertConfig,
+    BertForMaskedLM,
+    BertLMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+    ViTConfig,
+)
+
 from vgh.config import ConfigError, load_schema, validate_config
 from vgh.lm.external import check_external_checkpoint, check_external_checkpoints
 from vgh.lm.task import build_tokenizer

@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import ROOT, SNAKEMAKE, as_default_layout
+
 from vgh.claims import claim_job, figure_job, load_claim_table, run_check
 from vgh.config import load_config
 
@@ -67,6 +67,7 @@ def test_c_figure_renders_degenerate_tables(tmp_path, claim_id, how):
     """Part C's figures on its summary tables built from synthetic per-member inputs at smoke size (2 members,
     3 checkpoints, 2 RL seeds), degenerated as above: no smoke run needed."""
     from synthetic import synthetic_inputs
+
     from vgh.trajectory.summary import trajectory_summary
 
     config = load_config(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml",
@@ -213,7 +214,8 @@ for cid in table:
     a, b = (json.load(open(p)) for p in ("results/claims/" + cid + ".json", "{tmp_path}/" + cid + ".json"))
     a.pop("config"), b.pop("config")
     assert a == b, cid  # the rule's record, again
-assert not any(m.split(".")[0] == "matplotlib" for m in sys.modules), sorted(m for m in sys.modules if "matplotlib" in m)
+loaded = sorted(m for m in sys.modules if m.split(".")[0] == "matplotlib")
+assert not loaded, loaded
 """
     proc = subprocess.run([str(Path(SNAKEMAKE).with_name("python")), "-c", code], cwd=smoke_out,
                           capture_output=True, text=True, timeout=600)

@@ -4,7 +4,6 @@ import sys
 
 import pytest
 import torch
-
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))  # the developer tools are scripts in a plain folder, not a package

@@ -234,8 +234,8 @@ def test_a_second_writer_of_a_resume_folder_is_refused_with_the_first_ones_pid(t
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(ResumeLocked, match=f"another pretrain job \\(PID {holder.pid}\\) is writing "
-                                                f"{tmp_path / 'member_0'}; stop it"), resume_lock(tmp_path / "member_0"):
+        message = f"another pretrain job \\(PID {holder.pid}\\) is writing {tmp_path / 'member_0'}; stop it"
+        with pytest.raises(ResumeLocked, match=message), resume_lock(tmp_path / "member_0"):
             pass
     finally:
         holder.communicate("")

@@ -3,7 +3,6 @@ rule takes only the config it uses, and Snakemake reruns a job whose params chan
 import re
 
 import yaml
-
 from conftest import ROOT, snakemake
 
 PART_A_B = {"data", "pretrain", "import_checkpoint", "costates", "update_alignment"}  # and every control_*

@@ -11,8 +11,8 @@ import subprocess
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT, SMOKE_OUT, SNAKEMAKE
+
 from vgh.lm.checkpoints import verify_checkpoint
 from vgh.lm.pretrain import resume_lock
 

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 import torch
-
 from conftest import snakemake
+
 from vgh.runtime import select_device
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, SMOKE_OUT, SNAKEMAKE, copy_workflow, snakemake
+
 from vgh.claims import load_claim_table
 
 pytestmark = pytest.mark.slurm

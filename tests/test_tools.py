@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 TOOLS = sorted(p.name for p in (ROOT / "tools").glob("*.py"))

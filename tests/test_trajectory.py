@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import ROOT
 from oracles import run_from_checkpoint
+
 from vgh.claims import load_claim_table
 from vgh.config import load_schema, validate_config
 from vgh.lm.model import build_model
@@ -307,6 +307,7 @@ def test_loo_fit_never_sees_the_held_out_checkpoint():
 
 def _summary(**kw):
     from synthetic import synthetic_inputs
+
     from vgh.trajectory.summary import trajectory_summary
 
     m, c, sw, traj = synthetic_inputs(**kw)
@@ -322,7 +323,8 @@ def _claims(tables, traj, min_spearman=0.7, boot=BOOT):
     c1 = checks.check_c1(tables["checkpoints"], tables["peaks"], tables["sweep_summary"], C1T,
                          corruption_rate=0.1, **CLAIM_TEXT["C1"], **kw)
     c2 = checks.check_c2(tables["ensemble"], tables["member_predictors"], tables["checkpoints"],
-                         tables["sweep_summary"], {"min_spearman": min_spearman, "min_delta": 0.0, "min_fraction_lr_rule": 0.5},
+                         tables["sweep_summary"],
+                         {"min_spearman": min_spearman, "min_delta": 0.0, "min_fraction_lr_rule": 0.5},
                          **CLAIM_TEXT["C2"], **kw)
     return c1, c2
 
@@ -363,6 +365,7 @@ def test_binding_lr_check_makes_claims_inconclusive_not_fail():
 
 def test_inconclusive_when_members_disagree():
     from synthetic import synthetic_inputs
+
     from vgh.trajectory.summary import trajectory_summary
 
     a = synthetic_inputs(n_members=2, n_checkpoints=6, n_seeds=2)
@@ -379,6 +382,7 @@ def test_one_seed_and_nans_do_not_crash():
     tables, traj = _summary(n_members=2, n_checkpoints=3, n_seeds=1)
     _claims(tables, traj)
     from synthetic import synthetic_inputs
+
     from vgh.trajectory.summary import trajectory_summary
 
     m, c, sw, traj = synthetic_inputs(n_members=2, n_checkpoints=3, n_seeds=1)
@@ -391,6 +395,7 @@ def test_one_seed_and_nans_do_not_crash():
 def test_summary_refits_loo_once_per_seed_multiset_at_default_size(monkeypatch):
     """The bootstrap's cost: LOO refits run once per multiset of RL seeds (10 for 3 seeds), not per resample."""
     from synthetic import synthetic_inputs
+
     from vgh.trajectory import predictors
     from vgh.trajectory.summary import trajectory_summary
 
@@ -425,7 +430,8 @@ def test_update_coefficient_matches_enumeration(advantage, scale, G):
         got = float(metrics.update_coefficient(torch.tensor(p, dtype=torch.float64), advantage, G, scale))
         assert got == pytest.approx(total, rel=1e-10, abs=1e-12), (p, got, total)
     for end, near in ((0.0, 1e-9), (1.0, 1 - 1e-9)):  # finite at p = 0, 1: the limit of the interior values
-        at, by = (float(metrics.update_coefficient(torch.tensor(x, dtype=torch.float64), advantage, G, scale)) for x in (end, near))
+        at, by = (float(metrics.update_coefficient(torch.tensor(x, dtype=torch.float64), advantage, G, scale))
+                  for x in (end, near))
         assert np.isfinite(at) and at == pytest.approx(by, rel=1e-6, abs=1e-8)
     if advantage in ("rloo", "reinforce"):
         assert float(metrics.update_coefficient(torch.tensor(0.37), advantage, G, scale)) == pytest.approx(1.0)

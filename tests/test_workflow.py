@@ -2,7 +2,8 @@
 
 One smoke run (the session fixture `smoke_run` of conftest.py, its outputs under `smoke_out` = runs/smoke) serves every
 check: outputs and claim records exist, the copy's committed figures/ and results/ are left alone, a second dry run has
-nothing to do, touching a figure notebook reruns only that figure (not its claim rule), `--lint` is clean, `--report` builds, and a forced rerun reproduces every table exactly.
+nothing to do, touching a figure notebook reruns only that figure (not its claim rule), `--lint` is clean, `--report`
+builds, and a forced rerun reproduces every table exactly.
 """
 import json
 import re
@@ -14,7 +15,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import ROOT, SMOKE_OUT, SNAKEMAKE, as_default_layout, snakemake
 
 SMOKE = ["--configfile", "config/smoke.yaml"]

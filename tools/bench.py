@@ -50,7 +50,8 @@ def benchmarks(out: Path) -> pd.DataFrame:
         # one job per wildcard value (step_*, member_*, ...) groups under its folder, the rule's benchmark folder
         rule = str(rel.parent) if re.match(r"(step|seed|lr|member)_", rel.name) else str(rel)
         rows.append({"job": str(rel), "rule": rule,
-                     "s": float(b["s"].iloc[0]), "max_rss_mb": float(pd.to_numeric(b["max_rss"], errors="coerce").iloc[0])})
+                     "s": float(b["s"].iloc[0]),
+                     "max_rss_mb": float(pd.to_numeric(b["max_rss"], errors="coerce").iloc[0])})
     return pd.DataFrame(rows)
 
 
