@@ -9,7 +9,7 @@ min_version("9.0")
 try:  # Snakemake reports a YAML error in its config file without file or line; name both
     from vgh.config import ConfigError, read_yaml
 
-    read_yaml("config/config.yaml")
+    read_yaml(f"{workflow.basedir}/config/config.yaml")
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
@@ -40,5 +40,6 @@ rule all:
 
 # Every output path above is relative to the config's `workdir` (default: the repository root; the smoke config's
 # runs/smoke), so a config that is not the paper's never rewrites the committed figures/. Last, so that the config
-# is validated (and external checkpoints checked) with paths relative to the repository root.
-workdir: config["workdir"]
+# is validated (and external checkpoints checked) with paths relative to the repository root. Absolute, so that a job
+# that a cluster starts inside the workdir (SLURM's job step re-reads this file there) lands in the same folder.
+workdir: f"{workflow.basedir}/{config['workdir']}"

@@ -75,7 +75,7 @@ def test_a_kill_between_the_final_checkpoint_copies_recovers(workflow_copy):
         assert (workflow_copy / SMOKE_OUT / name).read_bytes() == (reference / SMOKE_OUT / name).read_bytes(), name
 
 
-@pytest.mark.slow
+@pytest.mark.workflow
 def test_a_second_pretrain_job_on_a_live_resume_folder_is_refused(workflow_copy):
     """As after `kill -9` of Snakemake, whose pretrain job runs on as an orphan, then `--unlock` and a rerun: the
     rerun's job must not write the same resume folder (here the orphan is this test, holding the folder's lock)."""
@@ -88,7 +88,7 @@ def test_a_second_pretrain_job_on_a_live_resume_folder_is_refused(workflow_copy)
     assert not (workflow_copy / SMOKE_OUT / "resume/pretrain/member_0/state.pt").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.workflow
 def test_a_truncated_checkpoint_is_named_by_the_job_that_loads_it_and_its_command_rebuilds_it(workflow_copy):
     assert run(workflow_copy).returncode == 0
     folder = "results/pretrain/member_0/step_300"
