@@ -82,15 +82,6 @@ RETIRED_VALUES = {
 }
 
 
-def _schema_has(schema: dict[str, Any], dotted: str) -> bool:
-    node = schema
-    for part in dotted.split("."):
-        node = node.get("properties", {}).get(part)
-        if node is None:
-            return False
-    return True
-
-
 def _lookup(config: dict[str, Any], dotted: str) -> tuple[bool, Any]:
     node: Any = config
     for part in dotted.split("."):
@@ -100,13 +91,13 @@ def _lookup(config: dict[str, Any], dotted: str) -> tuple[bool, Any]:
     return True, node
 
 
-def check_retired_keys(config: dict[str, Any], schema: dict[str, Any]) -> None:
+def check_retired_keys(config: dict[str, Any]) -> None:
     """Raise ConfigError on a renamed or removed key (or a retired value), naming the old key and what replaces it."""
     for old, new in RENAMED.items():
-        if _lookup(config, old)[0] and not _schema_has(schema, old):
+        if _lookup(config, old)[0]:
             raise ConfigError(f"config key `{old}` was renamed to `{new}`")
     for old, why in REMOVED.items():
-        if _lookup(config, old)[0] and not _schema_has(schema, old):
+        if _lookup(config, old)[0]:
             raise ConfigError(f"config key `{old}` was removed: {why}")
     for (key, value), instead in RETIRED_VALUES.items():
         found, got = _lookup(config, key)
@@ -128,7 +119,7 @@ def check_finite(node: Any, path: tuple = ()) -> None:
 
 def validate_config(config: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     """Validate `config` in place (defaults filled in) and return it; raise ConfigError on the first problem."""
-    check_retired_keys(config, schema)
+    check_retired_keys(config)
     check_finite(config)
     errors = sorted(_validator_class()(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:

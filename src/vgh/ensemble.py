@@ -185,8 +185,9 @@ def within_subcheck(per_member: Sequence[float], lo: float, hi: float, *, n_resa
                     role: str = "required") -> SubCheck:
     """"lo <= statistic <= hi": one interval (the bootstrap over members of the mean), PASS when it lies inside
     [lo, hi], FAIL when it lies wholly outside, INCONCLUSIVE otherwise (R0's rule at both ends)."""
-    below = subcheck(per_member, ">=", lo, n_resamples=n_resamples, seed=seed, role=role)
-    above = subcheck(per_member, "<=", hi, n_resamples=n_resamples, seed=seed, role=role)
+    iv = interval(np.asarray(per_member, float), n_resamples, seed)  # one bootstrap serves both ends
+    below = judged(per_member, ">=", lo, *iv, role=role)
+    above = judged(per_member, "<=", hi, *iv, role=role)
     verdicts = {below.verdict, above.verdict}
     verdict = FAIL if FAIL in verdicts else PASS if verdicts == {PASS} else INCONCLUSIVE
     return below.replace(threshold=f"in [{lo:g}, {hi:g}]", op="in", threshold_value=[float(lo), float(hi)],
