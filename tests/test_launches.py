@@ -220,7 +220,7 @@ def test_gpu_cost_script_reports_the_smoke_config(tmp_path):
     for section in ("## Units", "## Per rule and whole DAG", "## Cross-check", "## Sensitivity",
                     "## Schedule: GPU jobs on N slots"):
         assert section in text, section
-    for rule in ("pretrain", "trajectory_member", "costates", "update_alignment"):
+    for rule in ("pretrain", "trajectory", "costates", "update_alignment"):
         assert re.search(rf"^\| {rule} ", text, re.M), rule
     assert re.search(r"\*\*Whole DAG: [\d,.]+ (ms|s)", text)
     from vgh.config import read_yaml

@@ -8,6 +8,11 @@ from conftest import ROOT, snakemake
 PART_A_B = {"data", "pretrain", "import_checkpoint", "costates", "update_alignment"}  # and every control_*
 
 
+def stage(rule: str) -> str:
+    """A member-level rule's stage: pretrain_group_1 -> pretrain (one rule per group of members)."""
+    return re.sub(r"_group_\d+$", "", rule)
+
+
 def planned(wf, tmp_path, override: dict | None = None) -> dict[str, int]:
     """Rule -> job count of a dry run on the smoke config (with `override` merged over it)."""
     files = ["config/smoke.yaml"]
@@ -24,7 +29,7 @@ def planned(wf, tmp_path, override: dict | None = None) -> dict[str, int]:
         if not line.strip() or line.split()[0] == "total":
             break
         name, count = line.split()
-        jobs[name] = int(count)
+        jobs[stage(name)] = jobs.get(stage(name), 0) + int(count)
     return jobs
 
 
@@ -36,22 +41,32 @@ def test_nothing_to_do_after_a_run(smoke_run, tmp_path):
     assert planned(smoke_run, tmp_path) == {}
 
 
+def test_regrouping_the_members_reruns_no_pretraining(smoke_run, tmp_path):
+    """Which members share a job is not a parameter of any job, so one member per job (after the smoke run's one job
+    for both) plans no pretraining; Parts B and C rerun, since each job's set of input files changed (Snakemake's
+    `input` trigger). Their numbers are the same either way: tests/test_workflow.py."""
+    jobs = planned(smoke_run, tmp_path, {"pretrain": {"members_per_job": 1}})
+    assert jobs.get("costates") == 2 and jobs.get("trajectory") == 2, jobs
+    assert "pretrain" not in jobs and "data" not in jobs, jobs
+
+
 def test_rl_lr_reruns_part_c_only(smoke_run, tmp_path):
     jobs = planned(smoke_run, tmp_path, {"trajectory": {"rl": {"lr": 0.01}}})
-    assert jobs.get("trajectory_member") == 2 and jobs.get("trajectory_summary") == 1
+    assert jobs.get("trajectory") == 1 and jobs.get("trajectory_summary") == 1
     assert part_a_or_b(jobs) == [], jobs
 
 
 def test_alignment_key_reruns_b3_only(smoke_run, tmp_path):
     jobs = planned(smoke_run, tmp_path, {"alignment": {"n_batches": 3}})
-    assert jobs.get("update_alignment") == 2
+    assert jobs.get("update_alignment") == 1
     assert part_a_or_b(jobs) == ["update_alignment"], jobs
-    assert "trajectory_member" not in jobs
+    assert "trajectory" not in jobs
 
 
 def test_a_new_member_runs_alone(smoke_run, tmp_path):
-    jobs = planned(smoke_run, tmp_path, {"pretrain": {"seeds": [0, 1, 2]}})
-    assert jobs.get("pretrain") == 1 and jobs.get("costates") == 1 and jobs.get("trajectory_member") == 1, jobs
+    """A new member in a group of its own runs alone (a new member in an existing group reruns that group's job)."""
+    jobs = planned(smoke_run, tmp_path, {"pretrain": {"seeds": [0, 1, 2], "members_per_job": 2}})
+    assert jobs.get("pretrain") == 1 and jobs.get("costates") == 1 and jobs.get("trajectory") == 1, jobs
     assert "data" not in jobs and part_a_or_b(jobs) == ["costates", "pretrain", "update_alignment"]
 
 

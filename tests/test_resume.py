@@ -44,7 +44,7 @@ def test_resume_after_a_config_change_starts_over_and_never_mixes(workflow_copy)
     other.write_text(yaml.safe_dump({"data": {"seed": 1}, "model": {"n_head": 4}}))
     proc = run(workflow_copy, str(other))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    log = (workflow_copy / SMOKE_OUT / "logs/pretrain/member_0.log").read_text()
+    log = (workflow_copy / SMOKE_OUT / "logs/pretrain/members_0_1.log").read_text()
     assert "belongs to another run" in log and "resuming" not in log
     assert {c["n_head"] for c in checkpoint_configs(workflow_copy).values()} == {4}
     table = pd.read_parquet(workflow_copy / SMOKE_OUT / TARGET)
@@ -65,7 +65,7 @@ def test_a_kill_between_the_final_checkpoint_copies_recovers(workflow_copy):
     assert (workflow_copy / SMOKE_OUT / "resume/pretrain/member_0/state.pt").exists()
     proc = run(workflow_copy)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    log = (workflow_copy / SMOKE_OUT / "logs/pretrain/member_0.log").read_text()
+    log = (workflow_copy / SMOKE_OUT / "logs/pretrain/members_0_1.log").read_text()
     assert "resuming pretraining from step 300" in log
     assert not (workflow_copy / SMOKE_OUT / "resume/pretrain/member_0").exists()
     pd.testing.assert_frame_equal(pd.read_parquet(workflow_copy / SMOKE_OUT / TARGET),
@@ -82,7 +82,7 @@ def test_a_second_pretrain_job_on_a_live_resume_folder_is_refused(workflow_copy)
     with resume_lock(workflow_copy / SMOKE_OUT / "resume/pretrain/member_0"):
         proc = run(workflow_copy)
     assert proc.returncode != 0
-    log = (workflow_copy / SMOKE_OUT / "logs/pretrain/member_0.log").read_text() + proc.stderr
+    log = (workflow_copy / SMOKE_OUT / "logs/pretrain/members_0_1.log").read_text() + proc.stderr
     assert (f"another pretrain job (PID {os.getpid()}) is writing resume/pretrain/member_0; stop it (kill "
             f"{os.getpid()})") in log, log[-3000:]
     assert not (workflow_copy / SMOKE_OUT / "resume/pretrain/member_0/state.pt").exists()
@@ -98,7 +98,7 @@ def test_a_truncated_checkpoint_is_named_by_the_job_that_loads_it_and_its_comman
     proc = subprocess.run([SNAKEMAKE, "--cores", "2", target, *SMOKE], cwd=workflow_copy, capture_output=True,
                           text=True, timeout=600, check=False)
     assert proc.returncode != 0
-    log = (workflow_copy / SMOKE_OUT / "logs/update_alignment/member_0.log").read_text()
+    log = (workflow_copy / SMOKE_OUT / "logs/update_alignment/members_0_1.log").read_text()
     assert f"checkpoint file {folder}/model.safetensors has 1000 bytes, its manifest says" in log, log[-3000:]
     command = f"snakemake --cores all --force {folder}"
     assert command in log
@@ -109,4 +109,4 @@ def test_a_truncated_checkpoint_is_named_by_the_job_that_loads_it_and_its_comman
     steps = workflow_copy / "steps.yaml"  # a changed pretraining param reruns the job, its log table requested alone
     steps.write_text(yaml.safe_dump({"pretrain": {"steps": 400}}))
     dry = run(workflow_copy, str(steps), "-n")
-    assert "rule pretrain" in dry.stdout and "Params have changed" in dry.stdout, dry.stdout[-3000:]
+    assert "rule pretrain_group_0" in dry.stdout and "Params have changed" in dry.stdout, dry.stdout[-3000:]

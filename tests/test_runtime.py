@@ -32,10 +32,10 @@ def test_auto_picks_cuda_when_present(monkeypatch):
 def test_gpu_config_builds_its_dag(workflow_copy):
     out = snakemake(workflow_copy, "-n", "--cores", "4", "--resources", "gpu=1", "--configfile",
                     "config/gpu.yaml").stdout
-    assert "pretrain" in out and "trajectory_member" in out and "costates" in out
+    assert "pretrain_group_0" in out and "trajectory_group_0" in out and "costates_group_0" in out
     # GPU rules declare the resource, so --resources gpu=1 serializes them on one card
     shown = snakemake(workflow_copy, "-n", "-p", "--cores", "4", "--configfile", "config/gpu.yaml",
-                      "--forcerun", "pretrain").stdout
+                      "--forcerun", "pretrain_group_0").stdout
     assert re.search(r"resources: .*\bgpu=1\b", shown)
 
 

@@ -421,7 +421,7 @@ def job_terms(cfg: dict, units: dict) -> dict[str, list[tuple[float, str]]]:
     n_ckpt = len(p["checkpoints"])
     return {
         "pretrain": [(p["steps"], "pretrain_step"), (pretrain_evals(p), "pretrain_eval")],
-        "trajectory_member": [(n_ckpt, "checkpoint_metrics"), (n_ckpt, "rl_setup"),
+        "trajectory": [(n_ckpt, "checkpoint_metrics"), (n_ckpt, "rl_setup"),
                               (n_ckpt * tr["rl"]["steps"], "rl_step"),
                               (n_ckpt, "pass1_before_eval"), (n_ckpt, "pass1_before_rl"),
                               (n_ckpt, "pass1_after_eval"), (n_ckpt, "pass1_after_rl")],
@@ -434,7 +434,7 @@ def checkpoint_loads(cfg: dict) -> dict[str, int]:
     """Checkpoint loads per GPU rule of one member (host work, not in the units): Part C loads each checkpoint twice
     (float64 for the metrics, float32 for the stacked runs)."""
     n_ckpt = len(cfg["pretrain"]["checkpoints"])
-    return {"pretrain": 0, "trajectory_member": 2 * n_ckpt, "costates": len(cfg["costates"]["checkpoints"]),
+    return {"pretrain": 0, "trajectory": 2 * n_ckpt, "costates": len(cfg["costates"]["checkpoints"]),
             "update_alignment": 1}
 
 

@@ -97,3 +97,14 @@ def _jsonable(x: Any) -> Any:
     if hasattr(x, "item"):
         return x.item()
     raise TypeError(f"not JSON serializable: {type(x).__name__}")
+
+
+def member_of(path: str | os.PathLike) -> int:
+    """The ensemble member a workflow path belongs to (`.../member_<k>/...`): a member-level job reads its members
+    from its outputs, so which members share a job is not a parameter of the job (regrouping reruns nothing)."""
+    import re
+
+    found = re.findall(r"(?:^|/)member_(\d+)(?:/|$)", str(path))
+    if len(found) != 1:
+        raise ValueError(f"not a per-member path (one member_<k> folder): {path}")
+    return int(found[0])

@@ -45,6 +45,18 @@ FIGURE_JOBS = {cid: figure_job(cid, entry, config) for cid, entry in CLAIM_TABLE
 
 # The pretraining ensemble (rule R0): member k is pretrained with seed k; external checkpoints are member 0.
 MEMBERS = config["pretrain"]["seeds"]
+# The member-level jobs of every stage (pretraining, costates, alignment, trajectory) each serve a group of
+# `pretrain.members_per_job` members, computed together; the outputs stay per member, so grouping moves no number
+# and no path. A job reads its members from its outputs (not a param), so regrouping reruns no pretraining.
+GROUPS = [
+    MEMBERS[i : i + config["pretrain"]["members_per_job"]]
+    for i in range(0, len(MEMBERS), config["pretrain"]["members_per_job"])
+]
+
+
+def group_label(members):
+    """The group's name in logs, benchmarks and resume folders: members_0_1_2."""
+    return "members_" + "_".join(str(m) for m in members)
 
 
 wildcard_constraints:

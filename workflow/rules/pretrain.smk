@@ -1,7 +1,51 @@
 # The pretraining trajectories: one per ensemble member (`pretrain.seeds`), checkpoints
 # results/pretrain/member_<k>/step_<s> (Hugging Face folders, model + tokenizer) that Parts B and C analyse. Either
-# pretrained here from the config, one job per member, or imported from `external.checkpoints` (one member, 0).
+# pretrained here from the config, one job per group of members (`pretrain.members_per_job`), or imported from
+# `external.checkpoints` (one member, 0).
 EXTERNAL = {e["step"]: e["path"] for e in config["external"]["checkpoints"]}
+
+
+def pretrain_rule(g, members):
+    """Define pretrain_group_<g> (a factory, so each rule keeps its own members)."""
+
+    rule:
+        name:
+            f"pretrain_group_{g}"
+        input:
+            pretrain="results/data/pretrain.parquet",
+            eval="results/data/eval.parquet",
+            tokenizer="results/data/tokenizer",
+        output:
+            checkpoints=[
+                directory(f"results/pretrain/member_{m}/step_{s}")
+                for m in members
+                for s in config["pretrain"]["checkpoints"]
+            ],
+            log_tables=[f"results/pretrain/member_{m}/train_log.parquet" for m in members],
+        log:
+            f"logs/pretrain/{group_label(members)}.log",
+        benchmark:
+            f"benchmarks/pretrain/{group_label(members)}.tsv"
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=1000 + 200 * len(members),
+            runtime=60,
+            gpu=GPU,
+        params:
+            model=config["model"],
+            # every key but `seeds` and the grouping: adding a member or regrouping does not rerun the others
+            pretrain={k: v for k, v in config["pretrain"].items() if k not in ("seeds", "members_per_job")},
+            device=config["device"],
+        script:
+            "../scripts/pretrain.py"
+
+    workflow.get_rule(f"pretrain_group_{g}").docstring = (
+        f"Pretrain ensemble members {members} together (member k: seed k, its initialisation and data order) "
+        "on the shared corpus; save each member's trajectory of checkpoints (HF format) and training log. "
+        "Rolling resume state lives in resume/pretrain/<group> (not an output): an interrupted run resumes."
+    )
 
 
 if EXTERNAL:
@@ -37,39 +81,5 @@ if EXTERNAL:
             "../scripts/import_checkpoint.py"
 
 else:
-
-    rule pretrain:
-        """Pretrain one ensemble member (seed = k: its initialisation and data order) on the shared corpus; save
-        its trajectory's checkpoints (HF format) and a training log.
-
-        Rolling resume state lives in resume/pretrain/member_<k> (not an output): an interrupted run resumes from it.
-        """
-        input:
-            pretrain="results/data/pretrain.parquet",
-            eval="results/data/eval.parquet",
-            tokenizer="results/data/tokenizer",
-        output:
-            checkpoints=[
-                directory(f"results/pretrain/member_{{member}}/step_{s}") for s in config["pretrain"]["checkpoints"]
-            ],
-            log_table="results/pretrain/member_{member}/train_log.parquet",
-        log:
-            "logs/pretrain/member_{member}.log",
-        benchmark:
-            "benchmarks/pretrain/member_{member}.tsv"
-        conda:
-            ENV
-        threads: 1
-        resources:
-            mem_mb=2000,
-            runtime=60,
-            gpu=GPU,
-        params:
-            model=config["model"],
-            # every key but `seeds`: adding a member does not rerun the others
-            pretrain={k: v for k, v in config["pretrain"].items() if k != "seeds"},
-            device=config["device"],
-            seed=lambda wc: int(wc.member),
-            resume_dir="resume/pretrain/member_{member}",
-        script:
-            "../scripts/pretrain.py"
+    for group_index, group_members in enumerate(GROUPS):
+        pretrain_rule(group_index, group_members)

@@ -1,43 +1,55 @@
 # Part C: signal x headroom along the pretraining trajectory of every ensemble member.
-# One job per member does all of Part C's work on its trajectory (per checkpoint: metrics, RL with every seed, the
-# lr sweep's runs) in one process, which pays the torch/transformers import once; the jobs are single-threaded so
-# `--cores N` runs N members side by side. One aggregation job over the members. Each rule takes only the keys of
-# `trajectory` it reads, so a change reruns only the jobs it affects.
+# One job per group of members (`pretrain.members_per_job`) does all of Part C's work on their trajectories (per
+# checkpoint: metrics, RL with every seed, the lr sweep's runs) in one process, which pays the torch/transformers
+# import once; the jobs are single-threaded so `--cores N` runs N groups side by side. One aggregation job over the
+# members. Each rule takes only the keys of `trajectory` it reads, so a change reruns only the jobs it affects.
 
 TRAJ = config["trajectory"]
 TRAJ_STEPS = config["pretrain"]["checkpoints"]
 
 
-rule trajectory_member:
-    """Part C, one member in one process, at every checkpoint of its trajectory: exact pass@1 / pass@k, headroom
-    H, the signal, mean p(1-p), |grad_x V| (eval split); critic-free RL (trajectory.rl) with every seed, each a
-    curve + exact eval pass@1 before/after; the lr sweep's runs (first seed; the configured lr's run is that
-    seed's RL run)."""
-    input:
-        checkpoints=expand("results/pretrain/member_{{member}}/step_{step}", step=TRAJ_STEPS),
-        rl="results/data/rl.parquet",
-        eval="results/data/eval.parquet",
-    output:
-        metrics="results/trajectory/member_{member}/metrics.parquet",
-        rl="results/trajectory/member_{member}/rl.parquet",
-        sweep="results/trajectory/member_{member}/lr_sweep.parquet",
-    log:
-        "logs/trajectory/member_{member}.log",
-    benchmark:
-        "benchmarks/trajectory/member_{member}.tsv"
-    conda:
-        ENV
-    threads: 1
-    resources:
-        mem_mb=1500,
-        runtime=120,
-        gpu=GPU,
-    params:
-        trajectory={k: TRAJ[k] for k in ("rl", "pass_k", "headroom_k", "lr_sweep")},
-        steps=TRAJ_STEPS,
-        device=config["device"],
-    script:
-        "../scripts/trajectory_member.py"
+def trajectory_rule(g, members):
+    """Define trajectory_group_<g> (a factory, so each rule keeps its own members)."""
+
+    rule:
+        name:
+            f"trajectory_group_{g}"
+        input:
+            checkpoints=[f"results/pretrain/member_{m}/step_{s}" for m in members for s in TRAJ_STEPS],
+            rl="results/data/rl.parquet",
+            eval="results/data/eval.parquet",
+        output:
+            metrics=[f"results/trajectory/member_{m}/metrics.parquet" for m in members],
+            rl=[f"results/trajectory/member_{m}/rl.parquet" for m in members],
+            sweep=[f"results/trajectory/member_{m}/lr_sweep.parquet" for m in members],
+        log:
+            f"logs/trajectory/{group_label(members)}.log",
+        benchmark:
+            f"benchmarks/trajectory/{group_label(members)}.tsv"
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=1000 + 200 * len(members),
+            runtime=120 * len(members),
+            gpu=GPU,
+        params:
+            trajectory={k: TRAJ[k] for k in ("rl", "pass_k", "headroom_k", "lr_sweep")},
+            steps=TRAJ_STEPS,
+            device=config["device"],
+        script:
+            "../scripts/trajectory_group.py"
+
+    workflow.get_rule(f"trajectory_group_{g}").docstring = (
+        f"Part C, members {members} in one process, at every checkpoint of their trajectories: exact pass@1 / "
+        "pass@k, headroom H, the signal, mean p(1-p), |grad_x V| (eval split); critic-free RL (trajectory.rl) with "
+        "every seed, each a curve + exact eval pass@1 before/after; the lr sweep's runs (first seed; the configured "
+        "lr's run is that seed's RL run). The RL runs of every member at a checkpoint are one stacked model."
+    )
+
+
+for group_index, group_members in enumerate(GROUPS):
+    trajectory_rule(group_index, group_members)
 
 
 rule trajectory_summary:

@@ -1,34 +1,36 @@
-"""Part B (B1, B2), one ensemble member: exact value gradient, E[lambda_PD] and lambda_SF over the temperature sweep
-at each measured checkpoint."""
+"""Part B (B1, B2), a group of ensemble members: exact value gradient, E[lambda_PD] and lambda_SF over the temperature
+sweep at each measured checkpoint of each member (each member with its own seeds)."""
 import numpy as np
 import pandas as pd
 import torch
 
 from vgh.costates.measure import measure_costates, summarize
-from vgh.io import write_table
+from vgh.io import member_of, write_table
 from vgh.lm.model import load_checkpoint
 from vgh.lm.task import encode_split
 from vgh.runtime import configure, select_device
 
 log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)
-c = snakemake.params.costates
-member = int(snakemake.wildcards.member)
+c, steps = snakemake.params.costates, snakemake.params.steps
 evals = pd.read_parquet(snakemake.input.eval)
-tables = []
-for step, path in zip(snakemake.params.steps, snakemake.input.checkpoints):
-    model, tok, digit_ids = load_checkpoint(path, dtype=torch.float64, device=device)
-    ids, answers = encode_split(tok, evals, device, c["n_prompts"])
-    meta = evals.iloc[:len(ids)][["a", "b", "prompt", "answer", "carry"]]
-    seed = int(np.random.SeedSequence([c["seed"], member, step]).generate_state(1)[0])
-    gen = torch.Generator(device=device).manual_seed(seed)
-    log.info("member %d, checkpoint step %d: %d prompts (%d with a carry), temperatures %s, N = %d", member, step,
-             len(meta), int(meta["carry"].sum()), c["temperatures"], c["sample_budget"])
-    prompts = measure_costates(model, ids, answers, meta, digit_ids, c["temperatures"],
-                               c["reward"], c["sample_budget"], gen, c["max_batch_rows"], log)
-    prompts.insert(0, "checkpoint", step)
-    tables.append(prompts)
-prompts = pd.concat(tables, ignore_index=True)
-prompts.insert(0, "member", member)
-write_table(prompts, snakemake.output.prompts)
-write_table(summarize(prompts, ["member", "checkpoint", "temperature"]), snakemake.output.summary)
+for i, (prompts_out, summary_out) in enumerate(zip(snakemake.output.prompts, snakemake.output.summary)):
+    member = member_of(prompts_out)
+    tables = []
+    for step, path in zip(steps, snakemake.input.checkpoints[i * len(steps) : (i + 1) * len(steps)]):
+        assert member_of(path) == member, (path, member)
+        model, tok, digit_ids = load_checkpoint(path, dtype=torch.float64, device=device)
+        ids, answers = encode_split(tok, evals, device, c["n_prompts"])
+        meta = evals.iloc[: len(ids)][["a", "b", "prompt", "answer", "carry"]]
+        seed = int(np.random.SeedSequence([c["seed"], member, step]).generate_state(1)[0])
+        gen = torch.Generator(device=device).manual_seed(seed)
+        log.info("member %d, checkpoint step %d: %d prompts (%d with a carry), temperatures %s, N = %d", member, step,
+                 len(meta), int(meta["carry"].sum()), c["temperatures"], c["sample_budget"])
+        prompts = measure_costates(model, ids, answers, meta, digit_ids, c["temperatures"],
+                                   c["reward"], c["sample_budget"], gen, c["max_batch_rows"], log)
+        prompts.insert(0, "checkpoint", step)
+        tables.append(prompts)
+    prompts = pd.concat(tables, ignore_index=True)
+    prompts.insert(0, "member", member)
+    write_table(prompts, prompts_out)
+    write_table(summarize(prompts, ["member", "checkpoint", "temperature"]), summary_out)

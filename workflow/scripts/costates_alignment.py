@@ -1,11 +1,11 @@
-"""Part B (B3), one ensemble member: cosines of REINFORCE / RLOO / GRPO update directions with the exact grad_theta J
-vs group size."""
+"""Part B (B3), a group of ensemble members: cosines of REINFORCE / RLOO / GRPO update directions with the exact
+grad_theta J vs group size (each member with its own seed)."""
 import numpy as np
 import pandas as pd
 import torch
 
 from vgh.costates.alignment import update_alignment
-from vgh.io import write_table
+from vgh.io import member_of, write_table
 from vgh.lm.model import load_checkpoint
 from vgh.lm.task import encode_split
 from vgh.runtime import configure, select_device
@@ -13,15 +13,18 @@ from vgh.runtime import configure, select_device
 log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)
 p, a = snakemake.params, snakemake.params.alignment
-member = int(snakemake.wildcards.member)
-model, tok, digit_ids = load_checkpoint(snakemake.input.checkpoint, dtype=torch.float64, device=device)
-ids, answers = encode_split(tok, pd.read_parquet(snakemake.input.eval), device, p.n_prompts)
-seed = int(np.random.SeedSequence([p.seed, member, a["checkpoint"], 3]).generate_state(1)[0])
-gen = torch.Generator(device=device).manual_seed(seed)
-log.info("member %d, checkpoint step %d, %d prompts, tau %g, group sizes %s, %d batches each", member,
-         a["checkpoint"], len(ids), a["temperature"], a["num_generations"], a["n_batches"])
-table = update_alignment(model, ids, answers, digit_ids, a["temperature"],
-                         p.reward, a["num_generations"], a["n_batches"], gen, "group", p.max_batch_rows, log)
-table.insert(0, "checkpoint", a["checkpoint"])
-table.insert(0, "member", member)
-write_table(table, snakemake.output[0])
+evals = pd.read_parquet(snakemake.input.eval)
+for checkpoint, out in zip(snakemake.input.checkpoints, snakemake.output):
+    member = member_of(out)
+    assert member_of(checkpoint) == member, (checkpoint, member)
+    model, tok, digit_ids = load_checkpoint(checkpoint, dtype=torch.float64, device=device)
+    ids, answers = encode_split(tok, evals, device, p.n_prompts)
+    seed = int(np.random.SeedSequence([p.seed, member, a["checkpoint"], 3]).generate_state(1)[0])
+    gen = torch.Generator(device=device).manual_seed(seed)
+    log.info("member %d, checkpoint step %d, %d prompts, tau %g, group sizes %s, %d batches each", member,
+             a["checkpoint"], len(ids), a["temperature"], a["num_generations"], a["n_batches"])
+    table = update_alignment(model, ids, answers, digit_ids, a["temperature"],
+                             p.reward, a["num_generations"], a["n_batches"], gen, "group", p.max_batch_rows, log)
+    table.insert(0, "checkpoint", a["checkpoint"])
+    table.insert(0, "member", member)
+    write_table(table, out)
