@@ -1,0 +1,31 @@
+"""Part C, a group of ensemble members in one process: at each checkpoint step, every member's exact metrics, then
+the RL runs of all the members (every seed and the lr sweep's runs) as one stack. One table of each kind per member:
+input.checkpoints is member-major (for each member, its steps), output.metrics / .rl / .sweep list one file per
+member in params.members order."""
+import pandas as pd
+
+from vgh.io import write_table
+from vgh.runtime import configure, select_device
+from vgh.trajectory.checkpoint import measure_trajectory_points
+
+log = configure(snakemake.threads, snakemake.log[0])
+device = select_device(snakemake.params.device)
+members = [int(m) for m in snakemake.params.members]
+steps = [int(s) for s in snakemake.params.steps]
+paths = list(snakemake.input.checkpoints)
+if len(paths) != len(members) * len(steps):
+    raise ValueError(f"{len(paths)} checkpoints for {len(members)} members x {len(steps)} steps")
+rl_frame, eval_frame = pd.read_parquet(snakemake.input.rl), pd.read_parquet(snakemake.input.eval)
+tables = [{} for _ in members]
+for j, step in enumerate(steps):
+    log.info("members %s, checkpoint step %d", members, step)
+    group = [paths[i * len(steps) + j] for i in range(len(members))]
+    for mine, measured in zip(tables, measure_trajectory_points(group, step, rl_frame, eval_frame,
+                                                                snakemake.params.trajectory, device, log)):
+        for name, table in measured.items():
+            mine.setdefault(name, []).append(table)
+for i, (member, mine) in enumerate(zip(members, tables)):
+    for name, parts in mine.items():
+        table = pd.concat(parts, ignore_index=True)
+        table.insert(0, "member", member)
+        write_table(table, getattr(snakemake.output, name)[i])
