@@ -1,14 +1,18 @@
 """K causal LMs of one architecture as one stacked model: every parameter gets a leading run axis [K, ...]; for GPT-2
 one forward / backward pass of batched matmuls serves all K.
 
-Part C advances the RL runs from one checkpoint (its seeds and the lr sweep's runs) in lockstep this way. On a GPU a
-tiny model's step is launch-bound (about 12 ms whatever the batch), so K runs cost about what one costs; on a CPU
-the work is the same as K separate runs. For GPT-2 (the workflow's own models) the forward is Hugging Face's
-`GPT2LMHeadModel` (eager attention, no dropout, tied LM head) written out over the run axis, with only the digit
-rows of the LM head computed (Part C's policy is the digit-restricted one, `vgh.lm.policy`). Any other causal LM (an
-external checkpoint) runs its K parameter sets one after another through the model itself
-(`torch.func.functional_call`): the same numbers, without the batching. `tests/test_stacked.py` checks both against
-the model.
+Part C advances the RL runs of one checkpoint step (for every member of a group: its seeds and the lr sweep's runs,
+each from its member's checkpoint, `stack_models`) in lockstep this way. On a GPU a tiny model's step is
+launch-bound (about 12 ms whatever the batch), so K runs cost about what one costs; on a CPU the work is the same as
+K separate runs. The G completions of a prompt share its prefix: sampling keeps each prompt's per-layer keys /
+values (a KV cache over the run axis) and runs only the new position per digit, and the teacher-forced pass of RL
+(`group_logprobs`) runs each prompt's prefix once for its G completions.
+
+For GPT-2 (the workflow's own models) the forward is Hugging Face's `GPT2LMHeadModel` (eager attention, no dropout,
+tied LM head) written out over the run axis, with only the digit rows of the LM head computed (Part C's policy is
+the digit-restricted one, `vgh.lm.policy`). Any other causal LM (an external checkpoint) runs its K parameter sets
+one after another through the model itself (`torch.func.functional_call`): the same numbers, without the batching.
+`tests/test_stacked.py` checks both against the model.
 
 Every function takes the model itself as the template (architecture, config, buffers); its own weights are unused.
 """

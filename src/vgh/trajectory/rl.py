@@ -16,9 +16,10 @@ same length L, so TRL's grpo / bnpo / dapo normalizations coincide up to a const
 is the policy gradient -mean A grad log pi. No gradient clipping: the first-order picture (gain rate ~ S)
 assumes plain SGD steps.
 
-The runs from one checkpoint (RL seeds, the lr sweep's learning rates) advance in lockstep as one stacked model
-(`vgh.lm.stacked`): one batched forward / backward per step for all of them, each run with its own parameters,
-learning rate, optimizer state and generator. A run draws the same samples and gives the same numbers whichever
+The runs of one checkpoint step (RL seeds and the lr sweep's learning rates of every member of a group, each run from
+its member's checkpoint) advance in lockstep as one stacked model (`vgh.lm.stacked`): one batched forward /
+backward per step for all of them, each run with its own starting point, parameters, learning rate, optimizer state
+and generator. A run draws the same samples and gives the same numbers whichever
 other runs share its stack, up to the last float32 bit of batched matmuls of another size (`tests/test_stacked.py`
 checks every run of a stack against the run alone).
 
