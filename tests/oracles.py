@@ -6,7 +6,7 @@ check the library against. No workflow rule runs these.
   completion, a sequential straight-through forward), `score_costates` (grad_x log P(y | x) per completion) and
   `sf_costates` (independent lambda_SF estimates), against `vgh.costates.estimators`' exact expectations.
 - Part C: `run_from_checkpoint`, one RL run alone (`vgh.trajectory.rl.run_group` with one run), against the runs
-  that share a stacked model in `vgh.trajectory.checkpoint.measure_trajectory_point`.
+  that share a stacked model in `vgh.trajectory.checkpoint.measure_trajectory_points`.
 """
 from __future__ import annotations
 

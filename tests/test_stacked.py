@@ -74,6 +74,46 @@ def test_sampling_draws_what_the_hf_policy_draws(tok):
     assert not torch.equal(got[0], got[1])
 
 
+def test_the_kv_cache_is_the_full_recompute(tok):
+    """The cached forward (each prompt's prefix once, then one position at a time attending to the cache) gives the
+    full forward's hidden states (float64: to rounding); the cached sampler draws what the full recompute draws; and
+    group_logprobs (the prompt's prefix once for its G completions) gives completion_logprobs on the prompts
+    repeated G times, values and gradients, in float64 and float32."""
+    ms = models(tok, [6, 7])
+    params = stack_of(ms)
+    ids, comps = batch(tok, n=5, p=7, L=3)
+    digit_ids = digit_token_ids(tok)
+    full = stacked.hidden_states(params, ms[0].config, torch.cat([ids, digit_ids[comps]], -1).expand(2, -1, -1))
+    hidden, cache = stacked._blocks(params, ms[0].config, stacked._embed(params, ids.expand(2, -1, -1)))
+    steps = [stacked._final(params, ms[0].config, hidden)]
+    for t in range(3):
+        hidden, cache = stacked._blocks(params, ms[0].config,
+                                        stacked._embed(params, digit_ids[comps[:, t:t + 1]].expand(2, -1, -1), 7 + t),
+                                        cache)
+        steps.append(stacked._final(params, ms[0].config, hidden))
+    torch.testing.assert_close(torch.cat(steps, dim=2), full, rtol=0, atol=1e-12)
+
+    for n, L in ((4, 3), (3, 1)):
+        gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
+        cached = stacked.sample_completions(params, ms[0], ids.expand(2, -1, -1), digit_ids, L, 1.0, n, gens)
+        gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
+        assert torch.equal(cached, stacked._sample_recompute(params, ms[0], ids.expand(2, -1, -1), digit_ids, L, 1.0,
+                                                             n, gens))
+
+    g = 4
+    drawn = torch.randint(0, 10, (2, 5, g, 3), generator=torch.Generator().manual_seed(3))
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        p = {name: x.detach().to(dtype).requires_grad_(True) for name, x in params.items()}
+        grouped = stacked.group_logprobs(p, ms[0], ids.expand(2, -1, -1), drawn, digit_ids, 0.7)
+        flat = stacked.completion_logprobs(p, ms[0], ids.repeat_interleave(g, 0).expand(2, -1, -1),
+                                           drawn.reshape(2, 5 * g, 3), digit_ids, 0.7)
+        torch.testing.assert_close(grouped.reshape(flat.shape), flat, rtol=0, atol=tol)
+        weights = torch.randn(flat.shape, generator=torch.Generator().manual_seed(4), dtype=dtype)
+        for a, b in zip(torch.autograd.grad((grouped.reshape(flat.shape) * weights).sum(), list(p.values())),
+                        torch.autograd.grad((flat * weights).sum(), list(p.values()))):
+            torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
 def test_another_architecture_runs_through_the_model_itself(tok, tmp_path):
     """An external causal LM (a tiny Llama) takes the per-run `functional_call` path: logits, gradients, samples and
     pass@1 as the model gives them."""
@@ -95,6 +135,9 @@ def test_another_architecture_runs_through_the_model_itself(tok, tmp_path):
         torch.testing.assert_close(g[1], dict(ms[1].named_parameters())[name].grad, rtol=1e-10, atol=1e-12)
         assert not g[0].any(), name  # run 0's parameters do not touch run 1's loss
     assert not torch.allclose(got[0], got[1])
+    grouped = stacked.group_logprobs(params, ms[0], ids.expand(2, -1, -1), comps.view(1, 4, 1, 2).expand(2, -1, -1, -1),
+                                     digit_ids, 0.7)
+    torch.testing.assert_close(grouped[1, :, 0], ref, rtol=0, atol=1e-12)
     gens = [torch.Generator().manual_seed(s) for s in (5, 6)]
     drawn = stacked.sample_completions(params, ms[0], ids.expand(2, -1, -1), digit_ids, 2, 1.0, 3, gens)
     assert torch.equal(drawn[1], policy.sample_completions(ms[1], ids, digit_ids, 2, 1.0, 3,

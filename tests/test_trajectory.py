@@ -503,3 +503,37 @@ def test_lr_rule():
     assert per_lr.set_index(["member", "lr"]).loc[(0, 10.0), "n_fall"] == 1
     assert (table["last_quarter_steps"] == 2).all()
     assert checks.lr_is_rule_choice(per_lr, 1.0) == {0: True, 1: False}
+
+
+def test_a_member_in_a_group_gives_the_tables_it_gives_alone(tok, tmp_path):
+    """measure_trajectory_points: every member's tables from a group of two (all the RL runs of both members in one
+    stack) equal that member's tables measured alone, bit for bit on this CPU (each run's float32 forward /
+    backward is its own slice of the batched matmuls, each run's float64 reductions its own), and the members
+    differ."""
+    import logging
+
+    from vgh.trajectory.checkpoint import measure_trajectory_point, measure_trajectory_points
+
+    paths, members = [], [tiny_model(tok, seed=seed, scale=30.0, dtype=torch.float32) for seed in (8, 9)]
+    for seed, model in zip((8, 9), members):
+        paths.append(str(tmp_path / f"member_{seed}" / "step_5"))
+        model.save_pretrained(paths[-1])
+        tok.save_pretrained(paths[-1])
+    prompts = [prompt_text(a, b, 2) for a in range(10, 50, 10) for b in range(11, 55, 11)]
+    # 3-digit answers the first member often draws, so the RL runs see rewards and gradients
+    drawn = sample_completions(members[0].double(), encode_prompts(tok, prompts), digit_token_ids(tok), 3, 1.0, 1,
+                               torch.Generator().manual_seed(0))[:, 0]
+    frame = pd.DataFrame({"prompt": prompts, "answer": ["".join(map(str, row)) for row in drawn.tolist()]})
+    rl_cfg = {**RL_DEFAULTS, "lr": 0.5, "steps": 3, "num_generations": 4, "prompts_per_step": 4, "seeds": [3, 4]}
+    traj = {"pass_k": [1, 4], "headroom_k": 4, "rl": rl_cfg, "lr_sweep": [0.5, 2.0]}
+    log = logging.getLogger("test")
+    group = measure_trajectory_points(paths, 5, frame, frame, traj, "cpu", log)
+    assert len(group) == 2
+    for path, together in zip(paths, group):
+        alone = measure_trajectory_point(path, 5, frame, frame, traj, "cpu", log)
+        assert list(together) == ["metrics", "rl", "sweep"]
+        for name in together:
+            pd.testing.assert_frame_equal(together[name], alone[name], check_exact=True)
+    assert group[0]["rl"]["reward"].gt(0).any() and group[0]["rl"]["grad_norm"].gt(0).any()
+    assert not group[0]["rl"]["grad_norm"].equals(group[1]["rl"]["grad_norm"])  # two members (the test can fail)
+    assert group[0]["rl"]["eval_pass1_before"].iloc[0] != group[1]["rl"]["eval_pass1_before"].iloc[0]

@@ -1,25 +1,31 @@
-"""Part C, a group of ensemble members in one process: at each checkpoint of their trajectories, the exact metrics,
-RL with every seed and the lr sweep's runs."""
+"""Part C, a group of ensemble members in one process: at each checkpoint step, every member's exact metrics, then
+the RL runs of all the members (every seed and the lr sweep's runs) as one stack. One table of each kind per member:
+input.checkpoints is member-major (for each member, its steps), output.metrics / .rl / .sweep list one file per
+member, in members order (a job reads its members from its outputs: `vgh.io.member_of`)."""
 import pandas as pd
 
 from vgh.io import member_of, write_table
 from vgh.runtime import configure, select_device
-from vgh.trajectory.checkpoint import measure_trajectory_point
+from vgh.trajectory.checkpoint import measure_trajectory_points
 
 log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)
-steps = snakemake.params.steps
+members = [member_of(path) for path in snakemake.output.metrics]
+steps = [int(s) for s in snakemake.params.steps]
+paths = list(snakemake.input.checkpoints)
+if [member_of(p) for p in paths] != [m for m in members for _ in steps]:
+    raise ValueError(f"checkpoints {paths} are not member-major over members {members} x steps {steps}")
 rl_frame, eval_frame = pd.read_parquet(snakemake.input.rl), pd.read_parquet(snakemake.input.eval)
-for i, out in enumerate(snakemake.output.metrics):
-    member = member_of(out)
-    tables = {}
-    for step, path in zip(steps, snakemake.input.checkpoints[i * len(steps) : (i + 1) * len(steps)]):
-        assert member_of(path) == member, (path, member)
-        log.info("member %d, checkpoint step %d", member, step)
-        for name, table in measure_trajectory_point(path, int(step), rl_frame, eval_frame,
-                                                    snakemake.params.trajectory, device, log).items():
-            tables.setdefault(name, []).append(table)
-    for name, parts in tables.items():
+tables = [{} for _ in members]
+for j, step in enumerate(steps):
+    log.info("members %s, checkpoint step %d", members, step)
+    group = [paths[i * len(steps) + j] for i in range(len(members))]
+    for mine, measured in zip(tables, measure_trajectory_points(group, step, rl_frame, eval_frame,
+                                                                snakemake.params.trajectory, device, log)):
+        for name, table in measured.items():
+            mine.setdefault(name, []).append(table)
+for i, (member, mine) in enumerate(zip(members, tables)):
+    for name, parts in mine.items():
         table = pd.concat(parts, ignore_index=True)
         table.insert(0, "member", member)
-        write_table(table, snakemake.output[name][i])
+        write_table(table, getattr(snakemake.output, name)[i])

@@ -16,9 +16,10 @@ same length L, so TRL's grpo / bnpo / dapo normalizations coincide up to a const
 is the policy gradient -mean A grad log pi. No gradient clipping: the first-order picture (gain rate ~ S)
 assumes plain SGD steps.
 
-The runs from one checkpoint (RL seeds, the lr sweep's learning rates) advance in lockstep as one stacked model
-(`vgh.lm.stacked`): one batched forward / backward per step for all of them, each run with its own parameters,
-learning rate, optimizer state and generator. A run draws the same samples and gives the same numbers whichever
+The runs of one checkpoint step (RL seeds and the lr sweep's learning rates of every member of a group, each run from
+its member's checkpoint) advance in lockstep as one stacked model (`vgh.lm.stacked`): one batched forward /
+backward per step for all of them, each run with its own starting point, parameters, learning rate, optimizer state
+and generator. A run draws the same samples and gives the same numbers whichever
 other runs share its stack, up to the last float32 bit of batched matmuls of another size (`tests/test_stacked.py`
 checks every run of a stack against the run alone).
 
@@ -125,9 +126,12 @@ STAT_COLUMNS = ("reward", "reward_std", "frac_reward_zero_std", "entropy", "clip
 
 def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor, s: RLSettings,
                   lrs: list[float], generators: list[torch.Generator], log: logging.Logger | None = None,
-                  progress: bool = True, desc: str = "rl") -> tuple[list[pd.DataFrame], dict[str, torch.Tensor]]:
-    """K = len(lrs) RL runs from `model` (left unchanged) on the prompts (prompt_ids [N, P], answers [N, L] digit
-    values), run k with learning rate lrs[k] and generator generators[k], every other setting from `s`. Returns
+                  progress: bool = True, desc: str = "rl", start: dict[str, torch.Tensor] | None = None,
+                  names: list[str] | None = None) -> tuple[list[pd.DataFrame], dict[str, torch.Tensor]]:
+    """K = len(lrs) RL runs on the prompts (prompt_ids [N, P], answers [N, L] digit values), run k with learning
+    rate lrs[k] and generator generators[k], every other setting from `s`, from the stacked parameters `start`
+    ([K, ...], `vgh.lm.stacked.stack_models`; left unchanged) or by default all from `model`'s. `model` is the
+    template (architecture) and is left unchanged. `names` label the runs in the log (default: their lr). Returns
     each run's curve and the trained stacked parameters (`vgh.lm.stacked`).
 
     Row `step` = s describes the batch sampled from the run after s updates (so step 0 is the checkpoint itself).
@@ -143,8 +147,14 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
         raise ValueError(f"one generator per run: {len(lrs)} learning rates, {len(generators)} generators")
     log = log or logging.getLogger("vgh")
     k, b, g, L = len(lrs), s.prompts_per_step, s.num_generations, answers.shape[1]
-    params = stacked.stack_parameters(model, k)
-    names, leaves = list(params), list(params.values())
+    if start is None:
+        params = stacked.stack_parameters(model, k)
+    else:
+        if next(iter(start.values())).shape[0] != k:
+            raise ValueError(f"{next(iter(start.values())).shape[0]} starting points for {k} runs")
+        params = {n: p.detach().clone().requires_grad_(True) for n, p in start.items()}
+    labels = names or [f"lr {lr:g}" for lr in lrs]
+    param_names, leaves = list(params), list(params.values())
     dtype = leaves[0].dtype
     opt = StackedOptimizer(params, s.optimizer, torch.tensor(lrs, dtype=torch.float64))
     every = max(1, s.steps // 10)
@@ -156,21 +166,21 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
                                            generators)  # [K, B, G, L]
         rewards = exact_match(comps, answers[idx].unsqueeze(2))  # [K, B, G]
         adv = advantages(rewards, s.algo, s.scale_rewards).to(dtype).reshape(k, b * g, 1)
-        prompts = prompt_ids[idx].repeat_interleave(g, dim=1)  # [K, BG, P]
-        comps = comps.reshape(k, b * g, L)
+        prompts = prompt_ids[idx]  # [K, B, P]: each prompt's prefix runs once for its G completions
+        flat = comps.reshape(k, b * g, L)
         old = None
         per_iteration = []  # [5, K] each: clip low, high, region, loss, grad norm
         for iteration in range(s.num_iterations):  # TRL's num_iterations: steps on this batch
-            logp_all = stacked.completion_logprobs(params, model, prompts, comps, digit_ids,
-                                                   TEMPERATURE)  # [K, BG, L, 10]
-            logp = logp_all.gather(-1, comps.unsqueeze(-1)).squeeze(-1)  # [K, BG, L]
+            logp_all = stacked.group_logprobs(params, model, prompts, comps, digit_ids,
+                                              TEMPERATURE).reshape(k, b * g, L, -1)  # [K, BG, L, 10]
+            logp = logp_all.gather(-1, flat.unsqueeze(-1)).squeeze(-1)  # [K, BG, L]
             if old is None:  # first pass: rho = 1 exactly
                 old = logp.detach()
                 with torch.no_grad():
                     entropy = -(logp_all.exp() * logp_all).sum(-1).flatten(1).mean(1)
             loss, clip = clipped_surrogate(logp, old, adv, s.epsilon)
-            grads = dict(zip(names, torch.autograd.grad(loss.sum(), leaves)))
-            gnorm = torch.stack([gr.double().pow(2).flatten(1).sum(1) for gr in grads.values()]).sum(0).sqrt()
+            grads = dict(zip(param_names, torch.autograd.grad(loss.sum(), leaves)))
+            gnorm = _grad_norms(grads.values())
             opt.step(grads)
             per_iteration.append(torch.stack([clip["low"], clip["high"], clip["region"], loss.detach().double(),
                                               gnorm]))
@@ -185,14 +195,22 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
         if step % every == 0 or step == s.steps - 1:
             for run, row in enumerate(stats_per_step[-1].T.tolist()):
                 r = dict(zip(STAT_COLUMNS, row))
-                log.info("%s lr %g step %d reward %.4f reward_std %.4f zero_std %.2f entropy %.4f clip %.3f "
-                         "grad_norm %.3g", desc, lrs[run], step, r["reward"], r["reward_std"],
+                log.info("%s %s step %d reward %.4f reward_std %.4f zero_std %.2f entropy %.4f clip %.3f "
+                         "grad_norm %.3g", desc, labels[run], step, r["reward"], r["reward_std"],
                          r["frac_reward_zero_std"], r["entropy"], r["clip_ratio"], r["grad_norm"])
     table = torch.stack(stats_per_step).numpy()  # [steps, stats, K]
     curves = [pd.DataFrame(table[:, :, run], columns=list(STAT_COLUMNS))
               .assign(learning_rate=float(lrs[run]), n_samples=b * g)
               .rename_axis("step").reset_index() for run in range(k)]
     return curves, params
+
+
+def _grad_norms(grads) -> torch.Tensor:
+    """[K] float64 norm of every run's gradient (grads: [K, ...] tensors), each run's sum of squares reduced on its
+    own (a reduction over the rows of a [K, n] tensor may round by K, and a run's numbers must not depend on the
+    other runs of its stack)."""
+    flat = torch.cat([g.flatten(1) for g in grads], dim=1).double()
+    return torch.stack([row.pow(2).sum() for row in flat.unbind(0)]).sqrt()
 
 
 def _check_finite(iterations: torch.Tensor, step: int, s: RLSettings, lrs: list[float]):
@@ -217,28 +235,35 @@ def rl_train(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: 
     return curve, stacked.unstack_into(model, params, 0)
 
 
-def run_group(model, rl_split: tuple[torch.Tensor, torch.Tensor], eval_split: tuple[torch.Tensor, torch.Tensor],
-              digit_ids: torch.Tensor, s: RLSettings, runs: list[tuple[int, float]],
-              log: logging.Logger | None = None, progress: bool = True, desc: str = "rl") -> list[pd.DataFrame]:
-    """RL runs from `model` (left unchanged), one per (seed, lr) of `runs`, each with a generator seeded by its seed;
-    every run's curve with exact pass@1 columns: eval_pass1_before/after, gain (= after - before),
-    rl_pass1_before/after (RL split)."""
+def run_group(models, rl_split: tuple[torch.Tensor, torch.Tensor], eval_split: tuple[torch.Tensor, torch.Tensor],
+              digit_ids: torch.Tensor, s: RLSettings, runs: list[tuple], log: logging.Logger | None = None,
+              progress: bool = True, desc: str = "rl") -> list[pd.DataFrame]:
+    """RL runs as one stack, each from its own starting model: `models` is one model or a list of models of one
+    architecture (left unchanged), and each run of `runs` is (seed, lr) from models[0] or (start, seed, lr) from
+    models[start], with a generator seeded by its seed. Every run's curve with exact pass@1 columns from its own
+    start: eval_pass1_before/after, gain (= after - before), rl_pass1_before/after (RL split)."""
     log = log or logging.getLogger("vgh")
+    models = list(models) if isinstance(models, (list, tuple)) else [models]
+    runs = [(0, *run) if len(run) == 2 else tuple(run) for run in runs]
     device = rl_split[0].device
-    gens = [torch.Generator(device=device).manual_seed(int(seed)) for seed, _ in runs]
-    start = stacked.stack_parameters(model, 1)
-    before = {split: float(stacked.exact_pass1(start, model, *data, digit_ids).mean())
+    gens = [torch.Generator(device=device).manual_seed(int(seed)) for _, seed, _ in runs]
+    starts = stacked.stack_models(models)  # one per model: pass@1 before RL
+    before = {split: stacked.exact_pass1(starts, models[0], *data, digit_ids).mean(1).tolist()
               for split, data in (("eval", eval_split), ("rl", rl_split))}
-    curves, params = rl_train_runs(model, *rl_split, digit_ids, s, [lr for _, lr in runs], gens, log=log,
-                                   progress=progress, desc=desc)
-    after = {split: stacked.exact_pass1(params, model, *data, digit_ids).mean(1).tolist()
+    index = torch.tensor([start for start, _, _ in runs], device=device)
+    with torch.no_grad():
+        start_params = {n: p[index] for n, p in starts.items()}
+    names = [(f"model {start} " if len(models) > 1 else "") + f"seed {seed} lr {lr:g}" for start, seed, lr in runs]
+    curves, params = rl_train_runs(models[0], *rl_split, digit_ids, s, [lr for _, _, lr in runs], gens, log=log,
+                                   progress=progress, desc=desc, start=start_params, names=names)
+    after = {split: stacked.exact_pass1(params, models[0], *data, digit_ids).mean(1).tolist()
              for split, data in (("eval", eval_split), ("rl", rl_split))}
     out = []
-    for run, ((seed, lr), curve) in enumerate(zip(runs, curves)):
-        gain = after["eval"][run] - before["eval"]
-        out.append(curve.assign(seed=int(seed), eval_pass1_before=before["eval"],
-                                eval_pass1_after=after["eval"][run], gain=gain, rl_pass1_before=before["rl"],
+    for run, ((start, seed, lr), curve) in enumerate(zip(runs, curves)):
+        gain = after["eval"][run] - before["eval"][start]
+        out.append(curve.assign(seed=int(seed), eval_pass1_before=before["eval"][start],
+                                eval_pass1_after=after["eval"][run], gain=gain, rl_pass1_before=before["rl"][start],
                                 rl_pass1_after=after["rl"][run], algo=s.algo, optimizer=s.optimizer))
-        log.info("%s seed %d lr %g: eval pass@1 %.5f -> %.5f (gain %+.5f)", desc, seed, lr, before["eval"],
+        log.info("%s %s: eval pass@1 %.5f -> %.5f (gain %+.5f)", desc, names[run], before["eval"][start],
                  after["eval"][run], gain)
     return out
