@@ -318,8 +318,8 @@ BOOT = {"n_resamples": 200, "seed": 0}
 C1T = {"min_fraction_within_one": 0.5, "min_fraction_lr_rule": 0.5}
 
 
-def _claims(tables, traj, min_spearman=0.7, boot=BOOT):
-    kw = {"configured_lr": traj["rl"]["lr"], "n_resamples": boot["n_resamples"], "seed": boot["seed"]}
+def _claims(tables, traj, min_spearman=0.7):
+    kw = {"configured_lr": traj["rl"]["lr"]}
     c1 = checks.check_c1(tables["checkpoints"], tables["peaks"], tables["sweep_summary"], C1T,
                          corruption_rate=0.1, **CLAIM_TEXT["C1"], **kw)
     c2 = checks.check_c2(tables["ensemble"], tables["member_predictors"], tables["checkpoints"],
@@ -329,7 +329,7 @@ def _claims(tables, traj, min_spearman=0.7, boot=BOOT):
     return c1, c2
 
 
-@pytest.mark.parametrize("K,n_seeds", [(2, 1), (2, 3), (5, 1), (5, 3)])
+@pytest.mark.parametrize("K,n_seeds", [(5, 1), (5, 3), (10, 2)])  # R18: yes/no needs K >= 5 to PASS
 def test_ensemble_checks_pass_when_gain_follows_g_pred(K, n_seeds):
     tables, traj = _summary(n_members=K, n_checkpoints=8, n_seeds=n_seeds)
     assert set(tables["checkpoints"]["member"]) == set(range(K))
@@ -342,10 +342,12 @@ def test_ensemble_checks_pass_when_gain_follows_g_pred(K, n_seeds):
 
 
 def test_ensemble_checks_fail():
-    # gains ranked by S alone: G_pred cannot beat its best single factor (Delta <= 0) -> C2 FAIL
+    # gains ranked by S alone: G_pred cannot beat its best single factor (Delta <= 0, two of five members tie at
+    # exactly 0) -> C2 is not PASS (R18's interval over members: INCONCLUSIVE here, [-0.030, 0.002])
     tables, traj = _summary(n_members=5, n_checkpoints=8, n_seeds=3, gain="signal", noise=0.0)
     c1, c2 = _claims(tables, traj)
-    assert c2.checks["delta_vs_best_single_factor"]["verdict"] == "FAIL" and c2.verdict == "FAIL"
+    assert c2.checks["delta_vs_best_single_factor"]["verdict"] != "PASS" and c2.verdict != "PASS"
+    assert c2.checks["delta_vs_best_single_factor"]["interval"][1] < 0.01
     # reversed gains: the peaks are at opposite ends and rho is negative -> both FAIL
     tables, traj = _summary(n_members=5, n_checkpoints=8, n_seeds=3, gain="reversed")
     c1, c2 = _claims(tables, traj)
@@ -354,12 +356,12 @@ def test_ensemble_checks_fail():
 
 def test_binding_lr_check_makes_claims_inconclusive_not_fail():
     # the configured lr (0.01) falls: the rule picks 0.003 -> binding sub-check FAILs -> INCONCLUSIVE
-    tables, traj = _summary(n_members=2, n_checkpoints=6, n_seeds=3, configured_lr=0.01)
+    tables, traj = _summary(n_members=5, n_checkpoints=6, n_seeds=3, configured_lr=0.01)
     c1, c2 = _claims(tables, traj)
     assert c1.checks["lr_is_rule_choice"]["verdict"] == "FAIL"
     assert c1.verdict == "INCONCLUSIVE" and c2.verdict == "INCONCLUSIVE"
     # and a FAILing required sub-check still fails the claim
-    tables, traj = _summary(n_members=2, n_checkpoints=6, n_seeds=3, configured_lr=0.01, gain="reversed")
+    tables, traj = _summary(n_members=5, n_checkpoints=6, n_seeds=3, configured_lr=0.01, gain="reversed")
     assert _claims(tables, traj)[0].verdict == "FAIL"
 
 
@@ -388,7 +390,7 @@ def test_one_seed_and_nans_do_not_crash():
     m, c, sw, traj = synthetic_inputs(n_members=2, n_checkpoints=3, n_seeds=1)
     c["gain"] = np.nan
     tables = trajectory_summary(m, c, sw, traj, {"n_resamples": 50, "seed": 0})
-    c1, c2 = _claims(tables, traj, boot={"n_resamples": 1000, "seed": 0})
+    c1, c2 = _claims(tables, traj)
     assert c2.verdict == "FAIL"  # nothing measured: a non-finite statistic fails (R0)
 
 

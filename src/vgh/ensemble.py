@@ -1,19 +1,23 @@
-"""Ensemble intervals and three-valued verdicts (docs/SCIENCE.md, rule R0).
+"""Ensemble intervals and three-valued verdicts (docs/SCIENCE.md, rules R0 and R18).
 
 A claim's sub-check has one headline statistic per ensemble member (pretraining member for Parts B and C, Part
-A's `control.seeds` repetition). The ensemble estimate is their mean; its 95% interval is the percentile bootstrap
-over members (`scipy.stats.bootstrap`). Part C nests it: members, then RL seeds within each drawn member
-(`nested_interval`). The verdict compares the interval with the threshold:
+A's `control.seeds` repetition). R18's decision rule, which holds each wrong verdict's rate at or below 5% at K
+members (measured by the calibration stage, R19):
+- continuous: the 95% Student-t interval of the member mean, mean +- t(0.975, K-1) s / sqrt(K) (`interval`);
+- error-type (`scale="log"`): the same on the log scale, estimate the geometric mean;
+- yes/no: the count of members where it holds, exact binomial test against p0 (`yes_no_subcheck`), reported with
+  the Clopper-Pearson interval whose ends are those tests.
+The verdict compares the interval with the threshold:
 
     ">=" t: PASS if lo >= t, FAIL if hi < t       "<=" t: PASS if hi <= t, FAIL if lo > t
     ">"  t: PASS if lo > t,  FAIL if hi <= t      "<"  t: PASS if hi < t,  FAIL if lo >= t
 
 and INCONCLUSIVE otherwise (the interval straddles the threshold). A non-finite estimate or interval is FAIL (the
-statistic could not be measured). A yes/no sub-check is the fraction of members where it holds, with
-the threshold "> 0.5" (a majority, set per claim under `claims:`).
+statistic could not be measured).
 
 Roles: a *required* sub-check that FAILs fails the claim; a *binding* one (e.g. "the configured lr is the rule's
 choice") that does not PASS makes the claim at best INCONCLUSIVE, never FAIL. `claim_verdict` combines them.
+`nested_interval` (Part C's members-then-seeds bootstrap) is kept for the reported ensemble table only.
 """
 from __future__ import annotations
 
@@ -61,20 +65,35 @@ def _rng(seed) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
-def interval(per_member: Sequence[float], n_resamples: int, seed) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of the mean over members (resampling members with replacement).
+SCALES = ("linear", "log")
+LOG_FLOOR = 1e-12  # R18: a member value <= 0 on the log scale counts as LOG_FLOOR x the threshold
 
-    One member: the interval is its value (nothing to resample). Any non-finite member value: (nan, nan).
-    """
-    x = np.asarray(per_member, float)
+
+def on_scale(x, scale: str, threshold: float | None = None) -> np.ndarray:
+    """Member values on the rule's scale: as they are, or their logs (values <= 0 floored at LOG_FLOOR x the
+    threshold, an exact zero error)."""
+    x = np.asarray(x, float)
+    if scale == "linear":
+        return x
+    if scale != "log":
+        raise ValueError(f"unknown scale {scale!r}; one of {SCALES}")
+    floor = LOG_FLOOR * (abs(threshold) if threshold else 1.0)
+    return np.log(np.where(x > 0, x, floor))
+
+
+def interval(per_member: Sequence[float], scale: str = "linear", threshold: float | None = None
+             ) -> tuple[float, float, float]:
+    """(estimate, lo, hi): the member mean and its 95% Student-t interval, mean +- t(0.975, K-1) s / sqrt(K)
+    (R18); on the log scale the geometric mean and exp of the interval of the mean log. One member, or members all
+    equal: the interval is the estimate. Any non-finite member value: nan throughout."""
+    x = on_scale(per_member, scale, threshold)
     if len(x) == 0 or not np.isfinite(x).all():
-        return float("nan"), float("nan")
-    if len(x) == 1 or np.ptp(x) == 0:
-        return float(x[0]) if len(x) == 1 else float(x.mean()), float(x[0]) if len(x) == 1 else float(x.mean())
-    res = stats.bootstrap((x,), np.mean, n_resamples=n_resamples, method="percentile",
-                          confidence_level=CONFIDENCE, rng=_rng(seed))
-    ci = res.confidence_interval
-    return float(ci.low), float(ci.high)
+        return float("nan"), float("nan"), float("nan")
+    mean = float(x.mean())
+    half = 0.0 if len(x) == 1 else float(stats.t.ppf(0.5 + CONFIDENCE / 2, len(x) - 1) * x.std(ddof=1)
+                                          / math.sqrt(len(x)))
+    out = (mean, mean - half, mean + half)
+    return tuple(float(math.exp(v)) for v in out) if scale == "log" else out
 
 
 def nested_interval(per_member: Callable[[int, np.ndarray | None], float], n_members: int,
@@ -111,7 +130,8 @@ def nested_interval(per_member: Callable[[int, np.ndarray | None], float], n_mem
 class SubCheck:
     """One sub-check of a claim: its estimate `value`, 95% `interval`, the comparison `op threshold_value` (and
     `threshold`, its text), the three-valued `verdict`, its `role`, each member's value and pass/fail, and a
-    `note`. `yes_no` marks a yes/no sub-check (the fraction of members where it holds). Built by `subcheck`,
+    `note`. `yes_no` marks a yes/no sub-check (the fraction of members where it holds), `scale` a sub-check judged
+    on the log scale (its value the geometric mean). Built by `subcheck`,
     `yes_no_subcheck`, `within_subcheck` or `unmeasured`; `as_dict` is its form in the claim record."""
 
     value: float
@@ -125,6 +145,7 @@ class SubCheck:
     member_passed: list[bool]
     note: str = ""
     yes_no: bool = False
+    scale: str = "linear"
 
     @property
     def passed(self) -> bool:
@@ -146,14 +167,16 @@ class SubCheck:
                "passed": self.passed, "note": self.note}
         if self.yes_no:
             out["yes_no"] = True
+        if self.scale != "linear":
+            out["scale"] = self.scale
         return out
 
 
 def judged(per_member: Sequence[float], op: str, threshold: float, lo: float, hi: float, *,
            estimate: float | None = None, role: str = "required", note: str = "") -> SubCheck:
     """A sub-check whose interval [lo, hi] is already known (a bootstrap of the check's own, e.g. R4's envelope
-    over both directions, or a nested interval from the ensemble table): estimate (mean over members unless
-    given), verdict from the interval, each member's value and pass/fail."""
+    over both directions): estimate (mean over members unless given), verdict from the interval, each member's
+    value and pass/fail."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {ROLES}")
     x = np.asarray(per_member, float)
@@ -164,30 +187,46 @@ def judged(per_member: Sequence[float], op: str, threshold: float, lo: float, hi
                     member_passed=[holds(v, op, threshold) for v in x], note=note)
 
 
-def subcheck(per_member: Sequence[float], op: str, threshold: float, *, n_resamples: int, seed,
+def subcheck(per_member: Sequence[float], op: str, threshold: float, *, scale: str = "linear",
              role: str = "required", note: str = "") -> SubCheck:
-    """One sub-check over the ensemble: the mean over members, its 95% interval (bootstrap over members), verdict,
-    and each member's value and pass/fail."""
-    lo, hi = interval(np.asarray(per_member, float), n_resamples, seed)
-    return judged(per_member, op, threshold, lo, hi, role=role, note=note)
+    """One sub-check over the ensemble (R18): the member mean (geometric on the log scale), its 95% Student-t
+    interval, the verdict, and each member's value and pass/fail."""
+    est, lo, hi = interval(per_member, scale, threshold)
+    out = judged(per_member, op, threshold, lo, hi, estimate=est, role=role, note=note)
+    return out.replace(scale=scale)
 
 
-def yes_no_subcheck(per_member: Sequence[bool], threshold: float, *, n_resamples: int, seed,
-                    role: str = "required", note: str = "") -> SubCheck:
-    """A yes/no sub-check: the fraction of members where it holds, PASS when its interval lies above `threshold`
-    (R0: 0.5, a majority of members)."""
-    out = subcheck([1.0 if bool(b) else 0.0 for b in per_member], ">", threshold, n_resamples=n_resamples,
-                   seed=seed, role=role, note=note)
-    return out.replace(member_passed=[bool(b) for b in per_member], yes_no=True)
+def binomial_bounds(count: int, k: int, tail: float = 0.05) -> tuple[float, float]:
+    """Clopper-Pearson bounds of a proportion from `count` of `k`, `tail` in each tail: the lower bound lies above
+    p0 exactly when P(Bin(k, p0) >= count) <= tail, the upper bound below p0 when P(Bin(k, p0) <= count) <= tail."""
+    lo = 0.0 if count == 0 else float(stats.beta.ppf(tail, count, k - count + 1))
+    hi = 1.0 if count == k else float(stats.beta.ppf(1 - tail, count + 1, k - count))
+    return lo, hi
 
 
-def within_subcheck(per_member: Sequence[float], lo: float, hi: float, *, n_resamples: int, seed,
-                    role: str = "required") -> SubCheck:
-    """"lo <= statistic <= hi": one interval (the bootstrap over members of the mean), PASS when it lies inside
-    [lo, hi], FAIL when it lies wholly outside, INCONCLUSIVE otherwise (R0's rule at both ends)."""
-    iv = interval(np.asarray(per_member, float), n_resamples, seed)  # one bootstrap serves both ends
-    below = judged(per_member, ">=", lo, *iv, role=role)
-    above = judged(per_member, "<=", hi, *iv, role=role)
+def yes_no_subcheck(per_member: Sequence[bool], threshold: float, *, role: str = "required",
+                    note: str = "") -> SubCheck:
+    """A yes/no sub-check (R18): the count of members where it holds, judged by the exact binomial test against
+    p0 = `threshold` (0.5): PASS when P(Bin(K, p0) >= count) <= 0.05, FAIL when P(Bin(K, p0) <= count) <= 0.05,
+    INCONCLUSIVE otherwise. Value: the fraction; interval: the Clopper-Pearson bounds with 5% in each tail."""
+    bits = [bool(b) for b in per_member]
+    k, count = len(bits), sum(bits)
+    if k == 0:
+        return unmeasured(">", threshold, "no members", role=role)
+    lo, hi = binomial_bounds(count, k)
+    frac = count / k
+    verdict = PASS if lo > threshold else FAIL if hi < threshold else INCONCLUSIVE
+    out = judged([1.0 if b else 0.0 for b in bits], ">", threshold, lo, hi, estimate=frac, role=role,
+                 note=(note + "; " if note else "") + f"{count} of {k} members (exact binomial, R18)")
+    return out.replace(verdict=verdict, member_passed=bits, yes_no=True)
+
+
+def within_subcheck(per_member: Sequence[float], lo: float, hi: float, *, role: str = "required") -> SubCheck:
+    """"lo <= statistic <= hi": one Student-t interval of the member mean, PASS when it lies inside [lo, hi], FAIL
+    when it lies wholly outside, INCONCLUSIVE otherwise (R18's rule at both ends)."""
+    est, *iv = interval(per_member)
+    below = judged(per_member, ">=", lo, *iv, estimate=est, role=role)
+    above = judged(per_member, "<=", hi, *iv, estimate=est, role=role)
     verdicts = {below.verdict, above.verdict}
     verdict = FAIL if FAIL in verdicts else PASS if verdicts == {PASS} else INCONCLUSIVE
     return below.replace(threshold=f"in [{lo:g}, {hi:g}]", op="in", threshold_value=[float(lo), float(hi)],

@@ -24,15 +24,13 @@ def _seeds(table: pd.DataFrame) -> list:
     return sorted(table.seed.dropna().unique()) if "seed" in table else []
 
 
-def check_a1(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: str, n_resamples: int,
-             seed: int) -> Claim:
+def check_a1(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: str) -> Claim:
     """A1 over the ensemble of `control.seeds` (R0): per seed, the SF and PD relative errors at the largest N
     (<= max_rel_error) and the log-log slopes of error vs N, fitted per seed over its N values (in slope_range);
-    each sub-check's interval is the percentile bootstrap over seeds of the mean (`vgh.ensemble`,
-    n_resamples, seed). Headline: the SF relative error (the estimator that needs the most rollouts).
+    each sub-check's interval is R18's over seeds (`vgh.ensemble`: Student-t, the errors on the log scale).
+    Headline: the SF relative error (the estimator that needs the most rollouts).
     `thresholds`: the config's claims.A1."""
     max_rel_error, slope_range = thresholds["max_rel_error"], thresholds["slope_range"]
-    kw = {"n_resamples": int(n_resamples), "seed": int(seed)}
     s = a1_summary(table)
     n_max = int(table.n_rollouts.max()) if len(table) else 0
     seeds = _seeds(table)
@@ -47,9 +45,9 @@ def check_a1(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: s
         details[f"{est}_per_rollout_var"] = float(d.per_rollout_var.mean())
         details[f"{est}_rel_error_by_N"] = dict(zip(e.n_rollouts.astype(int).astype(str), e.rel_error.astype(float)))
     for est in ("SF", "PD"):
-        checks[f"{est}_rel_error_at_N_max"] = subcheck(per_seed_err[est], "<=", max_rel_error, **kw)
+        checks[f"{est}_rel_error_at_N_max"] = subcheck(per_seed_err[est], "<=", max_rel_error, scale="log")
     for est in ("SF", "PD"):
-        checks[f"{est}_loglog_slope"] = within_subcheck(per_seed_slope[est], *slope_range, **kw)
+        checks[f"{est}_loglog_slope"] = within_subcheck(per_seed_slope[est], *slope_range)
     details["variance_ratio_SF_over_PD"] = ratio(details["SF_per_rollout_var"], details["PD_per_rollout_var"])
     return Claim(
         id="A1",
@@ -155,9 +153,9 @@ def a2_pendulum_power(table: pd.DataFrame, headline_scale: float) -> pd.DataFram
 
 
 def check_a2(lq: pd.DataFrame, pendulum: pd.DataFrame, thresholds: dict, smoothing_scales: list[float], *,
-             statement: str, metric: str, n_resamples: int, seed: int) -> Claim:
-    """A2 over the ensemble of `control.seeds` (R0, R2); every statistic is per seed, its interval the
-    percentile bootstrap over seeds of the mean (n_resamples, seed):
+             statement: str, metric: str) -> Claim:
+    """A2 over the ensemble of `control.seeds` (R0, R2); every statistic is per seed, its interval R18's over
+    seeds (Student-t; the LQ error, power and closeness ratios on the log scale):
 
     - lq_rel_error_at_M_max (headline): LQ pooled relative error at the largest M <= max_lq_rel_error;
     - pendulum_min_cosine: the minimum over the seed's probe states of cosine(mean costate at the largest M,
@@ -168,7 +166,6 @@ def check_a2(lq: pd.DataFrame, pendulum: pd.DataFrame, thresholds: dict, smoothi
 
     `thresholds`: the config's claims.A2."""
     max_lq_rel_error, min_pendulum_cosine = thresholds["max_lq_rel_error"], thresholds["min_pendulum_cosine"]
-    kw = {"n_resamples": int(n_resamples), "seed": int(seed)}
     lq_table, pendulum_table, headline_scale = lq, pendulum, float(smoothing_scales[0])
     lq = a2_lq_errors(lq_table)
     m_max = int(lq.continuations.max()) if len(lq) else 0
@@ -182,16 +179,16 @@ def check_a2(lq: pd.DataFrame, pendulum: pd.DataFrame, thresholds: dict, smoothi
     min_cos = [strict_min(head[head.seed == k].cosine) for k in pen_seeds]
     pw = a2_pendulum_power(pendulum_table, headline_scale).set_index("seed").reindex(pen_seeds)
     min_power, max_closeness = thresholds["min_power"], thresholds["max_closeness"]
-    power = subcheck(pw.power.to_numpy(float), ">=", min_power, role="binding", **kw)
-    closeness = subcheck(pw.closeness.to_numpy(float), "<", max_closeness, **kw)
+    power = subcheck(pw.power.to_numpy(float), ">=", min_power, scale="log", role="binding")
+    closeness = subcheck(pw.closeness.to_numpy(float), "<", max_closeness, scale="log")
     if power.verdict != PASS:
         closeness = closeness.replace(
             verdict=INCONCLUSIVE,
             note=f"power {power.verdict}: |g0 - r| is not >= {3 * min_power:g} SE of the reference on every "
                  f"resample, so closeness is not informative (R2)")
     checks = {
-        "lq_rel_error_at_M_max": subcheck(lq_at.rel_error.to_numpy(float), "<=", max_lq_rel_error, **kw),
-        "pendulum_min_cosine": subcheck(min_cos, ">=", min_pendulum_cosine, **kw),
+        "lq_rel_error_at_M_max": subcheck(lq_at.rel_error.to_numpy(float), "<=", max_lq_rel_error, scale="log"),
+        "pendulum_min_cosine": subcheck(min_cos, ">=", min_pendulum_cosine),
         "pendulum_power": power,
         "pendulum_closeness": closeness,
     }
@@ -238,8 +235,7 @@ def a3_bias(table: pd.DataFrame) -> pd.DataFrame:
     return out.assign(ms_radius=out.alpha.map(radius))
 
 
-def check_a3(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: str, n_resamples: int,
-             seed: int) -> Claim:
+def check_a3(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: str) -> Claim:
     """A3 over the ensemble of `control.seeds` (R0, R3); per seed, over its alphas:
 
     - detached_spearman_alpha_bias (headline): Spearman(alpha, detached relative bias) >= min_spearman;
@@ -248,11 +244,10 @@ def check_a3(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: s
     - reparameterized_max_bias_over_floor: max over every alpha of reparameterized bias / floor <= 1.
 
     No sub-check at alpha = 0 for the detached pass (R3: it is the reparameterized computation there). Each
-    interval is the percentile bootstrap over seeds of the mean (n_resamples, seed). `thresholds`:
+    interval is R18's over seeds (Student-t; the bias / floor ratios on the log scale). `thresholds`:
     claims.A3."""
     min_spearman = thresholds["min_spearman"]
     above, within = thresholds["min_detached_bias_over_floor"], thresholds["max_reparameterized_bias_over_floor"]
-    kw = {"n_resamples": int(n_resamples), "seed": int(seed)}
     per = a3_bias(table)
     seeds = _seeds(table)
     rho, det_min, rep_max = [], [], []
@@ -265,9 +260,9 @@ def check_a3(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: s
         det_min.append(strict_min((pos.rel_bias / pos.floor).to_numpy()))
         rep_max.append(strict_max((rep.rel_bias / rep.floor).to_numpy()))
     checks = {
-        "detached_spearman_alpha_bias": subcheck(rho, ">=", min_spearman, **kw),
-        "detached_min_bias_over_floor_alpha_gt0": subcheck(det_min, ">", above, **kw),
-        "reparameterized_max_bias_over_floor": subcheck(rep_max, "<=", within, **kw),
+        "detached_spearman_alpha_bias": subcheck(rho, ">=", min_spearman),
+        "detached_min_bias_over_floor_alpha_gt0": subcheck(det_min, ">", above, scale="log"),
+        "reparameterized_max_bias_over_floor": subcheck(rep_max, "<=", within, scale="log"),
     }
     b = per.groupby(["alpha", "backward"])[["rel_bias", "floor", "ms_radius"]].mean().reset_index()
     rep = b[b.backward == "reparameterized"].sort_values("alpha")

@@ -42,7 +42,7 @@ def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
                                       thresholds["min_coverage"], n_resamples=n_resamples, seed=seed)
     low = lowest_entropy_limit(prompts)
     limit = thresholds["max_pd_error_lowest_entropy"]
-    lim = subcheck(low["pd_error"].to_numpy(float), "<=", limit, n_resamples=n_resamples, seed=seed,
+    lim = subcheck(low["pd_error"].to_numpy(float), "<=", limit, scale="log",
                    note="pooled relative error at each member's lowest mean entropy")
     details = {
         "envelope": env_details,
@@ -137,13 +137,12 @@ def b3_per_member(alignment: pd.DataFrame, null_quantile: float) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float], *, statement: str, metric: str,
-             n_resamples: int, seed) -> Claim:
+def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float], *, statement: str, metric: str) -> Claim:
     """B3 under R5, per member then over the ensemble (R0), at the largest group size G of the table:
 
     - rloo_cosine_largest_G: RLOO's mean cosine with the exact grad_theta J (over batches) >= min_rloo_cosine;
     - rloo_cosine_above_null_largest_G: that mean minus the `null_quantile` (0.975) of the per-batch cosines of
-      RLOO with the rewards permuted within each group, > 0 (PASS when the interval's lower end is above 0);
+      RLOO with the rewards permuted within each group, > 0 (PASS when the Student-t interval is above 0);
       INCONCLUSIVE and marked where the table has no null rows;
     - rloo_cosine_increasing_in_G: every step to a larger G raises RLOO's mean cosine (yes/no per member).
     Reported: every algorithm's mean cosine per G (mean over members), the null's quantile per G, GRPO's shift.
@@ -153,15 +152,13 @@ def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float], *, statement
     per = b3_per_member(alignment, q)
     has_null = len(_real_null(alignment, True)) > 0
     checks = {
-        "rloo_cosine_largest_G": subcheck(per["rloo_cosine"], ">=", thresholds["min_rloo_cosine"],
-                                          n_resamples=n_resamples, seed=seed),
+        "rloo_cosine_largest_G": subcheck(per["rloo_cosine"], ">=", thresholds["min_rloo_cosine"]),
         "rloo_cosine_above_null_largest_G": (
-            subcheck(per["margin"], ">", thresholds["min_margin_over_null"], n_resamples=n_resamples, seed=seed,
+            subcheck(per["margin"], ">", thresholds["min_margin_over_null"],
                      note=f"mean cosine minus the null's {q:g} quantile, per member")
             if has_null else unmeasured(">", thresholds["min_margin_over_null"],
                                         "no permuted-reward null rows in the table")),
-        "rloo_cosine_increasing_in_G": yes_no_subcheck(per["increasing"], thresholds["min_fraction_increasing"],
-                                                       n_resamples=n_resamples, seed=seed),
+        "rloo_cosine_increasing_in_G": yes_no_subcheck(per["increasing"], thresholds["min_fraction_increasing"]),
     }
     means = alignment_means(alignment)
     ens = means.groupby(["algo", "group_size"])["mean"].mean()

@@ -1,4 +1,4 @@
-"""Claim checks of Part C (C1, C2) under rules R0, R7, R8 and R9 of docs/SCIENCE.md: pure functions of the tables
+"""Claim checks of Part C (C1, C2) under rules R0, R7, R8, R9 and R18 of docs/SCIENCE.md: pure functions of the tables
 `vgh.trajectory.summary` builds.
 
 - checkpoints: one row per (member, checkpoint) (`predictors.checkpoint_table`): metrics, real gain, G_pred LOO.
@@ -9,9 +9,9 @@
 - sweep_summary: one row per (member, lr) (`lr_rule.lr_rule`): stable, chosen_by_rule, configured.
 
 Sub-checks (roles of `vgh.ensemble`): C1 requires the predicted peak within one checkpoint of the real one (R7,
-yes/no per member); C2 requires Spearman(real gain, G_pred LOO) >= min_spearman and Delta > 0 (R9, nested
-intervals). Both carry the binding "configured lr is the lr rule's choice" (R8, yes/no per member): when it does
-not PASS the claim is at best INCONCLUSIVE.
+yes/no per member); C2 requires Spearman(real gain, G_pred LOO) >= min_spearman and Delta > 0 (R9, R18's
+Student-t intervals over members). Both carry the binding "configured lr is the lr rule's choice" (R8, yes/no per
+member): when it does not PASS the claim is at best INCONCLUSIVE.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from vgh.claims import Claim
-from vgh.ensemble import SubCheck, judged, with_member, yes_no_subcheck
+from vgh.ensemble import SubCheck, subcheck, with_member, yes_no_subcheck
 
 from .predictors import PREDICTORS
 
@@ -38,31 +38,25 @@ def lr_is_rule_choice(sweep_summary: pd.DataFrame, configured_lr: float,
     return dict(sorted(out.items()))
 
 
-def lr_subcheck(sweep_summary: pd.DataFrame, configured_lr: float, members: list[int], min_fraction: float, *,
-                n_resamples: int, seed: int) -> SubCheck:
-    """R8's binding yes/no sub-check over the members (PASS when the fraction's interval lies above
-    `min_fraction`)."""
+def lr_subcheck(sweep_summary: pd.DataFrame, configured_lr: float, members: list[int],
+                min_fraction: float) -> SubCheck:
+    """R8's binding yes/no sub-check over the members (R18's binomial count against `min_fraction`)."""
     ok = lr_is_rule_choice(sweep_summary, configured_lr, members)
-    return yes_no_subcheck([ok[m] for m in members], min_fraction, n_resamples=n_resamples, seed=seed,
-                           role="binding",
+    return yes_no_subcheck([ok[m] for m in members], min_fraction, role="binding",
                            note=f"configured trajectory.rl.lr = {configured_lr:g} is the lr rule's choice (R8)")
 
 
 def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.DataFrame, thresholds: dict,
-             configured_lr: float, corruption_rate: float | None = None, *, statement: str, metric: str,
-             n_resamples: int, seed: int) -> Claim:
+             configured_lr: float, corruption_rate: float | None = None, *, statement: str, metric: str) -> Claim:
     """C1 (R7): per member, the checkpoint of the largest LOO G_pred is at most one checkpoint from that of the
     largest RL-seed-mean real gain (required, yes/no per member); the configured lr is the rule's choice (binding,
     R8). Whether the real peak is interior is a reported finding. `thresholds`: claims.C1 (min_fraction_within_one,
     min_fraction_lr_rule: the yes/no fractions' thresholds)."""
-    n_resamples, seed = int(n_resamples), int(seed)
     p = peaks.sort_values("member").reset_index(drop=True)
     members = [int(m) for m in p["member"]]
     within = yes_no_subcheck(p["within_one"].astype(bool).tolist(), thresholds["min_fraction_within_one"],
-                             n_resamples=n_resamples, seed=seed,
                              note="predicted (LOO G_pred) peak at most one checkpoint from the real-gain peak")
-    lr = lr_subcheck(sweep_summary, configured_lr, members, thresholds["min_fraction_lr_rule"],
-                     n_resamples=n_resamples, seed=seed)
+    lr = lr_subcheck(sweep_summary, configured_lr, members, thresholds["min_fraction_lr_rule"])
     ens = checkpoints.groupby("checkpoint")["gain_mean"].mean()
     details = {
         "per_member": p.to_dict(orient="records"),
@@ -87,14 +81,13 @@ def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.D
 
 
 def check_c2(ensemble: pd.DataFrame, member_predictors: pd.DataFrame, checkpoints: pd.DataFrame,
-             sweep_summary: pd.DataFrame, thresholds: dict, configured_lr: float, *, statement: str, metric: str,
-             n_resamples: int, seed: int) -> Claim:
-    """C2 (R9): (a) Spearman(real gain, G_pred LOO) >= thresholds["min_spearman"] with the nested interval;
-    (b) Delta = rho(G_pred) - max(rho(S), rho(H)) > 0, paired nested interval; both required. R8's lr sub-check
-    binding. rho(S*H) and every predictor's interval are reported. The intervals are the ensemble table's
-    (`vgh.trajectory.predictors.ensemble_table`: the nested bootstrap, members then RL seeds, with G_pred refitted
-    in every resample, n_resamples and seed of the same `bootstrap` settings). `thresholds`: claims.C2."""
-    n_resamples, seed = int(n_resamples), int(seed)
+             sweep_summary: pd.DataFrame, thresholds: dict, configured_lr: float, *, statement: str,
+             metric: str) -> Claim:
+    """C2 (R9, R18): (a) Spearman(real gain, G_pred LOO) >= thresholds["min_spearman"]; (b) Delta = rho(G_pred) -
+    max(rho(S), rho(H)) > 0, per member; both required, each with R18's Student-t interval over members (a
+    member's rho is computed from all its RL seeds). R8's lr sub-check binding. rho(S*H) and the ensemble table's
+    nested bootstrap intervals (`vgh.trajectory.predictors.ensemble_table`) are reported. `thresholds`:
+    claims.C2."""
     e = ensemble.set_index("statistic")
     mp = member_predictors.sort_values("member")
     members = sorted(int(m) for m in mp["member"].unique())
@@ -105,19 +98,17 @@ def check_c2(ensemble: pd.DataFrame, member_predictors: pd.DataFrame, checkpoint
     def iv(name):
         return (float(e.loc[name, "lo"]), float(e.loc[name, "hi"])) if name in e.index else (np.nan, np.nan)
 
-    sp = judged(rho["G_pred"].to_numpy(), ">=", float(thresholds["min_spearman"]), *iv("G_pred"),
-                note="nested bootstrap: members, then RL seeds (R0)")
-    de = judged(delta_m.to_numpy(), ">", float(thresholds["min_delta"]), *iv("delta"),
-                note="Delta = rho(G_pred) - max(rho(S), rho(H)), paired nested bootstrap (R9)")
-    lr = lr_subcheck(sweep_summary, configured_lr, members, thresholds["min_fraction_lr_rule"],
-                     n_resamples=n_resamples, seed=seed)
+    sp = subcheck(rho["G_pred"].to_numpy(), ">=", float(thresholds["min_spearman"]),
+                  note="per member from all its RL seeds; Student-t over members (R18)")
+    de = subcheck(delta_m.to_numpy(), ">", float(thresholds["min_delta"]),
+                  note="Delta = rho(G_pred) - max(rho(S), rho(H)) per member (R9); Student-t over members (R18)")
+    lr = lr_subcheck(sweep_summary, configured_lr, members, thresholds["min_fraction_lr_rule"])
     details = {
         "ensemble": {name: {"estimate": float(r["estimate"]), "interval": [float(r["lo"]), float(r["hi"])]}
                      for name, r in e.iterrows()},
         "spearman_S_times_H": float(e.loc["S*H", "estimate"]) if "S*H" in e.index else float("nan"),
         "spearman_S_times_H_interval": list(iv("S*H")),
         "per_member_spearman": {int(m): {k: float(v) for k, v in r.items()} for m, r in rho.iterrows()},
-        "n_boot": n_resamples,  # the record's key (and the ensemble table's column)
         "n_members": len(members),
         "kappa_fit_by_member": {int(m): float(k) for m, k in
                                 checkpoints.groupby("member")["kappa_fit"].first().items()},
