@@ -30,12 +30,15 @@ include: "workflow/rules/costates.smk"
 include: "workflow/rules/claim.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
+include: "workflow/rules/calibration.smk"
 
 
 rule all:
     input:
         "figures/claims.md",
         FIGURES,
+        "figures/calibration.md",
+        "figures/calibration.png",
 
 
 # Every output path above is relative to the config's `workdir` (default: the repository root; the smoke config's

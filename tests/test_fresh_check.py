@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import ROOT, SMOKE_OUT
 
-from vgh.fresh_check import compare_verdicts, main, reference, resolved_config
+from vgh.fresh_check import compare_verdicts, failing_flips, main, reference, resolved_config
 
 
 def table(verdicts, shift=0.0):
@@ -54,6 +54,16 @@ def test_numbers_may_differ_verdicts_may_not():
     assert len(diffs) == 1 and diffs[0].startswith("B2: committed INCONCLUSIVE")
     missing = compare_verdicts(committed, table({"A1": "PASS", "B2": "INCONCLUSIVE"}))
     assert missing == ["C1: only in the committed table"]
+
+
+def test_only_flips_of_unstable_verdicts_are_tolerated():
+    """R19: PASS <-> FAIL always fails; another flip fails unless the committed recurrence was < 0.9."""
+    committed = table({"A1": "PASS", "B2": "INCONCLUSIVE", "C1": "FAIL"}).assign(recurrence=[0.5, 0.6, 0.95])
+    assert failing_flips(committed, table({"A1": "FAIL", "B2": "INCONCLUSIVE", "C1": "FAIL"})) == ["A1"]
+    assert failing_flips(committed, table({"A1": "INCONCLUSIVE", "B2": "PASS", "C1": "FAIL"})) == []
+    assert failing_flips(committed, table({"A1": "PASS", "B2": "INCONCLUSIVE", "C1": "INCONCLUSIVE"})) == ["C1"]
+    assert failing_flips(committed.drop(columns="recurrence"),
+                         table({"A1": "PASS", "B2": "PASS", "C1": "FAIL"})) == ["B2"]  # unknown: strict
 
 
 def test_another_config_is_refused_before_anything_runs(repo, capsys):
@@ -119,6 +129,7 @@ def test_the_command_line_fails_on_a_doctored_committed_table(smoke_out, tmp_pat
     doctored = pd.read_csv(fresh)
     flip = {"PASS": "FAIL", "FAIL": "PASS", "INCONCLUSIVE": "PASS"}
     doctored.loc[0, "verdict"] = flip[doctored.loc[0, "verdict"]]
+    doctored.loc[0, "recurrence"] = 1.0  # a stable verdict: its flip fails (R19)
     doctored.to_csv(tmp_path / "doctored.csv", index=False)
     cmd = [sys.executable, "-m", "vgh.fresh_check", "--compare"]
     same = subprocess.run(cmd + [str(fresh), str(fresh)], capture_output=True, text=True)

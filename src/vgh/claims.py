@@ -8,7 +8,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .ensemble import PASS, SubCheck, claim_verdict, member_verdicts
+from .ensemble import FAIL, INCONCLUSIVE, PASS, SubCheck, claim_verdict, member_verdicts
 from .io import write_json
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ class Claim:
     threshold: str
     checks: dict[str, SubCheck]
     details: dict[str, Any] = field(default_factory=dict)
+    recurrence: float | None = None  # R19: the fraction of member resamples that give this verdict again
 
     def __post_init__(self) -> None:
         if not self.checks:
@@ -56,6 +57,17 @@ class Claim:
     def member_verdicts(self) -> list[str]:
         return member_verdicts(self.checks)
 
+    @property
+    def deciding(self) -> str:
+        """The sub-check that decided the verdict (R18): for a FAIL the first required sub-check that FAILs, for an
+        INCONCLUSIVE the first that does not PASS, for a PASS the headline (the first)."""
+        names = list(self.checks)
+        if self.verdict == FAIL:
+            return next(n for n in names if self.checks[n].role == "required" and self.checks[n].verdict == FAIL)
+        if self.verdict == INCONCLUSIVE:
+            return next(n for n in names if self.checks[n].verdict != PASS)
+        return names[0]
+
     def record(self, config: dict[str, Any]) -> dict[str, Any]:
         rec = {"id": self.id, "statement": self.statement, "metric": self.metric, "value": self.value,
                "threshold": self.threshold, "checks": {k: c.as_dict() for k, c in self.checks.items()},
@@ -63,8 +75,10 @@ class Claim:
         rec["passed"] = self.passed
         rec["verdict"] = self.verdict
         rec["interval"] = self.interval
+        rec["deciding"] = self.deciding
+        rec["recurrence"] = self.recurrence
         rec["member_verdicts"] = self.member_verdicts
-        rec["members_passing"] = sum(v == PASS for v in self.member_verdicts)
+        rec["members_passing"] = sum(v == PASS for v in self.member_verdicts)  # alone: on their own point values
         rec["config"] = config
         return rec
 
@@ -81,9 +95,11 @@ def record_summary(record: dict[str, Any]) -> str:
     and every sub-check (name = value [interval] (threshold) verdict). What the claim rule logs and a figure
     notebook prints under its figure."""
     mv = record.get("member_verdicts", [])
-    members = f"; members passing {sum(v == PASS for v in mv)}/{len(mv)}" if mv else ""
+    members = f"; members passing alone {sum(v == PASS for v in mv)}/{len(mv)}" if mv else ""
+    rec = record.get("recurrence")
+    recurs = f"; recurrence {_fmt(rec)}" if rec is not None else ""
     caption = (f"{record['id']} {record['verdict']}: {record['metric']} = {_fmt(record['value'])}"
-               f"{_fmt_interval(record.get('interval'))} (check {record['threshold']}){members}")
+               f"{_fmt_interval(record.get('interval'))} (check {record['threshold']}){members}{recurs}")
     checks = "; ".join(f"{k} = {_fmt(v['value'])}{_fmt_interval(v.get('interval'))} ({v['threshold']}) "
                        f"{v['verdict']}" for k, v in record["checks"].items())
     return caption + "\n" + checks
@@ -140,6 +156,7 @@ def run_check(tables: dict[str, Any], params: dict[str, Any]) -> Claim:
     p = dict(params)
     check = load_check(p.pop("check"))
     boot = p.pop("bootstrap")
+    p.pop("calibration", None)  # R19's replicate counts: the claim and calibration scripts read them
     if "n_resamples" in inspect.signature(check).parameters:  # a check with a bootstrap of its own (R4's envelope)
         p.update(n_resamples=int(boot["n_resamples"]), seed=int(boot["seed"]))
     return check(**tables, **p)
@@ -182,21 +199,30 @@ def _fmt_interval(iv) -> str:
     return f" [{_fmt(iv[0])}, {_fmt(iv[1])}]"
 
 
-TABLE_COLUMNS = ["id", "claim", "metric", "estimate", "interval_lo", "interval_hi", "threshold", "members_passing",
-                 "n_members", "verdict", "figure"]
+TABLE_COLUMNS = ["id", "claim", "metric", "estimate", "interval_lo", "interval_hi", "threshold", "deciding",
+                 "deciding_value", "deciding_lo", "deciding_hi", "deciding_check", "members_passing", "n_members",
+                 "recurrence", "verdict", "figure"]
+UNSTABLE = 0.9  # R19: a verdict that recurs on fewer member resamples than this is marked unstable
 
 
 def claims_table(records: list[dict[str, Any]], figures: dict[str, str]) -> "pd.DataFrame":
-    """One row per claim record: id, claim, metric, estimate, 95% interval, threshold, members passing (of
-    n_members), three-valued verdict, figure."""
+    """One row per claim record: id, claim, metric, estimate, 95% interval, threshold, the sub-check that decided
+    the verdict with its value and interval (R18), members passing alone (of n_members: each member's own point
+    values, not the ensemble rule), the verdict's recurrence over member resamples (R19), verdict, figure."""
     import pandas as pd
 
     def row(r):
         iv = r.get("interval") or [float("nan"), float("nan")]
         mv = r.get("member_verdicts", [])
+        name = r.get("deciding") or next(iter(r["checks"]))
+        d = r["checks"][name]
+        div = d.get("interval") or [float("nan"), float("nan")]
+        rec = r.get("recurrence")
         return {"id": r["id"], "claim": r["statement"], "metric": r["metric"], "estimate": r["value"],
-                "interval_lo": iv[0], "interval_hi": iv[1], "threshold": r["threshold"],
-                "members_passing": sum(v == PASS for v in mv), "n_members": len(mv), "verdict": r["verdict"],
+                "interval_lo": iv[0], "interval_hi": iv[1], "threshold": r["threshold"], "deciding": name,
+                "deciding_value": d["value"], "deciding_lo": div[0], "deciding_hi": div[1],
+                "deciding_check": d["threshold"], "members_passing": sum(v == PASS for v in mv),
+                "n_members": len(mv), "recurrence": float("nan") if rec is None else rec, "verdict": r["verdict"],
                 "figure": f"figures/{figures[r['id']]}.pdf"}
 
     return pd.DataFrame([row(r) for r in sorted(records, key=lambda r: r["id"])], columns=TABLE_COLUMNS)
@@ -204,12 +230,22 @@ def claims_table(records: list[dict[str, Any]], figures: dict[str, str]) -> "pd.
 
 def claims_markdown(table: "pd.DataFrame", title: str = "") -> str:
     """The verdict table as Markdown (what figures/claims.md holds and the README embeds)."""
-    head = ("| id | claim | metric | estimate | 95% interval | check | members passing | verdict | figure |\n"
-            "|---|---|---|---|---|---|---|---|---|\n")
+    import pandas as pd
+
+    head = ("| id | claim | metric | estimate | 95% interval | check | decided by | members passing alone | "
+            "recurrence | verdict | figure |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+
+    def recurrence(r):
+        if pd.isna(r.recurrence):
+            return "n/a"
+        return f"{r.recurrence:.2f}" + (" (unstable)" if r.recurrence < UNSTABLE else "")
+
     body = "".join(
         f"| {r.id} | {r.claim} | {r.metric} | {_fmt(r.estimate)} | "
         f"{_fmt_interval([r.interval_lo, r.interval_hi]).strip()} | {r.threshold} | "
-        f"{r.members_passing}/{r.n_members} | **{r.verdict}** | [{r.figure.rsplit('/', 1)[-1]}]({r.figure}) |\n"
+        f"{r.deciding} = {_fmt(r.deciding_value)} {_fmt_interval([r.deciding_lo, r.deciding_hi]).strip()} "
+        f"({r.deciding_check}) | {r.members_passing}/{r.n_members} | {recurrence(r)} | **{r.verdict}** | "
+        f"[{r.figure.rsplit('/', 1)[-1]}]({r.figure}) |\n"
         for r in table.itertuples())
     counts = ", ".join(f"{int((table['verdict'] == v).sum())} {v}" for v in ("PASS", "INCONCLUSIVE", "FAIL"))
     return (f"{title}\n\n" if title else "") + head + body + f"\n{len(table)} claims: {counts}.\n"
@@ -220,7 +256,9 @@ def caption_rst(record: dict[str, Any], description: str) -> str:
     checks = "; ".join(f"{name}: {_fmt(c['value'])}{_fmt_interval(c.get('interval'))} ({c['threshold']}) "
                        f"{c['verdict']}" for name, c in record.get("checks", {}).items())
     mv = record.get("member_verdicts", [])
-    members = f" Members passing: {sum(v == PASS for v in mv)}/{len(mv)} ({', '.join(mv)})." if mv else ""
+    members = f" Members passing alone: {sum(v == PASS for v in mv)}/{len(mv)} ({', '.join(mv)})." if mv else ""
+    if record.get("recurrence") is not None:
+        members += f" Recurrence over member resamples: {_fmt(record['recurrence'])}."
     return (f"{description.strip()}\n\n**Verdict: {record['verdict']}** — {record['metric']} = "
             f"{_fmt(record['value'])}{_fmt_interval(record.get('interval'))} (check {record['threshold']})."
             f"{members}\n\n" + (f"Sub-checks: {checks}.\n" if checks else ""))

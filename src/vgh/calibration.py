@@ -1,0 +1,272 @@
+"""R19: every claim's check run on data where the claim is false (nulls) and where it is true (planted positives),
+at the config's K, with the same code that decides the claim, and each verdict's recurrence (docs/SCIENCE.md).
+
+- `rule_calibration`: R18's rule per sub-check of a claim record (the `vgh.ensemble` builders themselves) on K
+  member values drawn with the true mean (geometric mean on the log scale) exactly at the threshold, normal with the
+  spread of the claim's own members, lognormal sigma = 1 and 2 on the log scale, Bernoulli(p0) for yes/no; and a
+  planted positive one member standard deviation on the passing side (yes/no: each member holds w.p. 0.9).
+- `claim_calibration`: the claim's check function (`vgh.claims.run_check`) on tables built from its own tables
+  (`NULLS`: B1/B2 sparse errors, zero costate, shuffled within member, constant error; B3 a random direction;
+  C1 a constant predictor at each checkpoint and permuted peak labels; C2 G_pred replaced by its best single factor
+  and by a permutation), and planted positives.
+- `recurrence`: the fraction of member resamples (with replacement) on which the check gives the same verdict.
+Every draw comes from a generator seeded by the caller.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .claims import run_check
+from .ensemble import FAIL, INCONCLUSIVE, PASS, SubCheck, interval, on_scale, subcheck, within_subcheck, yes_no_subcheck
+
+N_RULE = 2000  # replicates per R18 rule case (config: calibration.rule_replicates)
+N_CLAIM = 200  # replicates per random claim-level null (calibration.claim_replicates)
+N_RECURRENCE = 200  # member resamples per verdict (calibration.recurrence_draws)
+MAX_WRONG = 0.05  # R19: a null's wrong-verdict rate above this marks the check weak
+
+
+def _rates(verdicts: list[str]) -> dict[str, float]:
+    n = len(verdicts)
+    return {"replicates": n, "pass_rate": verdicts.count(PASS) / n,
+            "inconclusive_rate": verdicts.count(INCONCLUSIVE) / n, "fail_rate": verdicts.count(FAIL) / n}
+
+
+def _row(claim: str, level: str, target: str, case: str, truth: str, verdicts: list[str],
+         strict_fail: bool) -> dict[str, Any]:
+    """One calibration row. A null's wrong verdicts are its PASSes, and at the threshold (`strict_fail`) its FAILs
+    too; a positive's wrong verdicts are everything but PASS (1 - power)."""
+    r = _rates(verdicts)
+    if truth == "null":
+        worst = max(r["pass_rate"], r["fail_rate"]) if strict_fail else r["pass_rate"]
+        ok = worst <= MAX_WRONG
+    else:
+        worst, ok = 1 - r["pass_rate"], None
+    return {"claim": claim, "level": level, "target": target, "case": case, "truth": truth, **r,
+            "wrong_rate": worst, "holds": ok}
+
+
+def _from_scale(z: np.ndarray, scale: str) -> np.ndarray:
+    return np.exp(z) if scale == "log" else z
+
+
+def rule_calibration(claim: str, checks: dict[str, SubCheck], k: int, rng: np.random.Generator,
+                     n: int = N_RULE) -> list[dict[str, Any]]:
+    """R18's rule on each sub-check's nulls at the threshold and its planted positive (module docstring)."""
+    rows = []
+    for name, sub in checks.items():
+        if not sub.per_member:  # unmeasured by design: nothing to calibrate
+            continue
+        if sub.yes_no:
+            p0 = float(sub.threshold_value)
+            for case, p, truth in ((f"Bernoulli({p0:g}): the threshold", p0, "null"),
+                                   ("Bernoulli(0.9)", 0.9, "positive")):
+                v = [yes_no_subcheck(list(rng.random(k) < p), p0).verdict for _ in range(n)]
+                rows.append(_row(claim, "rule", name, case, truth, v, strict_fail=True))
+            continue
+        if sub.op == "in":
+            lo, hi = sub.threshold_value
+            sd = _spread(sub.per_member, "linear", (hi - lo) / 4)
+            for case, mean, truth in (("normal, mean at the lower end", lo, "null"),
+                                      ("normal, mean at the upper end", hi, "null"),
+                                      ("normal, mean mid-range", (lo + hi) / 2, "positive")):
+                v = [within_subcheck(mean + sd * rng.standard_normal(k), lo, hi).verdict for _ in range(n)]
+                rows.append(_row(claim, "rule", name, case, truth, v, strict_fail=True))
+            continue
+        t, op, scale = float(sub.threshold_value), sub.op, sub.scale
+        if not np.allclose(interval(sub.per_member, scale, t)[1:], sub.interval, equal_nan=True):
+            continue  # an interval of the check's own (R4's envelope bootstrap): calibrated at the claim level
+        ts = float(on_scale([t], scale, t)[0])
+        sd = _spread(sub.per_member, scale, abs(ts) * 0.1 or 0.1, t)
+        side = 1.0 if op in (">=", ">") else -1.0
+        cases = [("normal at the threshold (members' spread)", lambda: ts + sd * rng.standard_normal(k), "null")]
+        if scale == "log":
+            for sigma in (1.0, 2.0):
+                cases.append((f"lognormal sigma={sigma:g} at the threshold",
+                              lambda sigma=sigma: ts + sigma * rng.standard_normal(k), "null"))
+        cases.append(("normal, one member SD on the passing side",
+                      lambda: ts + side * sd + sd * rng.standard_normal(k), "positive"))
+        for case, draw, truth in cases:
+            v = [subcheck(_from_scale(draw(), scale), op, t, scale=scale).verdict for _ in range(n)]
+            rows.append(_row(claim, "rule", name, case, truth, v, strict_fail=True))
+    return rows
+
+
+def _spread(per_member, scale: str, fallback: float, threshold: float | None = None) -> float:
+    """The members' standard deviation on the rule's scale (the fallback where it is 0 or undefined)."""
+    x = on_scale(per_member, scale, threshold)
+    x = x[np.isfinite(x)]
+    sd = float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
+    return sd if sd > 0 else float(fallback)
+
+
+def member_key(table: pd.DataFrame) -> str | None:
+    """The column that names a table's members: `member` (Parts B, C), `seed` (Part A), or none (a table over the
+    whole ensemble)."""
+    return next((c for c in ("member", "seed") if c in table.columns), None)
+
+
+def resample_members(tables: dict[str, Any], draw: np.ndarray, members: list) -> dict[str, Any]:
+    """The tables of the members members[draw] (with repeats), relabelled 0..len(draw)-1, so that a member drawn
+    twice counts twice. Tables without a member column pass unchanged."""
+    out = {}
+    for name, t in tables.items():
+        key = member_key(t) if isinstance(t, pd.DataFrame) else None
+        if key is None:
+            out[name] = t
+            continue
+        parts = [t[t[key] == members[i]].assign(**{key: j}) for j, i in enumerate(draw)]
+        out[name] = pd.concat(parts, ignore_index=True)
+    return out
+
+
+def ensemble_members(tables: dict[str, Any]) -> list:
+    """The members of a claim's tables (the first table with a member column)."""
+    for t in tables.values():
+        if isinstance(t, pd.DataFrame) and member_key(t):
+            return sorted(t[member_key(t)].dropna().unique().tolist())
+    return []
+
+
+def recurrence(tables: dict[str, Any], params: dict[str, Any], verdict: str, rng: np.random.Generator,
+               n: int = N_RECURRENCE) -> float:
+    """R19: the fraction of n member resamples (with replacement, K of K) on which the claim's check gives
+    `verdict` again."""
+    members = ensemble_members(tables)
+    if len(members) < 2:
+        return float("nan")
+    same = 0
+    for _ in range(n):
+        draw = rng.integers(0, len(members), len(members))
+        same += run_check(resample_members(tables, draw, members), params).verdict == verdict
+    return same / n
+
+
+# ------------------------------------------------------------------------------------------- claim-level nulls
+
+
+def _errors(prompts: pd.DataFrame, abs_error: np.ndarray) -> pd.DataFrame:
+    """The prompts table with E[lambda_PD]'s absolute error replaced (and its relative error with it)."""
+    g = prompts["g_norm"].to_numpy(float)
+    return prompts.assign(pd_abs_error=abs_error, pd_rel_error=np.where(g > 0, abs_error / np.where(g > 0, g, 1), 0))
+
+
+def _sparse(t, rng):
+    e = np.zeros(len(t["prompts"]))
+    hit = rng.random(len(e)) < 0.02
+    e[hit] = float(t["prompts"]["pd_abs_error"].max())
+    return {**t, "prompts": _errors(t["prompts"], e)}
+
+
+def _shuffled(t, rng):
+    p = t["prompts"]
+    e = p["pd_abs_error"].to_numpy(float).copy()
+    for _, idx in p.groupby("member").indices.items():
+        e[idx] = rng.permutation(e[idx])
+    return {**t, "prompts": _errors(p, e)}
+
+
+def _planted_envelope(xcol):
+    def make(t, rng):
+        p = t["prompts"]
+        x = p[xcol].to_numpy(float)
+        c = float(np.nanmedian(p["pd_abs_error"] / np.where(x > 0, x, np.nan)))
+        return {**t, "prompts": _errors(p, c * x * rng.random(len(x)) * 0.05)}
+    return make
+
+
+def _b_nulls(xcol):
+    return {
+        "sparse errors (2% of the points get the largest error, the rest 0)": ("null", _sparse, True),
+        "zero costate (e = |g*|)": ("null", lambda t, rng: {**t, "prompts": _errors(
+            t["prompts"], t["prompts"]["g_norm"].to_numpy(float))}, False),
+        "errors shuffled within each member": ("null", _shuffled, True),
+        "constant error (the median)": ("null", lambda t, rng: {**t, "prompts": _errors(
+            t["prompts"], np.full(len(t["prompts"]), float(t["prompts"]["pd_abs_error"].median())))}, False),
+        "planted: e = C x u, u ~ U(0, 0.05), C the median e / x": ("positive", _planted_envelope(xcol), True),
+    }
+
+
+def _random_direction(t, rng):
+    a = t["alignment"]
+    real = (a["algo"] == "rloo") & ~a["reward_permuted"].astype(bool)
+    d = a["n_params"].to_numpy(float)
+    cos = rng.standard_normal(len(a)) / np.sqrt(d)  # the cosine of a random direction in d dimensions
+    return {**t, "alignment": a.assign(cosine=np.where(real, cos, a["cosine"]))}
+
+
+def _constant_peak(index):
+    def make(t, rng):
+        p = t["peaks"]
+        return {**t, "peaks": p.assign(predicted_peak_index=index,
+                                       within_one=(p["real_peak_index"] - index).abs() <= 1)}
+    return make
+
+
+def _permuted_peak(t, rng):
+    p = t["peaks"]
+    idx = rng.integers(0, p["n_checkpoints"].to_numpy(int))
+    return {**t, "peaks": p.assign(predicted_peak_index=idx, within_one=(p["real_peak_index"] - idx).abs() <= 1)}
+
+
+def _c1_nulls(tables):
+    n = int(tables["peaks"]["n_checkpoints"].max())
+    out = {f"constant predictor at checkpoint index {i}": ("null", _constant_peak(i), False) for i in range(n)}
+    out["predicted peak at a random checkpoint (labels permuted)"] = ("null", _permuted_peak, True)
+    out["planted: the predicted peak is the real one"] = ("positive", lambda t, rng: {**t, "peaks": t["peaks"].assign(
+        predicted_peak_index=t["peaks"]["real_peak_index"], within_one=True)}, False)
+    return out
+
+
+def _g_pred_as(t, rho_of):
+    mp = t["member_predictors"].copy()
+    for m, d in mp.groupby("member"):
+        mp.loc[d.index[d["predictor"] == "G_pred"], "spearman"] = rho_of(m, d)
+    return {**t, "member_predictors": mp}
+
+
+def _best_single(t, rng):
+    return _g_pred_as(t, lambda m, d: float(d[d["predictor"].isin(["S", "H"])]["spearman"].max()))
+
+
+def _permuted_rho(t, rng):
+    c = t["checkpoints"]
+
+    def rho(m, d):
+        g = c[c["member"] == m]["gain_mean"].to_numpy(float)
+        return float(pd.Series(g).corr(pd.Series(rng.permutation(len(g))), method="spearman"))
+    return _g_pred_as(t, rho)
+
+
+NULLS: dict[str, Callable[[dict], dict]] = {
+    "B1": lambda tables: _b_nulls("entropy"),
+    "B2": lambda tables: _b_nulls("gap"),
+    "B3": lambda tables: {"update in a random direction": ("null", _random_direction, True)},
+    "C1": _c1_nulls,
+    "C2": lambda tables: {"G_pred replaced by its best single factor": ("null", _best_single, False),
+                          "G_pred replaced by a random ranking (labels permuted)": ("null", _permuted_rho, True)},
+}
+
+
+def claim_calibration(claim: str, tables: dict[str, Any], params: dict[str, Any], rng: np.random.Generator,
+                      n: int = N_CLAIM) -> list[dict[str, Any]]:
+    """The claim's check on each of its claim-level nulls and positives (n replicates for a random null, n / 4 for
+    a random positive, one for a deterministic case)."""
+    rows = []
+    for case, (truth, make, random) in NULLS.get(claim, lambda t: {})(tables).items():
+        reps = (n if truth == "null" else max(1, n // 4)) if random else 1
+        verdicts = [run_check(make(tables, rng), params).verdict for _ in range(reps)]
+        rows.append(_row(claim, "claim", "claim", case, truth, verdicts, strict_fail=False))
+    return rows
+
+
+def calibration_table(claim: str, tables: dict[str, Any], params: dict[str, Any], checks: dict[str, SubCheck],
+                      seed: int, rule_replicates: int = N_RULE, claim_replicates: int = N_CLAIM) -> pd.DataFrame:
+    """R19's table for one claim: the rule rows of every sub-check and the claim-level rows."""
+    rng = np.random.default_rng([int(seed), sum(map(ord, claim))])
+    k = len(ensemble_members(tables)) or max((len(c.per_member) for c in checks.values()), default=1)
+    rows = (rule_calibration(claim, checks, k, rng, rule_replicates)
+            + claim_calibration(claim, tables, params, rng, claim_replicates))
+    return pd.DataFrame(rows).assign(members=k)
