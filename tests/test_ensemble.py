@@ -39,7 +39,8 @@ def test_interval_is_the_student_t_interval_of_the_member_mean():
     assert est == pytest.approx(np.mean(x)) and (lo, hi) == pytest.approx((np.mean(x) - half, np.mean(x) + half))
     g, glo, ghi = interval(x, "log", 0.7)  # the log scale: geometric mean, exp of the interval of the mean log
     assert g == pytest.approx(np.exp(np.mean(np.log(x)))) and glo < g < ghi
-    assert interval([0.3]) == (0.3, 0.3, 0.3)
+    assert interval([0.3]) == (0.3, -np.inf, np.inf)  # one member: no interval, so no decided verdict
+    assert subcheck([0.3], "<=", 0.5).verdict == INCONCLUSIVE
     assert all(np.isnan(interval([0.3, float("nan")])))
     assert interval([0.0, 0.1], "log", 0.05)[0] > 0  # an exact zero error is floored, not -inf
 

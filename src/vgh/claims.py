@@ -157,8 +157,8 @@ def run_check(tables: dict[str, Any], params: dict[str, Any]) -> Claim:
     check = load_check(p.pop("check"))
     boot = p.pop("bootstrap")
     p.pop("calibration", None)  # R19's replicate counts: the claim and calibration scripts read them
-    if "n_resamples" in inspect.signature(check).parameters:  # a check with a bootstrap of its own (R4's envelope)
-        p.update(n_resamples=int(boot["n_resamples"]), seed=int(boot["seed"]))
+    wants = inspect.signature(check).parameters  # a check that draws (R10's prompt split) takes the seed
+    p.update({k: int(boot[k]) for k in ("n_resamples", "seed") if k in wants})
     return check(**tables, **p)
 
 

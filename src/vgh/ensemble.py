@@ -12,8 +12,8 @@ The verdict compares the interval with the threshold:
     ">=" t: PASS if lo >= t, FAIL if hi < t       "<=" t: PASS if hi <= t, FAIL if lo > t
     ">"  t: PASS if lo > t,  FAIL if hi <= t      "<"  t: PASS if hi < t,  FAIL if lo >= t
 
-and INCONCLUSIVE otherwise (the interval straddles the threshold). A non-finite estimate or interval is FAIL (the
-statistic could not be measured).
+and INCONCLUSIVE otherwise (the interval straddles the threshold). A nan estimate or interval is FAIL (the
+statistic could not be measured); one member has no interval (INCONCLUSIVE).
 
 Roles: a *required* sub-check that FAILs fails the claim; a *binding* one (e.g. "the configured lr is the rule's
 choice") that does not PASS makes the claim at best INCONCLUSIVE, never FAIL. `claim_verdict` combines them.
@@ -47,8 +47,10 @@ def interval_verdict(lo: float, hi: float, op: str, threshold: float) -> str:
     """PASS / FAIL / INCONCLUSIVE of an interval [lo, hi] against `op threshold` (module docstring)."""
     if op not in OPS:
         raise ValueError(f"unknown comparison {op!r}; one of {OPS}")
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return FAIL
+    if math.isnan(lo) or math.isnan(hi):
+        return FAIL  # the statistic could not be measured
+    if math.isinf(lo) or math.isinf(hi):
+        return INCONCLUSIVE  # no interval (one member): it straddles every threshold
     if holds(lo, op, threshold) and holds(hi, op, threshold):
         return PASS
     if not holds(lo, op, threshold) and not holds(hi, op, threshold):
@@ -84,14 +86,15 @@ def on_scale(x, scale: str, threshold: float | None = None) -> np.ndarray:
 def interval(per_member: Sequence[float], scale: str = "linear", threshold: float | None = None
              ) -> tuple[float, float, float]:
     """(estimate, lo, hi): the member mean and its 95% Student-t interval, mean +- t(0.975, K-1) s / sqrt(K)
-    (R18); on the log scale the geometric mean and exp of the interval of the mean log. One member, or members all
-    equal: the interval is the estimate. Any non-finite member value: nan throughout."""
+    (R18); on the log scale the geometric mean and exp of the interval of the mean log. One member: no interval
+    (-inf, inf; the verdict is INCONCLUSIVE); members all equal: the interval is the estimate. Any non-finite member
+    value: nan throughout."""
     x = on_scale(per_member, scale, threshold)
     if len(x) == 0 or not np.isfinite(x).all():
         return float("nan"), float("nan"), float("nan")
     mean = float(x.mean())
-    half = 0.0 if len(x) == 1 else float(stats.t.ppf(0.5 + CONFIDENCE / 2, len(x) - 1) * x.std(ddof=1)
-                                          / math.sqrt(len(x)))
+    half = math.inf if len(x) == 1 else float(stats.t.ppf(0.5 + CONFIDENCE / 2, len(x) - 1) * x.std(ddof=1)
+                                              / math.sqrt(len(x)))
     out = (mean, mean - half, mean + half)
     return tuple(float(math.exp(v)) for v in out) if scale == "log" else out
 

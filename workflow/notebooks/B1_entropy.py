@@ -17,9 +17,10 @@
 # shown at a fixed sample budget N. Entropy h: the prompt's mean per-token entropy, exact over completions.
 # Every table comes from each of the K pretraining members (the ensemble, SCIENCE.md R0).
 #
-# The verdict comes from the claim record (rule claim_B1, `vgh.costates.checks.check_b1`; SCIENCE.md R4), one
-# unit per (member, checkpoint, tau, prompt): the **envelope** e <= C h (C fitted on the fit members' points
-# above their median h, coverage on the held-out members' points below theirs) and the **limit**, the pooled
+# The verdict comes from the claim record (rule claim_B1, `vgh.costates.checks.check_b1`; SCIENCE.md R10), one
+# unit per (member, checkpoint, tau, prompt): the **envelope** e <= C h (C fitted on half the prompts, points
+# above their median h; coverage per member on the other half's points below its median), the **trend** (the
+# relative error in the lowest quarter of h over that in the highest, < 1) and the **limit**, the pooled
 # relative error sum |E[lambda_PD] - g*| / sum |g*| at the lowest mean entropy each member reaches.
 # Reported: the median per-prompt error there and the carry-chain prompts as their own stratum; Spearman(e, h) and
 # Spearman(e, gap) at each fixed tau and their partial Spearman given tau; the old Spearman of the pooled error.
@@ -81,31 +82,33 @@ ax.legend(handles=[Line2D([], [], color=colors[c], marker="o", label=f"step {c}"
     Line2D([], [], color="k", ls="--", label=f"limit at the lowest entropy: {thr['max_pd_error_lowest_entropy']:g}")],
     fontsize="x-small", loc="best")
 
-# (b) the envelope e <= C h: fit members' points above their median (grey), held-out points below theirs
+# (b) the envelope e <= C h: the fit half's points above its median (grey), held-out points below their median
 ax = axes[1]
 env = claim["details"]["envelope"]
-fit, held = env.get("fit_members", members), env.get("held_out_members", [])  # the check's halves
+fit, held = env.get("fit_prompts", []), env.get("held_out_prompts", [])  # R10: the check's prompt halves
 c_env = env.get("C", float("nan"))
 floor = 1e-12
-f = prompts[prompts["member"].isin(fit)]
-h = prompts[prompts["member"].isin(held)]
+f = prompts[prompts["prompt_index"].isin(fit)]
+h = prompts[prompts["prompt_index"].isin(held)]
 f_up = f[f["entropy"] > f["entropy"].median()]
 ax.scatter(f_up["entropy"].clip(lower=floor), f_up["pd_abs_error"].clip(lower=floor), s=6, color="0.6",
-           alpha=0.5, label=f"fit members {list(map(int, fit))}, above their median h")
+           alpha=0.5, label="fit half of the prompts, above its median h")
+first = h["member"].min() if len(h) else None
 for m, d in h.groupby("member"):
     low = d[d["entropy"] < d["entropy"].median()]
     ok = low["pd_abs_error"] <= c_env * low["entropy"]
     ax.scatter(low.loc[ok, "entropy"].clip(lower=floor), low.loc[ok, "pd_abs_error"].clip(lower=floor), s=9,
-               color="C0", alpha=0.6, label="held out, below median h: covered" if m == held[0] else None)
+               color="C0", alpha=0.6, label="held-out prompts, below median h: covered" if m == first else None)
     ax.scatter(low.loc[~ok, "entropy"].clip(lower=floor), low.loc[~ok, "pd_abs_error"].clip(lower=floor), s=14,
-               color="C3", marker="x", label="held out, below median h: outside" if m == held[0] else None)
+               color="C3", marker="x", label="held-out prompts, below median h: outside" if m == first else None)
 hs = np.linspace(0, max(float(np.nan_to_num(prompts["entropy"].max())), 1e-3), 200)[1:]
 if np.isfinite(c_env):
     ax.plot(hs, c_env * hs, "k-", lw=1.2, label=f"C h, C = {c_env:.3g} (99th pct of e/h, fit half)")
 log_scale(ax, "xy")
 sub = claim["checks"]["envelope_coverage_entropy"]
 ax.set(xlabel="prompt's mean per-token entropy h (nats)", ylabel=r"$e = \|E[\lambda_{PD}] - g^*\|$ per prompt",
-       title=f"envelope: held-out coverage {sub['value']:.3g} (>= {thr['min_coverage']:g})")
+       title=f"envelope: held-out coverage {sub['value']:.3g} (>= {thr['min_coverage']:g}); "
+             f"zero costate {env.get('zero_costate', {}).get('coverage_mean', float('nan')):.3g}")
 ax.legend(fontsize="x-small", loc="best")
 
 # (c) the limit at each member's lowest entropy, with the carry-chain stratum

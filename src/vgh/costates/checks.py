@@ -27,19 +27,21 @@ from .findings import lowest_entropy_limit, old_statistics, outliers, relative_e
 
 
 def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str, float], *, statement: str,
-             metric: str, n_resamples: int, seed) -> Claim:
-    """B1 under R4: the error of E[lambda_PD] is bounded by C * entropy, and vanishes at the lowest entropy.
+             metric: str, seed: int) -> Claim:
+    """B1 under R10: the error of E[lambda_PD] is bounded by C * entropy, falls as the entropy falls, and vanishes
+    at the lowest entropy.
 
-    Sub-checks (both required): `envelope_check` with x = the prompt's mean per-token entropy h (held-out
-    coverage >= min_coverage, C the envelope_quantile of e/h on the fit half); and the pooled relative error
-    at the lowest mean entropy each member reaches (over checkpoints x temperatures) <= max_pd_error_lowest_entropy
-    (interval over members). Reported: the median per-prompt error there, the carry-chain stratum, the factor
-    separation (`separation`), the error profile (`relative_error_profile`) and the old statistics.
-    `summary` (per member, checkpoint, temperature) is read for the old statistics only.
+    Sub-checks (all required): `envelope_check` with x = the prompt's mean per-token entropy h (coverage on the
+    held-out half of the prompts >= min_coverage; the relative error's lowest- over highest-quarter ratio <
+    max_error_ratio); and the pooled relative error at the lowest mean entropy each member reaches (over
+    checkpoints x temperatures) <= max_pd_error_lowest_entropy (log scale, R18). Reported: the median per-prompt
+    error there, the carry-chain stratum, the zero-costate baseline, the factor separation (`separation`), the
+    error profile (`relative_error_profile`) and the old statistics (`summary`, per member, checkpoint and
+    temperature, is read for these only).
     """
     prompts = with_member(prompts)
     env, env_details = envelope_check(prompts, "entropy", thresholds["envelope_quantile"],
-                                      thresholds["min_coverage"], n_resamples=n_resamples, seed=seed)
+                                      thresholds["min_coverage"], thresholds["max_error_ratio"], seed=seed)
     low = lowest_entropy_limit(prompts)
     limit = thresholds["max_pd_error_lowest_entropy"]
     lim = subcheck(low["pd_error"].to_numpy(float), "<=", limit, scale="log",
@@ -55,22 +57,25 @@ def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
         "old_statistics": old_statistics(with_member(summary)),
         "n_points": int(len(prompts)),
     }
-    checks = {"envelope_coverage_entropy": env, "pd_error_lowest_entropy": lim}
+    checks = {"envelope_coverage_entropy": env["coverage"], "error_falls_with_entropy": env["trend"],
+              "pd_error_lowest_entropy": lim}
     return Claim(
-        id="B1", statement=statement, metric=metric, value=env.value,
-        threshold=f">= {thresholds['min_coverage']:g}; pooled error at the lowest entropy <= {limit:g}",
+        id="B1", statement=statement, metric=metric, value=env["coverage"].value,
+        threshold=(f">= {thresholds['min_coverage']:g}; error ratio (lowest / highest entropy quarter) < "
+                   f"{thresholds['max_error_ratio']:g}; pooled error at the lowest entropy <= {limit:g}"),
         checks=checks, details=details)
 
 
 def check_b2(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str, float], *, statement: str,
-             metric: str, n_resamples: int, seed) -> Claim:
-    """B2 under R4: the error of E[lambda_PD] is bounded by C * gap, gap = E sum_t |onehot(y_t) - p_t| / L (the
-    prompts' `gap` column, exact). One required sub-check: `envelope_check` with x = gap (held-out coverage >=
-    min_coverage). Reported: the coverage per carry stratum, the factor separation, the error profile as the
-    gap -> 0 and the old through-origin R^2 (`summary`, per member, checkpoint and temperature)."""
+             metric: str, seed: int) -> Claim:
+    """B2 under R10: the error of E[lambda_PD] is bounded by C * gap, gap = E sum_t |onehot(y_t) - p_t| / L (the
+    prompts' `gap` column, exact), and falls as the gap falls. Two required sub-checks: `envelope_check` with x =
+    gap (coverage on the held-out half of the prompts >= min_coverage; lowest- over highest-quarter error ratio <
+    max_error_ratio). Reported: the strata, the zero-costate baseline, the factor separation, the error profile as
+    the gap -> 0 and the old through-origin R^2 (`summary`, per member, checkpoint and temperature)."""
     prompts = with_member(prompts)
     env, env_details = envelope_check(prompts, "gap", thresholds["envelope_quantile"], thresholds["min_coverage"],
-                                      n_resamples=n_resamples, seed=seed)
+                                      thresholds["max_error_ratio"], seed=seed)
     details = {
         "envelope": env_details,
         "separation": separation(prompts),
@@ -80,11 +85,13 @@ def check_b2(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
     }
     if "gap_embed" in prompts:
         _, emb = envelope_check(prompts, "gap_embed", thresholds["envelope_quantile"], thresholds["min_coverage"],
-                                n_resamples=0, seed=seed)
+                                thresholds["max_error_ratio"], seed=seed)
         details["envelope_embedding_gap"] = emb
     return Claim(
-        id="B2", statement=statement, metric=metric, value=env.value,
-        threshold=f">= {thresholds['min_coverage']:g}", checks={"envelope_coverage_gap": env}, details=details)
+        id="B2", statement=statement, metric=metric, value=env["coverage"].value,
+        threshold=f">= {thresholds['min_coverage']:g}; error ratio (lowest / highest gap quarter) < "
+                  f"{thresholds['max_error_ratio']:g}",
+        checks={"envelope_coverage_gap": env["coverage"], "error_falls_with_gap": env["trend"]}, details=details)
 
 
 def _real_null(alignment: pd.DataFrame, permuted: bool) -> pd.DataFrame:

@@ -1,22 +1,24 @@
-"""R4's envelope method (docs/SCIENCE.md): the bound e <= C * x of the straight-through costate's error e by a
-per-prompt quantity x (the entropy for B1, the sampling gap for B2), C fitted on one half of the ensemble's members
-and its coverage measured on the other half."""
+"""R10's envelope method (docs/SCIENCE.md): the bound e <= C * x of the straight-through costate's error e by a
+per-prompt quantity x (the entropy for B1, the sampling gap for B2), C fitted on a seeded half of the eval prompts
+and its coverage judged on the other half, per member; and the trend that makes it a bound "controlled by x": the
+relative error falls from the highest quarter of x to the lowest."""
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..ensemble import judged, unmeasured, with_member
+from ..ensemble import SubCheck, subcheck, unmeasured, with_member
 
 
-def member_halves(members) -> tuple[list, list]:
-    """R4's split of the ensemble: the fit half is the first ceil(K/2) members (sorted), the rest are held out."""
-    members = sorted(members)
-    k = math.ceil(len(members) / 2)
-    return members[:k], members[k:]
+def prompt_halves(prompts: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """R10's split of the eval prompts (`prompt_index`): a permutation seeded with `seed`, the first half fits C,
+    the second is held out."""
+    ids = np.sort(prompts["prompt_index"].unique())
+    perm = np.random.default_rng([int(seed), 10]).permutation(ids)
+    k = (len(ids) + 1) // 2
+    return np.sort(perm[:k]), np.sort(perm[k:])
 
 
 def envelope_constant(x: np.ndarray, e: np.ndarray, quantile: float) -> float:
@@ -44,72 +46,79 @@ def held_out_coverage(x: np.ndarray, e: np.ndarray, c: float) -> float:
     return float(np.mean(e[below] <= c * x[below]))
 
 
-def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_coverage: float, *, n_resamples: int,
-                   seed, error: str = "pd_abs_error") -> tuple[dict[str, Any], dict[str, Any]]:
-    """R4's envelope sub-check of the bound e <= C * x (x = the gap for B2, the entropy for B1), and its details.
+def coverage_by_member(prompts: pd.DataFrame, xcol: str, error: np.ndarray, quantile: float,
+                       seed: int) -> tuple[float, dict[int, float], np.ndarray]:
+    """C fitted on the fit half of the prompts (every member) and each member's held-out coverage, for the errors
+    `error` (one per row of `prompts`); also the held-out rows' mask."""
+    fit, held = prompt_halves(prompts, seed)
+    in_fit = prompts["prompt_index"].isin(fit).to_numpy()
+    x = prompts[xcol].to_numpy(float)
+    c = envelope_constant(x[in_fit], error[in_fit], quantile)
+    members = prompts["member"].to_numpy()
+    cov = {int(m): held_out_coverage(x[~in_fit & (members == m)], error[~in_fit & (members == m)], c)
+           for m in sorted(np.unique(members))}
+    return c, cov, ~in_fit
+
+
+def error_ratio(prompts: pd.DataFrame, xcol: str) -> dict[int, float]:
+    """Per member, the pooled relative error sum e / sum |g*| over its points in the lowest quarter of x, divided by
+    that over its points in the highest quarter (R10's trend: < 1 when the error falls towards x -> 0)."""
+    out = {}
+    for m, d in prompts.groupby("member", sort=True):
+        x = d[xcol].to_numpy(float)
+        lo, hi = np.nanquantile(x, [0.25, 0.75]) if np.isfinite(x).any() else (np.nan, np.nan)
+
+        def pooled(mask):
+            g = d["g_norm"].to_numpy(float)[mask].sum()
+            return d["pd_abs_error"].to_numpy(float)[mask].sum() / g if g > 0 else float("nan")
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[int(m)] = float(pooled(x <= lo) / pooled(x >= hi)) if np.isfinite(lo) else float("nan")
+    return out
+
+
+def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_coverage: float, max_error_ratio: float,
+                   *, seed: int, error: str = "pd_abs_error") -> tuple[dict[str, SubCheck], dict[str, Any]]:
+    """R10's two required sub-checks of the bound e <= C * x, and their details.
 
     Units: one (member, checkpoint, temperature, prompt) row, e = `error` (|E[lambda_PD] - g*|, exact).
-    - Fit half F = the first ceil(K/2) members, held-out half H = the rest (`member_halves`).
-    - C = the `quantile` of e/x over F's points whose x lies above the median x of F's points (pooled).
-    - Each held-out member's coverage: the fraction of its points below its own median x with e <= C * x.
-    - Estimate (the headline, as R4 states it): the mean coverage over H with C fitted on F.
-    - Per member: every member's coverage when its half is the held-out one (H's with C from F, F's with C from
-      H, the split repeated the other way round), so each member has a verdict of its own.
-    - Interval: the 2.5 and 97.5% percentiles of the pooled draws of both directions (F fits / H held out and
-      H fits / F held out), `n_resamples` draws each; a draw resamples the fit members with replacement within
-      the fit half and the held-out members within theirs, refits C and averages the held-out coverages.
-      At K = 2 each half is one member, so the interval spans the two directions' coverages.
-    With K < 2 nothing is held out: the sub-check is INCONCLUSIVE and marked (`vgh.ensemble.unmeasured`).
+    - coverage: C = the `quantile` of e/x over the fit half's points (prompts split by `prompt_halves`, every
+      member) whose x lies above that half's median x; each member's coverage is the fraction of its held-out
+      points below its own median x with e <= C * x; >= min_coverage with R18's interval over members.
+    - trend: each member's `error_ratio` (lowest over highest quarter of x) < max_error_ratio, log scale (R18).
+    Reported: the zero costate (e = |g*|) and the relative error (e / |g*|) scored by the same envelope rule, and
+    the held-out coverage of the carry-chain prompts and of the lowest-x decile.
     """
     prompts = with_member(prompts)
-    members = sorted(int(m) for m in prompts["member"].unique())
-    details: dict[str, Any] = {"x": xcol, "quantile": quantile, "n_members": len(members)}
-    if len(members) < 2:
-        return unmeasured(">=", min_coverage, f"needs >= 2 members (a held-out half); got {len(members)}"), details
-    pts = {int(m): (d[xcol].to_numpy(float), d[error].to_numpy(float)) for m, d in prompts.groupby("member")}
-    fit, held = member_halves(members)
-
-    def direction(f, h):
-        c = envelope_constant(np.concatenate([pts[m][0] for m in f]), np.concatenate([pts[m][1] for m in f]),
-                              quantile)
-        return c, {m: held_out_coverage(*pts[m], c) for m in h}
-
-    c_fh, cov_h = direction(fit, held)
-    c_hf, cov_f = direction(held, fit)
-    per_member = [cov_f[m] if m in cov_f else cov_h[m] for m in members]
-    estimate = float(np.mean(list(cov_h.values())))
-    rng = np.random.default_rng(seed)
-    draws = []
-    for f, h in ((fit, held), (held, fit)):
-        f, h = np.array(f), np.array(h)
-        for _ in range(n_resamples):
-            fd, hd = rng.choice(f, len(f)), rng.choice(h, len(h))
-            c = envelope_constant(np.concatenate([pts[m][0] for m in fd]),
-                                  np.concatenate([pts[m][1] for m in fd]), quantile)
-            draws.append(np.mean([held_out_coverage(*pts[m], c) for m in hd]))
-    draws = np.asarray(draws, float)
-    iv = ((float("nan"), float("nan")) if not (draws.size and np.isfinite(draws).all())
-          else tuple(float(v) for v in np.percentile(draws, [2.5, 97.5])))
-    sub = judged(per_member, ">=", min_coverage, *iv, estimate=estimate,
-                 note=f"fit members {fit}, held out {held}; C = {c_fh:.4g} "
-                      f"(the other way round {c_hf:.4g}); interval over both directions")
-    # the carry chains as their own stratum of the held-out points (reported)
+    if prompts["prompt_index"].nunique() < 2:
+        note = f"needs >= 2 prompts (a held-out half); got {prompts['prompt_index'].nunique()}"
+        return {"coverage": unmeasured(">=", min_coverage, note),
+                "trend": unmeasured("<", max_error_ratio, note)}, {"x": xcol}
+    e = prompts[error].to_numpy(float)
+    c, cov, held = coverage_by_member(prompts, xcol, e, quantile, seed)
+    members = sorted(cov)
+    coverage = subcheck([cov[m] for m in members], ">=", min_coverage,
+                        note=f"C = {c:.4g} fitted on half the prompts, coverage on the other half (R10)")
+    ratio = error_ratio(prompts, xcol)
+    trend = subcheck([ratio[m] for m in members], "<", max_error_ratio, scale="log",
+                     note="pooled relative error, lowest over highest quarter of x, per member (R10)")
+    g = prompts["g_norm"].to_numpy(float)
+    c_zero, cov_zero, _ = coverage_by_member(prompts, xcol, g, quantile, seed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(g > 0, e / g, np.nan)
+    c_rel, cov_rel, _ = coverage_by_member(prompts, xcol, rel, quantile, seed)
+    x = prompts[xcol].to_numpy(float)
     strata = {}
-    if "carry" in prompts.columns:
-        for name, want in (("carry", True), ("no_carry", False)):
-            covs = []
-            for m in held:
-                d = prompts[prompts["member"] == m]
-                x, e = d[xcol].to_numpy(float), d[error].to_numpy(float)
-                if not np.isfinite(x).any():
-                    covs.append(float("nan"))
-                    continue
-                below = (x < np.nanmedian(x)) & (d["carry"].to_numpy(bool) == want)
-                covs.append(float(np.mean(e[below] <= c_fh * x[below])) if below.any() else float("nan"))
-            strata[name] = covs
-    details.update({"fit_members": [int(m) for m in fit], "held_out_members": [int(m) for m in held],
-                    "C": c_fh, "C_other_direction": c_hf,
-                    "coverage_held_out": {str(int(m)): v for m, v in cov_h.items()},
-                    "coverage_other_direction": {str(int(m)): v for m, v in cov_f.items()},
-                    "coverage_held_out_by_carry": strata})
-    return sub, details
+    for name, mask in (("carry", prompts["carry"].to_numpy(bool) if "carry" in prompts else None),
+                       ("lowest_x_decile", x <= np.nanquantile(x[held], 0.1) if held.any() else None)):
+        if mask is not None and (held & mask).any():
+            strata[name] = float(np.mean(e[held & mask] <= c * x[held & mask]))
+    fit, held_ids = prompt_halves(prompts, seed)
+    details = {"x": xcol, "quantile": quantile, "n_members": len(members), "C": c,
+               "fit_prompts": [int(i) for i in fit], "held_out_prompts": [int(i) for i in held_ids],
+               "coverage_by_member": {str(m): v for m, v in cov.items()},
+               "error_ratio_by_member": {str(m): v for m, v in ratio.items()},
+               "zero_costate": {"C": c_zero, "coverage_mean": float(np.nanmean(list(cov_zero.values())))},
+               "relative_error_envelope": {"C": c_rel, "coverage_mean": float(np.nanmean(list(cov_rel.values())))},
+               "held_out_coverage_strata": strata}
+    return {"coverage": coverage, "trend": trend}, details
