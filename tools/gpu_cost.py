@@ -141,8 +141,9 @@ def _top(by_op: dict, n: int = 4) -> str:
 # ------------------------------------------------------------------------------------------------ units
 def pretrain_units(env: dict, cfg: dict) -> dict[str, dict]:
     """One lone-model pretraining step (`vgh.lm.pretrain.hf_train_step`, the step the H100 was measured on) at the
-    config's batch size and at 1024, after one uncounted-in-the-result step that creates the optimizer state; and one training-log evaluation
-    (`evaluate` in `pretrain`: exact pass@1 of the eval split on the float32 model, plus its two `loss.item()`)."""
+    config's batch size and at 1024, after one uncounted-in-the-result step that creates the optimizer state; and one
+    training-log evaluation (what `pretrain` evaluated before members were stacked: exact pass@1 of the eval split on
+    the float32 model, plus its two `loss.item()`)."""
     from vgh.lm.policy import exact_pass1
     from vgh.lm.pretrain import hf_train_step as train_step
 

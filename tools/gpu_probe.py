@@ -14,7 +14,8 @@ Measured (each after a warm-up, `torch.cuda.synchronize()` around every timed bl
    wait on a common start file (so start-up is not timed), then run --steps pretraining steps (batch
    pretrain.batch_size, the workflow's float32 matmul precision). Per-process ms/step and aggregate steps/s.
 2a. One lone-model pretraining step (`vgh.lm.pretrain.hf_train_step`: forward with labels, backward,
-   clip_grad_norm_, AdamW step) at each --batches, float32 with matmul precision "highest" (plain fp32) and "high" (TF32 on CUDA).
+   clip_grad_norm_, AdamW step) at each --batches, float32 with matmul precision "highest" (plain fp32) and "high"
+   (TF32 on CUDA).
 2b. Part C's stacked RL step (`vgh.trajectory.rl.rl_train_runs`) for K in --rl-k runs at trajectory.rl's
    settings: calls with 1 and with --rl-steps steps; the marginal step is (T_n - T_1) / (n - 1).
 2c. Exact pass@1 (`vgh.lm.stacked.exact_pass1`, float64) of K = 1 and K = max(--rl-k) runs on n_eval and n_rl
