@@ -144,8 +144,8 @@ class FirstNonFinite:
 def hf_train_step(model, opt: torch.optim.Optimizer, train_ids: torch.Tensor, batch_size: int, lr: float,
                   gen: torch.Generator) -> torch.Tensor:
     """One step of a lone Hugging Face model, as pretraining took it before members were stacked (torch AdamW,
-    `clip_grad_norm_`): the reference the stacked step is tested against, and the step tools/gpu_cost.py and
-    tools/gpu_probe.py time (the H100 calibration was measured on it). Returns the loss, detached, on the device."""
+    `clip_grad_norm_`): the reference the stacked step is tested against, and the step the GPU cost and probe
+    developer tools time (the H100 calibration was measured on it). Returns the loss, detached, on the device."""
     model.train()
     for group in opt.param_groups:
         group["lr"] = lr
