@@ -30,8 +30,11 @@ def task():
                 digits=digit_token_ids(tok))
 
 
+SEED = 3  # the lone member of these tests (a group of one: `pretrain` is the same code for every group size)
+
+
 def run(task, tmp, settings, save=None, n_head=2, train=None):
-    model = build_model(len(task["tok"]), task["train"].shape[1], 1, n_head, 16, seed=3)
+    model = build_model(len(task["tok"]), task["train"].shape[1], 1, n_head, 16, seed=SEED)
     saved = {}
 
     def save_checkpoint(m, folder):
@@ -40,13 +43,12 @@ def run(task, tmp, settings, save=None, n_head=2, train=None):
         m.save_pretrained(folder)
         saved[folder.name] = {k: v.clone() for k, v in m.state_dict().items()}
 
-    table = pretrain(model, task["train"] if train is None else train, task["prompts"], task["answers"],
-                     task["digits"], settings, tmp / "resume", save_checkpoint, LOG)
-    return model, table, saved
+    tables = pretrain({SEED: model}, task["train"] if train is None else train, task["prompts"], task["answers"],
+                      task["digits"], settings, tmp / "resume", save_checkpoint, LOG)
+    return model, tables[SEED], saved
 
 
-SETTINGS = PretrainSettings(steps=60, batch_size=16, lr=3e-3, warmup=5, checkpoints=(0, 20, 60), eval_every=10,
-                            seed=0)
+SETTINGS = PretrainSettings(steps=60, batch_size=16, lr=3e-3, warmup=5, checkpoints=(0, 20, 60), eval_every=10)
 
 
 def test_training_lowers_the_loss_and_saves_every_checkpoint(task, tmp_path):
@@ -58,7 +60,7 @@ def test_training_lowers_the_loss_and_saves_every_checkpoint(task, tmp_path):
 
 def test_reloaded_checkpoint_gives_identical_logits(task, tmp_path):
     model, _, _ = run(task, tmp_path, SETTINGS)
-    again = load_model(str(tmp_path / "resume/checkpoints/step_60"))
+    again = load_model(str(tmp_path / f"resume/checkpoints/member_{SEED}/step_60"))
     assert again.config._attn_implementation == "eager"
     with torch.no_grad():
         assert torch.equal(model(input_ids=task["train"][:8]).logits, again(input_ids=task["train"][:8]).logits)
@@ -124,10 +126,14 @@ def finished_outputs(root):
     return ckpts, pd.read_parquet(root / "out/train_log.parquet")
 
 
+def finish(root, table):
+    finish_pretraining(root / "resume", {(SEED, s): root / f"out/step_{s}" for s in SETTINGS.checkpoints},
+                       {SEED: table}, {SEED: root / "out/train_log.parquet"})
+
+
 def run_and_finish(task, root):
     _, table, _ = run(task, root, SETTINGS)
-    finish_pretraining(root / "resume", {s: root / f"out/step_{s}" for s in SETTINGS.checkpoints}, table,
-                       root / "out/train_log.parquet")
+    finish(root, table)
 
 
 def test_a_kill_at_any_step_of_the_finish_leaves_a_state_that_completes(task, tmp_path, monkeypatch):
@@ -154,8 +160,7 @@ def test_a_kill_at_any_step_of_the_finish_leaves_a_state_that_completes(task, tm
         for (mod, name), fn in real.items():
             monkeypatch.setattr(mod, name, counted(fn))
         try:
-            finish_pretraining(root / "resume", {s: root / f"out/step_{s}" for s in SETTINGS.checkpoints}, table,
-                               root / "out/train_log.parquet")
+            finish(root, table)
             killed = False
         except Killed:
             killed = True
@@ -175,12 +180,12 @@ def test_a_kill_at_any_step_of_the_finish_leaves_a_state_that_completes(task, tm
 
 
 def test_nan_loss_stops_with_a_clear_error(task, tmp_path):
-    model = build_model(len(task["tok"]), task["train"].shape[1], 1, 2, 16, seed=3)
+    model = build_model(len(task["tok"]), task["train"].shape[1], 1, 2, 16, seed=SEED)
     with torch.no_grad():
         model.lm_head.weight.fill_(float("nan"))
-    with pytest.raises(FloatingPointError, match="pretraining loss is nan"):
-        pretrain(model, task["train"], task["prompts"], task["answers"], task["digits"], SETTINGS, tmp_path / "r",
-                 lambda m, f: m.save_pretrained(f), LOG)
+    with pytest.raises(FloatingPointError, match=r"pretraining loss is nan at step 0 \(member seed 3\)"):
+        pretrain({SEED: model}, task["train"], task["prompts"], task["answers"], task["digits"], SETTINGS,
+                 tmp_path / "r", lambda m, f: m.save_pretrained(f), LOG)
 
 
 def test_checkpoints_carry_a_manifest_and_the_usual_permissions(task, tmp_path):

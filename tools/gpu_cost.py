@@ -140,11 +140,12 @@ def _top(by_op: dict, n: int = 4) -> str:
 
 # ------------------------------------------------------------------------------------------------ units
 def pretrain_units(env: dict, cfg: dict) -> dict[str, dict]:
-    """One pretraining step (`vgh.lm.pretrain.train_step`, AdamW as in `pretrain`) at the config's batch size and at
-    1024, after one uncounted-in-the-result step that creates the optimizer state; and one training-log evaluation
-    (`evaluate` in `pretrain`: exact pass@1 of the eval split on the float32 model, plus its two `loss.item()`)."""
+    """One lone-model pretraining step (`vgh.lm.pretrain.hf_train_step`, the step the H100 was measured on) at the
+    config's batch size and at 1024, after one uncounted-in-the-result step that creates the optimizer state; and one
+    training-log evaluation (what `pretrain` evaluated before members were stacked: exact pass@1 of the eval split on
+    the float32 model, plus its two `loss.item()`)."""
     from vgh.lm.policy import exact_pass1
-    from vgh.lm.pretrain import train_step
+    from vgh.lm.pretrain import hf_train_step as train_step
 
     p = cfg["pretrain"]
     model = copy.deepcopy(env["model"])
@@ -364,7 +365,7 @@ def host_cost_per_op(env: dict, cfg: dict, width: int = 16, repeats: int = 20) -
     from dataclasses import replace
 
     from vgh.lm.model import build_model
-    from vgh.lm.pretrain import train_step
+    from vgh.lm.pretrain import hf_train_step as train_step
     from vgh.trajectory.rl import RLSettings, rl_train
 
     m = cfg["model"]

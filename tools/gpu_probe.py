@@ -13,8 +13,9 @@ Measured (each after a warm-up, `torch.cuda.synchronize()` around every timed bl
 1. Concurrency: for N in --procs, N worker processes (this script with --worker) each build the model, warm up,
    wait on a common start file (so start-up is not timed), then run --steps pretraining steps (batch
    pretrain.batch_size, the workflow's float32 matmul precision). Per-process ms/step and aggregate steps/s.
-2a. One pretraining step as `vgh.lm.pretrain.pretrain` takes it (forward with labels, backward, clip_grad_norm_,
-   AdamW step) at each --batches, float32 with matmul precision "highest" (plain fp32) and "high" (TF32 on CUDA).
+2a. One lone-model pretraining step (`vgh.lm.pretrain.hf_train_step`: forward with labels, backward,
+   clip_grad_norm_, AdamW step) at each --batches, float32 with matmul precision "highest" (plain fp32) and "high"
+   (TF32 on CUDA).
 2b. Part C's stacked RL step (`vgh.trajectory.rl.rl_train_runs`) for K in --rl-k runs at trajectory.rl's
    settings: calls with 1 and with --rl-steps steps; the marginal step is (T_n - T_1) / (n - 1).
 2c. Exact pass@1 (`vgh.lm.stacked.exact_pass1`, float64) of K = 1 and K = max(--rl-k) runs on n_eval and n_rl
@@ -117,8 +118,8 @@ def new_model(s: dict, vocab: int, seq_len: int, device, seed: int = 0):
 
 
 class PretrainStepper:
-    """One pretraining step exactly as `vgh.lm.pretrain.pretrain` takes it (`train_step` and the on-device check of
-    the loss; lr schedule aside: a constant lr)."""
+    """One lone Hugging Face model's pretraining step (`vgh.lm.pretrain.hf_train_step`, what `pretrain` took before
+    members were stacked) and the on-device check of the loss; lr schedule aside: a constant lr."""
 
     def __init__(self, s: dict, batch: int, device, seed: int = 0, corpus: int = 20000):
         import torch
@@ -136,7 +137,7 @@ class PretrainStepper:
         self.nonfinite = FirstNonFinite(device)
 
     def step(self):
-        from vgh.lm.pretrain import train_step
+        from vgh.lm.pretrain import hf_train_step as train_step
 
         loss = train_step(self.model, self.opt, self.train_ids, self.batch, self.lr, self.gen)
         self.nonfinite.update(loss, self.step_no)

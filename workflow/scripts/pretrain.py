@@ -1,5 +1,6 @@
-"""Pretraining of a group of ensemble members (interim: one after another): build each model from the config with
-the member's seed, train it on the shared corpus (the member's data order), publish the checkpoints."""
+"""Pretraining of a group of ensemble members as one stacked computation: build each member's model from the config
+with its seed (its initialisation and data order), train them together on the shared corpus, publish every member's
+checkpoints and training log. A job reads its members from its outputs (`vgh.io.member_of`)."""
 import pandas as pd
 from transformers import AutoTokenizer
 
@@ -12,10 +13,16 @@ from vgh.runtime import configure, select_device
 log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)
 m, p = snakemake.params.model, snakemake.params.pretrain
+seeds = [member_of(path) for path in snakemake.output.log_tables]  # member k has seed k
+# one resume folder per group, named by its members (not a param: regrouping reruns no pretraining)
+resume_dir = "resume/pretrain/members_" + "_".join(map(str, seeds))
 tok = AutoTokenizer.from_pretrained(snakemake.input.tokenizer)
-corpus = pd.read_parquet(snakemake.input.pretrain)
+train_ids = encode_prompts(tok, pd.read_parquet(snakemake.input.pretrain)["text"].tolist()).to(device)
 evals = pd.read_parquet(snakemake.input.eval)
-train_ids = encode_prompts(tok, corpus["text"].tolist()).to(device)
+members = {s: build_model(len(tok), train_ids.shape[1], m["n_layer"], m["n_head"], m["n_embd"], s).to(device)
+           for s in seeds}
+log.info("members %s: model: %d parameters each, sequence length %d, device %s", seeds,
+         sum(x.numel() for x in members[seeds[0]].parameters()), train_ids.shape[1], device)
 
 
 def save_checkpoint(model, folder):
@@ -23,16 +30,13 @@ def save_checkpoint(model, folder):
     tok.save_pretrained(folder)
 
 
-n = len(p["checkpoints"])
-for i, log_table in enumerate(snakemake.output.log_tables):
-    seed = member_of(log_table)
-    model = build_model(len(tok), train_ids.shape[1], m["n_layer"], m["n_head"], m["n_embd"], seed).to(device)
-    settings = PretrainSettings(steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"], warmup=p["warmup"],
-                                checkpoints=tuple(p["checkpoints"]), eval_every=p["eval_every"], seed=seed)
-    resume_dir = f"resume/pretrain/member_{seed}"
-    with resume_lock(resume_dir):  # one writer per resume folder
-        table = pretrain(model, train_ids, *encode_split(tok, evals, device), digit_token_ids(tok).to(device),
-                         settings, resume_dir, save_checkpoint, log)
-        finish_pretraining(resume_dir, dict(zip(p["checkpoints"], snakemake.output.checkpoints[i * n:(i + 1) * n])),
-                           table, log_table)
-    log.info("member %d done: final eval pass@1 %.4f", seed, table["eval_pass1"].iloc[-1])
+settings = PretrainSettings(steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"], warmup=p["warmup"],
+                            checkpoints=tuple(p["checkpoints"]), eval_every=p["eval_every"])
+outputs = dict(zip([(s, step) for s in seeds for step in p["checkpoints"]], snakemake.output.checkpoints, strict=True))
+with resume_lock(resume_dir):  # one writer per resume folder
+    tables = pretrain(members, train_ids, *encode_split(tok, evals, device), digit_token_ids(tok).to(device),
+                      settings, resume_dir, save_checkpoint, log)
+    finish_pretraining(resume_dir, outputs, tables,
+                       dict(zip(seeds, snakemake.output.log_tables, strict=True)))
+for s in seeds:
+    log.info("done: member %d final eval pass@1 %.4f", s, tables[s]["eval_pass1"].iloc[-1])

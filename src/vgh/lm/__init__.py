@@ -6,8 +6,9 @@
 - `external`: user-supplied checkpoints: their checks, content hash and import.
 - `policy`: the digit-restricted policy (log-probabilities, sampling, rewards, `exact_pass1`).
 - `updates`: critic-free advantages (REINFORCE, RLOO, GRPO) and their one dispatch `advantages`.
-- `pretrain`: pretraining with resume state (one writer per resume folder); its checkpoints are the trajectory
-  of Parts B and C.
+- `pretrain`: pretraining of a group of members with resume state (one writer per resume folder); its
+  checkpoints are the trajectory of Parts B and C.
+- `pretrain_stack`: the group's pretraining step, all members as one stacked computation.
 - `stacked`: K GPT-2s of one architecture as one model with a run axis (Part C's RL runs of a checkpoint).
 - Part B (costates, alignment and the B1-B3 checks) lives in `vgh.costates`.
 """

@@ -1,16 +1,20 @@
-"""Pretraining a tiny causal LM on the addition corpus: the checkpoints are the pretraining trajectory.
+"""Pretraining tiny causal LMs on the addition corpus: the checkpoints are the pretraining trajectory.
 
-Training keeps rolling resume state (model, optimizer, step, generator) in a folder that is not a workflow
-output; an interrupted run resumes from it and ends with the same weights as an uninterrupted one on CPU.
-Checkpoints are staged inside that folder and published only when training has finished.
+A group of ensemble members (one seed each: initialisation and data order) trains as one stacked computation
+(`vgh.lm.pretrain_stack`); each member's numbers are its own, and a lone member is a group of one.
 
-Resuming is only for the same run: the resume state carries a fingerprint of the whole model config, the
-pretraining settings and a hash of the data (training and eval ids); state of any other run is moved aside
-(logged) and training starts over, so two configs never mix in one trajectory. The end of pretraining is
-crash-consistent: the staged checkpoints (each with its manifest of file sizes and hashes, checked before it is
-published) and the resume state stay whole until every output is written, and the resume folder is renamed away in
-one atomic step before it is deleted, so a kill at any instant leaves either a state that resumes at the last step
-and publishes again, or no state at all (a clean restart).
+Training keeps rolling resume state (the group's parameters, optimizer state, step, generators and log rows) in one
+folder per group that is not a workflow output; an interrupted run resumes from it and ends with the same weights as
+an uninterrupted one on CPU. Checkpoints are staged inside that folder and published only when training has
+finished.
+
+Resuming is only for the same run: the resume state carries a fingerprint of the whole model config, the pretraining
+settings, the members' seeds and a hash of the data (training and eval ids); state of any other run is moved aside
+(logged) and training starts over, so two configs never mix in one trajectory. The end of pretraining is crash-
+consistent: the staged checkpoints (each with its manifest of file sizes and hashes, checked before it is published)
+and the resume state stay whole until every output is written, and the resume folder is renamed away in one atomic
+step before it is deleted, so a kill at any instant leaves either a state that resumes at the last step and
+publishes again, or no state at all (a clean restart).
 
 One writer per resume folder: `resume_lock` holds an exclusive lock on `<resume folder>.lock` (beside the folder,
 which is renamed and deleted) for the whole job; a second job on the same folder (e.g. after `kill -9` of Snakemake
@@ -37,8 +41,9 @@ import torch
 from tqdm import tqdm
 
 from ..io import copy_dir_atomic, write_table
+from . import stacked
 from .checkpoints import verify_checkpoint, write_manifest
-from .policy import exact_pass1
+from .pretrain_stack import Members, StackedAdamW, train_step
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,6 @@ class PretrainSettings:
     warmup: int
     checkpoints: tuple[int, ...]
     eval_every: int
-    seed: int
 
 
 def lr_at(step: int, s: PretrainSettings) -> float:
@@ -60,76 +64,88 @@ def lr_at(step: int, s: PretrainSettings) -> float:
     return s.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-def pretrain(model, train_ids: torch.Tensor, eval_prompts: torch.Tensor, eval_answers: torch.Tensor,
-             digit_ids: torch.Tensor, settings: PretrainSettings, resume_dir: str | Path,
-             save_checkpoint: Callable[[torch.nn.Module, Path], None], log: logging.Logger) -> pd.DataFrame:
-    """Train `model` with the LM loss on `train_ids` [N, S]; return the training log.
+def pretrain(members: dict[int, torch.nn.Module], train_ids: torch.Tensor, eval_prompts: torch.Tensor,
+             eval_answers: torch.Tensor, digit_ids: torch.Tensor, settings: PretrainSettings, resume_dir: str | Path,
+             save_checkpoint: Callable[[torch.nn.Module, Path], None], log: logging.Logger) -> dict[int, pd.DataFrame]:
+    """Train a group of members {seed: freshly built GPT-2} with the LM loss on `train_ids` [N, S], stacked
+    (`vgh.lm.pretrain_stack`), member `seed` drawing its batches from a generator seeded with `seed`; return each
+    member's training log. Each model ends with its member's final weights.
 
-    Checkpoints (step 0 = the untrained model) are written by `save_checkpoint(model, folder)` into
-    `resume_dir/checkpoints/step_<s>`; `finish_pretraining` publishes them after this returns.
+    Member `seed`'s checkpoints (step 0 = the untrained model) are written by `save_checkpoint(model, folder)` into
+    `resume_dir/checkpoints/member_<seed>/step_<s>`; `finish_pretraining` publishes them after this returns.
     """
     resume_dir = Path(resume_dir)
-    fingerprint = run_fingerprint(model, settings, train_ids, eval_prompts, eval_answers)
-    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=0.0, betas=(0.9, 0.98))
-    gen = torch.Generator(device=train_ids.device).manual_seed(settings.seed)  # the batches are drawn on the device
-    rows: list[dict] = []
-    start = _load_resume(resume_dir, fingerprint, model, opt, gen, rows, log)
-    ckpt_dir = resume_dir / "checkpoints"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    seeds, models = list(members), list(members.values())
+    group = Members(models)
+    fingerprint = run_fingerprint(models[0], settings, seeds, train_ids, eval_prompts, eval_answers)
+    opt = StackedAdamW(group.flat, betas=(0.9, 0.98))
+    gens = [torch.Generator(device=train_ids.device).manual_seed(seed) for seed in seeds]  # batches drawn there
+    rows: dict[int, list[dict]] = {seed: [] for seed in seeds}
+    start = _load_resume(resume_dir, fingerprint, group, opt, gens, rows, log)
+    ckpt_dirs = {seed: resume_dir / "checkpoints" / f"member_{seed}" for seed in seeds}
 
-    def evaluate(step: int, loss: float) -> None:
-        model.eval()
-        p = exact_pass1(model, eval_prompts, eval_answers, digit_ids)
-        rows.append({"step": step, "loss": loss, "eval_pass1": float(p.mean()), "lr": lr_at(step, settings)})
-        log.info("step %d loss %.4f eval pass@1 %.4f", step, loss, rows[-1]["eval_pass1"])
+    def evaluate(step: int, losses: list[float]) -> None:
+        p = stacked.exact_pass1(group.params(), group.template, eval_prompts, eval_answers, digit_ids).mean(1)
+        for seed, loss, p1 in zip(seeds, losses, p.tolist()):
+            rows[seed].append({"step": step, "loss": loss, "eval_pass1": p1, "lr": lr_at(step, settings)})
+            log.info("member %d step %d loss %.4f eval pass@1 %.4f", seed, step, loss, p1)
+
+    def stage(step: int) -> None:
+        for k, seed in enumerate(seeds):
+            _stage(save_checkpoint, group.unstack_into(models[k], k), ckpt_dirs[seed] / f"step_{step}")
 
     if start == 0:
-        evaluate(0, float("nan"))
+        evaluate(0, [float("nan")] * len(seeds))
         if 0 in settings.checkpoints:
-            _stage(save_checkpoint, model, ckpt_dir / "step_0")
-    nonfinite = FirstNonFinite(train_ids.device)
+            stage(0)
+    nonfinite = FirstNonFinite(train_ids.device, len(seeds))
     bar = tqdm(range(start, settings.steps), initial=start, total=settings.steps, desc="pretrain",
                mininterval=2.0)
     for step in bar:
-        loss = train_step(model, opt, train_ids, settings.batch_size, lr_at(step, settings), gen)
+        loss = train_step(group, opt, train_ids, settings.batch_size, lr_at(step, settings), gens)
         nonfinite.update(loss, step)
         done = step + 1
         if done % settings.eval_every == 0 or done in settings.checkpoints or done == settings.steps:
-            nonfinite.check()  # before anything is evaluated, staged or saved
-            evaluate(done, loss.item())
-            bar.set_postfix(loss=f"{loss.item():.3f}", pass1=f"{rows[-1]['eval_pass1']:.3f}")
+            nonfinite.check(seeds)  # before anything is evaluated, staged or saved
+            evaluate(done, loss.tolist())
+            bar.set_postfix(loss=f"{loss.mean().item():.3f}")
         if done in settings.checkpoints:
-            _stage(save_checkpoint, model, ckpt_dir / f"step_{done}")
+            stage(done)
         if done in settings.checkpoints or done % settings.eval_every == 0 or done == settings.steps:
-            _save_resume(resume_dir, fingerprint, model, opt, gen, rows, done)
-    model.eval()
-    return pd.DataFrame(rows)
+            _save_resume(resume_dir, fingerprint, group, opt, gens, rows, done)
+    for k, model in enumerate(models):
+        group.unstack_into(model, k).eval()
+    return {seed: pd.DataFrame(r) for seed, r in rows.items()}
 
 
 class FirstNonFinite:
-    """The first non-finite pretraining loss, kept on the device: checking each step's loss on the host would wait for
-    the GPU every step. `check` reads it (one wait) and raises FloatingPointError naming the step."""
+    """The first non-finite pretraining loss of each of k members, kept on the device: checking each step's losses on
+    the host would wait for the GPU every step. `check` reads them (one wait) and raises FloatingPointError naming
+    the step and the member."""
 
-    def __init__(self, device: str | torch.device):
-        self.step = torch.tensor(-1, device=device)
-        self.loss = torch.tensor(float("nan"), device=device)
+    def __init__(self, device: str | torch.device, k: int = 1):
+        self.step = torch.full((k,), -1, device=device)
+        self.loss = torch.full((k,), float("nan"), device=device)
 
     def update(self, loss: torch.Tensor, step: int) -> None:
         self.step = torch.where((self.step < 0) & ~torch.isfinite(loss), step, self.step)
         self.loss = torch.where(self.step == step, loss, self.loss)
 
-    def check(self) -> None:
-        if int(self.step) >= 0:
-            raise FloatingPointError(f"pretraining loss is {float(self.loss)} at step {int(self.step)}; lower "
+    def check(self, seeds: list[int] | None = None) -> None:
+        steps = self.step.tolist()
+        bad = [(s, k) for k, s in enumerate(steps) if s >= 0]
+        if bad:
+            step, k = min(bad)
+            who = f" (member seed {seeds[k]})" if seeds is not None else ""
+            raise FloatingPointError(f"pretraining loss is {float(self.loss[k])} at step {step}{who}; lower "
                                      "pretrain.lr")
 
 
-def train_step(model, opt: torch.optim.Optimizer, train_ids: torch.Tensor, batch_size: int, lr: float,
-               gen: torch.Generator) -> torch.Tensor:
-    """One pretraining step at learning rate `lr`: a batch of `batch_size` rows of `train_ids` drawn with `gen` (a
-    generator on `train_ids`' device: no copy of the indices from the host), the LM loss, gradients clipped to norm
-    1, one optimizer step. Returns the loss, detached and on the device (reading it waits for the device; `pretrain`
-    checks it for NaN / Inf only at its evaluation points)."""
+def hf_train_step(model, opt: torch.optim.Optimizer, train_ids: torch.Tensor, batch_size: int, lr: float,
+                  gen: torch.Generator) -> torch.Tensor:
+    """One step of a lone Hugging Face model, as pretraining took it before members were stacked (torch AdamW,
+    `clip_grad_norm_`): the reference the stacked step is tested against, and the step the GPU cost and probe
+    developer tools time (the H100 calibration was measured on it). Returns the loss, detached, on the device."""
     model.train()
     for group in opt.param_groups:
         group["lr"] = lr
@@ -143,30 +159,34 @@ def train_step(model, opt: torch.optim.Optimizer, train_ids: torch.Tensor, batch
     return loss.detach()
 
 
-def run_fingerprint(model, settings: PretrainSettings, *data: torch.Tensor) -> str:
-    """What makes two pretraining runs the same run: model config, settings and the data's contents."""
+def run_fingerprint(model, settings: PretrainSettings, seeds: list[int], *data: torch.Tensor) -> str:
+    """What makes two pretraining runs the same run: model config, settings, the members' seeds and the data's
+    contents."""
     model_cfg = {k: v for k, v in model.config.to_dict().items() if k != "transformers_version"}
     digest = hashlib.sha256()
     for t in data:
         digest.update(repr((tuple(t.shape), str(t.dtype))).encode())
         digest.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return json.dumps({"settings": asdict(settings), "model": model_cfg, "data_sha256": digest.hexdigest()},
-                      sort_keys=True, default=str)
+    return json.dumps({"settings": asdict(settings), "seeds": [int(s) for s in seeds], "model": model_cfg,
+                       "data_sha256": digest.hexdigest()}, sort_keys=True, default=str)
 
 
-def finish_pretraining(resume_dir: str | Path, checkpoint_outputs: dict[int, str | Path], table: pd.DataFrame,
-                       log_table: str | Path) -> None:
-    """Publish the staged checkpoints and the training log, then discard the resume state.
+def finish_pretraining(resume_dir: str | Path, checkpoint_outputs: dict[tuple[int, int], str | Path],
+                       tables: dict[int, pd.DataFrame], log_tables: dict[int, str | Path]) -> None:
+    """Publish the staged checkpoints ({(seed, step): output folder}) and each member's training log ({seed: table},
+    {seed: path}), then discard the group's resume state.
 
     Safe to interrupt anywhere: each output folder appears by an atomic rename, the resume state is untouched
     until every output is written (a rerun resumes at the final step and publishes again), and the resume
     folder leaves in one atomic rename before it is deleted.
     """
     staged = Path(resume_dir) / "checkpoints"
-    for step, out in checkpoint_outputs.items():
-        verify_checkpoint(staged / f"step_{step}")
-        copy_dir_atomic(staged / f"step_{step}", out)
-    write_table(table, log_table)
+    for (seed, step), out in checkpoint_outputs.items():
+        folder = staged / f"member_{seed}" / f"step_{step}"
+        verify_checkpoint(folder)
+        copy_dir_atomic(folder, out)
+    for seed, path in log_tables.items():
+        write_table(tables[seed], path)
     _discard(Path(resume_dir))
 
 
@@ -230,15 +250,16 @@ def _move_aside(resume_dir: Path, log: logging.Logger) -> None:
                 "to %s and starting pretraining afresh", resume_dir, aside)
 
 
-def _save_resume(resume_dir: Path, fingerprint: str, model, opt, gen, rows, step: int) -> None:
-    state = {"fingerprint": fingerprint, "step": step, "model": model.state_dict(),
-             "optimizer": opt.state_dict(), "generator": gen.get_state(), "rows": rows}
+def _save_resume(resume_dir: Path, fingerprint: str, group: Members, opt: StackedAdamW, gens, rows,
+                 step: int) -> None:
+    state = {"fingerprint": fingerprint, "step": step, "params": group.flat.detach(), "optimizer": opt.state_dict(),
+             "generators": [g.get_state() for g in gens], "rows": rows}
     tmp = resume_dir / "state.pt.tmp"
     torch.save(state, tmp)
     os.replace(tmp, resume_dir / "state.pt")
 
 
-def _load_resume(resume_dir: Path, fingerprint: str, model, opt, gen, rows, log) -> int:
+def _load_resume(resume_dir: Path, fingerprint: str, group: Members, opt: StackedAdamW, gens, rows, log) -> int:
     shutil.rmtree(_trash(resume_dir), ignore_errors=True)  # left by a kill while a finished run cleaned up
     path = resume_dir / "state.pt"
     if not path.exists():
@@ -248,9 +269,12 @@ def _load_resume(resume_dir: Path, fingerprint: str, model, opt, gen, rows, log)
     if state["fingerprint"] != fingerprint:
         _move_aside(resume_dir, log)
         return 0
-    model.load_state_dict(state["model"])
+    with torch.no_grad():
+        group.flat.copy_(state["params"])
     opt.load_state_dict(state["optimizer"])
-    gen.set_state(state["generator"])
-    rows.extend(state["rows"])
+    for gen, s in zip(gens, state["generators"]):
+        gen.set_state(s)
+    for seed, r in state["rows"].items():
+        rows[seed].extend(r)
     log.info("resuming pretraining from step %d (%s)", state["step"], path)
     return state["step"]
