@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from vgh.claims import Claim
-from vgh.ensemble import INCONCLUSIVE, PASS, subcheck, within_subcheck
+from vgh.ensemble import INCONCLUSIVE, PASS, subcheck, yes_no_subcheck
 from vgh.stats import finite_max, last, loglog_slope, ratio, spearman, strict_max, strict_min
 
 
@@ -26,7 +26,8 @@ def _seeds(table: pd.DataFrame) -> list:
 
 def check_a1(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: str) -> Claim:
     """A1 over the ensemble of `control.seeds` (R0): per seed, the SF and PD relative errors at the largest N
-    (<= max_rel_error) and the log-log slopes of error vs N, fitted per seed over its N values (in slope_range);
+    (<= max_rel_error) and the log-log slopes of error vs N, fitted per seed over its N values (in slope_range, a
+    count of seeds: R15);
     each sub-check's interval is R18's over seeds (`vgh.ensemble`: Student-t, the errors on the log scale).
     Headline: the SF relative error (the estimator that needs the most rollouts).
     `thresholds`: the config's claims.A1."""
@@ -46,8 +47,13 @@ def check_a1(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: s
         details[f"{est}_rel_error_by_N"] = dict(zip(e.n_rollouts.astype(int).astype(str), e.rel_error.astype(float)))
     for est in ("SF", "PD"):
         checks[f"{est}_rel_error_at_N_max"] = subcheck(per_seed_err[est], "<=", max_rel_error, scale="log")
-    for est in ("SF", "PD"):
-        checks[f"{est}_loglog_slope"] = within_subcheck(per_seed_slope[est], *slope_range)
+    lo, hi = slope_range
+    for est in ("SF", "PD"):  # R15: "every seed's slope in the range" is a count of seeds (R18's binomial rule)
+        inside = [bool(lo <= v <= hi) for v in per_seed_slope[est]]
+        checks[f"{est}_loglog_slope_in_range"] = yes_no_subcheck(
+            inside, thresholds["min_fraction_slope_in_range"],
+            note=f"per-seed slopes {', '.join(f'{v:.3g}' for v in per_seed_slope[est])}").replace(
+            per_member=[float(v) for v in per_seed_slope[est]])
     details["variance_ratio_SF_over_PD"] = ratio(details["SF_per_rollout_var"], details["PD_per_rollout_var"])
     return Claim(
         id="A1",

@@ -9,7 +9,7 @@
 - sweep_summary: one row per (member, lr) (`lr_rule.lr_rule`): stable, chosen_by_rule, configured.
 
 Sub-checks (roles of `vgh.ensemble`): C1 requires the predicted peak within one checkpoint of the real one (R7,
-yes/no per member); C2 requires Spearman(real gain, G_pred LOO) >= min_spearman and Delta > 0 (R9, R18's
+yes/no per member); C2 requires Spearman(real gain, G_pred LOO) >= min_spearman and Delta > min_delta (R9, R13, R18's
 Student-t intervals over members). Both carry the binding "configured lr is the lr rule's choice" (R8, yes/no per
 member): when it does not PASS the claim is at best INCONCLUSIVE.
 """
@@ -83,11 +83,11 @@ def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.D
 def check_c2(ensemble: pd.DataFrame, member_predictors: pd.DataFrame, checkpoints: pd.DataFrame,
              sweep_summary: pd.DataFrame, thresholds: dict, configured_lr: float, *, statement: str,
              metric: str) -> Claim:
-    """C2 (R9, R18): (a) Spearman(real gain, G_pred LOO) >= thresholds["min_spearman"]; (b) Delta = rho(G_pred) -
-    max(rho(S), rho(H)) > 0, per member; both required, each with R18's Student-t interval over members (a
-    member's rho is computed from all its RL seeds). R8's lr sub-check binding. rho(S*H) and the ensemble table's
-    nested bootstrap intervals (`vgh.trajectory.predictors.ensemble_table`) are reported. `thresholds`:
-    claims.C2."""
+    """C2 (R9, R13, R18): (a) Spearman(real gain, G_pred LOO) >= thresholds["min_spearman"]; (b) Delta =
+    rho(G_pred) - max(rho(S), rho(H)) > thresholds["min_delta"] (a tie is not an improvement), per member; both
+    required, each with R18's Student-t interval over members (a member's rho is computed from all its RL seeds).
+    R8's lr sub-check binding. rho(S*H) and the ensemble table's nested bootstrap intervals
+    (`vgh.trajectory.predictors.ensemble_table`) are reported. `thresholds`: claims.C2."""
     e = ensemble.set_index("statistic")
     mp = member_predictors.sort_values("member")
     members = sorted(int(m) for m in mp["member"].unique())
