@@ -39,7 +39,7 @@ def checkpoint_configs(wf):
 def test_resume_after_a_config_change_starts_over_and_never_mixes(workflow_copy):
     killed = run(workflow_copy, kill="state.pt:3")  # SIGKILL after the step-150 resume state
     assert killed.returncode != 0
-    assert (workflow_copy / SMOKE_OUT / "resume/pretrain/member_0/state.pt").exists()
+    assert (workflow_copy / SMOKE_OUT / "resume/pretrain/members_0_1/state.pt").exists()
     other = workflow_copy / "other.yaml"
     other.write_text(yaml.safe_dump({"data": {"seed": 1}, "model": {"n_head": 4}}))
     proc = run(workflow_copy, str(other))
@@ -50,7 +50,7 @@ def test_resume_after_a_config_change_starts_over_and_never_mixes(workflow_copy)
     table = pd.read_parquet(workflow_copy / SMOKE_OUT / TARGET)
     assert table["step"].tolist() == sorted(set(table["step"])) and table["step"].iloc[0] == 0
     # the old state, moved aside
-    assert list((workflow_copy / SMOKE_OUT).glob("resume/pretrain/member_0.other-run-*/state.pt"))
+    assert list((workflow_copy / SMOKE_OUT).glob("resume/pretrain/members_0_1.other-run-*/state.pt"))
 
 
 @pytest.mark.workflow
@@ -62,12 +62,12 @@ def test_a_kill_between_the_final_checkpoint_copies_recovers(workflow_copy):
     assert run(reference).returncode == 0
     killed = run(workflow_copy, kill="copytree:2")  # step_0 published, then SIGKILL
     assert killed.returncode != 0
-    assert (workflow_copy / SMOKE_OUT / "resume/pretrain/member_0/state.pt").exists()
+    assert (workflow_copy / SMOKE_OUT / "resume/pretrain/members_0_1/state.pt").exists()
     proc = run(workflow_copy)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = (workflow_copy / SMOKE_OUT / "logs/pretrain/members_0_1.log").read_text()
     assert "resuming pretraining from step 300" in log
-    assert not (workflow_copy / SMOKE_OUT / "resume/pretrain/member_0").exists()
+    assert not (workflow_copy / SMOKE_OUT / "resume/pretrain/members_0_1").exists()
     pd.testing.assert_frame_equal(pd.read_parquet(workflow_copy / SMOKE_OUT / TARGET),
                                   pd.read_parquet(reference / SMOKE_OUT / TARGET), check_exact=True)
     for step in checkpoint_configs(workflow_copy):
@@ -79,13 +79,13 @@ def test_a_kill_between_the_final_checkpoint_copies_recovers(workflow_copy):
 def test_a_second_pretrain_job_on_a_live_resume_folder_is_refused(workflow_copy):
     """As after `kill -9` of Snakemake, whose pretrain job runs on as an orphan, then `--unlock` and a rerun: the
     rerun's job must not write the same resume folder (here the orphan is this test, holding the folder's lock)."""
-    with resume_lock(workflow_copy / SMOKE_OUT / "resume/pretrain/member_0"):
+    with resume_lock(workflow_copy / SMOKE_OUT / "resume/pretrain/members_0_1"):
         proc = run(workflow_copy)
     assert proc.returncode != 0
     log = (workflow_copy / SMOKE_OUT / "logs/pretrain/members_0_1.log").read_text() + proc.stderr
-    assert (f"another pretrain job (PID {os.getpid()}) is writing resume/pretrain/member_0; stop it (kill "
+    assert (f"another pretrain job (PID {os.getpid()}) is writing resume/pretrain/members_0_1; stop it (kill "
             f"{os.getpid()})") in log, log[-3000:]
-    assert not (workflow_copy / SMOKE_OUT / "resume/pretrain/member_0/state.pt").exists()
+    assert not (workflow_copy / SMOKE_OUT / "resume/pretrain/members_0_1/state.pt").exists()
 
 
 @pytest.mark.workflow

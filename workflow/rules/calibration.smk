@@ -4,8 +4,7 @@
 # figures/calibration.png|pdf and writes figures/calibration.md.
 
 
-def calibrate_rule(cid, job):
-    """Define calibrate_<cid> (a factory, so each rule keeps its own claim id)."""
+for cid, job in CLAIM_JOBS.items():  # calibrate_<cid>; lambdas take their values as defaults, not from the loop
 
     rule:
         name:
@@ -32,10 +31,6 @@ def calibrate_rule(cid, job):
     workflow.get_rule(f"calibrate_{cid}").docstring = (
         f"R19, {cid}: its check on nulls and planted positives, R18's rule on each sub-check's nulls."
     )
-
-
-for claim_id, resolved in CLAIM_JOBS.items():
-    calibrate_rule(claim_id, resolved)
 
 
 rule calibration:

@@ -1,4 +1,4 @@
-# Shared by every rule file: config validation, environment, claim list, helpers.
+# Shared by every rules file: config validation, environment, claim list, helpers.
 import os
 
 from vgh.claims import claim_job, figure_job, load_claim_table
@@ -43,7 +43,7 @@ CLAIM_JOBS = {cid: claim_job(cid, entry, config) for cid, entry in CLAIM_TABLE.i
 FIGURE_JOBS = {cid: figure_job(cid, entry, config) for cid, entry in CLAIM_TABLE.items()}
 
 
-# The pretraining ensemble (rule R0): member k is pretrained with seed k; external checkpoints are member 0.
+# The pretraining ensemble (R0): member k is pretrained with seed k; external checkpoints are member 0.
 MEMBERS = config["pretrain"]["seeds"]
 # The member-level jobs of every stage (pretraining, costates, alignment, trajectory) each serve a group of
 # `pretrain.members_per_job` members, computed together; the outputs stay per member, so grouping moves no number

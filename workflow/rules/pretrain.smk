@@ -5,8 +5,8 @@
 EXTERNAL = {e["step"]: e["path"] for e in config["external"]["checkpoints"]}
 
 
-def pretrain_rule(g, members):
-    """Define pretrain_group_<g> (a factory, so each rule keeps its own members)."""
+# pretrain_group_<g> per group (none with external checkpoints): each one's members are fixed here, in the loop
+for g, members in [] if EXTERNAL else enumerate(GROUPS):
 
     rule:
         name:
@@ -79,7 +79,3 @@ if EXTERNAL:
             tokenizer=config["external"]["tokenizer"],
         script:
             "../scripts/import_checkpoint.py"
-
-else:
-    for group_index, group_members in enumerate(GROUPS):
-        pretrain_rule(group_index, group_members)

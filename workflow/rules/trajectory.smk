@@ -8,8 +8,7 @@ TRAJ = config["trajectory"]
 TRAJ_STEPS = config["pretrain"]["checkpoints"]
 
 
-def trajectory_rule(g, members):
-    """Define trajectory_group_<g> (a factory, so each rule keeps its own members)."""
+for g, members in enumerate(GROUPS):  # trajectory_group_<g>: its members' outputs are fixed here, in the loop
 
     rule:
         name:
@@ -46,10 +45,6 @@ def trajectory_rule(g, members):
         "every seed, each a curve + exact eval pass@1 before/after; the lr sweep's runs (first seed; the configured "
         "lr's run is that seed's RL run). The RL runs of every member at a checkpoint are one stacked model."
     )
-
-
-for group_index, group_members in enumerate(GROUPS):
-    trajectory_rule(group_index, group_members)
 
 
 rule trajectory_summary:
