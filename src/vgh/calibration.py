@@ -7,8 +7,8 @@ at the config's K, with the same code that decides the claim, and each verdict's
   planted positive one member standard deviation on the passing side (yes/no: each member holds w.p. 0.9).
 - `claim_calibration`: the claim's check function (`vgh.claims.run_check`) on tables built from its own tables
   (`NULLS`: B1/B2 sparse errors, zero costate, shuffled within member, constant error; B3 a random direction;
-  C1 a constant predictor at each checkpoint and permuted peak labels; C2 G_pred replaced by its best single factor
-  and by a permutation), and planted positives.
+  C1 a constant predictor at each checkpoint and a uniformly random predicted peak; C2 G_pred replaced by its best
+  single factor and by a permutation), and planted positives.
 - `recurrence`: the fraction of member resamples (with replacement) on which the check gives the same verdict.
 Every draw comes from a generator seeded by the caller.
 """
@@ -214,7 +214,7 @@ def _permuted_peak(t, rng):
 def _c1_nulls(tables):
     n = int(tables["peaks"]["n_checkpoints"].max())
     out = {f"constant predictor at checkpoint index {i}": ("null", _constant_peak(i), False) for i in range(n)}
-    out["predicted peak at a random checkpoint (labels permuted)"] = ("null", _permuted_peak, True)
+    out["predicted peak at a uniformly random checkpoint"] = ("null", _permuted_peak, True)
     out["planted: the predicted peak is the real one"] = ("positive", lambda t, rng: {**t, "peaks": t["peaks"].assign(
         predicted_peak_index=t["peaks"]["real_peak_index"], within_one=True)}, False)
     return out

@@ -73,14 +73,14 @@ LOG_FLOOR = 1e-12  # R18: a member value <= 0 on the log scale counts as LOG_FLO
 
 def on_scale(x, scale: str, threshold: float | None = None) -> np.ndarray:
     """Member values on the rule's scale: as they are, or their logs (values <= 0 floored at LOG_FLOOR x the
-    threshold, an exact zero error)."""
+    threshold, an exact zero error; a nan, a value that could not be measured, stays nan: R18 FAILs it)."""
     x = np.asarray(x, float)
     if scale == "linear":
         return x
     if scale != "log":
         raise ValueError(f"unknown scale {scale!r}; one of {SCALES}")
     floor = LOG_FLOOR * (abs(threshold) if threshold else 1.0)
-    return np.log(np.where(x > 0, x, floor))
+    return np.log(np.where((x > 0) | np.isnan(x), x, floor))
 
 
 def interval(per_member: Sequence[float], scale: str = "linear", threshold: float | None = None
