@@ -1,4 +1,4 @@
-"""The claim record: one JSON per claim with its ensemble estimate, 95% interval, threshold, each member's verdict
+"""The claim record: one JSON per claim with its ensemble estimate, interval (R18), threshold, each member's verdict
 and the three-valued verdict PASS / FAIL / INCONCLUSIVE (rule R0, `vgh.ensemble`); the claim and figure rules of
 each claim from the claim table (workflow/claims.yaml: `claim_job`, `figure_job`, `run_check`); the verdict
 table over the records."""
@@ -206,8 +206,9 @@ UNSTABLE = 0.9  # R19: a verdict that recurs on fewer member resamples than this
 
 
 def claims_table(records: list[dict[str, Any]], figures: dict[str, str]) -> "pd.DataFrame":
-    """One row per claim record: id, claim, metric, estimate, 95% interval, threshold, the sub-check that decided
-    the verdict with its value and interval (R18), members passing alone (of n_members: each member's own point
+    """One row per claim record: id, claim, metric, estimate, its interval (R18: 95% Student-t; a yes/no count's
+    Clopper-Pearson bounds with 5% in each tail, a one-sided 5% test at each end), threshold, the sub-check that
+    decided the verdict with its value and interval, members passing alone (of n_members: each member's own point
     values, not the ensemble rule), the verdict's recurrence over member resamples (R19), verdict, figure."""
     import pandas as pd
 
@@ -232,7 +233,7 @@ def claims_markdown(table: "pd.DataFrame", title: str = "") -> str:
     """The verdict table as Markdown (what figures/claims.md holds and the README embeds)."""
     import pandas as pd
 
-    head = ("| id | claim | metric | estimate | 95% interval | check | decided by | members passing alone | "
+    head = ("| id | claim | metric | estimate | interval (R18) | check | decided by | members passing alone | "
             "recurrence | verdict | figure |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 
     def recurrence(r):

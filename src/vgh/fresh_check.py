@@ -181,7 +181,7 @@ def _numbers(row: pd.Series) -> str:
     def num(col):
         return f"{row[col]:.4g}" if col in row and pd.notna(row[col]) else "?"
 
-    return (f"(estimate {num('estimate')}, 95% interval [{num('interval_lo')}, {num('interval_hi')}], "
+    return (f"(estimate {num('estimate')}, interval [{num('interval_lo')}, {num('interval_hi')}], "
             f"members passing alone {row.get('members_passing', '?')}/{row.get('n_members', '?')}, "
             f"recurrence {num('recurrence')})")
 
