@@ -1,6 +1,6 @@
 """Workflow benchmark: run a config with --cores 1 and --cores 2 in temporary copies and print a table.
 
-    python tools/bench.py --configfile config/smoke.yaml [--cores 1 2] [--out docs/benchmarks_smoke.md]
+    python tools/bench.py --configfile config/smoke.yaml [--cores 1 2] [--out docs/benchmarks_smoke.md] [--keep DIR]
 
 Reports per-rule wall time and max RSS (from the rules' `benchmark:` files), total wall per core count,
 the parallel speedup, the scheduling overhead wall / (sum of job wall / cores), the no-op dry-run time, the
@@ -10,6 +10,7 @@ results/ or figures/. A config's outputs (its `benchmark:` files among them) lie
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import subprocess
 import sys
@@ -61,13 +62,14 @@ def main() -> None:
     ap.add_argument("--cores", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--restyle", default="workflow/notebooks/A1_sf_vs_pd.py", help="notebook to touch")
     ap.add_argument("--out", help="also write the Markdown report here")
+    ap.add_argument("--keep", help="run the copies in this folder and keep them (default: a temporary folder)")
     args = ap.parse_args()
     cfg = ["--configfile", args.configfile]
     lines = [f"# Workflow benchmark: `{args.configfile}`", "",
              f"Measured {time.strftime('%Y-%m-%d')} by `python tools/bench.py --configfile "
              f"{args.configfile}` on this machine ({_machine()}).", ""]
     summary, per_rule = [], None
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory() as tmp:
         for cores in args.cores:
             wf = copy_workflow(ROOT, Path(tmp) / f"cores{cores}")
             wall = timed(wf, "--cores", str(cores), *cfg)
