@@ -9,6 +9,7 @@ rule data:
         "logs/data.log",
     benchmark:
         "benchmarks/data.tsv"
+    priority: 10  # the start of the critical path
     conda:
         ENV
     threads: 1

@@ -26,6 +26,7 @@ for g, members in [] if EXTERNAL else enumerate(GROUPS):
             f"logs/pretrain/{group_label(members)}.log",
         benchmark:
             f"benchmarks/pretrain/{group_label(members)}.tsv"
+        priority: 10  # the critical path (pretraining, then Part C): first whenever a core is free
         conda:
             ENV
         threads: 1

@@ -25,6 +25,7 @@ for g, members in enumerate(GROUPS):  # trajectory_group_<g>: its members' outpu
             f"logs/trajectory/{group_label(members)}.log",
         benchmark:
             f"benchmarks/trajectory/{group_label(members)}.tsv"
+        priority: 10  # the critical path (pretraining, then Part C): first whenever a core is free
         conda:
             ENV
         threads: 1
