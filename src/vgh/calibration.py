@@ -6,9 +6,10 @@ at the config's K, with the same code that decides the claim, and each verdict's
   spread of the claim's own members, lognormal sigma = 1 and 2 on the log scale, Bernoulli(p0) for yes/no; and a
   planted positive one member standard deviation on the passing side (yes/no: each member holds w.p. 0.9).
 - `claim_calibration`: the claim's check function (`vgh.claims.run_check`) on tables built from its own tables
-  (`NULLS`: B1/B2 sparse errors, zero costate, shuffled within member, constant error; B3 a random direction;
-  C1 a constant predictor at each checkpoint and a uniformly random predicted peak; C2 G_pred replaced by its best
-  single factor and by a permutation), and planted positives.
+  (`NULLS`: B1/B2 sparse errors, zero costate, shuffled within member, constant error; B3 a random direction and
+  permuted rewards; C1 a constant predictor at each checkpoint, a uniformly random predicted peak and the peak of
+  each single factor (S, H, pass@1); C2 G_pred replaced by its best single factor, by a permutation and by each
+  single factor (S, H, pass@1, the step)), and planted positives.
 - `recurrence`: the fraction of member resamples (with replacement) on which the check gives the same verdict.
 Every draw comes from a generator seeded by the caller.
 """
@@ -197,6 +198,45 @@ def _random_direction(t, rng):
     return {**t, "alignment": a.assign(cosine=np.where(real, cos, a["cosine"]))}
 
 
+def _permuted_rewards(t, rng):
+    """Every real row's cosine replaced by its permuted-reward twin's (same member, G, batch, algorithm): the update
+    of a batch whose rewards no longer belong to its completions."""
+    a = t["alignment"]
+    key = [c for c in ("member", "group_size", "batch", "algo", "estimate") if c in a.columns]
+    permuted = a["reward_permuted"].astype(bool)
+    null = a[permuted].set_index(key)["cosine"]
+    twin = a.loc[~permuted, key].apply(tuple, axis=1).map(null)
+    cos = a["cosine"].to_numpy(float).copy()
+    cos[(~permuted).to_numpy()] = twin.to_numpy(float)
+    return {**t, "alignment": a.assign(cosine=cos)}
+
+
+# C1/C2's single-factor baselines: a checkpoints column that stands in for G_pred
+SINGLE_FACTORS = {"S alone": "signal", "H alone": "headroom", "pass@1": "pass_at_1",
+                  "the pretraining step": "checkpoint"}
+
+
+def _single_factor_peak(column):
+    def make(t, rng):
+        c = t["checkpoints"].sort_values(["member", "checkpoint"])
+        argmax = c.groupby("member")[column].agg(lambda s: int(np.nanargmax(s.to_numpy(float))))
+        p = t["peaks"]
+        idx = p["member"].map(argmax).to_numpy(int)
+        return {**t, "peaks": p.assign(predicted_peak_index=idx, within_one=(p["real_peak_index"] - idx).abs() <= 1)}
+    return make
+
+
+def _single_factor_rho(column):
+    def make(t, rng):
+        c = t["checkpoints"]
+
+        def rho(m, d):
+            cm = c[c["member"] == m]
+            return float(cm["gain_mean"].corr(cm[column], method="spearman"))
+        return _g_pred_as(t, rho)
+    return make
+
+
 def _constant_peak(index):
     def make(t, rng):
         p = t["peaks"]
@@ -215,6 +255,9 @@ def _c1_nulls(tables):
     n = int(tables["peaks"]["n_checkpoints"].max())
     out = {f"constant predictor at checkpoint index {i}": ("null", _constant_peak(i), False) for i in range(n)}
     out["predicted peak at a uniformly random checkpoint"] = ("null", _permuted_peak, True)
+    for name, column in SINGLE_FACTORS.items():
+        if column != "checkpoint":  # the step's peak is the last checkpoint: the constant predictor above
+            out[f"predicted peak of {name}"] = ("null", _single_factor_peak(column), False)
     out["planted: the predicted peak is the real one"] = ("positive", lambda t, rng: {**t, "peaks": t["peaks"].assign(
         predicted_peak_index=t["peaks"]["real_peak_index"], within_one=True)}, False)
     return out
@@ -243,10 +286,14 @@ def _permuted_rho(t, rng):
 NULLS: dict[str, Callable[[dict], dict]] = {
     "B1": lambda tables: _b_nulls("entropy"),
     "B2": lambda tables: _b_nulls("gap"),
-    "B3": lambda tables: {"update in a random direction": ("null", _random_direction, True)},
+    "B3": lambda tables: {"update in a random direction": ("null", _random_direction, True),
+                          "rewards permuted within each group (the real rows replaced by their nulls)": (
+                              "null", _permuted_rewards, False)},
     "C1": _c1_nulls,
     "C2": lambda tables: {"G_pred replaced by its best single factor": ("null", _best_single, False),
-                          "G_pred replaced by a random ranking (labels permuted)": ("null", _permuted_rho, True)},
+                          "G_pred replaced by a random ranking (labels permuted)": ("null", _permuted_rho, True),
+                          **{f"G_pred replaced by {name}": ("null", _single_factor_rho(column), False)
+                             for name, column in SINGLE_FACTORS.items()}},
 }
 
 
