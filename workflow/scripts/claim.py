@@ -12,7 +12,7 @@ log = configure(snakemake.threads, snakemake.log[0])
 params = dict(snakemake.params.items())
 tables = {name: read_tables(paths) for name, paths in snakemake.input.items()}
 claim = run_check(tables, params)
-rng = np.random.default_rng([int(params["bootstrap"]["seed"]), sum(map(ord, claim.id))])
+rng = np.random.default_rng([int(params["bootstrap"]["seed"]), *claim.id.encode()])
 claim.recurrence = recurrence(tables, params, claim.verdict, rng, n=int(params["calibration"]["recurrence_draws"]))
 log.info(claim.summary())
 claim.write(snakemake.output.claim, config={k: v for k, v in params.items()

@@ -82,8 +82,11 @@ def a2_lq_errors(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"rel_error": g.err / g.ref, "rel_se": g.se / g.ref}).reset_index()
 
 
-def _cosine_table(costate: pd.DataFrame, ref: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    m = costate.merge(ref, on=keys + ["coord"], suffixes=("_c", "_r"))
+def _cosine_table(costate: pd.DataFrame, ref: pd.DataFrame, keys: list[str], on: list[str] | None = None
+                  ) -> pd.DataFrame:
+    """Per `keys`: the cosine, relative difference and reference norm of costate vs ref, matched on `on` (default
+    `keys`) and "coord"."""
+    m = costate.merge(ref, on=(keys if on is None else on) + ["coord"], suffixes=("_c", "_r"))
     m = m.assign(_cr=m.value_c * m.value_r, _cc=m.value_c ** 2, _rr=m.value_r ** 2,
                  _dd=(m.value_c - m.value_r) ** 2)
     g = m.groupby(keys)[["_cr", "_cc", "_rr", "_dd"]].sum()
@@ -97,14 +100,13 @@ def a2_pendulum_cosines(table: pd.DataFrame) -> pd.DataFrame:
     keys = ["seed", "probe"]
     c = table[table.method == "costate"].rename(columns={"size": "continuations"})
     r = table[table.method == "smoothing"]
-    out = []
-    for s, rs in r.groupby("scale"):
-        for M, cm in c.groupby("continuations"):
-            t = _cosine_table(cm[keys + ["coord", "value"]], rs[keys + ["coord", "value"]], keys)
-            out.append(t.assign(continuations=int(M), scale=float(s)))
-    if not out:  # no costate or no reference rows (a degenerate table)
+    if c.empty or r.empty or not r["scale"].notna().any():  # no costate or no reference rows (a degenerate table)
         return pd.DataFrame(columns=keys + ["cosine", "rel_diff", "ref_norm", "continuations", "scale"], dtype=float)
-    return pd.concat(out, ignore_index=True)
+    # every (scale, M) pair in one merge and one groupby (the check runs once per recurrence draw)
+    t = _cosine_table(c[keys + ["continuations", "coord", "value"]], r[keys + ["scale", "coord", "value"]],
+                      ["scale", "continuations"] + keys, on=keys)
+    t = t.assign(continuations=t["continuations"].astype(int), scale=t["scale"].astype(float))
+    return t[keys + ["cosine", "rel_diff", "ref_norm", "continuations", "scale"]]
 
 
 def a2_pendulum_noise_free(table: pd.DataFrame) -> pd.DataFrame:

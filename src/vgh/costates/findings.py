@@ -93,6 +93,7 @@ def old_statistics(summary: pd.DataFrame) -> dict[str, float]:
 def outliers(prompts: pd.DataFrame, low: pd.DataFrame, level: float) -> list[dict[str, Any]]:
     """Prompts whose relative error at their member's lowest-entropy point exceeds `level` (a finding)."""
     out = []
+    prompts = prompts[prompts["pd_rel_error"] > level]  # the few candidates first (the check runs once per draw)
     for r in low.itertuples():
         d = prompts[(prompts["member"] == r.member) & (prompts["checkpoint"] == r.checkpoint)
                     & (prompts["temperature"] == r.temperature) & (prompts["pd_rel_error"] > level)]
