@@ -169,7 +169,8 @@ def test_b_figures_render_per_member_tables(tmp_path, claim_id, how, n_members):
     if n_members == 1 and claim_id in ("B1", "B2"):  # one member has no interval (R18): never a PASS
         coverage = record["checks"][f"envelope_coverage_{'entropy' if claim_id == 'B1' else 'gap'}"]
         measured = coverage["value"] is not None and np.isfinite(coverage["value"])
-        assert coverage["verdict"] == ("INCONCLUSIVE" if measured else "FAIL"), coverage  # a nan estimate FAILs
+        nan_members = not measured and coverage["per_member"]  # a nan estimate FAILs; unmeasurable is marked
+        assert coverage["verdict"] == ("FAIL" if nan_members else "INCONCLUSIVE"), coverage
 
 
 def test_notebook_run_by_hand_draws_to_scratch_only(smoke_run, tmp_path):
