@@ -6,10 +6,11 @@ at the config's K, with the same code that decides the claim, and each verdict's
   spread of the claim's own members, lognormal sigma = 1 and 2 on the log scale, Bernoulli(p0) for yes/no; and a
   planted positive one member standard deviation on the passing side (yes/no: each member holds w.p. 0.9).
 - `claim_calibration`: the claim's check function (`vgh.claims.run_check`) on tables built from its own tables
-  (`NULLS`: B1/B2 sparse errors, zero costate, shuffled within member, constant error; B3 a random direction and
-  permuted rewards; C1 a constant predictor at each checkpoint, a uniformly random predicted peak and the peak of
-  each single factor (S, H, pass@1); C2 G_pred replaced by its best single factor, by a permutation and by each
-  single factor (S, H, pass@1, the step)), and planted positives.
+  (`NULLS`: A1 the SF or PD estimator with a planted bias of twice the threshold, A2 the LQ costates likewise, A3
+  additive noise everywhere (detached = reparameterized); B1/B2 sparse errors, zero costate, shuffled within
+  member, constant error; B3 a random direction and permuted rewards; C1 a constant predictor at each checkpoint, a
+  uniformly random predicted peak and the peak of each single factor (S, H, pass@1); C2 G_pred replaced by its
+  best single factor, by a permutation and by each single factor (S, H, pass@1, the step)), and planted positives.
 - `recurrence`: the fraction of member resamples (with replacement) on which the check gives the same verdict.
 Every draw comes from a generator seeded by the caller.
 """
@@ -19,6 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .claims import run_check
 from .ensemble import FAIL, INCONCLUSIVE, PASS, SubCheck, interval, on_scale, subcheck, within_subcheck, yes_no_subcheck
@@ -237,6 +239,70 @@ def _single_factor_rho(column):
     return make
 
 
+def _a1_biased(estimator, bias):
+    """A1's table with `estimator`'s relative error given a planted bias: error sqrt(e^2 + bias^2), an estimator
+    whose expectation is off the exact gradient by `bias` x |grad J| (its error stops falling with N)."""
+    def make(t, rng):
+        a = t["table"]
+        hit = a["estimator"] == estimator
+        return {**t, "table": a.assign(rel_error=np.where(hit, np.hypot(a["rel_error"], bias), a["rel_error"]))}
+    return make
+
+
+def _a2_biased(bias):
+    """A2's LQ table with every mean costate off the exact grad V by `bias` x grad V (a planted bias)."""
+    def make(t, rng):
+        lq = t["lq"]
+        return {**t, "lq": lq.assign(costate=lq["costate"] + bias * lq["reference"])}
+    return make
+
+
+def _a3_additive(t, rng):
+    """A3 with additive noise everywhere (alpha = 0 in effect): each detached row's costate and SE replaced by its
+    reparameterized twin's (same seed, alpha, M, probe, t, coord), the two computations being equal there."""
+    a = t["table"]
+    key = [c for c in ("seed", "alpha", "continuations", "probe", "t", "coord") if c in a.columns]
+    rep = a[a["backward"] == "reparameterized"].set_index(key)[["costate", "se"]]
+    det = a["backward"] == "detached"
+    twin = rep.reindex(pd.MultiIndex.from_frame(a.loc[det, key]))
+    out = a.copy()
+    out.loc[det, "costate"] = twin["costate"].to_numpy(float)
+    out.loc[det, "se"] = twin["se"].to_numpy(float)
+    return {**t, "table": out}
+
+
+def _a_nulls(claim, params):
+    th = params["thresholds"]
+    if claim == "A1":
+        b = 2 * th["max_rel_error"]
+        return {f"{e} with a planted bias ({b:g} x |grad J|)": ("null", _a1_biased(e, b), False) for e in ("SF", "PD")}
+    if claim == "A2":
+        b = 2 * th["max_lq_rel_error"]
+        return {f"LQ costates with a planted bias ({b:g} x grad V)": ("null", _a2_biased(b), False)}
+    return {"additive noise everywhere (detached = reparameterized)": ("null", _a3_additive, False)}
+
+
+# R8's one-sided 2-SE test at one checkpoint under its exact null: a fall by chance (normal approximation)
+CHANCE_FALL = float(stats.norm.cdf(-2.0))
+
+
+def _lr_is_right(t, rng):
+    """The sweep summary as if the configured lr were right: at every lr up to the configured one no checkpoint
+    truly falls, so each lr is stable with probability (1 - CHANCE_FALL)^n_checkpoints (chance falls only); every
+    larger lr falls; the rule then picks the largest stable lr, per member."""
+    s = t["sweep_summary"].copy()
+    conf = s.loc[s["configured"].astype(bool), "lr"]
+    if conf.empty:
+        return t
+    c = float(conf.iloc[0])
+    n = s["n_checkpoints"].to_numpy(int)
+    stable = (s["lr"].to_numpy(float) <= c) & (rng.random(len(s)) < (1 - CHANCE_FALL) ** n)
+    s["stable"] = stable
+    best = s[stable].groupby("member")["lr"].max() if "member" in s else None
+    s["chosen_by_rule"] = (s["lr"] == s["member"].map(best)).to_numpy(bool) if best is not None else False
+    return {**t, "sweep_summary": s}
+
+
 def _constant_peak(index):
     def make(t, rng):
         p = t["peaks"]
@@ -260,6 +326,9 @@ def _c1_nulls(tables):
             out[f"predicted peak of {name}"] = ("null", _single_factor_peak(column), False)
     out["planted: the predicted peak is the real one"] = ("positive", lambda t, rng: {**t, "peaks": t["peaks"].assign(
         predicted_peak_index=t["peaks"]["real_peak_index"], within_one=True)}, False)
+    out["planted: the predicted peak is the real one and the configured lr is right (chance falls only)"] = (
+        "positive", lambda t, rng: _lr_is_right({**t, "peaks": t["peaks"].assign(
+            predicted_peak_index=t["peaks"]["real_peak_index"], within_one=True)}, rng), True)
     return out
 
 
@@ -274,6 +343,17 @@ def _best_single(t, rng):
     return _g_pred_as(t, lambda m, d: float(d[d["predictor"].isin(["S", "H"])]["spearman"].max()))
 
 
+def _c2_planted(t, rng):
+    """G_pred's own Spearman, with S's and H's lowered to at most G_pred's - 0.1 (so Delta >= 0.1 in every member),
+    and the configured lr right."""
+    mp = t["member_predictors"].copy()
+    for m, d in mp.groupby("member"):
+        g = float(d.loc[d["predictor"] == "G_pred", "spearman"].iloc[0])
+        single = d.index[d["predictor"].isin(["S", "H"])]
+        mp.loc[single, "spearman"] = np.minimum(mp.loc[single, "spearman"].to_numpy(float), g - 0.1)
+    return _lr_is_right({**t, "member_predictors": mp}, rng)
+
+
 def _permuted_rho(t, rng):
     c = t["checkpoints"]
 
@@ -283,17 +363,22 @@ def _permuted_rho(t, rng):
     return _g_pred_as(t, rho)
 
 
-NULLS: dict[str, Callable[[dict], dict]] = {
-    "B1": lambda tables: _b_nulls("entropy"),
-    "B2": lambda tables: _b_nulls("gap"),
-    "B3": lambda tables: {"update in a random direction": ("null", _random_direction, True),
+NULLS: dict[str, Callable[[dict, dict], dict]] = {
+    "A1": lambda tables, params: _a_nulls("A1", params),
+    "A2": lambda tables, params: _a_nulls("A2", params),
+    "A3": lambda tables, params: _a_nulls("A3", params),
+    "B1": lambda tables, params: _b_nulls("entropy"),
+    "B2": lambda tables, params: _b_nulls("gap"),
+    "B3": lambda tables, params: {"update in a random direction": ("null", _random_direction, True),
                           "rewards permuted within each group (the real rows replaced by their nulls)": (
                               "null", _permuted_rewards, False)},
-    "C1": _c1_nulls,
-    "C2": lambda tables: {"G_pred replaced by its best single factor": ("null", _best_single, False),
+    "C1": lambda tables, params: _c1_nulls(tables),
+    "C2": lambda tables, params: {"G_pred replaced by its best single factor": ("null", _best_single, False),
                           "G_pred replaced by a random ranking (labels permuted)": ("null", _permuted_rho, True),
                           **{f"G_pred replaced by {name}": ("null", _single_factor_rho(column), False)
-                             for name, column in SINGLE_FACTORS.items()}},
+                             for name, column in SINGLE_FACTORS.items()},
+                          "planted: G_pred's rho, its best single factor's 0.1 lower, the configured lr right "
+                          "(chance falls only)": ("positive", _c2_planted, True)},
 }
 
 
@@ -302,7 +387,7 @@ def claim_calibration(claim: str, tables: dict[str, Any], params: dict[str, Any]
     """The claim's check on each of its claim-level nulls and positives (n replicates for a random null, n / 4 for
     a random positive, one for a deterministic case)."""
     rows = []
-    for case, (truth, make, random) in NULLS.get(claim, lambda t: {})(tables).items():
+    for case, (truth, make, random) in NULLS.get(claim, lambda t, p: {})(tables, params).items():
         reps = (n if truth == "null" else max(1, n // 4)) if random else 1
         verdicts = [run_check(make(tables, rng), params).verdict for _ in range(reps)]
         rows.append(_row(claim, "claim", "claim", case, truth, verdicts, strict_fail=False))
