@@ -394,10 +394,16 @@ def claim_calibration(claim: str, tables: dict[str, Any], params: dict[str, Any]
     return rows
 
 
+def claim_rng(seed: int, claim: str) -> np.random.Generator:
+    """The generator of one claim's R19 draws (its calibration and its recurrence): seeded by the config's seed and
+    the claim id's bytes (not their sum, under which B3 and C2 shared a stream)."""
+    return np.random.default_rng([int(seed), *claim.encode()])
+
+
 def calibration_table(claim: str, tables: dict[str, Any], params: dict[str, Any], checks: dict[str, SubCheck],
                       seed: int, rule_replicates: int = N_RULE, claim_replicates: int = N_CLAIM) -> pd.DataFrame:
     """R19's table for one claim: the rule rows of every sub-check and the claim-level rows."""
-    rng = np.random.default_rng([int(seed), *claim.encode()])
+    rng = claim_rng(seed, claim)
     k = len(ensemble_members(tables)) or max((len(c.per_member) for c in checks.values()), default=1)
     rows = (rule_calibration(claim, checks, k, rng, rule_replicates)
             + claim_calibration(claim, tables, params, rng, claim_replicates))

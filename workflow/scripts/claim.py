@@ -1,9 +1,7 @@
 """One claim's check (rule claim_<ID>, workflow/claims.yaml): its tables, thresholds and the bootstrap settings in,
 the claim record results/claims/<ID>.json out, with the verdict's recurrence over member resamples (R19). No
 figure here: a verdict never imports matplotlib."""
-import numpy as np
-
-from vgh.calibration import recurrence
+from vgh.calibration import claim_rng, recurrence
 from vgh.claims import run_check
 from vgh.io import read_tables
 from vgh.runtime import configure
@@ -12,7 +10,7 @@ log = configure(snakemake.threads, snakemake.log[0])
 params = dict(snakemake.params.items())
 tables = {name: read_tables(paths) for name, paths in snakemake.input.items()}
 claim = run_check(tables, params)
-rng = np.random.default_rng([int(params["bootstrap"]["seed"]), *claim.id.encode()])
+rng = claim_rng(params["bootstrap"]["seed"], claim.id)
 claim.recurrence = recurrence(tables, params, claim.verdict, rng, n=int(params["calibration"]["recurrence_draws"]))
 log.info(claim.summary())
 claim.write(snakemake.output.claim, config={k: v for k, v in params.items()
