@@ -301,8 +301,9 @@ def test_update_alignment_table(trained, digits):
     t = AL.update_alignment(model, ids[::10], ans[::10], digits, 1.0, "partial", [2, 8], 3,
                            torch.Generator().manual_seed(5))
     b = t[t["estimate"] == "batch"]
-    assert len(b) == 2 * 2 * 3 * 3 and set(b["algo"]) == {"reinforce", "rloo", "grpo"}
-    assert b["reward_permuted"].sum() == 2 * 3 * 3  # the permuted-reward null: same G, batches and algorithms
+    assert len(b) == 2 * 3 * (3 + 1) and set(b["algo"]) == {"reinforce", "rloo", "grpo"}
+    # the permuted-reward null (by default RLOO's, the one B3 decides on): same G and batches
+    assert b["reward_permuted"].sum() == 2 * 3 and set(b.loc[b["reward_permuted"], "algo"]) == {"rloo"}
     assert b["cosine"].between(-1, 1).all()
     # RLOO against itself: 1, except for a batch whose rewards are all equal (G = 2 often): its update is the zero
     # vector, whose cosine with anything (grad J included) is reported as 0
@@ -326,6 +327,11 @@ def test_update_alignment_table(trained, digits):
         return d[(d["estimate"] == "batch") & d["reward_permuted"] & (d["group_size"] == 8)]["cosine"].to_numpy()
 
     assert not np.allclose(nb(t), nb(t3))  # another null generator, other permutations
+    # the null of every algorithm: RLOO's null rows are the same numbers (one permutation per group and batch)
+    t4 = AL.update_alignment(model, ids[::10], ans[::10], digits, 1.0, "partial", [2, 8], 3,
+                            torch.Generator().manual_seed(5), null_algos=("reinforce", "rloo", "grpo"))
+    assert t4["reward_permuted"].sum() == 3 * t["reward_permuted"].sum()
+    pd.testing.assert_frame_equal(t4[~t4["reward_permuted"] | (t4["algo"] == "rloo")].reset_index(drop=True), t)
     m = b[(b["algo"] == "rloo") & (b["group_size"] == 8)].groupby("reward_permuted")["cosine"].mean()
     assert m[False] > m[True] + 0.2
 

@@ -117,7 +117,7 @@ def _cos(a: torch.Tensor, b: torch.Tensor | None) -> float:
 def update_alignment(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor,
                      tau: float, reward: str, group_sizes: list[int], n_batches: int,
                      generator: torch.Generator, scale_rewards: str = "group", max_rows: int = 4096,
-                     log=None, null: bool = True, null_algos: tuple[str, ...] = ALGOS,
+                     log=None, null: bool = True, null_algos: tuple[str, ...] = ("rloo",),
                      null_generator_: torch.Generator | None = None) -> pd.DataFrame:
     """Cosine of each algorithm's update direction with the exact grad_theta J, per group size and batch.
 
@@ -129,9 +129,10 @@ def update_alignment(model, prompt_ids: torch.Tensor, answers: torch.Tensor, dig
     the same completions with the rewards permuted within each group (`permute_within_groups`, one permutation
     per group and batch, from `null_generator_`, default `null_generator(generator)`); their cosine_to_rloo is to
     the null RLOO direction (nan when "rloo" is not in `null_algos`). Each null direction costs one more backward
-    pass on the batch's graph (no sampling, no forward): the null of all three algorithms about doubles the run
-    time, RLOO's alone (null_algos=("rloo",)) adds about a quarter. The real rows (reward_permuted = False) are
-    the same numbers as without the null.
+    pass on the batch's graph (no sampling, no forward): RLOO's null alone (the default; the one B3 decides on)
+    adds about a quarter to the run time, the null of all three algorithms about doubles it. The real rows
+    (reward_permuted = False) are the same numbers as without the null, and a null algorithm's rows do not depend
+    on which others are in `null_algos` (one permutation per group and batch, whatever the algorithms).
     """
     j, grad_j, py = objective_gradient(model, prompt_ids, answers, digit_ids, tau, reward, max_rows)
     comps = all_completions(answers.shape[1], device=prompt_ids.device)

@@ -15,28 +15,33 @@ from ..stats import partial_spearman, ratio, spearman, through_origin_fit
 def lowest_entropy_limit(prompts: pd.DataFrame) -> pd.DataFrame:
     """Per member, the (checkpoint, temperature) with the lowest mean entropy over its prompts, and there: the
     pooled relative error sum |E[lambda_PD] - g*| / sum |g*| (R4's limit), the median per-prompt relative error,
-    and both for the carry-chain prompts and the others as their own strata."""
+    and both for the carry-chain prompts and the others as their own strata (sums and medians skip NaN)."""
     prompts = with_member(prompts)
+    ent = prompts.groupby(["member", "checkpoint", "temperature"], sort=True)["entropy"].mean()
+    member, ckpt, tau = (prompts[c].to_numpy() for c in ("member", "checkpoint", "temperature"))
+    abs_err, g_norm, rel = (prompts[c].to_numpy(float) for c in ("pd_abs_error", "g_norm", "pd_rel_error"))
+    carry_all = prompts["carry"].to_numpy(bool) if "carry" in prompts else np.zeros(len(prompts), bool)
 
-    def pooled(d):
-        return ratio(d["pd_abs_error"].sum(), d["g_norm"].sum()) if len(d) else float("nan")
+    def pooled(sel):
+        return ratio(float(np.nansum(abs_err[sel])), float(np.nansum(g_norm[sel]))) if sel.any() else float("nan")
 
-    def median(d):
-        return float(d["pd_rel_error"].median()) if len(d) else float("nan")
+    def median(sel):
+        r = rel[sel]
+        return float(np.median(r[~np.isnan(r)])) if (~np.isnan(r)).any() else float("nan")
 
     rows = []
-    for m, dm in prompts.groupby("member", sort=True):
-        ent = dm.groupby(["checkpoint", "temperature"])["entropy"].mean()
+    for m in np.unique(member):
+        e = ent.loc[m] if m in ent.index.get_level_values(0) else pd.Series(dtype=float)
         row = {"member": int(m)}
-        if ent.notna().any():
-            ck, tau = ent.idxmin()
-            d = dm[(dm["checkpoint"] == ck) & (dm["temperature"] == tau)]
-            carry = d["carry"].astype(bool) if "carry" in d else pd.Series(False, index=d.index)
-            row.update({"checkpoint": int(ck), "temperature": float(tau), "entropy": float(ent.min()),
-                        "pd_error": pooled(d), "pd_error_median": median(d),
-                        "pd_error_carry": pooled(d[carry]), "pd_error_median_carry": median(d[carry]),
-                        "pd_error_nocarry": pooled(d[~carry]), "pd_error_median_nocarry": median(d[~carry]),
-                        "n_prompts": len(d), "n_carry": int(carry.sum())})
+        if e.notna().any():
+            ck, t = e.idxmin()
+            at = (member == m) & (ckpt == ck) & (tau == t)
+            carry, nocarry = at & carry_all, at & ~carry_all
+            row.update({"checkpoint": int(ck), "temperature": float(t), "entropy": float(e.min()),
+                        "pd_error": pooled(at), "pd_error_median": median(at),
+                        "pd_error_carry": pooled(carry), "pd_error_median_carry": median(carry),
+                        "pd_error_nocarry": pooled(nocarry), "pd_error_median_nocarry": median(nocarry),
+                        "n_prompts": int(at.sum()), "n_carry": int(carry.sum())})
         else:
             row.update({"checkpoint": -1, "temperature": float("nan"), "entropy": float("nan"),
                         "pd_error": float("nan")})
@@ -91,16 +96,20 @@ def old_statistics(summary: pd.DataFrame) -> dict[str, float]:
 
 
 def outliers(prompts: pd.DataFrame, low: pd.DataFrame, level: float) -> list[dict[str, Any]]:
-    """Prompts whose relative error at their member's lowest-entropy point exceeds `level` (a finding)."""
-    out = []
-    prompts = prompts[prompts["pd_rel_error"] > level]  # the few candidates first (the check runs once per draw)
-    for r in low.itertuples():
-        d = prompts[(prompts["member"] == r.member) & (prompts["checkpoint"] == r.checkpoint)
-                    & (prompts["temperature"] == r.temperature) & (prompts["pd_rel_error"] > level)]
-        for q in d.sort_values("pd_rel_error", ascending=False).itertuples():
-            out.append({"member": int(r.member), "checkpoint": int(q.checkpoint), "temperature": float(q.temperature),
-                        "prompt": getattr(q, "prompt", None), "carry": bool(getattr(q, "carry", False)),
-                        "pd_rel_error": float(q.pd_rel_error), "g_norm": float(q.g_norm),
-                        "entropy": float(q.entropy),
-                        "moving_flip_fraction": float(getattr(q, "moving_flip_fraction", float("nan")))})
-    return out
+    """Prompts whose relative error at their member's lowest-entropy point exceeds `level` (a finding): by member,
+    then largest error first."""
+    key = ["member", "checkpoint", "temperature"]
+    d = prompts[prompts["pd_rel_error"] > level]  # the few candidates first (the check runs once per draw)
+    d = d.merge(low.loc[low["checkpoint"] >= 0, key].astype({"member": int, "checkpoint": int}), on=key)
+    d = d.sort_values(["member", "pd_rel_error"], ascending=[True, False], kind="stable")
+    n = len(d)
+    out = pd.DataFrame({
+        "member": d["member"].astype(int), "checkpoint": d["checkpoint"].astype(int),
+        "temperature": d["temperature"].astype(float),
+        "prompt": d["prompt"] if "prompt" in d else [None] * n,
+        "carry": d["carry"].astype(bool) if "carry" in d else [False] * n,
+        "pd_rel_error": d["pd_rel_error"].astype(float), "g_norm": d["g_norm"].astype(float),
+        "entropy": d["entropy"].astype(float),
+        "moving_flip_fraction": (d["moving_flip_fraction"].astype(float) if "moving_flip_fraction" in d
+                                 else [float("nan")] * n)})
+    return out.to_dict("records")
