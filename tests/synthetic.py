@@ -10,24 +10,31 @@ from vgh.trajectory.predictors import g_pred
 def synthetic_inputs(n_members: int = 5, n_checkpoints: int = 10, n_seeds: int = 3, steps: int = 8,
                      lr_sweep=(0.001, 0.003, 0.01), configured_lr: float = 0.003, falls_above: float = 0.003,
                      gain: str = "g_pred", noise: float = 0.02, kappa: float = 30.0, seed: int = 0,
-                     headroom_k: int = 8) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+                     headroom_k: int = 8, pace: tuple[float, float] | None = None
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     """Synthetic per-member inputs of `trajectory_summary` (metrics, rl curves, sweep) and a matching `trajectory`
     config section, no model involved.
 
     Signal S rises and headroom H falls along the checkpoints; the real gain per (member, checkpoint, seed) is
     `gain` ("g_pred": G_pred(S, H, kappa); "signal": S scaled (so S alone ranks it as well as G_pred);
     "reversed": minus G_pred) times (1 + noise * normal). The sweep's curves fall (last-quarter reward 0.2 below
-    the step-0 reward) at every lr > `falls_above` and are flat otherwise.
+    the step-0 reward) at every lr > `falls_above` and are flat otherwise. With `pace` = (lo, hi), the members learn
+    at paces evenly spaced from lo to hi (1 = the common trajectory): member m's curves run pace_m times faster
+    along the checkpoints, so the members' real peaks lie at different checkpoints (no constant guess finds them
+    all).
     """
     rng = np.random.default_rng(seed)
     ckpts = np.array([0] + [int(10 * 2 ** i) for i in range(n_checkpoints - 1)])
-    x = np.linspace(0, 1, n_checkpoints)
+    x0 = np.linspace(0, 1, n_checkpoints)
+    paces = np.linspace(*pace, n_members) if pace is not None else np.ones(n_members)
     rl = {"algo": "grpo", "optimizer": "sgd", "lr": configured_lr, "steps": steps, "num_generations": 8,
           "prompts_per_step": 16, "epsilon": 0.2, "num_iterations": 1, "scale_rewards": "group",
           "seeds": list(range(n_seeds))}
-    traj = {"pass_k": [1, headroom_k], "headroom_k": headroom_k, "rl": rl, "lr_sweep": list(lr_sweep)}
+    traj = {"pass_k": [1, headroom_k], "headroom_k": headroom_k, "rl": rl, "lr_sweep": list(lr_sweep),
+            "lr_rule_alpha": 0.05}
     metrics, curves, sweep = [], [], []
     for m in range(n_members):
+        x = np.clip(x0 * paces[m], 0, 1)
         p1 = np.clip(x ** 1.5 * (0.9 + 0.05 * rng.standard_normal()), 0, 0.99)
         S = 10.0 ** (-6 + 5 * np.sqrt(x)) * np.exp(0.1 * rng.standard_normal(n_checkpoints))
         H = np.clip(1 - (1 - p1) ** headroom_k - p1, 1e-4, None)

@@ -258,13 +258,13 @@ def test_rl_same_seed_same_numbers(tok):
 
 def test_one_process_per_checkpoint_gives_the_numbers_of_separate_runs(tok, tmp_path):
     """measure_trajectory_point: every seed's curve equals a separate run from a fresh load (up to float32 rounding: the
-    runs of a checkpoint share one stacked model), and the sweep's run at the configured lr is the first seed's RL
-    run, not a different one."""
+    runs of a checkpoint share one stacked model); the sweep's runs at the configured lr are the RL runs of every
+    seed, not different ones, and another lr's run draws from its own generator (R11: `lr_seed`)."""
     import logging
 
     from vgh.lm.model import load_model
     from vgh.lm.task import encode_split
-    from vgh.trajectory.checkpoint import measure_trajectory_point
+    from vgh.trajectory.checkpoint import lr_seed, measure_trajectory_point
 
     tiny_model(tok, seed=8, dtype=torch.float32).save_pretrained(tmp_path / "step_5")
     tok.save_pretrained(tmp_path / "step_5")
@@ -283,9 +283,12 @@ def test_one_process_per_checkpoint_gives_the_numbers_of_separate_runs(tok, tmp_
     sweep = tables["sweep"]
     assert sorted(sweep["lr"].unique()) == [0.5, 2.0] and set(sweep["checkpoint"]) == {5}
     at_configured = sweep.query("lr == 0.5").drop(columns=["checkpoint", "lr"]).reset_index(drop=True)
-    first_seed = tables["rl"].query("seed == 3").drop(columns="checkpoint").reset_index(drop=True)
-    pd.testing.assert_frame_equal(at_configured, first_seed, check_exact=True)
-    assert (sweep.query("lr == 2.0")["learning_rate"] == 2.0).all()  # its own run, not a copy
+    every_seed = tables["rl"].drop(columns="checkpoint").reset_index(drop=True)
+    pd.testing.assert_frame_equal(at_configured, every_seed, check_exact=True)
+    other = sweep.query("lr == 2.0")
+    assert (other["learning_rate"] == 2.0).all()  # its own run, not a copy
+    assert set(other["seed"]) == {lr_seed(3, 2.0)} and lr_seed(3, 2.0) not in (3, 4) and lr_seed(3, 2.0) != lr_seed(
+        3, 0.5) and lr_seed(3, 2.0) == lr_seed(3, 2.0)
     assert tables["metrics"]["checkpoint"].tolist() == [5] and 0 <= tables["metrics"]["pass_at_1"].iloc[0] <= 1
 
 
@@ -315,7 +318,8 @@ def _summary(**kw):
 
 
 BOOT = {"n_resamples": 200, "seed": 0}
-C1T = {"min_fraction_within_one": 0.5, "min_fraction_lr_rule": 0.5}
+C1T = {"plateau_level": 0.95, "min_fraction_within_one": 0.5, "min_margin_over_baseline": 0.0,
+       "min_fraction_lr_rule": 0.5}
 
 
 def _claims(tables, traj, min_spearman=0.7):
@@ -331,14 +335,50 @@ def _claims(tables, traj, min_spearman=0.7):
 
 @pytest.mark.parametrize("K,n_seeds", [(5, 1), (5, 3), (10, 2)])  # R18: yes/no needs K >= 5 to PASS
 def test_ensemble_checks_pass_when_gain_follows_g_pred(K, n_seeds):
+    """C2 PASSes when the gain follows G_pred. C1's G_pred finds every member's peak, but every member peaks at the
+    same checkpoint here, so a constant guess there finds them too: G_pred does not beat its best baseline and C1
+    does not PASS (R12)."""
     tables, traj = _summary(n_members=K, n_checkpoints=8, n_seeds=n_seeds)
     assert set(tables["checkpoints"]["member"]) == set(range(K))
     e = tables["ensemble"].set_index("statistic")
     assert (e["lo"] <= e["estimate"] + 1e-12).all() and (e["estimate"] <= e["hi"] + 1e-12).all()
     c1, c2 = _claims(tables, traj)
-    assert c1.verdict == "PASS" and c2.verdict == "PASS", (c1.summary(), c2.summary())
+    assert c2.verdict == "PASS", c2.summary()
     assert c2.checks["delta_vs_best_single_factor"]["role"] == "required"
+    assert c1.checks["peak_within_one_checkpoint_of_plateau"]["verdict"] == "PASS"
+    assert c1.details["best_baseline"].startswith("constant guess")
+    assert c1.checks["beats_best_baseline"]["verdict"] != "PASS" and c1.verdict != "PASS", c1.summary()
     assert c1.checks["lr_is_rule_choice"]["role"] == "binding"
+
+
+@pytest.mark.parametrize("n_seeds", [2, 3])
+def test_c1_passes_when_members_peak_apart(n_seeds):
+    """Ten members learning at paces 0.8 to 3 peak at different checkpoints: G_pred finds each, its best baseline
+    (a constant guess or a single factor) misses some, so C1 PASSes (R12); with the configured lr falling, the
+    binding lr sub-check makes it INCONCLUSIVE."""
+    tables, traj = _summary(n_members=10, n_checkpoints=8, n_seeds=n_seeds, pace=(0.8, 3.0))
+    c1, _ = _claims(tables, traj)
+    assert c1.verdict == "PASS", c1.summary()
+    assert c1.details["mean_distance_to_plateau"]["G_pred"] < min(
+        v for k, v in c1.details["mean_distance_to_plateau"].items() if k != "G_pred")
+    assert c1.checks["beats_best_baseline"]["interval"][0] > 0
+    assert c1.details["permutation_p_mean_distance"] < 0.05
+    tables, traj = _summary(n_members=10, n_checkpoints=8, n_seeds=n_seeds, pace=(0.8, 3.0), configured_lr=0.01)
+    c1, _ = _claims(tables, traj)
+    assert c1.checks["lr_is_rule_choice"]["verdict"] == "FAIL" and c1.verdict == "INCONCLUSIVE"
+
+
+def test_plateau_and_peak_distance():
+    g = np.array([0.1, 0.5, 0.9, 0.85, 0.2])
+    se = np.array([0.01, 0.01, 0.02, 0.01, 0.01])
+    # t(0.975, 2) = 4.30: 0.9 - 4.30 x 0.02 = 0.814 -> checkpoints 2 and 3 are on the plateau
+    assert checks.plateau(g, se, 3, 0.95).tolist() == [False, False, True, True, False]
+    assert checks.plateau(g, se, 1, 0.95).tolist() == [False, False, True, False, False]  # one seed: the max only
+    on = checks.plateau(g, se, 3, 0.95)
+    assert checks.peak_distance(np.array([0, 0, 0, 0, 1.0]), on) == 1  # peak at 4, plateau ends at 3
+    assert checks.peak_distance(np.array([1.0, 0, 0, 0, 0]), on) == 2
+    assert checks.peak_distance(g, on) == 0
+    assert np.isnan(checks.peak_distance(np.full(5, np.nan), on))
 
 
 def test_ensemble_checks_fail():
@@ -359,7 +399,9 @@ def test_binding_lr_check_makes_claims_inconclusive_not_fail():
     tables, traj = _summary(n_members=5, n_checkpoints=6, n_seeds=3, configured_lr=0.01)
     c1, c2 = _claims(tables, traj)
     assert c1.checks["lr_is_rule_choice"]["verdict"] == "FAIL"
-    assert c1.verdict == "INCONCLUSIVE" and c2.verdict == "INCONCLUSIVE"
+    assert c2.verdict == "INCONCLUSIVE"
+    # C1 here also fails R12's baseline sub-check (every member peaks at one checkpoint): a required FAIL stays FAIL
+    assert c1.checks["beats_best_baseline"]["verdict"] == "FAIL" and c1.verdict == "FAIL"
     # and a FAILing required sub-check still fails the claim
     tables, traj = _summary(n_members=5, n_checkpoints=6, n_seeds=3, configured_lr=0.01, gain="reversed")
     assert _claims(tables, traj)[0].verdict == "FAIL"
@@ -500,11 +542,32 @@ def test_lr_rule():
                     r = start + (end - start) * step / 7 + 0.001 * (step % 2)
                     rows.append({"member": member, "checkpoint": ckpt, "lr": lr, "step": step, "reward": r,
                                  "rl_pass1_before": start, "gain": end - start})
-    table, per_lr, chosen = lr_rule(pd.DataFrame(rows), pd.DataFrame(stats), prompts_per_step=8, num_generations=4)
+    table, per_lr, chosen = lr_rule(pd.DataFrame(rows), pd.DataFrame(stats), prompts_per_step=8, num_generations=4,
+                                    alpha=0.05)
     assert chosen == {0: 1.0, 1: 0.1}
     assert per_lr.set_index(["member", "lr"]).loc[(0, 10.0), "n_fall"] == 1
-    assert (table["last_quarter_steps"] == 2).all()
+    assert (per_lr["alpha"] == 0.05).all() and (per_lr["n_runs"] == 1).all()
     assert checks.lr_is_rule_choice(per_lr, 1.0) == {0: True, 1: False}
+    # R11: a fall counts only when it repeats in every run at that lr: a second run of member 1 at lr 1.0 that
+    # does not fall clears it (the rule then picks 1.0), a second run that falls too keeps it
+    frame = pd.DataFrame(rows).assign(seed=0)
+    flat = frame[(frame["member"] == 1) & (frame["lr"] == 1.0)].assign(
+        seed=1, reward=lambda d: d["rl_pass1_before"] + 0.001 * (d["step"] % 2))
+    _, per_lr2, chosen2 = lr_rule(pd.concat([frame, flat]), pd.DataFrame(stats), 8, 4, alpha=0.05)
+    assert chosen2 == {0: 1.0, 1: 1.0}
+    assert per_lr2.set_index(["member", "lr"]).loc[(1, 1.0), "n_runs"] == 2
+    twice = frame[(frame["member"] == 1) & (frame["lr"] == 1.0)].assign(seed=1)
+    assert lr_rule(pd.concat([frame, twice]), pd.DataFrame(stats), 8, 4, alpha=0.05)[2] == {0: 1.0, 1: 0.1}
+
+
+def test_holm_step_down():
+    from vgh.trajectory.lr_rule import holm
+
+    # alpha = 0.05 over 4: the smallest needs <= 0.0125, the next <= 0.0167, then 0.025, then 0.05
+    assert holm(np.array([0.01, 0.04, 0.015, 0.5]), 0.05).tolist() == [True, False, True, False]
+    assert holm(np.array([0.02, 0.001, 0.9]), 0.05).tolist() == [True, True, False]
+    assert not holm(np.array([0.013, 0.02, 0.03, 0.04]), 0.05).any()  # the first step fails: nothing rejected
+    assert holm(np.array([np.nan, 0.9]), 0.05).tolist() == [True, False]  # an untestable checkpoint is not cleared
 
 
 def test_a_member_in_a_group_gives_the_tables_it_gives_alone(tok, tmp_path):

@@ -24,6 +24,7 @@ from scipy import stats
 
 from .claims import run_check
 from .ensemble import FAIL, INCONCLUSIVE, PASS, SubCheck, interval, on_scale, subcheck, within_subcheck, yes_no_subcheck
+from .trajectory.lr_rule import holm
 
 N_RULE = 2000  # replicates per R18 rule case (config: calibration.rule_replicates)
 N_CLAIM = 200  # replicates per random claim-level null (calibration.claim_replicates)
@@ -202,14 +203,17 @@ def _random_direction(t, rng):
 
 def _permuted_rewards(t, rng):
     """Every real row's cosine replaced by its permuted-reward twin's (same member, G, batch, algorithm): the update
-    of a batch whose rewards no longer belong to its completions."""
+    of a batch whose rewards no longer belong to its completions. Rows of an algorithm without a null (the workflow
+    computes RLOO's, the one B3 decides on) keep their cosine."""
     a = t["alignment"]
     key = [c for c in ("member", "group_size", "batch", "algo", "estimate") if c in a.columns]
     permuted = a["reward_permuted"].astype(bool)
     null = a[permuted].set_index(key)["cosine"]
-    twin = a.loc[~permuted, key].apply(tuple, axis=1).map(null)
+    twin = a.loc[~permuted, key].apply(tuple, axis=1).map(null).to_numpy(float)
     cos = a["cosine"].to_numpy(float).copy()
-    cos[(~permuted).to_numpy()] = twin.to_numpy(float)
+    real = np.flatnonzero((~permuted).to_numpy())
+    has_twin = ~np.isnan(twin)
+    cos[real[has_twin]] = twin[has_twin]
     return {**t, "alignment": a.assign(cosine=cos)}
 
 
@@ -218,14 +222,17 @@ SINGLE_FACTORS = {"S alone": "signal", "H alone": "headroom", "pass@1": "pass_at
                   "the pretraining step": "checkpoint"}
 
 
+def _g_pred_values(t, values_of):
+    """The checkpoints table with G_pred (LOO) replaced, per member, by values_of(member rows sorted by checkpoint,
+    position array) (what C1's R12 check reads)."""
+    c = t["checkpoints"].sort_values(["member", "checkpoint"]).copy()
+    for m, d in c.groupby("member"):
+        c.loc[d.index, "g_pred_loo"] = np.asarray(values_of(d, np.arange(len(d))), float)
+    return {**t, "checkpoints": c}
+
+
 def _single_factor_peak(column):
-    def make(t, rng):
-        c = t["checkpoints"].sort_values(["member", "checkpoint"])
-        argmax = c.groupby("member")[column].agg(lambda s: int(np.nanargmax(s.to_numpy(float))))
-        p = t["peaks"]
-        idx = p["member"].map(argmax).to_numpy(int)
-        return {**t, "peaks": p.assign(predicted_peak_index=idx, within_one=(p["real_peak_index"] - idx).abs() <= 1)}
-    return make
+    return lambda t, rng: _g_pred_values(t, lambda d, pos: d[column].to_numpy(float))
 
 
 def _single_factor_rho(column):
@@ -282,53 +289,51 @@ def _a_nulls(claim, params):
     return {"additive noise everywhere (detached = reparameterized)": ("null", _a3_additive, False)}
 
 
-# R8's one-sided 2-SE test at one checkpoint under its exact null: a fall by chance (normal approximation)
-CHANCE_FALL = float(stats.norm.cdf(-2.0))
-
-
 def _lr_is_right(t, rng):
     """The sweep summary as if the configured lr were right: at every lr up to the configured one no checkpoint
-    truly falls, so each lr is stable with probability (1 - CHANCE_FALL)^n_checkpoints (chance falls only); every
-    larger lr falls; the rule then picks the largest stable lr, per member."""
+    truly falls, so each of its runs gives uniform p-values, judged by the lr rule's own Holm step-down
+    (`vgh.trajectory.lr_rule.holm` at the table's `alpha`), and a checkpoint falls by chance only when it does so in
+    every run at that lr (R11); every larger lr falls; the rule then picks the largest stable lr, per member."""
     s = t["sweep_summary"].copy()
     conf = s.loc[s["configured"].astype(bool), "lr"]
     if conf.empty:
         return t
     c = float(conf.iloc[0])
-    n = s["n_checkpoints"].to_numpy(int)
-    stable = (s["lr"].to_numpy(float) <= c) & (rng.random(len(s)) < (1 - CHANCE_FALL) ** n)
+    stable = []
+    for lr, n, runs, alpha in zip(s["lr"].to_numpy(float), s["n_checkpoints"].to_numpy(int),
+                                  s["n_runs"].to_numpy(int), s["alpha"].to_numpy(float)):
+        falls = np.ones(n, bool)
+        for _ in range(runs):
+            falls &= holm(rng.random(n), alpha)
+        stable.append(bool(lr <= c and not falls.any()))
     s["stable"] = stable
-    best = s[stable].groupby("member")["lr"].max() if "member" in s else None
+    best = s[s["stable"]].groupby("member")["lr"].max() if "member" in s else None
     s["chosen_by_rule"] = (s["lr"] == s["member"].map(best)).to_numpy(bool) if best is not None else False
     return {**t, "sweep_summary": s}
 
 
 def _constant_peak(index):
-    def make(t, rng):
-        p = t["peaks"]
-        return {**t, "peaks": p.assign(predicted_peak_index=index,
-                                       within_one=(p["real_peak_index"] - index).abs() <= 1)}
-    return make
+    return lambda t, rng: _g_pred_values(t, lambda d, pos: (pos == index).astype(float))
 
 
 def _permuted_peak(t, rng):
-    p = t["peaks"]
-    idx = rng.integers(0, p["n_checkpoints"].to_numpy(int))
-    return {**t, "peaks": p.assign(predicted_peak_index=idx, within_one=(p["real_peak_index"] - idx).abs() <= 1)}
+    return _g_pred_values(t, lambda d, pos: rng.permutation(d["g_pred_loo"].to_numpy(float)))
+
+
+def _real_gain_peak(t, rng):
+    return _g_pred_values(t, lambda d, pos: d["gain_mean"].to_numpy(float))
 
 
 def _c1_nulls(tables):
-    n = int(tables["peaks"]["n_checkpoints"].max())
+    n = int(tables["checkpoints"].groupby("member")["checkpoint"].nunique().max())
     out = {f"constant predictor at checkpoint index {i}": ("null", _constant_peak(i), False) for i in range(n)}
-    out["predicted peak at a uniformly random checkpoint"] = ("null", _permuted_peak, True)
+    out["G_pred's checkpoint labels permuted (a uniformly random predicted peak)"] = ("null", _permuted_peak, True)
     for name, column in SINGLE_FACTORS.items():
         if column != "checkpoint":  # the step's peak is the last checkpoint: the constant predictor above
             out[f"predicted peak of {name}"] = ("null", _single_factor_peak(column), False)
-    out["planted: the predicted peak is the real one"] = ("positive", lambda t, rng: {**t, "peaks": t["peaks"].assign(
-        predicted_peak_index=t["peaks"]["real_peak_index"], within_one=True)}, False)
-    out["planted: the predicted peak is the real one and the configured lr is right (chance falls only)"] = (
-        "positive", lambda t, rng: _lr_is_right({**t, "peaks": t["peaks"].assign(
-            predicted_peak_index=t["peaks"]["real_peak_index"], within_one=True)}, rng), True)
+    out["planted: G_pred is the real gain"] = ("positive", _real_gain_peak, False)
+    out["planted: G_pred is the real gain and the configured lr is right (chance falls only)"] = (
+        "positive", lambda t, rng: _lr_is_right(_real_gain_peak(t, rng), rng), True)
     return out
 
 

@@ -19,9 +19,10 @@
 # (range over members).
 #
 # The verdict comes from the claim record (rule claim_C1, `vgh.trajectory.checks.check_c1`; docs/SCIENCE.md R0,
-# R7, R8): per member, where the predicted peak (largest LOO G_pred) lies against the real peak (largest
-# RL-seed-mean gain), and whether the configured lr is the lr rule's choice. Whether the real peak is interior
-# is reported.
+# R12, R8): per member, how far the predicted peak (largest LOO G_pred) lies from the real-gain plateau (every
+# checkpoint within the largest RL-seed-mean gain's interval), against the same distance for each baseline (a
+# constant guess at each checkpoint, S, H, pass@1, the step; bottom middle), and whether the configured lr is the
+# lr rule's choice. Whether the real peak is interior is reported.
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
@@ -80,11 +81,11 @@ def ensemble_plot(ax, col, color, label, style="o-", band=True):
     ax.plot(steps, ens[(col, "mean")], style, color=color, lw=2.2, ms=4, label=label)
 
 
-fig = plt.figure(figsize=(14, 8.5))
+fig = plt.figure(figsize=(16, 8.5))
 grid = fig.add_gridspec(2, 6)
 axes = {"pass": fig.add_subplot(grid[0, 0:2]), "signal": fig.add_subplot(grid[0, 2:4]),
-        "vgrad": fig.add_subplot(grid[0, 4:6]), "gain": fig.add_subplot(grid[1, 0:3]),
-        "curves": fig.add_subplot(grid[1, 3:6])}
+        "vgrad": fig.add_subplot(grid[0, 4:6]), "gain": fig.add_subplot(grid[1, 0:2]),
+        "distance": fig.add_subplot(grid[1, 2:4]), "curves": fig.add_subplot(grid[1, 4:6])}
 ax = axes["pass"]
 for i, kk in enumerate(sorted(set(traj["pass_k"]) | {1})):
     ensemble_plot(ax, f"pass_at_{kk}", f"C{i}", f"pass@{kk}")
@@ -126,6 +127,22 @@ ax.set(ylabel="eval pass@1 gain (after - before RL)",
 step_axis(ax)
 ax.legend(fontsize="small", loc="upper left")
 
+ax = axes["distance"]  # R12: every predictor's distance to the real-gain plateau, per member and mean
+dist = pd.DataFrame(claim["details"]["distance_to_plateau_by_member"]).T  # members x predictors
+order = dist.mean().sort_values(kind="stable").index[::-1]
+best = claim["details"]["best_baseline"]
+rng = np.random.default_rng(0)  # jitter of the member dots only
+for y, name in enumerate(order):
+    color = "C1" if name == "G_pred" else ("C0" if name == best else "0.6")
+    ax.barh(y, dist[name].mean(), color=color, alpha=0.45)
+    ax.plot(dist[name] + rng.uniform(-0.12, 0.12, len(dist)), y + rng.uniform(-0.25, 0.25, len(dist)), ".",
+            color=color, ms=3)
+ax.set_yticks(range(len(order)), [f"{n} (best baseline)" if n == best else n for n in order], fontsize="x-small")
+beats = claim["checks"]["beats_best_baseline"]
+ax.set(xlabel="checkpoints from the real-gain plateau (bar: mean over members, dots: members)",
+       title=f"G_pred vs its baselines: margin {beats['value']:.2g} "
+             f"[{beats['interval'][0]:.2g}, {beats['interval'][1]:.2g}] ({beats['verdict']})")
+
 ax = axes["curves"]
 mean_curves = curves.groupby(["checkpoint", "step"], as_index=False)["reward"].mean()
 cmap = plt.get_cmap("viridis")
@@ -136,7 +153,8 @@ ax.set(xlabel="RL step", ylabel="training reward (exact match, mean over members
        title="RL training curves by checkpoint", ylim=(-0.02, 1.02))
 ax.legend(fontsize="x-small", ncol=2, title="checkpoint", title_fontsize="x-small", loc="center right")
 fig.tight_layout()
-line3 = (f"real peak interior in {claim['details']['fraction_real_peak_interior']:.0%} of members; per member "
+line3 = (f"real peak interior in {claim['details']['fraction_real_peak_interior']:.0%} of members; "
+         f"permutation p (G_pred's checkpoint labels) {claim['details']['permutation_p_mean_distance']:.3g}; per member "
          "(real -> predicted peak step): " + ", ".join(f"{int(r.member)}: {int(r.real_peak_checkpoint)} -> "
                                                        f"{int(r.predicted_peak_checkpoint)}"
                                                        for r in peaks.itertuples())

@@ -43,8 +43,9 @@ for g, members in enumerate(GROUPS):  # trajectory_group_<g>: its members' outpu
     workflow.get_rule(f"trajectory_group_{g}").docstring = (
         f"Part C, members {members} in one process, at every checkpoint of their trajectories: exact pass@1 / "
         "pass@k, headroom H, the signal, mean p(1-p), |grad_x V| (eval split); critic-free RL (trajectory.rl) with "
-        "every seed, each a curve + exact eval pass@1 before/after; the lr sweep's runs (first seed; the configured "
-        "lr's run is that seed's RL run). The RL runs of every member at a checkpoint are one stacked model."
+        "every seed, each a curve + exact eval pass@1 before/after; the lr sweep's runs (each other lr one run on "
+        "its own generator; the configured lr's runs are the RL runs, R11). The RL runs of every member at a "
+        "checkpoint are one stacked model."
     )
 
 
@@ -77,7 +78,7 @@ rule trajectory_summary:
         mem_mb=1500,
         runtime=10,
     params:
-        trajectory={"rl": TRAJ["rl"]},
+        trajectory={"rl": TRAJ["rl"], "lr_rule_alpha": TRAJ["lr_rule_alpha"]},
         bootstrap=config["bootstrap"],
     script:
         "../scripts/trajectory_summary.py"

@@ -1,4 +1,4 @@
-"""Part C aggregation over the ensemble (docs/SCIENCE.md R0, R6-R9): per (member, checkpoint) table (metrics,
+"""Part C aggregation over the ensemble (docs/SCIENCE.md R0, R6-R13): per (member, checkpoint) table (metrics,
 real gain over seeds, G_pred LOO), per member predictor correlations and peaks, the ensemble table (each
 predictor's Spearman and Delta with nested member/seed bootstrap intervals) and the lr rule per member."""
 from vgh.io import read_tables, write_table, write_text
@@ -16,5 +16,5 @@ log.info("per checkpoint:\n%s", tables["checkpoints"][["member", "checkpoint", "
                                                        "gain_mean", "gain_se", "g_pred_loo"]].to_string(index=False))
 for name, table in tables.items():
     write_table(table, snakemake.output[name])
-write_text(sweep_markdown(tables["sweep"], tables["sweep_summary"], t["rl"]["lr"], t["rl"]["seeds"][0]),
+write_text(sweep_markdown(tables["sweep"], tables["sweep_summary"], t["rl"]["lr"], t["lr_rule_alpha"]),
            snakemake.output.sweep_md)

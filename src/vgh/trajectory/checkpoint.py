@@ -1,12 +1,13 @@
 """Everything Part C measures from one checkpoint step of a group of ensemble members, in one process: the exact
 metrics, RL with every seed, and the learning-rate sweep's runs.
 
-All the RL runs of the step (for each member: every seed at the configured lr, then the first seed at each other lr
-of the sweep) advance in lockstep as one stacked model (`vgh.trajectory.rl.run_group`), each from its member's
-float32 load and with its own seeded generator, so each run draws what it draws alone and gives its numbers up to
-float32 rounding (`tests/test_trajectory.py` checks a member in a group against the member alone). The sweep's run
-at the configured learning rate is the first seed's RL run itself (same settings, same seed), so it is not run
-twice.
+All the RL runs of the step (for each member: every seed at the configured lr, then one run at each other lr of the
+sweep) advance in lockstep as one stacked model (`vgh.trajectory.rl.run_group`), each from its member's float32 load
+and with its own seeded generator, so each run draws what it draws alone and gives its numbers up to float32
+rounding (`tests/test_trajectory.py` checks a member in a group against the member alone). The sweep's runs at the
+configured learning rate are the RL runs themselves (every seed; R11: a fall there must repeat over them); each
+other lr's run has its own generator, seeded by `lr_seed` from the first seed and the lr (R11: no two lrs share
+samples).
 """
 from __future__ import annotations
 
@@ -15,11 +16,19 @@ import logging
 import pandas as pd
 import torch
 
+import numpy as np
+
 from vgh.lm.model import load_checkpoint, load_model
 from vgh.lm.task import encode_split
 
 from .metrics import checkpoint_metrics, rl_split_stats
 from .rl import RLSettings, run_group
+
+
+def lr_seed(seed: int, lr: float) -> int:
+    """The generator seed of the lr sweep's run at `lr` (an lr other than the configured one) from the first RL seed
+    (R11): its own stream per lr, fixed by the two numbers (the lr by its float64 bits)."""
+    return int(np.random.SeedSequence([int(seed), *np.array([lr], np.float64).view(np.uint32).tolist()]).generate_state(1)[0])
 
 
 def measure_trajectory_points(paths: list[str], step: int, rl_frame: pd.DataFrame, eval_frame: pd.DataFrame,
@@ -28,8 +37,9 @@ def measure_trajectory_points(paths: list[str], step: int, rl_frame: pd.DataFram
     """For each checkpoint folder of `paths` (the members' checkpoints at `step`, one architecture and tokenizer),
     the tables `metrics` (one row: `checkpoint_metrics` with the RL settings' S_alg, plus `rl_split_stats` of the RL
     split), `rl` (the curves of every seed of `trajectory.rl.seeds`) and `sweep` (the curves of every lr of
-    `trajectory.lr_sweep`, first seed). The exact float64 metrics run member by member; the RL runs of all the
-    members run as one stack."""
+    `trajectory.lr_sweep`: at the configured lr every seed's RL run, at another lr one run seeded by `lr_seed`;
+    column `seed` is the run's generator seed). The exact float64 metrics run member by member; the RL runs of all
+    the members run as one stack."""
     settings = RLSettings.from_config(trajectory["rl"])
     metrics, splits = [], None
     for path in paths:
@@ -51,7 +61,7 @@ def measure_trajectory_points(paths: list[str], step: int, rl_frame: pd.DataFram
     seeds = trajectory["rl"]["seeds"]
     log.info("RL settings: %s", settings)
     extra = [float(lr) for lr in trajectory["lr_sweep"] if RLSettings.from_config(trajectory["rl"], lr=lr) != settings]
-    per_member = [(int(seed), settings.lr) for seed in seeds] + [(int(seeds[0]), lr) for lr in extra]
+    per_member = [(int(seed), settings.lr) for seed in seeds] + [(lr_seed(seeds[0], lr), lr) for lr in extra]
     runs = [(i, seed, lr) for i in range(len(paths)) for seed, lr in per_member]
     models = [load_model(path, dtype=torch.float32, device=device) for path in paths]
     curves = run_group(models, rl_split, eval_split, digit_ids, settings, runs, log=log, desc=f"rl step_{step}")
@@ -60,7 +70,8 @@ def measure_trajectory_points(paths: list[str], step: int, rl_frame: pd.DataFram
         mine = curves[i * len(per_member):(i + 1) * len(per_member)]
         by_seed = dict(zip(seeds, mine))
         by_lr = dict(zip(extra, mine[len(seeds):]))
-        sweep = [(by_lr[float(lr)] if float(lr) in by_lr else by_seed[seeds[0]]).assign(checkpoint=step, lr=lr)
+        sweep = [(by_lr[float(lr)] if float(lr) in by_lr
+                  else pd.concat([by_seed[seed] for seed in seeds], ignore_index=True)).assign(checkpoint=step, lr=lr)
                  for lr in trajectory["lr_sweep"]]
         rl = pd.concat([by_seed[seed].copy() for seed in seeds], ignore_index=True)
         rl.insert(0, "checkpoint", step)

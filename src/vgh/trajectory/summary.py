@@ -30,19 +30,20 @@ def trajectory_summary(metrics: pd.DataFrame, curves: pd.DataFrame, sweep: pd.Da
     rl = trajectory["rl"]
     gains = curves.groupby(["member", "checkpoint", "seed"], as_index=False)[GAIN_COLUMNS].first()
     fits = member_fits(metrics, gains)
-    per_ckpt, per_lr, _ = lr_rule(sweep, metrics, rl["prompts_per_step"], rl["num_generations"])
+    per_ckpt, per_lr, _ = lr_rule(sweep, metrics, rl["prompts_per_step"], rl["num_generations"],
+                                  float(trajectory["lr_rule_alpha"]))
     per_lr["configured"] = np.isclose(per_lr["lr"], float(rl["lr"]))
     return {"checkpoints": checkpoint_table(metrics, gains, fits), "gains": gains, "curves": curves,
             "member_predictors": member_predictor_table(fits), "ensemble": ensemble_table(fits, n_resamples, seed),
             "peaks": peak_table(fits, n_resamples, seed), "sweep": per_ckpt, "sweep_summary": per_lr}
 
 
-def sweep_markdown(per_ckpt: pd.DataFrame, per_lr: pd.DataFrame, configured_lr: float, seed: int) -> str:
+def sweep_markdown(per_ckpt: pd.DataFrame, per_lr: pd.DataFrame, configured_lr: float, alpha: float) -> str:
     """results/trajectory/lr_sweep.md: the rule, its choice per member against the configured lr, and both sweep
     tables (per member and lr; per member, checkpoint and lr)."""
     lines = ["# Part C learning-rate sweep", "",
-             f"Rule (stated before the sweep, `vgh.trajectory.lr_rule`, docs/SCIENCE.md R8): the {LR_RULE}; RL "
-             f"settings as configured, seed {seed}. Configured `trajectory.rl.lr` = {configured_lr:g}.", "",
+             f"Rule (stated before the sweep, `vgh.trajectory.lr_rule`, docs/SCIENCE.md R8, R11): the {LR_RULE} "
+             f"(= {alpha:g}); RL settings as configured. Configured `trajectory.rl.lr` = {configured_lr:g}.", "",
              "| member | rule picks | configured lr is the rule's choice |", "|---|---|---|"]
     for m, g in per_lr.groupby("member"):
         chosen = g.loc[g["chosen_by_rule"].astype(bool), "lr"]
