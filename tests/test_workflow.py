@@ -216,7 +216,7 @@ def test_readme_command_works_verbatim(smoke_run, command, tmp_path):
         return
     if "my_model.yaml" in args:
         shutil.copy(readme_example_config(tmp_path), smoke_run / "my_model.yaml")
-    dry = any(a in args for a in ("config/gpu.yaml", "my_model.yaml", "profiles/slurm"))
+    dry = any(a in args for a in ("config/gpu.yaml", "config/other_seeds.yaml", "my_model.yaml", "profiles/slurm"))
     extra = (["-n"] if dry else []) + ([] if "--configfile" in args else SMOKE)
     figures = [a for a in args if a.startswith("figures/") and a.endswith(".pdf")]
     for fig in figures:  # the restyle row: an edited notebook reruns only its figure

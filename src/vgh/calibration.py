@@ -20,7 +20,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .claims import run_check
 from .ensemble import FAIL, INCONCLUSIVE, PASS, SubCheck, interval, on_scale, subcheck, within_subcheck, yes_no_subcheck

@@ -154,7 +154,8 @@ ax.set(xlabel="RL step", ylabel="training reward (exact match, mean over members
 ax.legend(fontsize="x-small", ncol=2, title="checkpoint", title_fontsize="x-small", loc="center right")
 fig.tight_layout()
 line3 = (f"real peak interior in {claim['details']['fraction_real_peak_interior']:.0%} of members; "
-         f"permutation p (G_pred's checkpoint labels) {claim['details']['permutation_p_mean_distance']:.3g}; per member "
+         f"permutation p (G_pred's checkpoint labels) {claim['details']['permutation_p_mean_distance']:.3g}; "
+         "per member "
          "(real -> predicted peak step): " + ", ".join(f"{int(r.member)}: {int(r.real_peak_checkpoint)} -> "
                                                        f"{int(r.predicted_peak_checkpoint)}"
                                                        for r in peaks.itertuples())

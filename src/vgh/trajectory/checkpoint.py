@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
 import torch
-
-import numpy as np
 
 from vgh.lm.model import load_checkpoint, load_model
 from vgh.lm.task import encode_split
@@ -28,7 +27,8 @@ from .rl import RLSettings, run_group
 def lr_seed(seed: int, lr: float) -> int:
     """The generator seed of the lr sweep's run at `lr` (an lr other than the configured one) from the first RL seed
     (R11): its own stream per lr, fixed by the two numbers (the lr by its float64 bits)."""
-    return int(np.random.SeedSequence([int(seed), *np.array([lr], np.float64).view(np.uint32).tolist()]).generate_state(1)[0])
+    bits = np.array([lr], np.float64).view(np.uint32).tolist()
+    return int(np.random.SeedSequence([int(seed), *bits]).generate_state(1)[0])
 
 
 def measure_trajectory_points(paths: list[str], step: int, rl_frame: pd.DataFrame, eval_frame: pd.DataFrame,

@@ -9,19 +9,19 @@
 - sweep_summary: one row per (member, lr) (`lr_rule.lr_rule`): stable, chosen_by_rule, configured.
 
 Sub-checks (roles of `vgh.ensemble`): C1 requires the predicted peak within one checkpoint of the real-gain plateau
-(yes/no per member) and closer to it than the best baseline predictor (R12, Student-t over members); C2 requires Spearman(real gain, G_pred LOO) >= min_spearman and Delta > min_delta (R9, R13, R18's
-Student-t intervals over members). Both carry the binding "configured lr is the lr rule's choice" (R8, yes/no per
+(yes/no per member) and closer to it than the best baseline predictor (R12, Student-t over members); C2 requires
+Spearman(real gain, G_pred LOO) >= min_spearman and Delta > min_delta (R9, R13, R18's Student-t intervals over
+members). Both carry the binding "configured lr is the lr rule's choice" (R8, yes/no per
 member): when it does not PASS the claim is at best INCONCLUSIVE.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from vgh.claims import Claim
 from vgh.ensemble import SubCheck, subcheck, with_member, yes_no_subcheck
-
-from scipy import stats
 
 from .predictors import PREDICTORS
 
