@@ -199,9 +199,10 @@ def checkpoint_table(per_ckpt: pd.DataFrame, gains: pd.DataFrame,
 
 
 def peak_table(fits: dict[int, MemberFit], n_resamples: int, seed: int) -> pd.DataFrame:
-    """Per member (rule R7): the real peak (largest seed-mean gain) and the predicted peak (largest LOO G_pred),
-    their distance in checkpoints, whether it is <= 1, whether the real peak is interior, and the fraction of
-    seed resamples (n_resamples, seeded) whose peak is interior (a reported finding)."""
+    """Per member (R7; reported beside C1, which R12 judges on the plateau): the real peak (largest seed-mean gain)
+    and the predicted peak (largest LOO G_pred), their distance in checkpoints, whether it is <= 1, whether the real
+    peak is interior, and the fraction of seed resamples (n_resamples, seeded) whose peak is interior (a reported
+    finding)."""
     rng = np.random.default_rng(seed)
     rows = []
     for m, fit in fits.items():

@@ -21,7 +21,7 @@ def trajectory_summary(metrics: pd.DataFrame, curves: pd.DataFrame, sweep: pd.Da
     checkpoints (per member and checkpoint: metrics, real gain over seeds, G_pred LOO), gains (per member,
     checkpoint and seed), curves (all RL curves), member_predictors (per member and predictor: Spearman /
     Pearson), ensemble (per statistic: estimate over members and nested interval; R9's `delta` among them),
-    peaks (per member: real and predicted peak, R7), sweep (the lr rule per member, checkpoint and lr) and
+    peaks (per member: real and predicted peak, R7, reported), sweep (the lr rule per member, checkpoint and lr) and
     sweep_summary (per member and lr: stable, chosen_by_rule, configured).
     `trajectory` is the config section (rl); `bootstrap` the top-level one (n_resamples, seed).
     """
