@@ -76,8 +76,8 @@ def lr_rule(sweep: pd.DataFrame, rl_stats: pd.DataFrame, prompts_per_step: int, 
     `sweep`: one row per (member, checkpoint, lr, seed, step) with columns checkpoint, lr, seed, step, reward,
     rl_pass1_before (and gain); a missing `seed` column reads as one run per lr. `rl_stats`: one row per (member,
     checkpoint) with the RL_STATS columns (the metrics table). A missing `member` column reads as member 0. Returns
-    (per (member, checkpoint, lr) table with `falls` and the per-run numbers of its first run, per (member, lr)
-    table with `stable`, {member: chosen lr, or None when no lr is stable}).
+    (per (member, checkpoint, lr) table with `falls`, the number of runs, the largest p and the runs' mean reward,
+    drop and gain; per (member, lr) table with `stable`; {member: chosen lr, or None when no lr is stable}).
     """
     sweep, rl_stats = with_member(sweep), with_member(rl_stats)
     if "seed" not in sweep:
