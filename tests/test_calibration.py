@@ -88,11 +88,11 @@ def _rule_checks(k: int, rng: np.random.Generator) -> dict:
     """One sub-check of each kind R18 judges, at thresholds from the config, on K member values."""
     lo, hi = T["A1"]["slope_range"]
     return {
-        "linear >=": subcheck(T["B3"]["min_rloo_cosine"] + 0.03 * rng.standard_normal(k), ">=",
-                              T["B3"]["min_rloo_cosine"]),
+        "linear >=": subcheck(T["B3"]["min_exact_cosine"] + 0.03 * rng.standard_normal(k), ">=",
+                              T["B3"]["min_exact_cosine"]),
         "log <=": subcheck(rng.lognormal(math.log(T["B1"]["max_pd_error_lowest_entropy"] / 2), 1.0, k), "<=",
                            T["B1"]["max_pd_error_lowest_entropy"], scale="log"),
-        "yes/no": yes_no_subcheck(list(rng.random(k) < 0.8), T["B3"]["min_fraction_increasing"]),
+        "yes/no": yes_no_subcheck(list(rng.random(k) < 0.8), T["C1"]["min_fraction_within_one"]),
         "within": within_subcheck((lo + hi) / 2 + 0.05 * rng.standard_normal(k), lo, hi),
         # nothing to calibrate: unmeasured by design, and an interval of the check's own (claim level)
         "unmeasured": unmeasured(">=", 0.5, "no members"),
@@ -264,15 +264,23 @@ def test_log_scale_subcheck_of_unmeasured_members_is_not_a_pass():
 
 
 def test_real_b3_holds_on_a_random_direction_and_permuted_rewards():
-    """The real B3 at K = 10: an update in a random direction, and the real rows replaced by their permuted-reward
-    twins (the real cosine equals the null's), never PASS."""
+    """The real B3 (R14) at K = 10: an update in a random direction, and the real rows replaced by their
+    permuted-reward twins (the exact expectation of permuted rewards is the zero vector), never PASS; the planted
+    positive (GRPO's exact expectation replaced by RLOO's, grad J) PASSes, also where GRPO's own fails."""
     params = _params("B3")
     tables = {"alignment": _alignment(10)}
     assert run_check(tables, params).verdict == PASS
-    r = _rows(claim_calibration("B3", tables, params, np.random.default_rng(0), n=20))
+    rows = claim_calibration("B3", tables, params, np.random.default_rng(0), n=20)
+    r = _rows(rows, "null")
     assert len(r) == 2 and any(case.startswith("rewards permuted") for case in r), list(r)
     for row in r.values():
         assert row["pass_rate"] == 0.0 and row["holds"], row
+    (positive,) = _rows(rows, "positive").values()
+    assert positive["pass_rate"] == 1.0
+    turned = {"alignment": _alignment(10, exact=0.6)}
+    assert run_check(turned, params).verdict == FAIL
+    (positive,) = _rows(claim_calibration("B3", turned, params, np.random.default_rng(0), n=20), "positive").values()
+    assert positive["pass_rate"] == 1.0
 
 
 def test_real_c1_on_its_nulls():

@@ -299,11 +299,11 @@ def test_rloo_direction_is_unbiased_for_the_exact_policy_gradient(trained, digit
 def test_update_alignment_table(trained, digits):
     model, ids, ans, _ = trained
     t = AL.update_alignment(model, ids[::10], ans[::10], digits, 1.0, "partial", [2, 8], 3,
-                           torch.Generator().manual_seed(5))
+                           torch.Generator().manual_seed(5), n_bootstrap=50)
     b = t[t["estimate"] == "batch"]
     assert len(b) == 2 * 3 * (3 + 1) and set(b["algo"]) == {"reinforce", "rloo", "grpo"}
-    # the permuted-reward null (by default RLOO's, the one B3 decides on): same G and batches
-    assert b["reward_permuted"].sum() == 2 * 3 and set(b.loc[b["reward_permuted"], "algo"]) == {"rloo"}
+    # the permuted-reward null (by default GRPO's, the algorithm Part C runs and B3 decides on): same G and batches
+    assert b["reward_permuted"].sum() == 2 * 3 and set(b.loc[b["reward_permuted"], "algo"]) == {"grpo"}
     assert b["cosine"].between(-1, 1).all()
     # RLOO against itself: 1, except for a batch whose rewards are all equal (G = 2 often): its update is the zero
     # vector, whose cosine with anything (grad J included) is reported as 0
@@ -311,29 +311,113 @@ def test_update_alignment_table(trained, digits):
     zero = np.isclose(rloo["cosine_to_rloo"], 0.0)
     assert np.allclose(rloo.loc[~zero, "cosine_to_rloo"], 1.0) and (~zero).sum() >= len(rloo) // 2
     assert np.allclose(rloo.loc[zero, "cosine"], 0.0)
+    # R14's rows: the exact expectation of every algorithm at every G (real only), and 50 bootstrap resamples of
+    # the batch mean per G, algorithm and null
+    ex = t[t["estimate"] == "exact_expectation"]
+    assert len(ex) == 2 * 3 and not ex["reward_permuted"].any()
+    boot = t[t["estimate"] == "bootstrap_of_mean"]
+    assert len(boot) == 2 * (3 + 1) * 50 and boot["cosine"].between(-1, 1).all()
+    # the bootstrap's cosines bracket the batch mean's own (the resamples are centred on it)
+    mean = t[(t["estimate"] == "mean_over_batches") & (t["algo"] == "rloo") & ~t["reward_permuted"]]
+    br = boot[(boot["algo"] == "rloo") & ~boot["reward_permuted"]]
+    for g, c in zip(mean["group_size"], mean["cosine"]):
+        x = br[br["group_size"] == g]["cosine"]
+        assert x.min() <= c + 1e-12 and x.max() >= c - 1e-12
     # the real rows are the numbers of a run without the null (the null draws from its own generator) ...
     t0 = AL.update_alignment(model, ids[::10], ans[::10], digits, 1.0, "partial", [2, 8], 3,
-                            torch.Generator().manual_seed(5), null=False)
+                            torch.Generator().manual_seed(5), null=False, n_bootstrap=50)
     real = t[~t["reward_permuted"]].reset_index(drop=True)
     pd.testing.assert_frame_equal(real.drop(columns="reward_permuted"), t0.drop(columns="reward_permuted"))
     # ... the null is seeded (same seed, same numbers) and, here, far less aligned than the real update
     t2 = AL.update_alignment(model, ids[::10], ans[::10], digits, 1.0, "partial", [2, 8], 3,
-                            torch.Generator().manual_seed(5))
+                            torch.Generator().manual_seed(5), n_bootstrap=50)
     pd.testing.assert_frame_equal(t, t2)
     t3 = AL.update_alignment(model, ids[::10], ans[::10], digits, 1.0, "partial", [8], 3,
-                            torch.Generator().manual_seed(5), null_generator_=torch.Generator().manual_seed(9))
+                            torch.Generator().manual_seed(5), null_generator_=torch.Generator().manual_seed(9),
+                            n_bootstrap=50)
 
     def nb(d):
         return d[(d["estimate"] == "batch") & d["reward_permuted"] & (d["group_size"] == 8)]["cosine"].to_numpy()
 
     assert not np.allclose(nb(t), nb(t3))  # another null generator, other permutations
-    # the null of every algorithm: RLOO's null rows are the same numbers (one permutation per group and batch)
+    # the null of every algorithm: GRPO's null rows are the same numbers (one permutation per group and batch)
     t4 = AL.update_alignment(model, ids[::10], ans[::10], digits, 1.0, "partial", [2, 8], 3,
-                            torch.Generator().manual_seed(5), null_algos=("reinforce", "rloo", "grpo"))
+                            torch.Generator().manual_seed(5), null_algos=("reinforce", "rloo", "grpo"),
+                            n_bootstrap=50)
     assert t4["reward_permuted"].sum() == 3 * t["reward_permuted"].sum()
-    pd.testing.assert_frame_equal(t4[~t4["reward_permuted"] | (t4["algo"] == "rloo")].reset_index(drop=True), t)
-    m = b[(b["algo"] == "rloo") & (b["group_size"] == 8)].groupby("reward_permuted")["cosine"].mean()
+    same = t4[~t4["reward_permuted"] | (t4["algo"] == "grpo")].reset_index(drop=True)
+    # (cosine_to_rloo of a null row is to the null RLOO direction, which exists only in t4)
+    pd.testing.assert_frame_equal(same.drop(columns="cosine_to_rloo"), t.drop(columns="cosine_to_rloo"))
+    m = b[(b["algo"] == "grpo") & (b["group_size"] == 8)].groupby("reward_permuted")["cosine"].mean()
     assert m[False] > m[True] + 0.2
+
+
+def test_compositions():
+    c = AL.compositions(3, 3)
+    assert len(c) == 10 and (c.sum(1) == 3).all() and len({tuple(r) for r in c}) == 10
+    assert AL.compositions(0, 4).tolist() == [[0, 0, 0, 0]]
+    assert len(AL.compositions(31, 4)) == 5984  # binom(34, 3)
+
+
+@pytest.mark.parametrize("algo", ["reinforce", "rloo", "grpo"])
+@pytest.mark.parametrize("scale", ["group", "none"])
+def test_expected_advantages_match_a_sum_over_every_group(algo, scale):
+    """a[q, j] by compositions equals the brute-force mean over every ordered group of G - 1 mates (m^(G-1))."""
+    import itertools
+
+    values = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+    pi = torch.tensor([[0.2, 0.3, 0.5], [0.0, 0.9, 0.1]], dtype=torch.float64)
+    g = 4
+    got = AL.expected_advantages(pi, values, g, algo, scale, max_elements=7)  # several chunks
+    want = torch.zeros_like(pi)
+    for mates in itertools.product(range(3), repeat=g - 1):
+        w = pi[:, list(mates)].prod(-1)  # [Q]
+        for j in range(3):
+            group = torch.cat([values[j:j + 1], values[list(mates)]])
+            want[:, j] += w * advantages(group, algo, scale)[0]
+    assert torch.allclose(got, want, atol=1e-12)
+    mu = (pi * values).sum(-1, keepdim=True)
+    if algo == "rloo":  # E over the mates of r - mean(mates) = r - mu
+        assert torch.allclose(got, values - mu, atol=1e-12)
+
+
+def test_exact_expected_update(trained, digits):
+    """R14: REINFORCE's and RLOO's exact expected updates are grad J (an identity), GRPO's with scale_rewards none is
+    (1 - 1/G) grad J, GRPO's with the std is not grad J; and the exact expectation is what a long run of sampled
+    batches averages to (each projection within its standard error)."""
+    model, ids, ans, _ = trained
+    q_ids, q_ans = ids[::10], ans[::10]
+    _, grad_j, py = AL.objective_gradient(model, q_ids, q_ans, digits, 1.0, "partial")
+    ex = AL.expected_updates(model, q_ids, q_ans, digits, 1.0, "partial", [2, 4], max_rows=30)  # chunked prompts
+    for g in (2, 4):
+        for a in ("reinforce", "rloo"):
+            assert torch.allclose(ex[a, g], grad_j, rtol=1e-9, atol=1e-12 * float(grad_j.norm()))
+        assert AL._cos(ex["grpo", g], grad_j) < 1 - 1e-6
+    none = AL.expected_updates(model, q_ids, q_ans, digits, 1.0, "partial", [4], ("grpo",), "none")
+    assert torch.allclose(none["grpo", 4], 0.75 * grad_j, rtol=1e-9, atol=1e-12 * float(grad_j.norm()))
+    comps = all_completions(q_ans.shape[1])
+    r_all = E.rewards_all(comps, q_ans, "partial")
+    gen = torch.Generator().manual_seed(3)
+    dirs = []
+    for _ in range(300):
+        idx = torch.multinomial(py, 4, replacement=True, generator=gen)
+        dirs.append(AL.update_directions(model, q_ids, comps[idx], r_all.gather(1, idx), digits, 1.0,
+                                         algos=("grpo",))["grpo"])
+    dirs = torch.stack(dirs)
+    basis = torch.cat([grad_j[None] / grad_j.norm(),
+                       torch.randn(3, grad_j.numel(), generator=torch.Generator().manual_seed(4),
+                                   dtype=torch.float64)])
+    _assert_within_se(dirs @ basis.T, basis @ ex["grpo", 4], "GRPO sampled directions vs its exact expectation")
+
+
+def test_bootstrap_mean_cosines_is_the_cosine_of_the_resampled_mean():
+    gen = torch.Generator().manual_seed(0)
+    d = torch.randn(6, 40, generator=gen, dtype=torch.float64)
+    gj = torch.randn(40, generator=gen, dtype=torch.float64)
+    counts = np.random.default_rng(1).multinomial(6, np.full(6, 1 / 6), size=5)
+    got = AL.bootstrap_mean_cosines(d, gj, torch.as_tensor(counts / 6))
+    want = [AL._cos(torch.as_tensor(c / 6) @ d, gj) for c in counts]
+    assert np.allclose(got, want, atol=1e-12)
 
 
 def test_permutation_is_within_groups_and_seeded():
@@ -479,61 +563,74 @@ def test_partial_spearman_removes_the_shared_factor():
     assert np.isnan(partial_spearman([1, 2], [1, 2], [1, 2]))
 
 
-def _alignment(k, real_top=0.95, null_shift=0.0, dip_members=(), seed=0):
-    """Synthetic B3 rows for members 0..k-1: real cosine 0.5, 0.7, real_top[m] at G = 2, 4, 8 (a dip at G = 4
-    for dip_members), null cosines around null_shift[m]."""
+def _alignment(k, exact=0.95, null_shift=0.0, real_mean=0.97, seed=0):
+    """Synthetic B3 rows for members 0..k-1 at G = 2, 4, 8 (R14): GRPO's exact cosine exact[m] at the largest G
+    (RLOO's and REINFORCE's 1), per-batch cosines rising with G, the batch mean real_mean[m] with a bootstrap around
+    it, and the permuted-reward null's batch mean and bootstrap around null_shift[m]."""
     rng = np.random.default_rng(seed)
-    real_top = np.broadcast_to(np.asarray(real_top, float), (k,))
+    exact = np.broadcast_to(np.asarray(exact, float), (k,))
     null_shift = np.broadcast_to(np.asarray(null_shift, float), (k,))
+    real_mean = np.broadcast_to(np.asarray(real_mean, float), (k,))
     rows = []
+
+    def add(**r):
+        rows.append({"cosine_to_rloo": 1.0, "n_params": 10, "reward_permuted": False, **r})
+
     for m in range(k):
-        for g, base in ((2, 0.5), (4, 0.7), (8, real_top[m])):
-            base = 0.2 if (g == 4 and m in dip_members) else base
+        for g, base in ((2, 0.5), (4, 0.7), (8, 0.9)):
+            for a in ("reinforce", "rloo", "grpo"):
+                add(member=m, group_size=g, batch=-1, algo=a, estimate="exact_expectation",
+                    cosine=exact[m] if a == "grpo" and g == 8 else (0.99 if a == "grpo" else 1.0))
+                for b in range(8):
+                    add(member=m, group_size=g, batch=b, algo=a, estimate="batch", cosine=base + 0.01 * rng.normal())
+                add(member=m, group_size=g, batch=-1, algo=a, estimate="mean_over_batches", cosine=real_mean[m])
+                for b in range(40):
+                    add(member=m, group_size=g, batch=b, algo=a, estimate="bootstrap_of_mean",
+                        cosine=real_mean[m] + 0.005 * rng.normal())
             for b in range(8):
-                for a in ("reinforce", "rloo", "grpo"):
-                    rows.append({"member": m, "group_size": g, "batch": b, "algo": a, "estimate": "batch",
-                                 "reward_permuted": False, "cosine": base + 0.01 * rng.normal(),
-                                 "cosine_to_rloo": 1.0, "n_params": 10})
-                    rows.append({"member": m, "group_size": g, "batch": b, "algo": a, "estimate": "batch",
-                                 "reward_permuted": True, "cosine": null_shift[m] + 0.05 * rng.normal(),
-                                 "cosine_to_rloo": 1.0, "n_params": 10})
+                add(member=m, group_size=g, batch=b, algo="grpo", estimate="batch", reward_permuted=True,
+                    cosine=null_shift[m] + 0.3 * rng.normal())
+            add(member=m, group_size=g, batch=-1, algo="grpo", estimate="mean_over_batches", reward_permuted=True,
+                cosine=null_shift[m])
+            for b in range(40):
+                add(member=m, group_size=g, batch=b, algo="grpo", estimate="bootstrap_of_mean", reward_permuted=True,
+                    cosine=float(np.clip(null_shift[m] + 0.1 * rng.normal(), -1, 1)))
     return pd.DataFrame(rows)
 
 
-B3T = {"min_rloo_cosine": 0.9, "null_quantile": 0.975, "min_margin_over_null": 0.0, "min_fraction_increasing": 0.5}
+B3T = {"min_exact_cosine": 0.9, "null_quantile": 0.975, "min_margin_over_null": 0.0}
 
 
-@pytest.mark.parametrize("k", [5, 10])  # R18: a yes/no sub-check needs K >= 5 to PASS (5/5; 9/10 at K = 10)
+@pytest.mark.parametrize("k", [5, 10])
 def test_check_b3_pass_and_fail(k):
-    c = check_b3(_alignment(k), B3T, **CLAIM_TEXT["B3"])
+    c = check_b3(_alignment(k), B3T, "grpo", **CLAIM_TEXT["B3"])
     assert c.verdict == PASS and c.member_verdicts == [PASS] * k, c.summary()
-    # the real update no better than the null: the null sub-check fails
-    c = check_b3(_alignment(k, null_shift=0.95), B3T, **CLAIM_TEXT["B3"])
-    assert c.checks["rloo_cosine_above_null_largest_G"]["verdict"] == FAIL and c.verdict == FAIL
-    assert c.checks["rloo_cosine_largest_G"]["verdict"] == PASS
-    # not increasing in G in every member
-    c = check_b3(_alignment(k, dip_members=range(k)), B3T, **CLAIM_TEXT["B3"])
-    assert c.checks["rloo_cosine_increasing_in_G"]["verdict"] == FAIL and c.verdict == FAIL
-    # below 0.9
-    c = check_b3(_alignment(k, real_top=0.6), B3T, **CLAIM_TEXT["B3"])
-    assert c.checks["rloo_cosine_largest_G"]["verdict"] == FAIL
-    assert c.checks["rloo_cosine_above_null_largest_G"]["verdict"] == PASS
+    assert c.metric.endswith("E[grpo update], grad J) at G = 8")
+    # the sampled batch mean no better than the null's bootstrap: sub-check (b) fails
+    c = check_b3(_alignment(k, null_shift=0.97), B3T, "grpo", **CLAIM_TEXT["B3"])
+    assert c.checks["batch_mean_above_null_largest_G"]["verdict"] == FAIL and c.verdict == FAIL
+    assert c.checks["exact_cosine_largest_G"]["verdict"] == PASS
+    # the algorithm's exact expectation turned away from grad J: sub-check (a) fails
+    c = check_b3(_alignment(k, exact=0.6), B3T, "grpo", **CLAIM_TEXT["B3"])
+    assert c.checks["exact_cosine_largest_G"]["verdict"] == FAIL and c.verdict == FAIL
+    assert c.checks["batch_mean_above_null_largest_G"]["verdict"] == PASS
+    # the decision is on the algorithm named: RLOO's exact expectation (1 here) passes where GRPO's fails
+    assert check_b3(_alignment(k, exact=0.6), B3T, "rloo", **CLAIM_TEXT["B3"]).checks[
+        "exact_cosine_largest_G"]["verdict"] == PASS
 
 
 def test_check_b3_inconclusive():
-    # 4 of 5 members increasing
-    c = check_b3(_alignment(5, dip_members=[3]), B3T, **CLAIM_TEXT["B3"])
-    assert c.checks["rloo_cosine_increasing_in_G"]["verdict"] == INCONCLUSIVE and c.verdict == INCONCLUSIVE
-    assert c.member_verdicts == [PASS, PASS, PASS, FAIL, PASS]
-    c = check_b3(_alignment(5, real_top=[0.86, 0.94, 0.88, 0.93, 0.9]), B3T, **CLAIM_TEXT["B3"])
-    assert c.checks["rloo_cosine_largest_G"]["verdict"] == INCONCLUSIVE
-    # a table without the null (written before R5): the null sub-check is marked, not failed
+    c = check_b3(_alignment(5, exact=[0.86, 0.94, 0.88, 0.93, 0.9]), B3T, "grpo", **CLAIM_TEXT["B3"])
+    assert c.checks["exact_cosine_largest_G"]["verdict"] == INCONCLUSIVE and c.verdict == INCONCLUSIVE
+    # a table written before R14 (no exact rows, no bootstrap): both sub-checks marked, not failed
     old = _alignment(2)
-    old = old[~old["reward_permuted"]].drop(columns=["reward_permuted", "member"])
-    c = check_b3(old, B3T, **CLAIM_TEXT["B3"])
-    assert c.checks["rloo_cosine_above_null_largest_G"]["verdict"] == INCONCLUSIVE and c.verdict == INCONCLUSIVE
-    per = b3_per_member(_alignment(2), 0.975)
-    assert per["increasing"].all() and (per["margin"] > 0.7).all()
+    old = old[old["estimate"] == "batch"]
+    c = check_b3(old, B3T, "grpo", **CLAIM_TEXT["B3"])
+    assert c.checks["exact_cosine_largest_G"]["verdict"] == INCONCLUSIVE
+    assert c.checks["batch_mean_above_null_largest_G"]["verdict"] == INCONCLUSIVE and c.verdict == INCONCLUSIVE
+    assert "no exact_expectation rows" in c.checks["exact_cosine_largest_G"]["note"]
+    per = b3_per_member(_alignment(2), "grpo", 0.975)
+    assert per["rloo_increasing"].all() and (per["margin"] > 0.5).all() and (per["rloo_exact_cosine"] == 1).all()
 
 
 def test_through_origin_fit():

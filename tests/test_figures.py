@@ -136,10 +136,12 @@ def _b_member_tables(member: int, seed: int) -> dict[str, pd.DataFrame]:
     rows = []
     for permuted in (False, True):
         for g, base in ((2, 0.5), (4, 0.8), (8, 0.95)):
-            for b in list(range(4)) + [-1]:
+            kinds = ([("exact_expectation", -1)] if not permuted else []) + [("batch", b) for b in range(4)] + [
+                ("mean_over_batches", -1)] + [("bootstrap_of_mean", b) for b in range(10)]
+            for estimate, b in kinds:
                 for a in ("reinforce", "rloo", "grpo"):
                     rows.append({"member": member, "checkpoint": 1000, "group_size": g, "batch": b, "algo": a,
-                                 "estimate": "batch" if b >= 0 else "mean_over_batches", "reward_permuted": permuted,
+                                 "estimate": estimate, "reward_permuted": permuted,
                                  "cosine": (0.05 if permuted else base) + 0.01 * rng.normal(),
                                  "cosine_to_rloo": 0.99, "rel_norm": 1.0, "frac_reward_zero_std": 0.1,
                                  "objective": 0.4, "grad_norm": 1.0, "n_params": 100})
@@ -164,9 +166,8 @@ def test_b_figures_render_per_member_tables(tmp_path, claim_id, how, n_members):
     record = run_claim_and_figure(claim_id, config, tmp_path)
     if how == "as_is" and n_members == 2:  # (the envelope's verdicts on these tables: tests/test_costates.py)
         assert len(record["member_verdicts"]) == 2
-        # B3's margin over its null is clear even at K = 2 (t(0.975, 1) = 12.7); its yes/no sub-check cannot PASS
-        # at K = 2 (R18's binomial), so the claim cannot either
-        assert claim_id != "B3" or (record["checks"]["rloo_cosine_above_null_largest_G"]["verdict"] == "PASS"
+        # B3's batch-mean margin over its null is clear even at K = 2 (t(0.975, 1) = 12.7)
+        assert claim_id != "B3" or (record["checks"]["batch_mean_above_null_largest_G"]["verdict"] == "PASS"
                                     and record["verdict"] != "FAIL"), record["checks"]
         assert claim_id != "B1" or record["checks"]["pd_error_lowest_entropy"]["verdict"] == "PASS"
     if n_members == 1 and claim_id in ("B1", "B2"):  # one member has no interval (R18): never a PASS

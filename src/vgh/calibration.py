@@ -8,7 +8,8 @@ at the config's K, with the same code that decides the claim, and each verdict's
 - `claim_calibration`: the claim's check function (`vgh.claims.run_check`) on tables built from its own tables
   (`NULLS`: A1 the SF or PD estimator with a planted bias of twice the threshold, A2 the LQ costates likewise, A3
   additive noise everywhere (detached = reparameterized); B1/B2 sparse errors, zero costate, shuffled within
-  member, constant error; B3 a random direction and permuted rewards; C1 a constant predictor at each checkpoint, a
+  member, constant error; B3 a random direction and permuted rewards (and its planted positive, the algorithm's
+  exact expectation replaced by RLOO's); C1 a constant predictor at each checkpoint, a
   uniformly random predicted peak and the peak of each single factor (S, H, pass@1); C2 G_pred replaced by its
   best single factor, by a permutation and by each single factor (S, H, pass@1, the step)), and planted positives.
 - `recurrence`: the fraction of member resamples (with replacement) on which the check gives the same verdict.
@@ -193,17 +194,20 @@ def _b_nulls(xcol):
 
 
 def _random_direction(t, rng):
+    """Every real row's cosine (exact expectation, batches, batch mean and its bootstrap, every algorithm) replaced by
+    the cosine of an independent random direction in the model's dimension with grad J."""
     a = t["alignment"]
-    real = (a["algo"] == "rloo") & ~a["reward_permuted"].astype(bool)
+    real = ~a["reward_permuted"].astype(bool)
     d = a["n_params"].to_numpy(float)
     cos = rng.standard_normal(len(a)) / np.sqrt(d)  # the cosine of a random direction in d dimensions
     return {**t, "alignment": a.assign(cosine=np.where(real, cos, a["cosine"]))}
 
 
 def _permuted_rewards(t, rng):
-    """Every real row's cosine replaced by its permuted-reward twin's (same member, G, batch, algorithm): the update
-    of a batch whose rewards no longer belong to its completions. Rows of an algorithm without a null (the workflow
-    computes RLOO's, the one B3 decides on) keep their cosine."""
+    """Every real row's cosine replaced by its permuted-reward twin's (same member, G, batch or resample, algorithm,
+    estimate): the update of a batch whose rewards no longer belong to its completions. The exact expected update
+    of permuted rewards is the zero vector (cosine 0). Rows of an algorithm without a null (the workflow computes
+    the null of the algorithm B3 decides on) keep their cosine."""
     a = t["alignment"]
     key = [c for c in ("member", "group_size", "batch", "algo", "estimate") if c in a.columns]
     permuted = a["reward_permuted"].astype(bool)
@@ -213,7 +217,22 @@ def _permuted_rewards(t, rng):
     real = np.flatnonzero((~permuted).to_numpy())
     has_twin = ~np.isnan(twin)
     cos[real[has_twin]] = twin[has_twin]
+    exact = (a["estimate"] == "exact_expectation").to_numpy() & ~permuted.to_numpy()
+    cos[exact] = 0.0
     return {**t, "alignment": a.assign(cosine=cos)}
+
+
+def _b3_identity(algo):
+    """Planted positive: the algorithm's exact expected update replaced by RLOO's (grad J by an identity)."""
+    def make(t, rng):
+        a = t["alignment"]
+        exact = a[(a["estimate"] == "exact_expectation") & ~a["reward_permuted"].astype(bool)]
+        rloo = exact[exact["algo"] == "rloo"].set_index(["member", "group_size"])["cosine"]
+        mine = exact.index[exact["algo"] == algo]
+        cos = a["cosine"].copy()
+        cos.loc[mine] = [rloo.get((m, g), np.nan) for m, g in zip(a.loc[mine, "member"], a.loc[mine, "group_size"])]
+        return {**t, "alignment": a.assign(cosine=cos)}
+    return make
 
 
 # C1/C2's single-factor baselines: a checkpoints column that stands in for G_pred
@@ -375,7 +394,9 @@ NULLS: dict[str, Callable[[dict, dict], dict]] = {
     "B2": lambda tables, params: _b_nulls("gap"),
     "B3": lambda tables, params: {"update in a random direction": ("null", _random_direction, True),
                           "rewards permuted within each group (the real rows replaced by their nulls)": (
-                              "null", _permuted_rewards, False)},
+                              "null", _permuted_rewards, False),
+                          "planted: the algorithm's exact expectation is RLOO's (grad J, the identity)": (
+                              "positive", _b3_identity(params.get("algo", "grpo")), False)},
     "C1": lambda tables, params: _c1_nulls(tables),
     "C2": lambda tables, params: {"G_pred replaced by its best single factor": ("null", _best_single, False),
                           "G_pred replaced by a random ranking (labels permuted)": ("null", _permuted_rho, True),

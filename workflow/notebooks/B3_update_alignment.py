@@ -11,16 +11,17 @@
 # # B3: the critic-free actor update is value-gradient ascent in expectation
 #
 # In parameter space: the exact grad_theta J, J = mean over prompts of V (all completions enumerated, float64),
-# against the first-step update directions (beta = 0, PPO-clip ratio 1) of plain REINFORCE, REINFORCE with a
-# leave-one-out baseline (RLOO) and GRPO (group-normalized advantages, scale_rewards = group), each from one
-# batch of G sampled completions for every prompt, on each of the K pretraining members. The null: the same
-# estimators on the same batches with the rewards permuted within each group (seeded), which removes any link
-# between a completion and its reward. Left: mean cosine over batches per member (faint), ensemble mean (bold)
-# and the null's 2.5-97.5% band (per-batch cosines, pooled over members). Right: the cosine of the direction
-# averaged over all batches (unbiased estimators approach 1) and GRPO's turn away from RLOO (a finding).
+# against the first-step updates (beta = 0, PPO-clip ratio 1) of plain REINFORCE, REINFORCE with a leave-one-out
+# baseline (RLOO) and GRPO (group-normalized advantages, scale_rewards = group), on each of the K pretraining members
+# (SCIENCE.md R14). Left: the cosine of each algorithm's *exact expected* update (the group-mates' reward levels
+# summed out exactly) with grad J; REINFORCE's and RLOO's are grad J by an identity (cosine 1), GRPO's std
+# normalization turns it away. Middle: what one batch of G completions per prompt buys, the mean per-batch cosine
+# (the sample-budget curve), with the permuted-reward null's band. Right: the algorithm's update averaged over all
+# batches at the largest G, per member, with its bootstrap interval over batches, against the permuted-reward
+# null's bootstrap quantile.
 #
-# The verdict comes from the claim record (rule claim_B3, `vgh.costates.checks.check_b3`; SCIENCE.md R5): at the
-# largest G, RLOO's mean cosine against its threshold and against the null's quantile, and its increase with G.
+# The verdict comes from the claim record (rule claim_B3, `vgh.costates.checks.check_b3`; SCIENCE.md R14): at the
+# largest G, the exact cosine of the algorithm Part C runs against its threshold, and its batch mean above the null.
 
 # %%
 if "snakemake" not in globals():  # run by hand from the repo root against an existing results/
@@ -51,40 +52,58 @@ set_style()
 algos = {"reinforce": ("REINFORCE (no baseline)", "C0"), "rloo": ("RLOO (leave-one-out)", "C1"),
          "grpo": ("GRPO (std-normalized)", "C2")}
 q = thr["null_quantile"]
-null = table[table["reward_permuted"].astype(bool) & (table["estimate"] == "batch")]
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6))
+algo = claim["details"]["algo"]
+real = ~table["reward_permuted"].astype(bool)
+fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(16, 4.6))
+exact = table[(table["estimate"] == "exact_expectation") & real]
 for a, (label, color) in algos.items():
+    e = exact[exact["algo"] == a]
+    for _, s in e.groupby("member"):
+        s = s.sort_values("group_size")
+        ax0.plot(s["group_size"], s["cosine"], "-", color=color, alpha=0.3, lw=0.8)
+    ens = e.groupby("group_size")["cosine"].mean()
+    ax0.plot(ens.index, ens.values, "o-" if a != "reinforce" else "x--", color=color, lw=2,
+             label=f"{label}: ensemble mean")
     m = means[means["algo"] == a]
     for _, s in m.groupby("member"):
         s = s.sort_values("group_size")
         ax1.plot(s["group_size"], s["mean"], "-", color=color, alpha=0.3, lw=0.8)
     ens = m.groupby("group_size")["mean"].mean()
     ax1.plot(ens.index, ens.values, "o-", color=color, lw=2, label=f"{label}: ensemble mean")
-    md = table[(table["estimate"] == "mean_over_batches") & (table["algo"] == a)
-               & ~table["reward_permuted"].astype(bool)].groupby("group_size")["cosine"].mean()
-    ax2.plot(md.index, 1 - md.values, "o-", color=color, label=f"{label}: mean direction vs grad J")
-nr = null[null["algo"] == "rloo"]
-if len(nr):
-    band = nr.groupby("group_size")["cosine"].quantile([1 - q, q]).unstack()
+ax0.axhline(thr["min_exact_cosine"], color="k", ls="--", lw=1,
+            label=f"check ({algo}, largest G): {thr['min_exact_cosine']:g}")
+null = table[table["reward_permuted"].astype(bool) & (table["estimate"] == "batch") & (table["algo"] == algo)]
+if len(null):
+    band = null.groupby("group_size")["cosine"].quantile([1 - q, q]).unstack()
     ax1.fill_between(band.index, band[1 - q], band[q], color="0.5", alpha=0.25, lw=0,
-                     label=f"null (RLOO, rewards permuted in groups): {1 - q:g}-{q:g} quantiles")
-ax1.axhline(thr["min_rloo_cosine"], color="k", ls="--", lw=1,
-            label=f"check (RLOO, largest G): {thr['min_rloo_cosine']:g}")
+                     label=f"null ({algo}, rewards permuted in groups): {1 - q:g}-{q:g} quantiles")
 n_b = claim["details"]["n_batches"]
 n_m = table["member"].nunique()
 sizes = sorted(means["group_size"].unique())
-ax1.set(xlabel="group size G (completions per prompt)", ylabel=r"cosine(update, $\nabla_\theta J$)",
-        title=f"{n_m} members (faint): mean over {n_b} batches; ensemble (bold)")
-g = means[means["algo"] == "grpo"].groupby("group_size")["cosine_to_rloo"].mean()
-ax2.plot(g.index, 1 - g.values, "s:", color="C2", label="GRPO vs RLOO on the same batch (mean)")
-log_scale(ax2, "y")
-ax2.set(xlabel="group size G (completions per prompt)", ylabel="1 - cosine",
-        title=f"direction averaged over {n_b} batches (unbiased: 1 - cos -> 0)")
-for ax in (ax1, ax2):
+ax0.set(xlabel="group size G (completions per prompt)", ylabel=r"cosine(E[update], $\nabla_\theta J$)",
+        title=f"exact expectation, {n_m} members (faint), ensemble (bold)")
+ax1.set(xlabel="group size G (completions per prompt)", ylabel=r"mean cosine(update, $\nabla_\theta J$)",
+        title=f"one batch: mean over {n_b} batches (sample budget)")
+per = claim["details"]["per_member"]
+if per:
+    x = np.arange(len(per))
+    c = np.array([r["batch_mean_cosine"] for r in per], float)
+    lo = np.array([r["batch_mean_q025"] for r in per], float)
+    hi = np.array([r["batch_mean_q975"] for r in per], float)
+    color = algos.get(algo, ("", "C2"))[1]
+    ax2.vlines(x, lo, hi, color=color, lw=2)  # the bootstrap's 2.5-97.5% quantiles (need not bracket the point)
+    ax2.plot(x, c, "o", color=color, label=f"{algo}: mean over {n_b} batches, bootstrap 95%")
+    ax2.plot(x, [r["null_quantile"] for r in per], "v", color="0.4",
+             label=f"null: bootstrap {q:g} quantile of its batch mean")
+    ax2.plot(x, [r["exact_cosine"] for r in per], "_", ms=14, color="k", label=f"{algo}: exact expectation")
+    ax2.set_xticks(x, [str(r["member"]) for r in per])
+    ax2.set(xlabel="member", ylabel=r"cosine with $\nabla_\theta J$",
+            title=f"batch mean at G = {int(per[0]['group_size'])} vs the permuted-reward null")
+for ax in (ax0, ax1):
     log_scale(ax, "x", base=2)
     if sizes and all(np.isfinite(sizes)):
         ax.set_xticks(sizes, [str(int(s)) for s in sizes])
+for ax in (ax0, ax1, ax2):
     ax.legend(fontsize="x-small")
 fig.tight_layout()
 save(fig, snakemake.output.pdf, snakemake.output.png, caption=record_summary(claim))
-

@@ -64,6 +64,8 @@ def costates_rules(g, members):
             gpu=GPU,
         params:
             alignment=config["alignment"],
+            algo=config["trajectory"]["rl"]["algo"],
+            n_bootstrap=config["bootstrap"]["n_resamples"],
             seed=config["costates"]["seed"],
             reward=config["costates"]["reward"],
             n_prompts=config["costates"]["n_prompts"],
@@ -74,7 +76,8 @@ def costates_rules(g, members):
 
     workflow.get_rule(f"update_alignment_group_{g}").docstring = (
         f"B3, members {members}: cosine of REINFORCE / RLOO / GRPO first-step directions with the exact "
-        "grad_theta J vs group size G (TRL's num_generations), and the permuted-reward null."
+        "grad_theta J vs group size G (TRL's num_generations), exact and sampled, and the permuted-reward null of the "
+        "algorithm Part C runs."
     )
 
 

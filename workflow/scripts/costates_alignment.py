@@ -1,5 +1,6 @@
 """Part B (B3), a group of ensemble members: cosines of REINFORCE / RLOO / GRPO update directions with the exact
-grad_theta J vs group size (each member with its own seed)."""
+grad_theta J vs group size, in exact expectation and sampled, with the permuted-reward null of the algorithm Part C
+runs (each member with its own seed)."""
 import numpy as np
 import pandas as pd
 import torch
@@ -24,7 +25,8 @@ for checkpoint, out in zip(snakemake.input.checkpoints, snakemake.output):
     log.info("member %d, checkpoint step %d, %d prompts, tau %g, group sizes %s, %d batches each", member,
              a["checkpoint"], len(ids), a["temperature"], a["num_generations"], a["n_batches"])
     table = update_alignment(model, ids, answers, digit_ids, a["temperature"],
-                             p.reward, a["num_generations"], a["n_batches"], gen, "group", p.max_batch_rows, log)
+                             p.reward, a["num_generations"], a["n_batches"], gen, "group", p.max_batch_rows, log,
+                             null_algos=(p.algo,), n_bootstrap=p.n_bootstrap)
     table.insert(0, "checkpoint", a["checkpoint"])
     table.insert(0, "member", member)
     write_table(table, out)

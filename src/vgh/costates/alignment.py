@@ -1,8 +1,12 @@
-"""B3: the exact grad_theta J (J = mean over prompts of V, by enumeration) and the first-step update directions
-of REINFORCE, RLOO and GRPO from sampled groups (`vgh.lm.updates.advantages`), with their cosines to grad J, and
-the same estimators with the rewards permuted within each group as a null (SCIENCE.md, R5).
+"""B3: the exact grad_theta J (J = mean over prompts of V, by enumeration), the exact expected first-step update of
+REINFORCE, RLOO and GRPO (`expected_updates`, SCIENCE.md R14), and their update directions from sampled groups
+(`vgh.lm.updates.advantages`), with their cosines to grad J, the same estimators with the rewards permuted within
+each group as a null (R5), and a bootstrap over batches of the batch-mean direction's cosine (R14).
 """
 from __future__ import annotations
+
+import itertools
+import math
 
 import numpy as np
 import pandas as pd
@@ -46,6 +50,89 @@ def objective_gradient(model, prompt_ids: torch.Tensor, answers: torch.Tensor, d
         j += float(v.detach())
         pys.append(py.detach())
     return j, grad, torch.cat(pys)
+
+
+def compositions(n: int, m: int) -> np.ndarray:
+    """[C, m] every way to write n as an ordered sum of m non-negative integers (C = binom(n + m - 1, m - 1)): the
+    counts of each of m reward levels among n group-mates."""
+    bars = np.array(list(itertools.combinations(range(n + m - 1), m - 1)), dtype=np.int64).reshape(-1, m - 1)
+    edges = np.concatenate([np.full((len(bars), 1), -1), bars, np.full((len(bars), 1), n + m - 1)], axis=1)
+    return np.diff(edges, axis=1) - 1
+
+
+def expected_advantages(level_probs: torch.Tensor, values: torch.Tensor, group_size: int, algo: str,
+                        scale_rewards: str = "group", max_elements: int = 1 << 22) -> torch.Tensor:
+    """[Q, m] a[q, j]: the expected advantage of a completion with reward values[j] when its G - 1 group-mates'
+    rewards are drawn from prompt q's level probabilities level_probs [Q, m] (float64, rows sum to 1).
+
+    Exact: a sum over every composition of the group-mates' reward levels, weighted by its multinomial probability,
+    of the advantage `vgh.lm.updates.advantages` gives the completion in that group (so the RL code's own eps and
+    std are what is averaged). Compositions go in chunks of at most `max_elements` group entries.
+    """
+    g, m = group_size, len(values)
+    comps = torch.as_tensor(compositions(g - 1, m), device=level_probs.device)  # [C, m]
+    logp = level_probs.log()
+    out = torch.zeros(level_probs.shape, dtype=level_probs.dtype, device=level_probs.device)
+    step = max(1, max_elements // (m * g))
+    for sl in chunks(len(comps), step):
+        c = comps[sl]
+        logcoef = math.lgamma(g) - torch.lgamma(c.to(logp.dtype) + 1).sum(-1)  # [c]
+        # sum_j c_j log pi_qj with 0 * log 0 = 0
+        loglik = torch.where(c[None] > 0, c[None].to(logp.dtype) * logp[:, None, :], 0.0).sum(-1)  # [Q, c]
+        weight = (logcoef[None] + loglik).exp()
+        mates = values[torch.repeat_interleave(torch.arange(m, device=c.device).expand(len(c), m).reshape(-1),
+                                               c.reshape(-1))].view(len(c), g - 1)  # [c, G - 1] sorted by level
+        groups = torch.cat([values[:, None, None].expand(m, len(c), 1), mates[None].expand(m, -1, -1)], dim=-1)
+        adv = advantages(groups, algo, scale_rewards)[..., 0]  # [m, c]: the first member's advantage
+        out += weight @ adv.T
+    return out
+
+
+def reward_levels(rewards: torch.Tensor, answer_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(level index of every reward [...] in 0..L, level values j / L [L + 1]): partial credit and exact match
+    both take values in {0, 1/L, ..., 1}."""
+    scaled = rewards * answer_len
+    level = scaled.round().long()
+    if not torch.allclose(scaled, level.to(scaled.dtype), atol=1e-9):
+        raise ValueError("rewards must be multiples of 1 / L (partial credit or exact match)")
+    values = torch.arange(answer_len + 1, dtype=rewards.dtype, device=rewards.device) / answer_len
+    return level, values
+
+
+def expected_updates(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor, tau: float,
+                     reward: str, group_sizes: list[int], algos: tuple[str, ...] = ALGOS,
+                     scale_rewards: str = "group", max_rows: int = 4096) -> dict[tuple[str, int], torch.Tensor]:
+    """{(algo, G): the exact expected first-step update E[grad_theta (1/(QG)) sum A_i log P(y_i)]} (SCIENCE.md R14).
+
+    E[A_i grad log P(y_i)] = sum_j a_q(j) grad pi_qj, pi_qj = P(reward level j | prompt q) by enumeration and
+    a_q(j) from `expected_advantages`; one backward pass per algorithm and G, accumulated over prompt chunks.
+    REINFORCE's and RLOO's are grad_theta J exactly (an identity); GRPO's with scale_rewards "group" is not.
+    """
+    params = _params(model)
+    L = answers.shape[1]
+    q = len(prompt_ids)
+    keys = [(a, g) for a in algos for g in group_sizes]
+    out = {}
+    for sl in chunks(q, prompts_per_chunk(L, max_rows)):
+        enum = enumerate_policy(model, prompt_embeddings(model, prompt_ids[sl]), digit_ids, L, tau)
+        level, values = reward_levels(rewards_all(enum.completions, answers[sl], reward), L)
+        pi = torch.zeros(level.shape[0], L + 1, dtype=enum.logP.dtype, device=level.device)
+        pi = pi.scatter_add(1, level, enum.logP.exp())  # [Qc, L + 1], with the graph
+        for i, (a, g) in enumerate(keys):
+            coef = expected_advantages(pi.detach(), values.to(pi.dtype), g, a, scale_rewards)
+            grad = _flat_grad((coef * pi).sum() / q, params, retain_graph=i < len(keys) - 1)
+            out[a, g] = grad if (a, g) not in out else out[a, g] + grad
+    return out
+
+
+def bootstrap_mean_cosines(directions: torch.Tensor, grad_j: torch.Tensor, weights: torch.Tensor) -> np.ndarray:
+    """Cosine with grad_j of each bootstrap resample of the mean of directions [n, P]: weights [B, n] (resample
+    counts / n). Exact from the Gram matrix, so a resample costs no pass over the P parameters."""
+    gram = directions @ directions.T
+    dots = directions @ grad_j
+    w = weights.to(gram)
+    norms = torch.einsum("bi,ij,bj->b", w, gram, w).clamp_min(0).sqrt() * grad_j.norm()
+    return ((w @ dots) / norms.clamp_min(1e-300)).cpu().numpy()
 
 
 def update_directions(model, prompt_ids: torch.Tensor, completions: torch.Tensor, rewards: torch.Tensor,
@@ -114,36 +201,58 @@ def _cos(a: torch.Tensor, b: torch.Tensor | None) -> float:
     return float(a @ b / (a.norm() * b.norm()).clamp_min(1e-300))
 
 
+def bootstrap_generator(generator: torch.Generator) -> np.random.Generator:
+    """The bootstrap's generator over batches (R14), seeded from `generator`'s seed (not its stream), so the
+    bootstrap leaves the sampled batches and every other number as they were without it."""
+    return np.random.default_rng(np.random.SeedSequence([generator.initial_seed(), 0x626F6F74]))
+
+
 def update_alignment(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor,
                      tau: float, reward: str, group_sizes: list[int], n_batches: int,
                      generator: torch.Generator, scale_rewards: str = "group", max_rows: int = 4096,
-                     log=None, null: bool = True, null_algos: tuple[str, ...] = ("rloo",),
-                     null_generator_: torch.Generator | None = None) -> pd.DataFrame:
+                     log=None, null: bool = True, null_algos: tuple[str, ...] = ("grpo",),
+                     null_generator_: torch.Generator | None = None, n_bootstrap: int = 1000) -> pd.DataFrame:
     """Cosine of each algorithm's update direction with the exact grad_theta J, per group size and batch.
 
-    A batch is G completions for every prompt, drawn from the exact P(y) with `generator`. Rows:
-    estimate = "batch" (one per batch; cosine, cosine_to_rloo, relative norm |d| / |grad J|) and
-    estimate = "mean_over_batches" (the direction averaged over the n_batches batches).
+    A batch is G completions for every prompt, drawn from the exact P(y) with `generator`. Rows by `estimate`:
+    "exact_expectation" (the exact expected update, `expected_updates`, R14), "batch" (one per batch; cosine,
+    cosine_to_rloo, relative norm |d| / |grad J|), "mean_over_batches" (the direction averaged over the n_batches
+    batches) and "bootstrap_of_mean" (`n_bootstrap` rows, batch = resample index: the cosine of the mean over
+    batches resampled with replacement, from `bootstrap_generator(generator)`; the same resamples for every
+    algorithm, real and null).
 
     With `null` (default), every batch also gives the null rows (reward_permuted = True): the same estimators on
     the same completions with the rewards permuted within each group (`permute_within_groups`, one permutation
     per group and batch, from `null_generator_`, default `null_generator(generator)`); their cosine_to_rloo is to
     the null RLOO direction (nan when "rloo" is not in `null_algos`). Each null direction costs one more backward
-    pass on the batch's graph (no sampling, no forward): RLOO's null alone (the default; the one B3 decides on)
-    adds about a quarter to the run time, the null of all three algorithms about doubles it. The real rows
-    (reward_permuted = False) are the same numbers as without the null, and a null algorithm's rows do not depend
-    on which others are in `null_algos` (one permutation per group and batch, whatever the algorithms).
+    pass on the batch's graph (no sampling, no forward): the null of the algorithm B3 decides on (GRPO, the
+    default) adds about a quarter to the run time. The real rows (reward_permuted = False) are the same numbers as
+    without the null, and a null algorithm's rows do not depend on which others are in `null_algos` (one
+    permutation per group and batch, whatever the algorithms). The permuted rewards' exact expected update is the
+    zero vector, so the null has no exact_expectation rows.
     """
     j, grad_j, py = objective_gradient(model, prompt_ids, answers, digit_ids, tau, reward, max_rows)
+    exact = expected_updates(model, prompt_ids, answers, digit_ids, tau, reward, group_sizes, ALGOS,
+                             scale_rewards, max_rows)
     comps = all_completions(answers.shape[1], device=prompt_ids.device)
     r_all = rewards_all(comps, answers, reward)
     gnorm = float(grad_j.norm())
     perm_gen = (null_generator_ or null_generator(generator)) if null else None
+    boot_gen = bootstrap_generator(generator)
     kinds = [(False, "", ALGOS)] + ([(True, "null_", tuple(null_algos))] if null else [])
     rows = []
+
+    def row(g, b, a, estimate, permuted, direction, to_rloo, frac):
+        return {"group_size": g, "batch": b, "algo": a, "estimate": estimate, "reward_permuted": permuted,
+                "cosine": _cos(direction, grad_j), "cosine_to_rloo": _cos(direction, to_rloo),
+                "rel_norm": float(direction.norm()) / gnorm, "frac_reward_zero_std": frac}
+
     bar = tqdm(total=len(group_sizes) * n_batches, desc="update alignment", mininterval=2.0)
     for g in group_sizes:
-        total = {p + a: torch.zeros_like(grad_j) for _, p, algos in kinds for a in algos}
+        rows += [row(g, -1, a, "exact_expectation", False, exact[a, g], exact["rloo", g], float("nan"))
+                 for a in ALGOS]
+        batches = {p + a: torch.empty(n_batches, len(grad_j), dtype=grad_j.dtype, device=grad_j.device)
+                   for _, p, algos in kinds for a in algos}
         frac_zero = []
         for b in range(n_batches):
             bar.update()
@@ -155,27 +264,29 @@ def update_alignment(model, prompt_ids: torch.Tensor, answers: torch.Tensor, dig
                                      null_rewards=nulls, null_algos=tuple(null_algos))
             for permuted, p, algos in kinds:
                 for a in algos:
-                    total[p + a] += dirs[p + a]
-                    rows.append({"group_size": g, "batch": b, "algo": a, "estimate": "batch",
-                                 "reward_permuted": permuted, "cosine": _cos(dirs[p + a], grad_j),
-                                 "cosine_to_rloo": _cos(dirs[p + a], dirs.get(p + "rloo")),
-                                 "rel_norm": float(dirs[p + a].norm()) / gnorm,
-                                 "frac_reward_zero_std": frac_zero[-1]})
+                    batches[p + a][b] = dirs[p + a]
+                    rows.append(row(g, b, a, "batch", permuted, dirs[p + a], dirs.get(p + "rloo"), frac_zero[-1]))
+        counts = boot_gen.multinomial(n_batches, np.full(n_batches, 1.0 / n_batches), size=n_bootstrap)
+        weights = torch.as_tensor(counts / n_batches)
         for permuted, p, algos in kinds:
             for a in algos:
-                mean = total[p + a] / n_batches
-                rows.append({"group_size": g, "batch": -1, "algo": a, "estimate": "mean_over_batches",
-                             "reward_permuted": permuted, "cosine": _cos(mean, grad_j),
-                             "cosine_to_rloo": _cos(mean, total.get(p + "rloo")),
-                             "rel_norm": float(mean.norm()) / gnorm,
-                             "frac_reward_zero_std": float(np.mean(frac_zero))})
+                mean = batches[p + a].mean(0)
+                rloo_mean = batches[p + "rloo"].mean(0) if p + "rloo" in batches else None
+                rows.append(row(g, -1, a, "mean_over_batches", permuted, mean, rloo_mean, float(np.mean(frac_zero))))
+                boot = bootstrap_mean_cosines(batches[p + a], grad_j, weights)
+                rows += [{"group_size": g, "batch": k, "algo": a, "estimate": "bootstrap_of_mean",
+                          "reward_permuted": permuted, "cosine": float(c), "cosine_to_rloo": float("nan"),
+                          "rel_norm": float("nan"), "frac_reward_zero_std": float("nan")} for k, c in enumerate(boot)]
+        del batches
         if log is not None:
             m = {(pm, a): np.mean([r["cosine"] for r in rows if r["group_size"] == g and r["algo"] == a
                                    and r["estimate"] == "batch" and r["reward_permuted"] == pm])
                  for pm, _, algos in kinds for a in algos}
-            log.info("G %d: mean cosine to grad J  reinforce %.3f  rloo %.3f  grpo %.3f%s", g,
-                     m[False, "reinforce"], m[False, "rloo"], m[False, "grpo"],
-                     "".join(f"  null {a} {m[True, a]:.3f}" for a in (null_algos if null else ())))
+            ex = {a: _cos(exact[a, g], grad_j) for a in ALGOS}
+            log.info("G %d: mean cosine to grad J  reinforce %.3f  rloo %.3f  grpo %.3f%s;  exact expectation  "
+                     "reinforce %.6f  rloo %.6f  grpo %.4f", g, m[False, "reinforce"], m[False, "rloo"],
+                     m[False, "grpo"], "".join(f"  null {a} {m[True, a]:.3f}" for a in (null_algos if null else ())),
+                     ex["reinforce"], ex["rloo"], ex["grpo"])
     bar.close()
     df = pd.DataFrame(rows)
     df["objective"] = j

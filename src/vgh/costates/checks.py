@@ -1,5 +1,5 @@
-"""Claim checks of Part B (B1-B3) under the pre-registered rules R0, R4 and R5 (docs/SCIENCE.md): pure functions
-of the tidy tables, thresholds and the bootstrap's `n_resamples` and `seed` passed in. Each returns a Claim whose
+"""Claim checks of Part B (B1-B3) under the rules R10 (B1/B2), R14 (B3) and R18 (docs/SCIENCE.md): pure functions of
+the tidy tables, thresholds and the bootstrap's `n_resamples` and `seed` passed in. Each returns a Claim whose
 sub-checks come from `vgh.ensemble` (estimate = mean over members, 95% interval, three-valued verdict, each
 member's value and pass/fail).
 
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..claims import Claim
-from ..ensemble import subcheck, unmeasured, with_member, yes_no_subcheck
+from ..ensemble import subcheck, unmeasured, with_member
 from ..stats import spearman, strict_min
 from .envelope import envelope_check
 from .findings import lowest_entropy_limit, old_statistics, outliers, relative_error_profile, separation
@@ -114,84 +114,104 @@ def alignment_means(alignment: pd.DataFrame, permuted: bool = False) -> pd.DataF
     return out
 
 
-def null_quantiles(alignment: pd.DataFrame, q: float) -> pd.DataFrame:
-    """Per member, algorithm and group size: the q-quantile of the null's per-batch cosines with grad J."""
-    d = _real_null(with_member(alignment), True)
-    d = d[d["estimate"] == "batch"]
-    return d.groupby(["member", "algo", "group_size"])["cosine"].quantile(q).rename("null_quantile").reset_index()
+def _estimate(alignment: pd.DataFrame, estimate: str, permuted: bool = False) -> pd.DataFrame:
+    d = _real_null(with_member(alignment), permuted)
+    return d[d["estimate"] == estimate]
 
 
-def b3_per_member(alignment: pd.DataFrame, null_quantile: float) -> pd.DataFrame:
-    """Per member: RLOO's mean cosine at the largest G of the table, the null's `null_quantile` there, the margin
-    between them, and whether the mean cosine increases with every step to a larger G."""
+def b3_per_member(alignment: pd.DataFrame, algo: str, null_quantile: float) -> pd.DataFrame:
+    """Per member, at the largest G of the table (R14): the exact expected update's cosine with grad J of `algo`
+    (exact_cosine) and RLOO's (rloo_exact_cosine, 1 by an identity), the cosine of `algo`'s mean over batches
+    (batch_mean_cosine) with its bootstrap's 2.5% and 97.5% quantiles, the `null_quantile` of the permuted-reward
+    null's bootstrap of its batch mean, the margin between the two, and whether RLOO's mean per-batch cosine
+    increases with every step to a larger G (reported). nan where the table lacks the rows."""
     alignment = with_member(alignment)
+    g_max = alignment["group_size"].max() if len(alignment) else float("nan")
+    top = alignment[alignment["group_size"] == g_max]
+    top = top.assign(permuted=top["reward_permuted"].astype(bool).to_numpy() if "reward_permuted" in top else False)
+    first = top.groupby(["estimate", "permuted", "algo", "member"])["cosine"].first()
+    boot = top[top["estimate"] == "bootstrap_of_mean"].groupby(["permuted", "algo", "member"])["cosine"]
+    quant = {q: boot.quantile(q) for q in (0.025, 0.975, null_quantile)}
+
+    def value(series, key):
+        return float(series.get(key, float("nan")))
+
     means = alignment_means(alignment)
-    rloo = means[means["algo"] == "rloo"]
-    nq = null_quantiles(alignment, null_quantile)
-    nq = nq[nq["algo"] == "rloo"]
-    g_max = rloo["group_size"].max() if len(rloo) else float("nan")
+    rloo = means[means["algo"] == "rloo"].sort_values("group_size").groupby("member")["mean"]
     rows = []
     for m in sorted(alignment["member"].unique()):
-        r = rloo[rloo["member"] == m].sort_values("group_size")
-        top = r.loc[r["group_size"] == g_max, "mean"]
-        top = float(top.iloc[0]) if len(top) else float("nan")
-        nt = nq[(nq["member"] == m) & (nq["group_size"] == g_max)]["null_quantile"]
-        nt = float(nt.iloc[0]) if len(nt) else float("nan")
-        steps = np.diff(r["mean"].to_numpy(float))
-        rows.append({"member": int(m), "group_size": g_max, "rloo_cosine": top, "null_quantile": nt,
-                     "margin": top - nt, "min_increment": strict_min(steps),
-                     "increasing": bool(len(steps) > 0 and np.isfinite(steps).all() and (steps >= 0).all())})
+        steps = np.diff(rloo.get_group(m).to_numpy(float)) if m in rloo.groups else np.array([])
+        c = value(first, ("mean_over_batches", False, algo, m))
+        nq = value(quant[null_quantile], (True, algo, m))
+        rows.append({"member": int(m), "group_size": g_max, "algo": algo,
+                     "exact_cosine": value(first, ("exact_expectation", False, algo, m)),
+                     "rloo_exact_cosine": value(first, ("exact_expectation", False, "rloo", m)),
+                     "batch_mean_cosine": c, "batch_mean_q025": value(quant[0.025], (False, algo, m)),
+                     "batch_mean_q975": value(quant[0.975], (False, algo, m)),
+                     "null_quantile": nq, "margin": c - nq, "rloo_min_increment": strict_min(steps),
+                     "rloo_increasing": bool(len(steps) > 0 and np.isfinite(steps).all() and (steps >= 0).all())})
     return pd.DataFrame(rows)
 
 
-def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float], *, statement: str, metric: str) -> Claim:
-    """B3 under R5, per member then over the ensemble (R0), at the largest group size G of the table:
+def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float], algo: str = "grpo", *, statement: str,
+             metric: str) -> Claim:
+    """B3 under R14, per member then over the ensemble (R18), at the largest group size G of the table, for `algo`
+    (the algorithm Part C runs):
 
-    - rloo_cosine_largest_G: RLOO's mean cosine with the exact grad_theta J (over batches) >= min_rloo_cosine;
-    - rloo_cosine_above_null_largest_G: that mean minus the `null_quantile` (0.975) of the per-batch cosines of
-      RLOO with the rewards permuted within each group, > 0 (PASS when the Student-t interval is above 0);
-      INCONCLUSIVE and marked where the table has no null rows;
-    - rloo_cosine_increasing_in_G: every step to a larger G raises RLOO's mean cosine (yes/no per member).
-    Reported: every algorithm's mean cosine per G (mean over members), the null's quantile per G, GRPO's shift.
+    - exact_cosine_largest_G (required): the cosine of `algo`'s exact expected update with grad_theta J >=
+      min_exact_cosine; INCONCLUSIVE and marked where the table has no exact_expectation rows;
+    - batch_mean_above_null_largest_G (required): the cosine of `algo`'s update averaged over the batches minus the
+      `null_quantile` (0.975) of the bootstrap of the permuted-reward null's batch mean, > min_margin_over_null;
+      INCONCLUSIVE and marked where the table has no null bootstrap rows.
+    Reported: every algorithm's exact cosine and norm ratio per G, the per-batch mean cosine per G (the sample-budget
+    curve), RLOO's "increasing in G" count, GRPO's shift from grad J.
     """
     alignment = with_member(alignment)
     q = thresholds["null_quantile"]
-    per = b3_per_member(alignment, q)
-    has_null = len(_real_null(alignment, True)) > 0
+    per = b3_per_member(alignment, algo, q)
+    has_exact = per["exact_cosine"].notna().any() if len(per) else False
+    has_null = per["null_quantile"].notna().any() if len(per) else False
     checks = {
-        "rloo_cosine_largest_G": subcheck(per["rloo_cosine"], ">=", thresholds["min_rloo_cosine"]),
-        "rloo_cosine_above_null_largest_G": (
+        "exact_cosine_largest_G": (
+            subcheck(per["exact_cosine"], ">=", thresholds["min_exact_cosine"],
+                     note=f"cosine of {algo}'s exact expected update with grad J")
+            if has_exact else unmeasured(">=", thresholds["min_exact_cosine"],
+                                         "no exact_expectation rows in the table")),
+        "batch_mean_above_null_largest_G": (
             subcheck(per["margin"], ">", thresholds["min_margin_over_null"],
-                     note=f"mean cosine minus the null's {q:g} quantile, per member")
+                     note=f"{algo}'s batch-mean cosine minus the null's bootstrap {q:g} quantile, per member")
             if has_null else unmeasured(">", thresholds["min_margin_over_null"],
-                                        "no permuted-reward null rows in the table")),
-        "rloo_cosine_increasing_in_G": yes_no_subcheck(per["increasing"], thresholds["min_fraction_increasing"]),
+                                        "no permuted-reward bootstrap rows in the table")),
     }
     means = alignment_means(alignment)
     ens = means.groupby(["algo", "group_size"])["mean"].mean()
-    nq = null_quantiles(alignment, q).groupby(["algo", "group_size"])["null_quantile"].mean()
     null_means = alignment_means(alignment, permuted=True).groupby(["algo", "group_size"])["mean"].mean()
+    exact = _estimate(alignment, "exact_expectation").groupby(["algo", "group_size"])
+    mean_dir = _estimate(alignment, "mean_over_batches").groupby(["algo", "group_size"])["cosine"].mean()
 
-    def by_g(series, algo):
-        return {str(int(g)): float(v) for (a, g), v in series.items() if a == algo}
+    def by_g(series, a):
+        return {str(int(g)): float(v) for (b, g), v in series.items() if b == a}
 
-    mean_dir = _real_null(alignment, False)
-    mean_dir = mean_dir[mean_dir["estimate"] == "mean_over_batches"].groupby(["algo", "group_size"])["cosine"].mean()
+    algos = ("reinforce", "rloo", "grpo")
     rloo = by_g(ens, "rloo")
     details = {
+        "algo": algo,
         "largest_group_size": per["group_size"].iloc[0] if len(per) else float("nan"),
         "per_member": per.to_dict("records"),
-        "mean_cosine": {a: by_g(ens, a) for a in ("reinforce", "rloo", "grpo")},
-        "null_mean_cosine": {a: by_g(null_means, a) for a in ("reinforce", "rloo", "grpo")},
-        f"null_quantile_{q:g}": {a: by_g(nq, a) for a in ("reinforce", "rloo", "grpo")},
-        "grpo_minus_rloo_cosine": {k: by_g(ens, "grpo").get(k, float("nan")) - v for k, v in rloo.items()},
-        "grpo_cosine_to_rloo_per_batch": by_g(means.groupby(["algo", "group_size"])["cosine_to_rloo"].mean(), "grpo"),
-        "cosine_of_mean_direction": {a: by_g(mean_dir, a) for a in ("reinforce", "rloo", "grpo")},
+        "exact_cosine": {a: by_g(exact["cosine"].mean(), a) for a in algos},
+        "exact_rel_norm": ({a: by_g(exact["rel_norm"].mean(), a) for a in algos} if "rel_norm" in alignment else {}),
+        "grpo_exact_shift": {k: 1 - v for k, v in by_g(exact["cosine"].mean(), "grpo").items()},
+        "mean_cosine_per_batch": {a: by_g(ens, a) for a in algos},
+        "null_mean_cosine_per_batch": {a: by_g(null_means, a) for a in algos},
+        "cosine_of_mean_direction": {a: by_g(mean_dir, a) for a in algos},
+        "rloo_increasing_in_G": f"{int(per['rloo_increasing'].sum())} of {len(per)} members" if len(per) else "",
         "spearman_rloo_cosine_group_size": spearman([int(k) for k in rloo], list(rloo.values()), min_n=3),
+        "grpo_cosine_to_rloo_per_batch": by_g(means.groupby(["algo", "group_size"])["cosine_to_rloo"].mean(), "grpo"),
         "n_batches": int(alignment.loc[alignment["estimate"] == "batch", "batch"].nunique()),
         "n_params": int(alignment["n_params"].iloc[0]) if "n_params" in alignment and len(alignment) else -1,
     }
     return Claim(
-        id="B3", statement=statement, metric=metric, value=checks["rloo_cosine_largest_G"].value,
-        threshold=f">= {thresholds['min_rloo_cosine']:g}, above the null's {q:g} quantile, increasing in G",
+        id="B3", statement=statement, metric=metric, value=checks["exact_cosine_largest_G"].value,
+        threshold=f">= {thresholds['min_exact_cosine']:g} in exact expectation; batch mean above the null's "
+                  f"bootstrap {q:g} quantile",
         checks=checks, details=details)
