@@ -66,6 +66,10 @@ INVALID = [
     ({"costates": {"group_sizes": [2, 4]}}, "costates.group_sizes"),
     ({"trajectory": {"rl": {"beta": 0.0}}}, "trajectory.rl.beta"),
     ({"trajectory": {"rl": {"algo": "ppo_clip"}}}, "trajectory.rl.algo"),
+    ({"claims": {"B3": {"min_rloo_cosine": 0.9}}}, "claims.B3.min_rloo_cosine"),
+    # R17: only a pipeline-check config may mark sub-checks not meaningful at its size
+    ({"not_meaningful_at_this_size": {"A2": {"pendulum_power": "why"}}}, "not_meaningful_at_this_size"),
+    ({"pipeline_check": True, "not_meaningful_at_this_size": {"Z9": {"x": "why"}}}, "not_meaningful_at_this_size"),
     # a config's outputs stay inside the repository (issue 21: the smoke config's under runs/smoke)
     ({"workdir": "/tmp/x"}, "workdir"),
     ({"workdir": "../x"}, "workdir"),
@@ -91,6 +95,9 @@ def test_shipped_configs_are_valid(path):
     assert cfg["device"] in {"auto", "cpu", "cuda"}
 
 
+MAPPINGS = {"not_meaningful_at_this_size"}  # claim id -> {sub-check: why} (R17; sub-checks checked by claim_job)
+
+
 def test_every_schema_key_has_a_default_and_description():
     def walk(node, path):
         for key, sub in node.get("properties", {}).items():
@@ -99,7 +106,9 @@ def test_every_schema_key_has_a_default_and_description():
             ref = schema["$defs"].get(sub.get("$ref", "#/").split("/")[-1], {})
             described = "description" in sub or "description" in ref
             assert described, f"{sub_path} has no description"
-            if sub.get("type") == "object":
+            if sub.get("type") == "object" and sub_path in MAPPINGS:  # names chosen by the user, each checked
+                assert "propertyNames" in sub and isinstance(sub.get("additionalProperties"), dict), sub_path
+            elif sub.get("type") == "object":
                 assert sub.get("additionalProperties") is False, f"{sub_path} accepts unknown keys"
                 walk(sub, sub_path)
             elif "$ref" not in sub and sub.get("type") in ("number", "integer"):
@@ -230,3 +239,30 @@ def test_nan_through_the_config_option_names_the_key(workflow_copy):
     routes stop the run before any job, naming the key."""
     proc = snakemake(workflow_copy, "-n", "--config", "pretrain={lr: .nan}", check=False, timeout=120)
     assert proc.returncode != 0 and "`pretrain.lr`" in proc.stdout + proc.stderr
+
+
+def test_a_mark_must_name_a_subcheck_of_its_claim():
+    """R17: `not_meaningful_at_this_size` names sub-checks of the claim table; another name stops the workflow before
+    any job (claim_job runs when Snakemake builds the DAG), naming the key; the smoke config's marks are all known."""
+    from vgh.claims import claim_job, load_claim_table
+
+    table = load_claim_table(ROOT / "workflow/claims.yaml")
+    smoke = load_config(ROOT / "config/config.yaml", SCHEMA, [ROOT / "config/smoke.yaml"])
+    assert smoke["not_meaningful_at_this_size"]
+    jobs = {cid: claim_job(cid, entry, smoke) for cid, entry in table.items()}
+    assert set(jobs["A2"]["params"]["not_meaningful"]) == {"pendulum_power", "pendulum_closeness"}
+    assert "not_meaningful" not in jobs["B3"]["params"]
+    smoke["not_meaningful_at_this_size"] = {"A2": {"pendulum_powr": "typo"}}
+    with pytest.raises(ConfigError, match="`not_meaningful_at_this_size.A2.pendulum_powr`"):
+        claim_job("A2", table["A2"], smoke)
+    default = load_config(ROOT / "config/config.yaml", SCHEMA)
+    assert default["not_meaningful_at_this_size"] == {}  # the default config counts every sub-check
+
+
+def test_workflow_stops_on_an_unknown_marked_subcheck(workflow_copy):
+    bad = workflow_copy / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"pipeline_check": True,
+                                   "not_meaningful_at_this_size": {"C1": {"no_such_check": "why"}}}))
+    proc = snakemake(workflow_copy, "--cores", "1", "--configfile", str(bad), check=False, timeout=120)
+    assert proc.returncode != 0 and "`not_meaningful_at_this_size.C1.no_such_check`" in proc.stdout + proc.stderr
+    assert not (workflow_copy / "results").exists()

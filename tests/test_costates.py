@@ -312,17 +312,16 @@ def test_update_alignment_table(trained, digits):
     assert np.allclose(rloo.loc[~zero, "cosine_to_rloo"], 1.0) and (~zero).sum() >= len(rloo) // 2
     assert np.allclose(rloo.loc[zero, "cosine"], 0.0)
     # R14's rows: the exact expectation of every algorithm at every G (real only), and 50 bootstrap resamples of
-    # the batch mean per G, algorithm and null
+    # the batch mean per algorithm and null at the largest G
     ex = t[t["estimate"] == "exact_expectation"]
     assert len(ex) == 2 * 3 and not ex["reward_permuted"].any()
     boot = t[t["estimate"] == "bootstrap_of_mean"]
-    assert len(boot) == 2 * (3 + 1) * 50 and boot["cosine"].between(-1, 1).all()
+    assert len(boot) == (3 + 1) * 50 and boot["cosine"].between(-1, 1).all() and set(boot["group_size"]) == {8}
     # the bootstrap's cosines bracket the batch mean's own (the resamples are centred on it)
     mean = t[(t["estimate"] == "mean_over_batches") & (t["algo"] == "rloo") & ~t["reward_permuted"]]
     br = boot[(boot["algo"] == "rloo") & ~boot["reward_permuted"]]
-    for g, c in zip(mean["group_size"], mean["cosine"]):
-        x = br[br["group_size"] == g]["cosine"]
-        assert x.min() <= c + 1e-12 and x.max() >= c - 1e-12
+    c = float(mean.loc[mean["group_size"] == 8, "cosine"].iloc[0])
+    assert br["cosine"].min() <= c + 1e-12 and br["cosine"].max() >= c - 1e-12
     # the real rows are the numbers of a run without the null (the null draws from its own generator) ...
     t0 = AL.update_alignment(model, ids[::10], ans[::10], digits, 1.0, "partial", [2, 8], 3,
                             torch.Generator().manual_seed(5), null=False, n_bootstrap=50)

@@ -14,6 +14,7 @@ from vgh.ensemble import (
     judged,
     member_verdicts,
     nested_interval,
+    not_meaningful,
     subcheck,
     unmeasured,
     within_subcheck,
@@ -68,6 +69,36 @@ def test_yes_no_needs_every_member_at_five():
     assert yes_no_subcheck([False] * 5, 0.5)["verdict"] == FAIL
 
 
+@pytest.mark.parametrize("k,marked", [(2, True), (4, True), (5, False), (10, False)])
+def test_a_yes_no_count_that_cannot_go_both_ways_is_marked(k, marked):
+    """R17: at K <= 4 (p0 = 0.5) no count can PASS (K of K) or FAIL (0 of K), so the shapes fix the outcome."""
+    for bits in ([True] * k, [False] * k):
+        s = yes_no_subcheck(bits, 0.5)
+        assert s.meaningful is not marked
+        assert ("not meaningful at this size" in s.note) is marked
+        if marked:
+            assert s.verdict == INCONCLUSIVE and s.as_dict()["meaningful"] is False
+    if not marked:  # both ways reachable: the two extreme counts decide
+        assert {yes_no_subcheck([True] * k, 0.5).verdict, yes_no_subcheck([False] * k, 0.5).verdict} == {PASS, FAIL}
+
+
+def test_marked_subchecks_do_not_count():
+    """R17: a sub-check marked not meaningful at this size is left out of the claim's and the members' verdicts."""
+    ok = subcheck([0.8, 0.9, 0.85], ">=", 0.7)
+    bad = subcheck([0.1, 0.2, 0.15], ">=", 0.7)
+    marked = not_meaningful(bad, "the shapes fix it")
+    assert marked.verdict == FAIL and marked.note.startswith("not meaningful at this size: the shapes fix it")
+    assert claim_verdict({"a": ok, "b": bad}) == FAIL
+    assert claim_verdict({"a": ok, "b": marked}) == PASS
+    assert member_verdicts({"a": ok, "b": marked}) == [PASS] * 3
+    assert claim_verdict({"b": marked}) == INCONCLUSIVE  # nothing left that can decide
+    claim = Claim("B9", "statement", "metric", 0.85, ">= 0.7", {"b": marked, "a": ok})
+    assert claim.verdict == PASS and claim.deciding == "a"
+    table = claims_table([claim.record({})], {"B9": "B9_fig"})
+    assert table.loc[0, "not_meaningful"] == "b"
+    assert "not counted, not meaningful at this size: b" in claims_markdown(table)
+
+
 def test_nested_interval_resamples_units_within_members():
     units = [np.array([1.0, 2.0, 3.0]), np.array([2.0, 3.0, 4.0]), np.array([5.0, 5.0, 5.0])]
 
@@ -119,7 +150,7 @@ def test_one_subcheck_type_and_its_record_form():
             judged([0.8, 0.9], ">=", 0.7, 0.75, 0.95)]
     for s in subs:
         assert isinstance(s, SubCheck)
-        assert set(s.as_dict()) - {"yes_no", "scale"} == keys
+        assert set(s.as_dict()) - {"yes_no", "scale", "meaningful"} == keys
     assert subs[1].as_dict()["yes_no"] is True and "yes_no" not in subs[0].as_dict()
     assert subs[2].verdict == PASS and subs[2].threshold == "in [-0.65, -0.35]"
     assert subs[3].verdict == INCONCLUSIVE and subs[3].per_member == []

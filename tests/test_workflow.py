@@ -51,6 +51,26 @@ def test_every_claim_has_record_and_figure(smoke_out):
         assert f"| {cid} |" in table
 
 
+def test_smoke_marks_what_its_shapes_fix(smoke_out):
+    """R17: each record's sub-checks are its claim table entry's `subchecks`; at the smoke config's K = 2 every
+    yes/no count is marked not meaningful (no count can PASS or FAIL), A2's power and closeness carry the smoke
+    config's mark, the marked sub-checks are left out of the verdict, and the verdict table names them."""
+    from vgh.claims import load_claim_table
+    from vgh.ensemble import claim_verdict
+
+    entries = load_claim_table(ROOT / "workflow/claims.yaml")
+    md = (smoke_out / "figures/claims.md").read_text()
+    for cid in claim_ids(smoke_out):
+        rec = json.loads((smoke_out / f"results/claims/{cid}.json").read_text())
+        assert set(rec["checks"]) == set(entries[cid]["subchecks"]), cid
+        for name, c in rec["checks"].items():
+            if c.get("yes_no") or (cid == "A2" and name in ("pendulum_power", "pendulum_closeness")):
+                assert c.get("meaningful") is False and "not meaningful at this size" in c["note"], (cid, name)
+        counted = {n: c for n, c in rec["checks"].items() if c.get("meaningful", True)}
+        assert rec["verdict"] == (claim_verdict(counted) if counted else "INCONCLUSIVE"), cid
+    assert "not counted, not meaningful at this size: pendulum_power, pendulum_closeness" in md
+
+
 def test_a_smoke_run_leaves_the_committed_figures_and_results_alone(smoke_run, smoke_out):
     """Issue 21: the smoke config writes under its `workdir` (runs/smoke), so no run of it rewrites tracked files.
     The copy's committed figures/ (the repository's, copied in before the run) are as committed, byte for byte and

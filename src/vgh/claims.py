@@ -8,7 +8,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .ensemble import FAIL, INCONCLUSIVE, PASS, SubCheck, claim_verdict, member_verdicts
+from .ensemble import FAIL, INCONCLUSIVE, PASS, SubCheck, claim_verdict, member_verdicts, not_meaningful
 from .io import write_json
 
 if TYPE_CHECKING:
@@ -60,8 +60,9 @@ class Claim:
     @property
     def deciding(self) -> str:
         """The sub-check that decided the verdict (R18): for a FAIL the first required sub-check that FAILs, for an
-        INCONCLUSIVE the first that does not PASS, for a PASS the headline (the first)."""
-        names = list(self.checks)
+        INCONCLUSIVE the first that does not PASS, for a PASS the headline (the first); among the sub-checks that
+        count (R17), unless every one is marked not meaningful at this size."""
+        names = [n for n, c in self.checks.items() if c.meaningful] or list(self.checks)  # R17
         if self.verdict == FAIL:
             return next(n for n in names if self.checks[n].role == "required" and self.checks[n].verdict == FAIL)
         if self.verdict == INCONCLUSIVE:
@@ -123,11 +124,20 @@ def claim_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any]) -> d
     """One claim's claim rule, {"input", "output", "params"}, from its entry in the claim table
     (workflow/claims.yaml) and the validated config: input = the check's tables, output = the record
     results/claims/<ID>.json, params = `check` (the function's dotted name), `statement`, `metric` and each entry
-    of `params` (name -> the config value at a dotted key: `thresholds` = claims.<ID>, `bootstrap`, ...)."""
+    of `params` (name -> the config value at a dotted key: `thresholds` = claims.<ID>, `bootstrap`, ...), and
+    `not_meaningful` where the config marks sub-checks of this claim (R17; each must be one of its `subchecks`)."""
+    marks = config.get("not_meaningful_at_this_size", {}).get(claim_id, {})
+    unknown = sorted(set(marks) - set(entry["subchecks"]))
+    if unknown:
+        from .config import ConfigError
+
+        raise ConfigError(f"config key `not_meaningful_at_this_size.{claim_id}.{unknown[0]}`: {claim_id} has no such "
+                          f"sub-check (its sub-checks: {', '.join(entry['subchecks'])})")
     return {"input": _paths(entry["input"], config),
             "output": {"claim": f"results/claims/{claim_id}.json"},
             "params": {"check": entry["check"], "statement": entry["statement"], "metric": entry["metric"],
-                       **{name: _at(config, key) for name, key in entry["params"].items()}}}
+                       **{name: _at(config, key) for name, key in entry["params"].items()},
+                       **({"not_meaningful": dict(marks)} if marks else {})}}
 
 
 def figure_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any],
@@ -157,9 +167,16 @@ def run_check(tables: dict[str, Any], params: dict[str, Any]) -> Claim:
     check = load_check(p.pop("check"))
     boot = p.pop("bootstrap")
     p.pop("calibration", None)  # R19's replicate counts: the claim and calibration scripts read them
+    marks = p.pop("not_meaningful", None) or {}  # R17: sub-check -> why, from a pipeline-check config
     wants = inspect.signature(check).parameters  # a check that draws (R10's prompt split) takes the seed
     p.update({k: int(boot[k]) for k in ("n_resamples", "seed") if k in wants})
-    return check(**tables, **p)
+    claim = check(**tables, **p)
+    for name, why in marks.items():
+        if name not in claim.checks:
+            raise ValueError(f"claim {claim.id} has no sub-check {name!r} to mark not meaningful "
+                             f"(its sub-checks: {', '.join(claim.checks)})")
+        claim.checks[name] = not_meaningful(claim.checks[name], why)
+    return claim
 
 
 def load_claim_table(path: str = "workflow/claims.yaml") -> dict[str, dict[str, Any]]:
@@ -200,8 +217,8 @@ def _fmt_interval(iv) -> str:
 
 
 TABLE_COLUMNS = ["id", "claim", "metric", "estimate", "interval_lo", "interval_hi", "threshold", "deciding",
-                 "deciding_value", "deciding_lo", "deciding_hi", "deciding_check", "members_passing", "n_members",
-                 "recurrence", "verdict", "figure"]
+                 "deciding_value", "deciding_lo", "deciding_hi", "deciding_check",
+                 "members_passing", "n_members", "not_meaningful", "recurrence", "verdict", "figure"]
 UNSTABLE = 0.9  # R19: a verdict that recurs on fewer member resamples than this is marked unstable
 
 
@@ -222,11 +239,19 @@ def claims_table(records: list[dict[str, Any]], figures: dict[str, str]) -> "pd.
         return {"id": r["id"], "claim": r["statement"], "metric": r["metric"], "estimate": r["value"],
                 "interval_lo": iv[0], "interval_hi": iv[1], "threshold": r["threshold"], "deciding": name,
                 "deciding_value": d["value"], "deciding_lo": div[0], "deciding_hi": div[1],
-                "deciding_check": d["threshold"], "members_passing": sum(v == PASS for v in mv),
-                "n_members": len(mv), "recurrence": float("nan") if rec is None else rec, "verdict": r["verdict"],
+                "deciding_check": d["threshold"],
+                "members_passing": sum(v == PASS for v in mv), "n_members": len(mv),
+                "not_meaningful": ", ".join(n for n, c in r["checks"].items() if c.get("meaningful", True) is False),
+                "recurrence": float("nan") if rec is None else rec, "verdict": r["verdict"],
                 "figure": f"figures/{figures[r['id']]}.pdf"}
 
     return pd.DataFrame([row(r) for r in sorted(records, key=lambda r: r["id"])], columns=TABLE_COLUMNS)
+
+
+def _marks(r) -> str:
+    """R17's mark in the "decided by" cell: the sub-checks left out of the verdict."""
+    rest = getattr(r, "not_meaningful", "")
+    return f"; not counted, not meaningful at this size: {rest}" if isinstance(rest, str) and rest else ""
 
 
 def claims_markdown(table: "pd.DataFrame", title: str = "") -> str:
@@ -245,7 +270,7 @@ def claims_markdown(table: "pd.DataFrame", title: str = "") -> str:
         f"| {r.id} | {r.claim} | {r.metric} | {_fmt(r.estimate)} | "
         f"{_fmt_interval([r.interval_lo, r.interval_hi]).strip()} | {r.threshold} | "
         f"{r.deciding} = {_fmt(r.deciding_value)} {_fmt_interval([r.deciding_lo, r.deciding_hi]).strip()} "
-        f"({r.deciding_check}) | {r.members_passing}/{r.n_members} | {recurrence(r)} | **{r.verdict}** | "
+        f"({r.deciding_check}){_marks(r)} | {r.members_passing}/{r.n_members} | {recurrence(r)} | **{r.verdict}** | "
         f"[{r.figure.rsplit('/', 1)[-1]}]({r.figure}) |\n"
         for r in table.itertuples())
     counts = ", ".join(f"{int((table['verdict'] == v).sum())} {v}" for v in ("PASS", "INCONCLUSIVE", "FAIL"))

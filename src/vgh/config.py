@@ -74,6 +74,10 @@ RENAMED = {
 REMOVED = {
     "trajectory.rl.beta": "the KL penalty to a reference model is not implemented (TRL's default beta = 0 is what "
                           "runs); delete the key",
+    "claims.B3.min_rloo_cosine": "R14 decides B3 on the exact expected update of the algorithm Part C runs; its "
+                                 "threshold is `claims.B3.min_exact_cosine`",
+    "claims.B3.min_fraction_increasing": "R14 reports RLOO's \"increasing in G\" and does not decide on it; delete "
+                                         "the key",
 }
 # (dotted key, old value) -> what to write instead.
 RETIRED_VALUES = {
@@ -170,6 +174,11 @@ def _cross_field_rules(c: dict[str, Any]) -> None:
     if "lq" in ctl:
         need(ctl["lq"]["m"] <= ctl["lq"]["n"],
              f"config key `control.lq.m` ({ctl['lq']['m']}) must be <= `control.lq.n` ({ctl['lq']['n']})")
+
+    marks = c.get("not_meaningful_at_this_size", {})
+    need(not marks or c.get("pipeline_check", False),
+         f"config key `not_meaningful_at_this_size` ({', '.join(marks)}) is allowed only with `pipeline_check: true` "
+         f"(R17: a config that tests the paper counts every sub-check)")
 
     lo, hi = c.get("claims", {}).get("A1", {}).get("slope_range", (0, 1))
     need(lo < hi, f"config key `claims.A1.slope_range` must be [lo, hi] with lo < hi, got {[lo, hi]}")

@@ -149,6 +149,7 @@ class SubCheck:
     note: str = ""
     yes_no: bool = False
     scale: str = "linear"
+    meaningful: bool = True  # R17: False when the config's shapes, not the data, fix the outcome
 
     @property
     def passed(self) -> bool:
@@ -172,6 +173,8 @@ class SubCheck:
             out["yes_no"] = True
         if self.scale != "linear":
             out["scale"] = self.scale
+        if not self.meaningful:
+            out["meaningful"] = False
         return out
 
 
@@ -221,7 +224,25 @@ def yes_no_subcheck(per_member: Sequence[bool], threshold: float, *, role: str =
     verdict = PASS if lo > threshold else FAIL if hi < threshold else INCONCLUSIVE
     out = judged([1.0 if b else 0.0 for b in bits], ">", threshold, lo, hi, estimate=frac, role=role,
                  note=(note + "; " if note else "") + f"{count} of {k} members (exact binomial, R18)")
-    return out.replace(verdict=verdict, member_passed=bits, yes_no=True)
+    out = out.replace(verdict=verdict, member_passed=bits, yes_no=True)
+    can_pass, can_fail = binomial_bounds(k, k)[0] > threshold, binomial_bounds(0, k)[1] < threshold
+    if not (can_pass and can_fail):
+        cannot = " or ".join(w for w, ok in (("PASS", can_pass), ("FAIL", can_fail)) if not ok)
+        out = not_meaningful(out, f"at K = {k} no count of members can {cannot} (R18's exact binomial, R17)")
+    return out
+
+
+def not_meaningful(check: SubCheck, why: str) -> SubCheck:
+    """R17: a sub-check whose outcome the config's shapes fix, not its data. It keeps its numbers and verdict, its
+    note says why, and it is left out of the claim's and the members' verdicts (`claim_verdict`,
+    `member_verdicts`)."""
+    note = f"not meaningful at this size: {why}" + (f"; {check.note}" if check.note else "")
+    return check.replace(meaningful=False, note=note)
+
+
+def _counted(checks: dict[str, Any]) -> dict[str, Any]:
+    """The sub-checks that enter a verdict: all but those marked not meaningful at this size (R17)."""
+    return {n: c for n, c in checks.items() if c.get("meaningful", True) is not False}
 
 
 def within_subcheck(per_member: Sequence[float], lo: float, hi: float, *, role: str = "required") -> SubCheck:
@@ -248,9 +269,13 @@ def unmeasured(op: str, threshold: float, note: str, role: str = "required") -> 
 
 
 def claim_verdict(checks: dict[str, dict[str, Any]]) -> str:
-    """FAIL if a required sub-check FAILs; PASS if every sub-check PASSes; INCONCLUSIVE otherwise."""
+    """FAIL if a required sub-check FAILs; PASS if every sub-check PASSes; INCONCLUSIVE otherwise. Sub-checks marked
+    not meaningful at this size (R17) do not count; a claim whose every sub-check is marked is INCONCLUSIVE."""
     if not checks:
         raise ValueError("a claim needs at least one sub-check")
+    checks = _counted(checks)
+    if not checks:
+        return INCONCLUSIVE
     if any(c.get("role", "required") == "required" and c["verdict"] == FAIL for c in checks.values()):
         return FAIL
     if all(c["verdict"] == PASS for c in checks.values()):
@@ -260,8 +285,9 @@ def claim_verdict(checks: dict[str, dict[str, Any]]) -> str:
 
 def member_verdicts(checks: dict[str, dict[str, Any]]) -> list[str]:
     """Each member's own verdict: the same rule on its point values (no interval); a binding sub-check that does
-    not hold makes the member INCONCLUSIVE. Sub-checks without per-member values do not count."""
-    per = [c for c in checks.values() if c.get("member_passed")]
+    not hold makes the member INCONCLUSIVE. Sub-checks without per-member values, or marked not meaningful at this
+    size (R17), do not count."""
+    per = [c for c in _counted(checks).values() if c.get("member_passed")]
     if not per:
         return []
     k = max(len(c["member_passed"]) for c in per)

@@ -217,9 +217,9 @@ def update_alignment(model, prompt_ids: torch.Tensor, answers: torch.Tensor, dig
     A batch is G completions for every prompt, drawn from the exact P(y) with `generator`. Rows by `estimate`:
     "exact_expectation" (the exact expected update, `expected_updates`, R14), "batch" (one per batch; cosine,
     cosine_to_rloo, relative norm |d| / |grad J|), "mean_over_batches" (the direction averaged over the n_batches
-    batches) and "bootstrap_of_mean" (`n_bootstrap` rows, batch = resample index: the cosine of the mean over
-    batches resampled with replacement, from `bootstrap_generator(generator)`; the same resamples for every
-    algorithm, real and null).
+    batches) and, at the largest G only, "bootstrap_of_mean" (`n_bootstrap` rows, batch = resample index: the cosine
+    of the mean over batches resampled with replacement, from `bootstrap_generator(generator)`; the same resamples
+    for every algorithm, real and null).
 
     With `null` (default), every batch also gives the null rows (reward_permuted = True): the same estimators on
     the same completions with the rewards permuted within each group (`permute_within_groups`, one permutation
@@ -266,13 +266,16 @@ def update_alignment(model, prompt_ids: torch.Tensor, answers: torch.Tensor, dig
                 for a in algos:
                     batches[p + a][b] = dirs[p + a]
                     rows.append(row(g, b, a, "batch", permuted, dirs[p + a], dirs.get(p + "rloo"), frac_zero[-1]))
-        counts = boot_gen.multinomial(n_batches, np.full(n_batches, 1.0 / n_batches), size=n_bootstrap)
-        weights = torch.as_tensor(counts / n_batches)
         for permuted, p, algos in kinds:
             for a in algos:
                 mean = batches[p + a].mean(0)
                 rloo_mean = batches[p + "rloo"].mean(0) if p + "rloo" in batches else None
                 rows.append(row(g, -1, a, "mean_over_batches", permuted, mean, rloo_mean, float(np.mean(frac_zero))))
+        if g == max(group_sizes):  # R14 decides at the largest G: its bootstrap only
+            counts = boot_gen.multinomial(n_batches, np.full(n_batches, 1.0 / n_batches), size=n_bootstrap)
+            weights = torch.as_tensor(counts / n_batches)
+        for permuted, p, algos in kinds if g == max(group_sizes) else []:
+            for a in algos:
                 boot = bootstrap_mean_cosines(batches[p + a], grad_j, weights)
                 rows += [{"group_size": g, "batch": k, "algo": a, "estimate": "bootstrap_of_mean",
                           "reward_permuted": permuted, "cosine": float(c), "cosine_to_rloo": float("nan"),
