@@ -68,7 +68,7 @@ def test_smoke_marks_what_its_shapes_fix(smoke_out):
                 assert c.get("meaningful") is False and "not meaningful at this size" in c["note"], (cid, name)
         counted = {n: c for n, c in rec["checks"].items() if c.get("meaningful", True)}
         assert rec["verdict"] == (claim_verdict(counted) if counted else "INCONCLUSIVE"), cid
-    assert "not counted, not meaningful at this size: pendulum_power, pendulum_closeness" in md
+    assert "not counted, not meaningful at this size: pendulum_closeness, pendulum_power" in md
 
 
 def test_a_smoke_run_leaves_the_committed_figures_and_results_alone(smoke_run, smoke_out):
