@@ -60,31 +60,44 @@ def compositions(n: int, m: int) -> np.ndarray:
     return np.diff(edges, axis=1) - 1
 
 
+def composition_advantages(values: torch.Tensor, group_size: int, algo: str, scale_rewards: str = "group",
+                           max_elements: int = 1 << 22) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """[(compositions [c, m] of the G - 1 group-mates' reward levels, adv [m, c]: the advantage
+    `vgh.lm.updates.advantages` gives a completion with reward values[j] among group-mates of composition c)], in
+    chunks of at most `max_elements` group entries.
+
+    Independent of the prompt, so `expected_updates` computes it once per algorithm and G for every prompt chunk."""
+    g, m = group_size, len(values)
+    comps = torch.as_tensor(compositions(g - 1, m), device=values.device)  # [C, m]
+    out = []
+    for sl in chunks(len(comps), max(1, max_elements // (m * g))):
+        c = comps[sl]
+        mates = values[torch.repeat_interleave(torch.arange(m, device=c.device).expand(len(c), m).reshape(-1),
+                                               c.reshape(-1))].view(len(c), g - 1)  # [c, G - 1] sorted by level
+        groups = torch.cat([values[:, None, None].expand(m, len(c), 1), mates[None].expand(m, -1, -1)], dim=-1)
+        out.append((c, advantages(groups, algo, scale_rewards)[..., 0]))  # [m, c]: the first member's advantage
+    return out
+
+
 def expected_advantages(level_probs: torch.Tensor, values: torch.Tensor, group_size: int, algo: str,
-                        scale_rewards: str = "group", max_elements: int = 1 << 22) -> torch.Tensor:
+                        scale_rewards: str = "group", max_elements: int = 1 << 22,
+                        table: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
     """[Q, m] a[q, j]: the expected advantage of a completion with reward values[j] when its G - 1 group-mates'
     rewards are drawn from prompt q's level probabilities level_probs [Q, m] (float64, rows sum to 1).
 
     Exact: a sum over every composition of the group-mates' reward levels, weighted by its multinomial probability,
-    of the advantage `vgh.lm.updates.advantages` gives the completion in that group (so the RL code's own eps and
-    std are what is averaged). Compositions go in chunks of at most `max_elements` group entries.
+    of the advantage the RL code gives the completion in that group (`composition_advantages`, or its `table` when
+    already computed; so the RL code's own eps and std are what is averaged).
     """
-    g, m = group_size, len(values)
-    comps = torch.as_tensor(compositions(g - 1, m), device=level_probs.device)  # [C, m]
+    g = group_size
+    table = table if table is not None else composition_advantages(values, g, algo, scale_rewards, max_elements)
     logp = level_probs.log()
     out = torch.zeros(level_probs.shape, dtype=level_probs.dtype, device=level_probs.device)
-    step = max(1, max_elements // (m * g))
-    for sl in chunks(len(comps), step):
-        c = comps[sl]
+    for c, adv in table:
         logcoef = math.lgamma(g) - torch.lgamma(c.to(logp.dtype) + 1).sum(-1)  # [c]
         # sum_j c_j log pi_qj with 0 * log 0 = 0
         loglik = torch.where(c[None] > 0, c[None].to(logp.dtype) * logp[:, None, :], 0.0).sum(-1)  # [Q, c]
-        weight = (logcoef[None] + loglik).exp()
-        mates = values[torch.repeat_interleave(torch.arange(m, device=c.device).expand(len(c), m).reshape(-1),
-                                               c.reshape(-1))].view(len(c), g - 1)  # [c, G - 1] sorted by level
-        groups = torch.cat([values[:, None, None].expand(m, len(c), 1), mates[None].expand(m, -1, -1)], dim=-1)
-        adv = advantages(groups, algo, scale_rewards)[..., 0]  # [m, c]: the first member's advantage
-        out += weight @ adv.T
+        out += (logcoef[None] + loglik).exp() @ adv.T
     return out
 
 
@@ -112,14 +125,17 @@ def expected_updates(model, prompt_ids: torch.Tensor, answers: torch.Tensor, dig
     L = answers.shape[1]
     q = len(prompt_ids)
     keys = [(a, g) for a in algos for g in group_sizes]
-    out = {}
+    out, tables = {}, {}
     for sl in chunks(q, prompts_per_chunk(L, max_rows)):
         enum = enumerate_policy(model, prompt_embeddings(model, prompt_ids[sl]), digit_ids, L, tau)
         level, values = reward_levels(rewards_all(enum.completions, answers[sl], reward), L)
         pi = torch.zeros(level.shape[0], L + 1, dtype=enum.logP.dtype, device=level.device)
         pi = pi.scatter_add(1, level, enum.logP.exp())  # [Qc, L + 1], with the graph
+        values = values.to(pi.dtype)
         for i, (a, g) in enumerate(keys):
-            coef = expected_advantages(pi.detach(), values.to(pi.dtype), g, a, scale_rewards)
+            if (a, g) not in tables:  # the same for every prompt chunk
+                tables[a, g] = composition_advantages(values, g, a, scale_rewards)
+            coef = expected_advantages(pi.detach(), values, g, a, scale_rewards, table=tables[a, g])
             grad = _flat_grad((coef * pi).sum() / q, params, retain_graph=i < len(keys) - 1)
             out[a, g] = grad if (a, g) not in out else out[a, g] + grad
     return out
