@@ -290,12 +290,13 @@ def update_alignment(model, prompt_ids: torch.Tensor, answers: torch.Tensor, dig
         if g == max(group_sizes):  # R14 decides at the largest G: its bootstrap only
             counts = boot_gen.multinomial(n_batches, np.full(n_batches, 1.0 / n_batches), size=n_bootstrap)
             weights = torch.as_tensor(counts / n_batches)
-        for permuted, p, algos in kinds if g == max(group_sizes) else []:
-            for a in algos:
-                boot = bootstrap_mean_cosines(batches[p + a], grad_j, weights)
-                rows += [{"group_size": g, "batch": k, "algo": a, "estimate": "bootstrap_of_mean",
-                          "reward_permuted": permuted, "cosine": float(c), "cosine_to_rloo": float("nan"),
-                          "rel_norm": float("nan"), "frac_reward_zero_std": float("nan")} for k, c in enumerate(boot)]
+            for permuted, p, algos in kinds:
+                for a in algos:
+                    boot = bootstrap_mean_cosines(batches[p + a], grad_j, weights)
+                    rows += [{"group_size": g, "batch": k, "algo": a, "estimate": "bootstrap_of_mean",
+                              "reward_permuted": permuted, "cosine": float(c), "cosine_to_rloo": float("nan"),
+                              "rel_norm": float("nan"), "frac_reward_zero_std": float("nan")}
+                             for k, c in enumerate(boot)]
         del batches
         if log is not None:
             m = {(pm, a): np.mean([r["cosine"] for r in rows if r["group_size"] == g and r["algo"] == a
