@@ -1,7 +1,7 @@
-"""R19's calibration (`vgh.calibration`): R18's rule holds its wrong-verdict rates on its own nulls and the
-calibration marks a weaker rule; every claim-level null family marks a check that passes it (weak stand-ins
-monkeypatched over the real checks); the real B1/B2/B3/C1/C2 checks on the nulls of synthetic tables; a verdict's
-recurrence over member resamples and the resampling itself.
+"""R19's calibration (`vgh.calibration`) under R21: the sign test holds its wrong-verdict rates on its own nulls
+(recentred member values, skew, a bimodal mixture) and the calibration marks a weaker rule (R18's Student-t rule on
+skewed members); every claim-level null family marks a check that passes it (weak stand-ins monkeypatched over the
+real checks); the real B1/B2/B3/C1/C2 checks on the nulls of synthetic tables.
 
 Thresholds and the claims' params come from config/config.yaml and workflow/claims.yaml (`vgh.claims.claim_job`,
 as the claim rule builds them); replicate counts are small here, rates are compared with `MAX_WRONG`. Every draw
@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROOT
+from scipy import stats
 from synthetic import synthetic_inputs
 from test_control import _a1_table, _a3_table
 from test_costates import _alignment, _prompts_table, _summary_of
@@ -23,8 +24,7 @@ from vgh.calibration import (
     calibration_table,
     claim_calibration,
     ensemble_members,
-    recurrence,
-    resample_members,
+    recentred,
     rule_calibration,
 )
 from vgh.claims import Claim, claim_job, load_claim_table, run_check
@@ -32,11 +32,10 @@ from vgh.config import load_config
 from vgh.ensemble import (
     FAIL,
     PASS,
-    judged,
-    on_scale,
+    SubCheck,
+    interval_verdict,
     subcheck,
     unmeasured,
-    within_subcheck,
     yes_no_subcheck,
 )
 from vgh.trajectory.summary import trajectory_summary
@@ -81,32 +80,29 @@ def _rows(rows: list[dict], truth: str | None = None) -> dict[str, dict]:
     return {r["case"]: r for r in rows if truth is None or r["truth"] == truth}
 
 
-# ------------------------------------------------------------------------------------------------ R18's rule
+# ------------------------------------------------------------------------------------------------ R21's rule
 
 
 def _rule_checks(k: int, rng: np.random.Generator) -> dict:
-    """One sub-check of each kind R18 judges, at thresholds from the config, on K member values."""
-    lo, hi = T["A1"]["slope_range"]
+    """One sub-check of each kind R21 judges, at thresholds from the config, on K member values."""
     return {
         "linear >=": subcheck(T["B3"]["min_exact_cosine"] + 0.03 * rng.standard_normal(k), ">=",
                               T["B3"]["min_exact_cosine"]),
-        "log <=": subcheck(rng.lognormal(math.log(T["B1"]["max_pd_error_lowest_entropy"] / 2), 1.0, k), "<=",
-                           T["B1"]["max_pd_error_lowest_entropy"], scale="log"),
+        "error <=": subcheck(rng.lognormal(math.log(T["B1"]["max_pd_error_lowest_entropy"] / 2), 1.0, k), "<=",
+                             T["B1"]["max_pd_error_lowest_entropy"]),
         "yes/no": yes_no_subcheck(list(rng.random(k) < 0.8), T["C1"]["min_fraction_within_one"]),
-        "within": within_subcheck((lo + hi) / 2 + 0.05 * rng.standard_normal(k), lo, hi),
-        # nothing to calibrate: unmeasured by design, and an interval of the check's own (claim level)
-        "unmeasured": unmeasured(">=", 0.5, "no members"),
-        "own interval": judged(rng.random(k), ">=", 0.5, 0.6, 0.9),
+        "unmeasured": unmeasured(">=", 0.5, "no members"),  # nothing to calibrate: unmeasured by design
     }
 
 
-@pytest.mark.parametrize("k", [5, 10])
+@pytest.mark.parametrize("k", [8, 20])
 def test_rule_holds_its_error_rates_at_k(k):
-    """R18's rule on each sub-check's nulls at the threshold: every wrong-verdict rate (PASS, and FAIL too: the
-    mean lies exactly at the threshold) <= MAX_WRONG; the planted positives are reported with their power."""
-    n = 2000
+    """R21's rule on each sub-check's nulls (median at the threshold: its own values recentred and resampled,
+    normal, skewed, bimodal): every wrong-verdict rate (PASS, and FAIL too) <= MAX_WRONG; the planted positives at
+    p = 0.9 and 0.84 are reported with their power, at p = 0.9 >= 0.8 (R21's K)."""
+    n = 4000
     rows = rule_calibration("X", _rule_checks(k, np.random.default_rng(1)), k, np.random.default_rng(0), n=n)
-    assert {r["target"] for r in rows} == {"linear >=", "log <=", "yes/no", "within"}
+    assert {r["target"] for r in rows} == {"linear >=", "error <=", "yes/no"}
     assert all(r["level"] == "rule" and r["replicates"] == n for r in rows)
     for r in rows:
         assert r["pass_rate"] + r["inconclusive_rate"] + r["fail_rate"] == pytest.approx(1.0)
@@ -114,40 +110,39 @@ def test_rule_holds_its_error_rates_at_k(k):
     for r in nulls:
         assert r["wrong_rate"] == max(r["pass_rate"], r["fail_rate"])
         assert r["wrong_rate"] <= MAX_WRONG and r["holds"] is True, r
-    log_cases = {r["case"] for r in nulls if r["target"] == "log <="}
-    assert {"lognormal sigma=1 at the threshold", "lognormal sigma=2 at the threshold"} <= log_cases
-    assert not any("lognormal" in r["case"] for r in nulls if r["target"] != "log <=")
-    positives = [r for r in rows if r["truth"] == "positive"]
-    assert {r["target"] for r in positives} == {"linear >=", "log <=", "yes/no", "within"}
-    for r in positives:
-        assert 0 <= r["pass_rate"] <= 1 and r["holds"] is None
-        assert r["wrong_rate"] == pytest.approx(1 - r["pass_rate"])
-        assert r["pass_rate"] > 0, r  # the rule has power on a positive one member SD (or p = 0.9) away
+    for target in ("linear >=", "error <="):
+        cases = {r["case"].split(",")[0].split(" (")[0] for r in nulls if r["target"] == target}
+        assert {"own member values recentred", "normal at the threshold", "skewed: lognormal sigma=1",
+                "bimodal 80/20 mixture"} <= cases, cases
+    for r in (r for r in rows if r["truth"] == "positive"):
+        assert r["holds"] is None and r["wrong_rate"] == pytest.approx(1 - r["pass_rate"])
+        if r["case"].startswith(("p = 0.9", "Bernoulli(0.9)")):
+            assert r["pass_rate"] >= 0.8 - 3 * math.sqrt(0.16 / n), r  # power at R21's effect size
 
 
-def _percentile_bootstrap(rng: np.random.Generator, n_resamples: int = 200):
-    """A weaker rule with `subcheck`'s signature: the 95% percentile bootstrap of the member mean (on the rule's
-    scale) instead of R18's Student-t interval."""
-
-    def weak(per_member, op, threshold, *, scale="linear", role="required", note=""):
-        x = on_scale(per_member, scale, threshold)
-        means = x[rng.integers(0, len(x), (n_resamples, len(x)))].mean(1)
-        est, lo, hi = float(x.mean()), *np.percentile(means, [2.5, 97.5])
-        if scale == "log":
-            est, lo, hi = np.exp([est, lo, hi])
-        return judged(per_member, op, threshold, lo, hi, estimate=est, role=role, note=note).replace(scale=scale)
-
-    return weak
+def test_recentred_values_put_half_the_members_on_each_side():
+    x = recentred([0.1, 0.4, 0.2, 0.9, 0.5, 0.3], 0.7)
+    assert (x > 0.7).sum() == 3 and (x < 0.7).sum() == 3
+    assert recentred([1.0, 1.0, 1.0, 0.9], 0.9) is None  # the middle two tie: no shift splits them
+    assert recentred([float("nan"), 0.5], 0.1) is None
 
 
-def test_rule_calibration_marks_a_percentile_bootstrap_weak(monkeypatch):
-    """At K = 5 a percentile bootstrap of the mean is too narrow: on the log-scale sub-check's lognormal sigma = 2
-    null the calibration reports holds == False, where R18's Student-t interval holds on the same row."""
-    k, n, case = 5, 2000, "lognormal sigma=2 at the threshold"
-    checks = {"log <=": _rule_checks(k, np.random.default_rng(1))["log <="]}
+def _student_t_rule(values: np.ndarray, op: str, threshold: float) -> np.ndarray:
+    """R18's rule, for comparison: the 95% Student-t interval of the member mean against the threshold."""
+    k = values.shape[1]
+    mean, half = values.mean(1), stats.t.ppf(0.975, k - 1) * values.std(1, ddof=1) / math.sqrt(k)
+    return np.array([interval_verdict(m - h, m + h, op, threshold) for m, h in zip(mean, half)])
+
+
+def test_rule_calibration_marks_the_student_t_rule_weak(monkeypatch):
+    """On skewed members (lognormal sigma = 1 with its median at the threshold) R18's Student-t rule is wrong more
+    often than MAX_WRONG at Part A's K = 20 (its interval is of the mean, which the skew pushes past the threshold;
+    19% wrong FAILs here): the calibration reports holds == False where R21's sign test holds on the same row."""
+    k, n, case = 20, 4000, "skewed: lognormal sigma=1, median at the threshold"
+    checks = {"error <=": _rule_checks(k, np.random.default_rng(1))["error <="]}
     real = _rows(rule_calibration("X", checks, k, np.random.default_rng(0), n=n))[case]
     assert real["holds"] is True
-    monkeypatch.setattr(cal, "subcheck", _percentile_bootstrap(np.random.default_rng(2)))
+    monkeypatch.setattr(cal, "rule_verdicts", _student_t_rule)
     weak = _rows(rule_calibration("X", checks, k, np.random.default_rng(0), n=n))[case]
     assert weak["wrong_rate"] > MAX_WRONG and weak["holds"] is False, weak
 
@@ -160,6 +155,13 @@ def _weak_claim(claim: str, statement: str, sub) -> Claim:
                  checks={"weak": sub})
 
 
+def _fixed(value: float, op: str, threshold: float, lo: float, hi: float) -> SubCheck:
+    """A stand-in sub-check judged on an interval of its own [lo, hi] (not R21's rule)."""
+    return SubCheck(value=value, interval=[lo, hi], op=op, threshold_value=threshold, threshold=f"{op} {threshold:g}",
+                    verdict=interval_verdict(lo, hi, op, threshold), role="required", per_member=[value],
+                    member_passed=[interval_verdict(lo, hi, op, threshold) == PASS])
+
+
 def _old_envelope(claim: str, xcol: str):
     """The envelope before R10: C = the envelope quantile of e / x over ALL points, PASS when the coverage of
     e <= C x over all points (the fitted ones too) reaches min_coverage. It covers that quantile by construction."""
@@ -168,14 +170,14 @@ def _old_envelope(claim: str, xcol: str):
         x, e = prompts[xcol].to_numpy(float), prompts["pd_abs_error"].to_numpy(float)
         c = float(np.quantile(e / x, thresholds["envelope_quantile"]))
         cov = float(np.mean(e <= c * x))
-        return _weak_claim(claim, statement, judged([cov], ">=", thresholds["min_coverage"], cov, cov))
+        return _weak_claim(claim, statement, _fixed(cov, ">=", thresholds["min_coverage"], cov, cov))
 
     return check
 
 
 def _always_pass(claim: str):
     def check(*, statement, **_):
-        return _weak_claim(claim, statement, judged([1.0], ">=", 0.0, 1.0, 1.0))
+        return _weak_claim(claim, statement, _fixed(1.0, ">=", 0.0, 1.0, 1.0))
 
     return check
 
@@ -187,7 +189,7 @@ def _delta_tie_counts(claim: str):
     def check(member_predictors, *, statement, **_):
         rho = member_predictors.pivot(index="member", columns="predictor", values="spearman")
         delta = (rho["G_pred"] - rho[["S", "H"]].max(axis=1)).to_numpy(float)
-        return _weak_claim(claim, statement, judged(delta, ">=", 0.0, delta.min(), delta.min()))
+        return _weak_claim(claim, statement, _fixed(delta.min(), ">=", 0.0, delta.min(), delta.min()))
 
     return check
 
@@ -241,26 +243,33 @@ def b_rows():
 @pytest.mark.parametrize("claim", ["B1", "B2"])
 def test_real_b_checks_hold_on_their_nulls(b_rows, claim):
     """The real B1/B2 checks at K = 10: the zero costate, the errors shuffled within each member and the constant
-    error never PASS; the sparse errors PASS at most MAX_WRONG of the draws (2 of 200 with this seed: a member whose
-    sparse hits miss both ends has no error ratio, 0/0, and FAILs); the planted envelope (e = C x u, u small) always
-    PASSes."""
+    error never PASS; the planted envelope (e = C x u, u small) always PASSes. (The sparse errors: the next test.)"""
     rows = _rows(b_rows[claim])
     for case, r in rows.items():
-        if r["truth"] == "null":
-            assert r["pass_rate"] <= (MAX_WRONG if case.startswith("sparse errors") else 0.0), r
-            assert r["holds"] is True, r
+        if r["truth"] == "null" and not case.startswith("sparse errors"):
+            assert r["pass_rate"] == 0.0 and r["holds"] is True, r
     positive = [r for r in rows.values() if r["truth"] == "positive"]
     assert len(positive) == 1 and positive[0]["replicates"] == 50
-    assert 0 <= positive[0]["pass_rate"] <= 1
-    assert positive[0]["pass_rate"] == 1.0  # the planted envelope PASSes every draw on these tables
+    # the planted envelope PASSes nearly every draw (R20: each member's C from half its own prompts, a noisier fit)
+    assert positive[0]["pass_rate"] >= 0.9
 
 
-def test_log_scale_subcheck_of_unmeasured_members_is_not_a_pass():
-    """R0, R18: a statistic that could not be measured (e.g. B1/B2's 0/0 error ratio under the sparse-error null) is
-    FAIL on either scale; the log scale once floored a nan as an exact zero and PASSed it."""
+@pytest.mark.xfail(strict=True, reason="known weakness, issue 29: on these synthetic tables |g*| grows as x falls, so "
+                   "sparse errors unrelated to x still give a pooled relative error that falls towards x -> 0 (the "
+                   "trend sub-check holds in 67% of members); R18 hid it by failing a sub-check on any 0/0 member")
+@pytest.mark.parametrize("claim", ["B1", "B2"])
+def test_real_b_checks_hold_on_the_sparse_null(b_rows, claim):
+    """The sparse errors (2% of the points get the largest error, the rest 0) should PASS at most MAX_WRONG of the
+    draws; under R21 they PASS 8.5% on these synthetic tables (docs/RESULTS.md; issue 29's confounder rule)."""
+    (r,) = [r for case, r in _rows(b_rows[claim]).items() if case.startswith("sparse errors")]
+    assert r["pass_rate"] <= MAX_WRONG, r
+
+
+def test_subcheck_of_unmeasured_members_is_not_a_pass():
+    """R0, R21: a statistic that could not be measured (e.g. B1/B2's 0/0 error ratio under the sparse-error null)
+    does not hold in its member: all members unmeasured is a FAIL."""
     t = T["B1"]["max_pd_error_lowest_entropy"]
-    assert subcheck([float("nan")] * 5, "<=", t).verdict == FAIL
-    assert subcheck([float("nan")] * 5, "<=", t, scale="log").verdict != PASS
+    assert subcheck([float("nan")] * 8, "<=", t).verdict == FAIL
 
 
 def test_real_b3_holds_on_a_random_direction_and_permuted_rewards():
@@ -285,13 +294,13 @@ def test_real_b3_holds_on_a_random_direction_and_permuted_rewards():
 
 def test_real_c1_on_its_nulls():
     """The real C1 (R12) at K = 10 on synthetic members that peak at different checkpoints (paces 0.8 to 3): it
-    PASSes; every constant predictor and every single factor in G_pred's place never PASSes (each is one of the
+    does not FAIL; every constant predictor and every single factor in G_pred's place never PASSes (each is one of the
     baselines, so its mean distance cannot lie above the best baseline's), and G_pred's checkpoint labels permuted
-    PASS at most 5%. The planted positive (G_pred = the real gain) PASSes; with the lr rule's chance falls (R8) it
-    loses power."""
+    PASS at most 5%. The planted positives (G_pred = the real gain) are reported: under R21 they rarely PASS."""
     params = _params("C1")
     tables = _c_tables("C1", 10, pace=(0.8, 3.0))
-    assert run_check(tables, params).verdict == PASS
+    # R21: G_pred must be strictly closer than the best baseline in 9 of 10 members; it ties in some of these
+    assert run_check(tables, params).verdict != FAIL
     rows = claim_calibration("C1", tables, params, np.random.default_rng(0), n=40)
     nulls = _rows(rows, "null")
     n_ckpt = int(tables["checkpoints"].groupby("member")["checkpoint"].nunique().max())
@@ -303,11 +312,11 @@ def test_real_c1_on_its_nulls():
         if case.startswith("constant predictor") or case.startswith("predicted peak of"):
             assert r["pass_rate"] == 0.0 and r["holds"] is True, r
     positive = {r["case"]: r["pass_rate"] for r in rows if r["truth"] == "positive"}
-    assert positive.pop("planted: G_pred is the real gain") == 1.0  # the synthetic lr rule is right
-    # with the lr rule's chance falls (R8), a true C1 still loses power: at K = 10 the binding count needs >= 9
-    # members whose configured lr survives 10 one-sided 2-SE tests
-    (chance,) = positive.values()
-    assert 0.0 < chance < 1.0
+    # R21 on C1: G_pred = the real gain ties its best baseline wherever that baseline also lands on the plateau, so
+    # "strictly closer in 9 of 10 members" fails even for the truth: a rule its truth cannot pass (issue 30)
+    assert set(positive) == {"planted: G_pred is the real gain",
+                             "planted: G_pred is the real gain and the configured lr is right (chance falls only)"}
+    assert max(positive.values()) < 0.5
 
 
 def test_real_c2_holds_on_its_nulls():
@@ -332,45 +341,15 @@ def test_calibration_table_is_reproducible():
     b = calibration_table("B3", tables, params, checks, seed=3, rule_replicates=200, claim_replicates=10)
     pd.testing.assert_frame_equal(a, b)
     assert (a["members"] == 5).all() and set(a["level"]) == {"rule", "claim"}
-    assert set(a.loc[a["level"] == "rule", "target"]) == set(checks)  # every sub-check has R18's intervals here
+    assert set(a.loc[a["level"] == "rule", "target"]) == set(checks)  # every sub-check has member values here
 
 
-# -------------------------------------------------------------------------------------------------- recurrence
-
-
-@pytest.mark.parametrize("null_shift,verdict", [(0.0, PASS), (0.95, FAIL)])
-def test_recurrence_is_one_when_every_member_agrees(null_shift, verdict):
-    """B3 tables where every member clearly passes (or clearly fails the null sub-check): every member resample
-    gives the verdict again."""
-    params = _params("B3")
-    tables = {"alignment": _alignment(5, null_shift=null_shift)}
-    assert run_check(tables, params).verdict == verdict
-    assert recurrence(tables, params, verdict, np.random.default_rng(0), n=20) == 1.0
-    other = FAIL if verdict == PASS else PASS
-    assert recurrence(tables, params, other, np.random.default_rng(0), n=5) == 0.0
-
-
-def test_recurrence_needs_two_members():
-    params = _params("B3")
-    one = {"alignment": _alignment(1)}
-    assert math.isnan(recurrence(one, params, run_check(one, params).verdict, np.random.default_rng(0), n=5))
-
-
-def test_resample_members_relabels_and_repeats():
+def test_ensemble_members_of_a_claims_tables():
     members_table = pd.DataFrame({"member": [0, 0, 1, 2, 2, 2], "v": range(6)})
-    seeds_table = pd.DataFrame({"seed": [0, 1, 2], "w": [10.0, 11.0, 12.0]})
-    whole = pd.DataFrame({"statistic": ["a"], "estimate": [1.0]})
-    tables = {"m": members_table, "s": seeds_table, "e": whole, "x": {"not": "a table"}}
-    members = ensemble_members(tables)
-    assert members == [0, 1, 2]
-    out = resample_members(tables, np.array([2, 0, 2]), members)
-    m = out["m"]
-    assert list(m["member"]) == [0, 0, 0, 1, 1, 2, 2, 2]  # relabelled 0..K-1, member 2 counted twice
-    assert len(m) == 2 * 3 + 2
-    assert list(m.loc[m["member"] == 0, "v"]) == list(m.loc[m["member"] == 2, "v"]) == [3, 4, 5]
-    assert list(m.loc[m["member"] == 1, "v"]) == [0, 1]
-    assert list(out["s"]["seed"]) == [0, 1, 2] and list(out["s"]["w"]) == [12.0, 10.0, 12.0]
-    assert out["e"] is whole and out["x"] is tables["x"]  # no member column: unchanged
+    seeds_table = pd.DataFrame({"seed": [3, 1, 2], "w": [10.0, 11.0, 12.0]})
+    assert ensemble_members({"m": members_table, "s": seeds_table}) == [0, 1, 2]
+    assert ensemble_members({"s": seeds_table, "x": {"not": "a table"}}) == [1, 2, 3]
+    assert ensemble_members({"x": pd.DataFrame({"statistic": ["a"]})}) == []
 
 
 def _lq_table(seeds=range(5)) -> pd.DataFrame:

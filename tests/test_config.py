@@ -59,9 +59,13 @@ INVALID = [
     ({"alignment": {"num_generations": [2, 8, 4]}}, "alignment.num_generations"),
     ({"alignment": {"checkpoint": 123}}, "alignment.checkpoint"),
     # seeds bounded to what the generators take: 0 <= seed < 2^32
-    ({"data": {"seed": 2 ** 32}}, "data.seed"),
     ({"pretrain": {"seeds": [0, 2 ** 40]}}, "pretrain.seeds.1"),
-    ({"control": {"lq": {"system_seed": -1}}}, "control.lq.system_seed"),
+    ({"control": {"seeds": [-1, 3]}}, "control.seeds.0"),
+    # R20: seeds that members shared are gone (each member draws its own)
+    ({"data": {"seed": 0}}, "data.seed"),
+    ({"costates": {"seed": 0}}, "costates.seed"),
+    ({"control": {"lq": {"system_seed": 0}}}, "control.lq.system_seed"),
+    ({"control": {"pendulum": {"policy_seed": 0}}}, "control.pendulum.policy_seed"),
     # renamed and removed keys name their successor
     ({"costates": {"group_sizes": [2, 4]}}, "costates.group_sizes"),
     ({"trajectory": {"rl": {"beta": 0.0}}}, "trajectory.rl.beta"),

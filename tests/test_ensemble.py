@@ -1,6 +1,8 @@
-"""Rule R0 on synthetic numbers: ensemble intervals, three-valued verdicts, roles and per-member verdicts."""
+"""Rules R0, R21 on synthetic numbers: the sign test over members, its order-statistic interval, three-valued
+verdicts, roles and per-member verdicts."""
 import numpy as np
 import pytest
+from scipy import stats
 
 from vgh.claims import Claim, claims_markdown, claims_table
 from vgh.ensemble import (
@@ -9,15 +11,15 @@ from vgh.ensemble import (
     PASS,
     SubCheck,
     claim_verdict,
-    interval,
+    critical_counts,
     interval_verdict,
-    judged,
+    median_interval,
     member_verdicts,
     nested_interval,
     not_meaningful,
+    sign_test,
     subcheck,
     unmeasured,
-    within_subcheck,
     yes_no_subcheck,
 )
 
@@ -27,37 +29,70 @@ from vgh.ensemble import (
     (0.7, 0.8, ">=", 0.7, PASS), (0.7, 0.8, ">", 0.7, INCONCLUSIVE), (0.5, 0.7, ">", 0.7, FAIL),
     (0.01, 0.05, "<=", 0.05, PASS), (0.06, 0.2, "<=", 0.05, FAIL), (0.04, 0.06, "<=", 0.05, INCONCLUSIVE),
     (0.01, 0.05, "<", 0.05, INCONCLUSIVE), (0.05, 0.2, "<", 0.05, FAIL),
-    (float("nan"), 0.9, ">=", 0.7, FAIL),
+    (float("nan"), 0.9, ">=", 0.7, FAIL), (-np.inf, np.inf, ">=", 0.7, INCONCLUSIVE),
 ])
 def test_interval_verdict(lo, hi, op, t, want):
     assert interval_verdict(lo, hi, op, t) == want
 
 
-def test_interval_is_the_student_t_interval_of_the_member_mean():
-    x = [0.62, 0.71, 0.80, 0.74, 0.69]
-    est, lo, hi = interval(x)
-    half = 2.7764451051977987 * np.std(x, ddof=1) / np.sqrt(5)  # t(0.975, 4)
-    assert est == pytest.approx(np.mean(x)) and (lo, hi) == pytest.approx((np.mean(x) - half, np.mean(x) + half))
-    g, glo, ghi = interval(x, "log", 0.7)  # the log scale: geometric mean, exp of the interval of the mean log
-    assert g == pytest.approx(np.exp(np.mean(np.log(x)))) and glo < g < ghi
-    assert interval([0.3]) == (0.3, -np.inf, np.inf)  # one member: no interval, so no decided verdict
-    assert subcheck([0.3], "<=", 0.5).verdict == INCONCLUSIVE
-    assert all(np.isnan(interval([0.3, float("nan")])))
-    assert interval([0.0, 0.1], "log", 0.05)[0] > 0  # an exact zero error is floored, not -inf
+@pytest.mark.parametrize("k,c_pass", [(5, 5), (8, 7), (10, 9), (11, 9), (20, 15)])
+def test_critical_counts_are_the_exact_binomial_tails(k, c_pass):
+    """R21: PASS from the smallest count whose upper binomial tail at 1/2 is <= 5%, FAIL up to its mirror."""
+    assert critical_counts(k) == (c_pass, k - c_pass)
+    assert stats.binom.sf(c_pass - 1, k, 0.5) <= 0.05 < stats.binom.sf(c_pass - 2, k, 0.5)
+    assert critical_counts(4) == (None, None)  # no count of 4 can PASS or FAIL at p0 = 1/2
+
+
+@pytest.mark.parametrize("k", [8, 20])
+def test_sign_test_holds_its_error_rates_whatever_the_shape(k):
+    """R21: with the members' median at the threshold the wrong-verdict rate is the binomial tail, for a normal, a
+    skewed and a bimodal distribution alike; where the Student-t rule of R18 (mean) is fooled by skew, this is not."""
+    rng = np.random.default_rng(0)
+    c_pass, _ = critical_counts(k)
+    alpha = stats.binom.sf(c_pass - 1, k, 0.5)
+    for draw in (lambda n: rng.standard_normal((n, k)), lambda n: np.expm1(rng.standard_normal((n, k))),
+                 lambda n: np.where(rng.random((n, k)) < 0.5, -1.0, 1.0) * rng.lognormal(0, 2, (n, k))):
+        x = draw(40000)
+        counts = (x >= 0).sum(1)
+        v = sign_test(counts, k)
+        assert abs((v == 2).mean() - alpha) < 0.006 and abs((v == 0).mean() - alpha) < 0.006
+
+
+def test_subcheck_counts_members_and_reports_the_median_interval():
+    x = [0.91, 0.5, 0.95, 0.97, 0.99, 0.93, 0.96, float("nan")]  # K = 8: PASS needs 7 of 8
+    s = subcheck(x, ">=", 0.9)
+    assert s.verdict == INCONCLUSIVE and s.member_passed == [True, False, True, True, True, True, True, False]
+    assert "6 of 8 members" in s.note
+    med, lo, hi = median_interval(x, ">=")
+    assert s.value == med == pytest.approx(np.median([-np.inf, 0.5, 0.91, 0.93, 0.95, 0.96, 0.97, 0.99]))
+    assert s.interval == [lo, hi] == [0.5, 0.97]  # the 2nd smallest and the 7th, nan ranked worst
+    assert interval_verdict(lo, hi, ">=", 0.9) == s.verdict
+    assert subcheck([0.95] * 7 + [0.2], ">=", 0.9).verdict == PASS  # one outlier does not sink it
+    assert subcheck([0.2] * 7 + [0.95], ">=", 0.9).verdict == FAIL
+    assert subcheck([0.01] * 7 + [5.0], "<=", 0.05).verdict == PASS  # error-type: no log scale needed
+    with pytest.raises(ValueError):
+        subcheck([0.1, 0.2], "~", 0.1)
+
+
+@pytest.mark.parametrize("op,t", [(">=", 0.7), (">", 0.7), ("<=", 0.3), ("<", 0.3)])
+def test_interval_and_count_agree(op, t):
+    """The order-statistic interval's position against the threshold is the count's verdict, ties included."""
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        x = rng.choice([0.1, 0.3, 0.5, 0.7, 0.9, float("nan")], size=8)
+        s = subcheck(x, op, t)
+        assert interval_verdict(*s.interval, op, t) == s.verdict
 
 
 def test_binomial_rule_holds_its_error_rates():
-    """R18's yes/no rule at p0 = 0.5: exact binomial tails, PASS 5/5 at K = 5 (3.1%), >= 9/10 at K = 10 (1.1%)."""
-    from scipy import stats
-
-    for k, need in ((5, 5), (10, 9)):
+    """R21's yes/no rule at p0 = 0.5: exact binomial tails, PASS 5/5 at K = 5 (3.1%), >= 7/8 at K = 8 (3.5%)."""
+    for k, need in ((5, 5), (8, 7), (10, 9)):
         verdicts = [yes_no_subcheck([True] * c + [False] * (k - c), 0.5).verdict for c in range(k + 1)]
         assert verdicts[need:] == [PASS] * (k + 1 - need) and PASS not in verdicts[:need]
         assert verdicts[:k + 1 - need] == [FAIL] * (k + 1 - need)
-        assert stats.binom.sf(need - 1, k, 0.5) <= 0.05 < stats.binom.sf(need - 2, k, 0.5)
 
 
-def test_straddling_interval_is_inconclusive_and_clear_ones_are_not():
+def test_straddling_counts_are_inconclusive_and_clear_ones_are_not():
     assert subcheck([0.6, 0.8, 0.65, 0.78, 0.72], ">=", 0.7)["verdict"] == INCONCLUSIVE
     assert subcheck([0.8, 0.9, 0.85, 0.88, 0.83], ">=", 0.7)["verdict"] == PASS
     assert subcheck([0.3, 0.4, 0.2, 0.35, 0.5], ">=", 0.7)["verdict"] == FAIL
@@ -70,10 +105,13 @@ def test_yes_no_needs_every_member_at_five():
 
 
 @pytest.mark.parametrize("k,marked", [(2, True), (4, True), (5, False), (10, False)])
-def test_a_yes_no_count_that_cannot_go_both_ways_is_marked(k, marked):
-    """R17: at K <= 4 (p0 = 0.5) no count can PASS (K of K) or FAIL (0 of K), so the shapes fix the outcome."""
+def test_a_count_that_cannot_go_both_ways_is_marked(k, marked):
+    """R17 under R21: at K <= 4 (p0 = 0.5) no count can PASS (K of K) or FAIL (0 of K), so the shapes fix the
+    outcome, for a yes/no sub-check and a continuous one alike."""
     for bits in ([True] * k, [False] * k):
         s = yes_no_subcheck(bits, 0.5)
+        c = subcheck([1.0 if b else 0.0 for b in bits], ">=", 0.5)
+        assert c.meaningful is not marked
         assert s.meaningful is not marked
         assert ("not meaningful at this size" in s.note) is marked
         if marked:
@@ -84,13 +122,13 @@ def test_a_yes_no_count_that_cannot_go_both_ways_is_marked(k, marked):
 
 def test_marked_subchecks_do_not_count():
     """R17: a sub-check marked not meaningful at this size is left out of the claim's and the members' verdicts."""
-    ok = subcheck([0.8, 0.9, 0.85], ">=", 0.7)
-    bad = subcheck([0.1, 0.2, 0.15], ">=", 0.7)
+    ok = subcheck([0.8, 0.9, 0.85, 0.8, 0.9], ">=", 0.7)
+    bad = subcheck([0.1, 0.2, 0.15, 0.1, 0.2], ">=", 0.7)
     marked = not_meaningful(bad, "the shapes fix it")
     assert marked.verdict == FAIL and marked.note.startswith("not meaningful at this size: the shapes fix it")
     assert claim_verdict({"a": ok, "b": bad}) == FAIL
     assert claim_verdict({"a": ok, "b": marked}) == PASS
-    assert member_verdicts({"a": ok, "b": marked}) == [PASS] * 3
+    assert member_verdicts({"a": ok, "b": marked}) == [PASS] * 5
     assert claim_verdict({"b": marked}) == INCONCLUSIVE  # nothing left that can decide
     claim = Claim("B9", "statement", "metric", 0.85, ">= 0.7", {"b": marked, "a": ok})
     assert claim.verdict == PASS and claim.deciding == "a"
@@ -116,17 +154,17 @@ def test_nested_interval_resamples_units_within_members():
 
 
 def test_roles_combine_into_the_claim_verdict():
-    ok = subcheck([0.8, 0.9, 0.85], ">=", 0.7)
-    bad = subcheck([0.1, 0.2, 0.15], ">=", 0.7)
-    unsure = subcheck([0.6, 0.8, 0.75], ">=", 0.7)
+    ok = subcheck([0.8, 0.9, 0.85, 0.8, 0.9], ">=", 0.7)
+    bad = subcheck([0.1, 0.2, 0.15, 0.1, 0.2], ">=", 0.7)
+    unsure = subcheck([0.6, 0.8, 0.75, 0.8, 0.9], ">=", 0.7)
     binding_bad = bad.replace(role="binding")
     assert claim_verdict({"a": ok}) == PASS
     assert claim_verdict({"a": ok, "b": bad}) == FAIL
     assert claim_verdict({"a": ok, "b": unsure}) == INCONCLUSIVE
     assert claim_verdict({"a": ok, "b": binding_bad}) == INCONCLUSIVE  # a binding check never fails the claim
     assert claim_verdict({"a": bad, "b": binding_bad}) == FAIL
-    assert member_verdicts({"a": ok, "b": unsure}) == [FAIL, PASS, PASS]  # member 0 has 0.6
-    assert member_verdicts({"a": ok, "b": binding_bad}) == [INCONCLUSIVE] * 3
+    assert member_verdicts({"a": ok, "b": unsure}) == [FAIL, PASS, PASS, PASS, PASS]  # member 0 has 0.6
+    assert member_verdicts({"a": ok, "b": binding_bad}) == [INCONCLUSIVE] * 5
 
 
 def test_claim_record_and_table_carry_interval_and_members():
@@ -134,7 +172,7 @@ def test_claim_record_and_table_carry_interval_and_members():
     claim = Claim("B9", "statement", "metric", checks["a"]["value"], ">= 0.7", checks)
     rec = claim.record({})
     assert rec["verdict"] == INCONCLUSIVE and rec["member_verdicts"].count(PASS) == 3
-    assert rec["interval"][0] < rec["value"] < rec["interval"][1]
+    assert rec["interval"][0] <= rec["value"] <= rec["interval"][1]
     table = claims_table([rec], {"B9": "B9_fig"})
     assert table.loc[0, "members_passing"] == 3 and table.loc[0, "n_members"] == 5
     md = claims_markdown(table)
@@ -142,19 +180,16 @@ def test_claim_record_and_table_carry_interval_and_members():
 
 
 def test_one_subcheck_type_and_its_record_form():
-    """Every sub-check builder returns a SubCheck; its record form has the keys the claim records always had."""
+    """Every sub-check builder returns a SubCheck; its record form has the keys the claim records always had, and
+    the binomial test's p0."""
     keys = {"value", "interval", "op", "threshold_value", "threshold", "verdict", "role", "per_member",
-            "member_passed", "passed", "note"}
-    subs = [subcheck([0.8, 0.9], ">=", 0.7), yes_no_subcheck([True, False], 0.5),
-            within_subcheck([-0.5, -0.45, -0.48, -0.52], -0.65, -0.35), unmeasured(">=", 0.95, "one member"),
-            judged([0.8, 0.9], ">=", 0.7, 0.75, 0.95)]
+            "member_passed", "passed", "note", "p0"}
+    subs = [subcheck([0.8, 0.9], ">=", 0.7), yes_no_subcheck([True, False], 0.5), unmeasured(">=", 0.95, "one member")]
     for s in subs:
         assert isinstance(s, SubCheck)
-        assert set(s.as_dict()) - {"yes_no", "scale", "meaningful"} == keys
+        assert set(s.as_dict()) - {"yes_no", "meaningful"} == keys
     assert subs[1].as_dict()["yes_no"] is True and "yes_no" not in subs[0].as_dict()
-    assert subs[2].verdict == PASS and subs[2].threshold == "in [-0.65, -0.35]"
-    assert subs[3].verdict == INCONCLUSIVE and subs[3].per_member == []
-    assert subs[4].interval == [0.75, 0.95] and subs[4].verdict == PASS
+    assert subs[2].verdict == INCONCLUSIVE and subs[2].per_member == []
 
 
 def test_claim_metric_is_filled_from_details():

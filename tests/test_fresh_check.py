@@ -10,7 +10,18 @@ import pytest
 import yaml
 from conftest import ROOT, SMOKE_OUT
 
-from vgh.fresh_check import compare_verdicts, failing_flips, main, reference, resolved_config
+from vgh.claims import Claim, claims_members
+from vgh.ensemble import subcheck, yes_no_subcheck
+from vgh.fresh_check import (
+    compare_verdicts,
+    failing_flips,
+    main,
+    predicted_tables,
+    reference,
+    resolved_config,
+    seed_override,
+    table_chance,
+)
 
 
 def table(verdicts, shift=0.0):
@@ -56,14 +67,45 @@ def test_numbers_may_differ_verdicts_may_not():
     assert missing == ["C1: only in the committed table"]
 
 
-def test_only_flips_of_unstable_verdicts_are_tolerated():
-    """R19: PASS <-> FAIL always fails; another flip fails unless the committed recurrence was < 0.9."""
-    committed = table({"A1": "PASS", "B2": "INCONCLUSIVE", "C1": "FAIL"}).assign(recurrence=[0.5, 0.6, 0.95])
-    assert failing_flips(committed, table({"A1": "FAIL", "B2": "INCONCLUSIVE", "C1": "FAIL"})) == ["A1"]
-    assert failing_flips(committed, table({"A1": "INCONCLUSIVE", "B2": "PASS", "C1": "FAIL"})) == []
-    assert failing_flips(committed, table({"A1": "PASS", "B2": "INCONCLUSIVE", "C1": "INCONCLUSIVE"})) == ["C1"]
-    assert failing_flips(committed.drop(columns="recurrence"),
-                         table({"A1": "PASS", "B2": "PASS", "C1": "FAIL"})) == ["B2"]  # unknown: strict
+def test_pass_fail_flips_always_fail_other_flips_when_improbable():
+    """R23: PASS <-> FAIL always fails; another flip fails only when the fresh table is improbable (chance < 0.01)."""
+    committed = table({"A1": "PASS", "B2": "INCONCLUSIVE", "C1": "FAIL"})
+    assert failing_flips(committed, table({"A1": "FAIL", "B2": "INCONCLUSIVE", "C1": "FAIL"}), 0.5) == ["A1"]
+    assert failing_flips(committed, table({"A1": "INCONCLUSIVE", "B2": "PASS", "C1": "FAIL"}), 0.2) == []
+    assert failing_flips(committed, table({"A1": "INCONCLUSIVE", "B2": "PASS", "C1": "FAIL"}), 0.004) == ["A1", "B2"]
+    assert failing_flips(committed, table({"A1": "PASS", "B2": "INCONCLUSIVE"}), 1.0) == ["C1"]
+
+
+def _members_csv(path):
+    """A committed table's member pass bits: A1 (20 seeds, 19 pass: a clear PASS), B1 (8 members, 5 pass:
+    INCONCLUSIVE, a fresh ensemble may go either way) and C1 (8 members, none pass: FAIL)."""
+    recs = []
+    for cid, sub, k in (("A1", subcheck([0.01] * 19 + [0.2], "<=", 0.05), 20),
+                        ("B1", yes_no_subcheck([True] * 5 + [False] * 3, 0.5), 8),
+                        ("C1", subcheck([0.1] * 8, ">=", 0.5), 8)):
+        c = Claim(cid, "s", "m", sub.value, "t", {"x": sub})
+        c.members = list(range(k))
+        recs.append(c.record({}))
+    claims_members(recs).to_csv(path, index=False)
+    return path
+
+
+def test_the_table_prediction_and_the_chance_of_a_fresh_table(tmp_path):
+    predicted = predicted_tables(_members_csv(tmp_path / "claims_members.csv"), n_draws=4000)
+    assert [sorted(f.columns) for f in predicted] == [["A1"], ["B1", "C1"]]  # two families (R22)
+    same, chances = table_chance(predicted, {"A1": "PASS", "B1": "INCONCLUSIVE", "C1": "FAIL"})
+    assert same > 0.5 and chances["A1"] > 0.95 and 0.3 < chances["B1"] < 0.9
+    b1_passes, chances = table_chance(predicted, {"A1": "PASS", "B1": "PASS", "C1": "FAIL"})
+    assert 0.01 < b1_passes < same and 0.05 < chances["B1"] < 0.6  # a likely flip of an unsure verdict
+    improbable, _ = table_chance(predicted, {"A1": "INCONCLUSIVE", "B1": "INCONCLUSIVE", "C1": "PASS"})
+    assert improbable < 0.01
+
+
+def test_seed_override_replaces_every_seed_list():
+    cfg = resolved_config(ROOT, None)
+    o = seed_override(cfg, 10_000_000)
+    assert o["pretrain"]["seeds"] == list(range(10_000_000, 10_000_000 + len(cfg["pretrain"]["seeds"])))
+    assert len(o["control"]["seeds"]) == len(cfg["control"]["seeds"]) and o["workdir"].startswith("runs/")
 
 
 def test_another_config_is_refused_before_anything_runs(repo, capsys):
@@ -129,8 +171,8 @@ def test_the_command_line_fails_on_a_doctored_committed_table(smoke_out, tmp_pat
     doctored = pd.read_csv(fresh)
     flip = {"PASS": "FAIL", "FAIL": "PASS", "INCONCLUSIVE": "PASS"}
     doctored.loc[0, "verdict"] = flip[doctored.loc[0, "verdict"]]
-    doctored.loc[0, "recurrence"] = 1.0  # a stable verdict: its flip fails (R19)
     doctored.to_csv(tmp_path / "doctored.csv", index=False)
+    shutil.copy(smoke_out / "figures/claims_members.csv", tmp_path)  # its prediction: every verdict fixed (R17)
     cmd = [sys.executable, "-m", "vgh.fresh_check", "--compare"]
     same = subprocess.run(cmd + [str(fresh), str(fresh)], capture_output=True, text=True)
     assert same.returncode == 0 and "OK: all" in same.stdout

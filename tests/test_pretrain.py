@@ -43,8 +43,8 @@ def run(task, tmp, settings, save=None, n_head=2, train=None):
         m.save_pretrained(folder)
         saved[folder.name] = {k: v.clone() for k, v in m.state_dict().items()}
 
-    tables = pretrain({SEED: model}, task["train"] if train is None else train, task["prompts"], task["answers"],
-                      task["digits"], settings, tmp / "resume", save_checkpoint, LOG)
+    tables = pretrain({SEED: model}, (task["train"] if train is None else train)[None], task["prompts"][None],
+                      task["answers"][None], task["digits"], settings, tmp / "resume", save_checkpoint, LOG)
     return model, tables[SEED], saved
 
 
@@ -184,8 +184,8 @@ def test_nan_loss_stops_with_a_clear_error(task, tmp_path):
     with torch.no_grad():
         model.lm_head.weight.fill_(float("nan"))
     with pytest.raises(FloatingPointError, match=r"pretraining loss is nan at step 0 \(member seed 3\)"):
-        pretrain({SEED: model}, task["train"], task["prompts"], task["answers"], task["digits"], SETTINGS,
-                 tmp_path / "r", lambda m, f: m.save_pretrained(f), LOG)
+        pretrain({SEED: model}, task["train"][None], task["prompts"][None], task["answers"][None], task["digits"],
+                 SETTINGS, tmp_path / "r", lambda m, f: m.save_pretrained(f), LOG)
 
 
 def test_checkpoints_carry_a_manifest_and_the_usual_permissions(task, tmp_path):

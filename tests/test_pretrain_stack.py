@@ -44,8 +44,11 @@ def run(task, root, seeds, save=None, poison=None):
         m.save_pretrained(folder)
         saved[seed, step] = {k: v.clone() for k, v in m.state_dict().items()}
 
-    tables = pretrain(members, task["train"], task["prompts"], task["answers"], task["digits"], SETTINGS,
-                      root / "resume", save_checkpoint, LOG)
+    # each member its own corpus (R20): the shared one rolled by the member's seed; the same eval prompts
+    train = torch.stack([task["train"].roll(s, 0) for s in seeds])
+    k = len(seeds)
+    tables = pretrain(members, train, task["prompts"].expand(k, -1, -1), task["answers"].expand(k, -1, -1),
+                      task["digits"], SETTINGS, root / "resume", save_checkpoint, LOG)
     return members, tables, saved
 
 
@@ -86,7 +89,7 @@ def test_a_group_of_one_agrees_with_the_hugging_face_model(task):
     g_hf, g_stack = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
     for _ in range(10):
         loss_hf = hf_train_step(hf, opt, task["train"], 16, lr, g_hf)
-        loss = train_step(group, sopt, task["train"], 16, lr, [g_stack])
+        loss = train_step(group, sopt, task["train"][None], 16, lr, [g_stack])
         torch.testing.assert_close(loss[0], loss_hf, rtol=0, atol=1e-5)
     params = group.params()
     for name, p in hf.named_parameters():

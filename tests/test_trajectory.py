@@ -259,12 +259,13 @@ def test_rl_same_seed_same_numbers(tok):
 def test_one_process_per_checkpoint_gives_the_numbers_of_separate_runs(tok, tmp_path):
     """measure_trajectory_point: every seed's curve equals a separate run from a fresh load (up to float32 rounding: the
     runs of a checkpoint share one stacked model); the sweep's runs at the configured lr are the RL runs of every
-    seed, not different ones, and another lr's run draws from its own generator (R11: `lr_seed`)."""
+    seed, not different ones, and another lr's run draws from its own generator (R11: `lr_seed`); each run's stream
+    is its member's (R20: `run_seed`)."""
     import logging
 
     from vgh.lm.model import load_model
     from vgh.lm.task import encode_split
-    from vgh.trajectory.checkpoint import lr_seed, measure_trajectory_point
+    from vgh.trajectory.checkpoint import lr_seed, measure_trajectory_point, run_seed
 
     tiny_model(tok, seed=8, dtype=torch.float32).save_pretrained(tmp_path / "step_5")
     tok.save_pretrained(tmp_path / "step_5")
@@ -273,11 +274,13 @@ def test_one_process_per_checkpoint_gives_the_numbers_of_separate_runs(tok, tmp_
                           "answer": [true_answer(a, b, 1) for a, b in pairs]})
     rl_cfg = {**RL_DEFAULTS, "lr": 0.5, "steps": 4, "num_generations": 4, "prompts_per_step": 4, "seeds": [3, 4]}
     traj = {"pass_k": [1, 4], "headroom_k": 4, "rl": rl_cfg, "lr_sweep": [0.5, 2.0]}
-    tables = measure_trajectory_point(str(tmp_path / "step_5"), 5, frame, frame, traj, "cpu", logging.getLogger("test"))
+    tables = measure_trajectory_point(str(tmp_path / "step_5"), 7, 5, frame, frame, traj, "cpu",
+                                      logging.getLogger("test"))
     settings = RLSettings.from_config(rl_cfg)
     for seed in (3, 4):
         alone = run_from_checkpoint(load_model(str(tmp_path / "step_5")), encode_split(tok, frame),
-                                    encode_split(tok, frame), digit_token_ids(tok), settings, seed, progress=False)
+                                    encode_split(tok, frame), digit_token_ids(tok), settings, run_seed(7, seed),
+                                    progress=False).assign(seed=seed)
         got = tables["rl"].query("seed == @seed").drop(columns="checkpoint").reset_index(drop=True)
         pd.testing.assert_frame_equal(got, alone, check_exact=False, rtol=1e-5)
     sweep = tables["sweep"]
@@ -287,8 +290,8 @@ def test_one_process_per_checkpoint_gives_the_numbers_of_separate_runs(tok, tmp_
     pd.testing.assert_frame_equal(at_configured, every_seed, check_exact=True)
     other = sweep.query("lr == 2.0")
     assert (other["learning_rate"] == 2.0).all()  # its own run, not a copy
-    assert set(other["seed"]) == {lr_seed(3, 2.0)} and lr_seed(3, 2.0) not in (3, 4) and lr_seed(3, 2.0) != lr_seed(
-        3, 0.5) and lr_seed(3, 2.0) == lr_seed(3, 2.0)
+    assert set(other["seed"]) == {lr_seed(7, 3, 2.0)} and lr_seed(7, 3, 2.0) not in (3, 4)
+    assert len({lr_seed(7, 3, 2.0), lr_seed(7, 3, 0.5), lr_seed(8, 3, 2.0), run_seed(7, 3), run_seed(8, 3)}) == 5
     assert tables["metrics"]["checkpoint"].tolist() == [5] and 0 <= tables["metrics"]["pass_at_1"].iloc[0] <= 1
 
 
@@ -352,18 +355,23 @@ def test_ensemble_checks_pass_when_gain_follows_g_pred(K, n_seeds):
 
 
 @pytest.mark.parametrize("n_seeds", [2, 3])
-def test_c1_passes_when_members_peak_apart(n_seeds):
-    """Ten members learning at paces 0.8 to 3 peak at different checkpoints: G_pred finds each, its best baseline
-    (a constant guess or a single factor) misses some, so C1 PASSes (R12); with the configured lr falling, the
-    binding lr sub-check makes it INCONCLUSIVE."""
-    tables, traj = _summary(n_members=10, n_checkpoints=8, n_seeds=n_seeds, pace=(0.8, 3.0))
+def test_c1_when_members_peak_apart(n_seeds):
+    """Twenty members learning at paces 0.8 to 3 peak at different checkpoints: G_pred finds each (within one
+    checkpoint), is closer to the plateau than its best baseline on average and strictly closer in 13-14 of 20
+    members; the baseline ties it (also on the plateau) in the rest. R21 asks for 15 of 20 strictly better, so C1 is
+    INCONCLUSIVE even here, where G_pred is the truth: the margin's count cannot tell a perfect predictor from a
+    baseline that shares the plateau (issue 30). With the configured lr falling, the binding lr sub-check keeps
+    it INCONCLUSIVE."""
+    tables, traj = _summary(n_members=20, n_checkpoints=8, n_seeds=n_seeds, pace=(0.8, 3.0))
     c1, _ = _claims(tables, traj)
-    assert c1.verdict == "PASS", c1.summary()
+    assert c1.checks["peak_within_one_checkpoint_of_plateau"]["verdict"] == "PASS"
     assert c1.details["mean_distance_to_plateau"]["G_pred"] < min(
         v for k, v in c1.details["mean_distance_to_plateau"].items() if k != "G_pred")
-    assert c1.checks["beats_best_baseline"]["interval"][0] > 0
+    beats = c1.checks["beats_best_baseline"]
+    assert 12 <= sum(beats.member_passed) < 15 and min(beats.per_member) >= 0  # never worse, often tied
+    assert beats.verdict == "INCONCLUSIVE" and c1.verdict == "INCONCLUSIVE", c1.summary()
     assert c1.details["permutation_p_mean_distance"] < 0.05
-    tables, traj = _summary(n_members=10, n_checkpoints=8, n_seeds=n_seeds, pace=(0.8, 3.0), configured_lr=0.01)
+    tables, traj = _summary(n_members=20, n_checkpoints=8, n_seeds=n_seeds, pace=(0.8, 3.0), configured_lr=0.01)
     c1, _ = _claims(tables, traj)
     assert c1.checks["lr_is_rule_choice"]["verdict"] == "FAIL" and c1.verdict == "INCONCLUSIVE"
 
@@ -412,14 +420,14 @@ def test_inconclusive_when_members_disagree():
 
     from vgh.trajectory.summary import trajectory_summary
 
-    a = synthetic_inputs(n_members=2, n_checkpoints=6, n_seeds=2)
-    b = synthetic_inputs(n_members=2, n_checkpoints=6, n_seeds=2, gain="reversed", seed=1)
-    metrics, curves, sweep = (pd.concat([x, y.assign(member=y["member"] + 2)], ignore_index=True)
+    a = synthetic_inputs(n_members=4, n_checkpoints=6, n_seeds=2)
+    b = synthetic_inputs(n_members=4, n_checkpoints=6, n_seeds=2, gain="reversed", seed=1)
+    metrics, curves, sweep = (pd.concat([x, y.assign(member=y["member"] + 4)], ignore_index=True)
                               for x, y in zip(a[:3], b[:3]))
     traj = a[3]
     c1, c2 = _claims(trajectory_summary(metrics, curves, sweep, traj, BOOT), traj)
     assert c1.verdict == "INCONCLUSIVE" and c2.checks["spearman_g_pred"]["verdict"] == "INCONCLUSIVE"
-    assert c1.member_verdicts.count("PASS") == 2
+    assert c1.member_verdicts.count("PASS") == 4
 
 
 def test_one_seed_and_nans_do_not_crash():
@@ -429,7 +437,7 @@ def test_one_seed_and_nans_do_not_crash():
 
     from vgh.trajectory.summary import trajectory_summary
 
-    m, c, sw, traj = synthetic_inputs(n_members=2, n_checkpoints=3, n_seeds=1)
+    m, c, sw, traj = synthetic_inputs(n_members=5, n_checkpoints=3, n_seeds=1)
     c["gain"] = np.nan
     tables = trajectory_summary(m, c, sw, traj, {"n_resamples": 50, "seed": 0})
     c1, c2 = _claims(tables, traj)
@@ -572,9 +580,9 @@ def test_holm_step_down():
 
 def test_a_member_in_a_group_gives_the_tables_it_gives_alone(tok, tmp_path):
     """measure_trajectory_points: every member's tables from a group of two (all the RL runs of both members in one
-    stack) equal that member's tables measured alone, bit for bit on this CPU (each run's float32 forward /
-    backward is its own slice of the batched matmuls, each run's float64 reductions its own), and the members
-    differ."""
+    stack, each member on its own prompts, R20) equal that member's tables measured alone, bit for bit on this CPU
+    (each run's float32 forward / backward is its own slice of the batched matmuls, each run's float64 reductions
+    its own), and the members differ."""
     import logging
 
     from vgh.trajectory.checkpoint import measure_trajectory_point, measure_trajectory_points
@@ -592,10 +600,11 @@ def test_a_member_in_a_group_gives_the_tables_it_gives_alone(tok, tmp_path):
     rl_cfg = {**RL_DEFAULTS, "lr": 0.5, "steps": 3, "num_generations": 4, "prompts_per_step": 4, "seeds": [3, 4]}
     traj = {"pass_k": [1, 4], "headroom_k": 4, "rl": rl_cfg, "lr_sweep": [0.5, 2.0]}
     log = logging.getLogger("test")
-    group = measure_trajectory_points(paths, 5, frame, frame, traj, "cpu", log)
+    frames = [frame, frame.iloc[::-1].reset_index(drop=True)]  # each member its own split (order matters to RL)
+    group = measure_trajectory_points(paths, [8, 9], 5, frames, frames, traj, "cpu", log)
     assert len(group) == 2
-    for path, together in zip(paths, group):
-        alone = measure_trajectory_point(path, 5, frame, frame, traj, "cpu", log)
+    for path, member, f, together in zip(paths, (8, 9), frames, group):
+        alone = measure_trajectory_point(path, member, 5, f, f, traj, "cpu", log)
         assert list(together) == ["metrics", "rl", "sweep"]
         for name in together:
             pd.testing.assert_frame_equal(together[name], alone[name], check_exact=True)

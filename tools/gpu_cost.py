@@ -45,7 +45,6 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 for _k, _v in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": "Agg"}.items():
     os.environ.setdefault(_k, _v)
 
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from launches import COUNT_KEYS, combine, count_work, predict_seconds  # noqa: E402  (tools/launches.py)
@@ -97,16 +96,17 @@ def load(configfiles: list[str]) -> dict:
 
 
 def build_env(cfg: dict, n_corpus: int = 8192) -> dict:
-    """Tokenizer, digit ids, splits (as data prep makes them: `make_splits` with the config's seed) and a randomly
-    initialised model of the config's shape (member 0's seed). The pretraining corpus is cut to `n_corpus` rows: a
+    """Tokenizer, digit ids, splits (as data prep makes them for the first member: `make_splits` on its stream) and a
+    randomly initialised model of the config's shape (member 0's seed). The pretraining corpus is cut to `n_corpus` rows: a
     step draws `batch_size` rows from it, so its length only sets the range of the draw; the eval and RL splits are
     the config's (they do not depend on the corpus size)."""
     from vgh.lm.model import build_model
     from vgh.lm.task import build_tokenizer, digit_token_ids, encode_prompts, encode_split, make_splits
+    from vgh.streams import numpy_rng
 
     d, m = cfg["data"], cfg["model"]
     splits = make_splits(d["digits"], min(n_corpus, d["n_pretrain"]), d["n_rl"], d["n_eval"], d["corruption_rate"],
-                         np.random.default_rng(d["seed"]), d["prompt_template"])
+                         numpy_rng(cfg["pretrain"]["seeds"][0], "data"), d["prompt_template"])
     tok = build_tokenizer()
     train_ids = encode_prompts(tok, list(splits["pretrain"]["text"]))
     eval_frame, rl_frame = splits["eval"].to_pandas(), splits["rl"].to_pandas()

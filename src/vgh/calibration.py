@@ -1,10 +1,11 @@
 """R19: every claim's check run on data where the claim is false (nulls) and where it is true (planted positives),
-at the config's K, with the same code that decides the claim, and each verdict's recurrence (docs/SCIENCE.md).
+at the config's K, with the same code that decides the claim (docs/SCIENCE.md, R19 under R21).
 
-- `rule_calibration`: R18's rule per sub-check of a claim record (the `vgh.ensemble` builders themselves) on K
-  member values drawn with the true mean (geometric mean on the log scale) exactly at the threshold, normal with the
-  spread of the claim's own members, lognormal sigma = 1 and 2 on the log scale, Bernoulli(p0) for yes/no; and a
-  planted positive one member standard deviation on the passing side (yes/no: each member holds w.p. 0.9).
+- `rule_calibration`: R21's rule (`vgh.ensemble.sign_test`, the code `subcheck` decides with) per sub-check of a claim
+  record, on K member values whose median lies at the threshold: the sub-check's own member values recentred (the
+  threshold midway between the two middle members) and resampled with replacement, normal with the members' spread,
+  skewed (lognormal sigma = 1 on the rule's own scale) and a bimodal 80/20 mixture, Bernoulli(p0) for yes/no; and
+  planted positives at p1 = 0.9 (R21's effect size) and at one member SD on the passing side (p = 0.84).
 - `claim_calibration`: the claim's check function (`vgh.claims.run_check`) on tables built from its own tables
   (`NULLS`: A1 the SF or PD estimator with a planted bias of twice the threshold, A2 the LQ costates likewise, A3
   additive noise everywhere (detached = reparameterized); B1/B2 sparse errors, zero costate, shuffled within
@@ -12,8 +13,7 @@ at the config's K, with the same code that decides the claim, and each verdict's
   exact expectation replaced by RLOO's); C1 a constant predictor at each checkpoint, a
   uniformly random predicted peak and the peak of each single factor (S, H, pass@1); C2 G_pred replaced by its
   best single factor, by a permutation and by each single factor (S, H, pass@1, the step)), and planted positives.
-- `recurrence`: the fraction of member resamples (with replacement) on which the check gives the same verdict.
-Every draw comes from a generator seeded by the caller.
+The recurrence of a verdict is R22's (`vgh.recurrence`). Every draw comes from a generator seeded by the caller.
 """
 from __future__ import annotations
 
@@ -21,25 +21,27 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .claims import run_check
-from .ensemble import FAIL, INCONCLUSIVE, PASS, SubCheck, interval, on_scale, subcheck, within_subcheck, yes_no_subcheck
+from .ensemble import CODES, FAIL, INCONCLUSIVE, PASS, SubCheck, holds_array, sign_test
 from .trajectory.lr_rule import holm
 
-N_RULE = 2000  # replicates per R18 rule case (config: calibration.rule_replicates)
+N_RULE = 2000  # replicates per R21 rule case (config: calibration.rule_replicates)
 N_CLAIM = 200  # replicates per random claim-level null (calibration.claim_replicates)
-N_RECURRENCE = 200  # member resamples per verdict (calibration.recurrence_draws)
 MAX_WRONG = 0.05  # R19: a null's wrong-verdict rate above this marks the check weak
+P1 = 0.9  # R21's effect size: the pass rate at which every sub-check must have power >= 0.8
 
 
-def _rates(verdicts: list[str]) -> dict[str, float]:
-    n = len(verdicts)
-    return {"replicates": n, "pass_rate": verdicts.count(PASS) / n,
-            "inconclusive_rate": verdicts.count(INCONCLUSIVE) / n, "fail_rate": verdicts.count(FAIL) / n}
+def _rates(verdicts) -> dict[str, float]:
+    v = np.asarray(verdicts)
+    n = len(v)
+    return {"replicates": n, "pass_rate": float(np.mean(v == PASS)),
+            "inconclusive_rate": float(np.mean(v == INCONCLUSIVE)), "fail_rate": float(np.mean(v == FAIL))}
 
 
-def _row(claim: str, level: str, target: str, case: str, truth: str, verdicts: list[str],
-         strict_fail: bool) -> dict[str, Any]:
+def _row(claim: str, level: str, target: str, case: str, truth: str, verdicts, strict_fail: bool
+         ) -> dict[str, Any]:
     """One calibration row. A null's wrong verdicts are its PASSes, and at the threshold (`strict_fail`) its FAILs
     too; a positive's wrong verdicts are everything but PASS (1 - power)."""
     r = _rates(verdicts)
@@ -52,13 +54,44 @@ def _row(claim: str, level: str, target: str, case: str, truth: str, verdicts: l
             "wrong_rate": worst, "holds": ok}
 
 
-def _from_scale(z: np.ndarray, scale: str) -> np.ndarray:
-    return np.exp(z) if scale == "log" else z
+def rule_verdicts(values: np.ndarray, op: str, threshold: float) -> np.ndarray:
+    """R21's verdicts of replicated ensembles, values [R, K]: `subcheck`'s own count and `sign_test`."""
+    counts = holds_array(values, op, threshold).sum(1)
+    return CODES[sign_test(counts, values.shape[1])]
+
+
+def _spread(per_member) -> float:
+    """The members' standard deviation (1 where it is 0 or undefined: the sign test does not depend on it)."""
+    x = np.asarray(per_member, float)
+    x = x[np.isfinite(x)]
+    sd = float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
+    return sd if sd > 0 else 1.0
+
+
+def recentred(per_member, threshold: float) -> np.ndarray | None:
+    """The members' finite values shifted so that the threshold lies midway between the two middle ones (so that a
+    member drawn from them passes with probability 1/2); None where those two tie (a discrete statistic: no shift
+    puts half the members on each side) or fewer than two values are finite."""
+    x = np.sort(np.asarray(per_member, float)[np.isfinite(np.asarray(per_member, float))])
+    if len(x) < 2:
+        return None
+    lo, hi = x[(len(x) - 1) // 2], x[(len(x) - 1) // 2 + 1]
+    if lo == hi:
+        return None
+    return x + (threshold - (lo + hi) / 2)
+
+
+def _bimodal(rng, shape, sd):
+    """An 80/20 mixture of two normals (sd each, means 3 sd apart), shifted so that its median is 0."""
+    z = np.where(rng.random(shape) < 0.8, 0.0, 3.0) + rng.standard_normal(shape)
+    grid = np.linspace(-5, 8, 20001)
+    cdf = 0.8 * stats.norm.cdf(grid) + 0.2 * stats.norm.cdf(grid - 3.0)
+    return sd * (z - grid[np.searchsorted(cdf, 0.5)])
 
 
 def rule_calibration(claim: str, checks: dict[str, SubCheck], k: int, rng: np.random.Generator,
                      n: int = N_RULE) -> list[dict[str, Any]]:
-    """R18's rule on each sub-check's nulls at the threshold and its planted positive (module docstring)."""
+    """R21's rule on each sub-check's nulls (median at the threshold) and planted positives (module docstring)."""
     rows = []
     for name, sub in checks.items():
         if not sub.per_member:  # unmeasured by design: nothing to calibrate
@@ -66,44 +99,31 @@ def rule_calibration(claim: str, checks: dict[str, SubCheck], k: int, rng: np.ra
         if sub.yes_no:
             p0 = float(sub.threshold_value)
             for case, p, truth in ((f"Bernoulli({p0:g}): the threshold", p0, "null"),
-                                   ("Bernoulli(0.9)", 0.9, "positive")):
-                v = [yes_no_subcheck(list(rng.random(k) < p), p0).verdict for _ in range(n)]
+                                   (f"Bernoulli({P1:g}): R21's effect size", P1, "positive")):
+                v = CODES[sign_test((rng.random((n, k)) < p).sum(1), k, p0)]
                 rows.append(_row(claim, "rule", name, case, truth, v, strict_fail=True))
             continue
-        if sub.op == "in":
-            lo, hi = sub.threshold_value
-            sd = _spread(sub.per_member, "linear", (hi - lo) / 4)
-            for case, mean, truth in (("normal, mean at the lower end", lo, "null"),
-                                      ("normal, mean at the upper end", hi, "null"),
-                                      ("normal, mean mid-range", (lo + hi) / 2, "positive")):
-                v = [within_subcheck(mean + sd * rng.standard_normal(k), lo, hi).verdict for _ in range(n)]
-                rows.append(_row(claim, "rule", name, case, truth, v, strict_fail=True))
-            continue
-        t, op, scale = float(sub.threshold_value), sub.op, sub.scale
-        if not np.allclose(interval(sub.per_member, scale, t)[1:], sub.interval, equal_nan=True):
-            continue  # an interval of the check's own (R4's envelope bootstrap): calibrated at the claim level
-        ts = float(on_scale([t], scale, t)[0])
-        sd = _spread(sub.per_member, scale, abs(ts) * 0.1 or 0.1, t)
+        t, op = float(sub.threshold_value), sub.op
+        sd = _spread(sub.per_member)
         side = 1.0 if op in (">=", ">") else -1.0
-        cases = [("normal at the threshold (members' spread)", lambda: ts + sd * rng.standard_normal(k), "null")]
-        if scale == "log":
-            for sigma in (1.0, 2.0):
-                cases.append((f"lognormal sigma={sigma:g} at the threshold",
-                              lambda sigma=sigma: ts + sigma * rng.standard_normal(k), "null"))
-        cases.append(("normal, one member SD on the passing side",
-                      lambda: ts + side * sd + sd * rng.standard_normal(k), "positive"))
+        cases = []
+        own = recentred(sub.per_member, t)
+        if own is not None:
+            cases.append(("own member values recentred (threshold midway between the middle two), resampled",
+                          lambda: rng.choice(own, (n, k)), "null"))
+        cases += [
+            ("normal at the threshold (members' spread)", lambda: t + sd * rng.standard_normal((n, k)), "null"),
+            ("skewed: lognormal sigma=1, median at the threshold",
+             lambda: t + sd * np.expm1(rng.standard_normal((n, k))), "null"),
+            ("bimodal 80/20 mixture, median at the threshold", lambda: t + _bimodal(rng, (n, k), sd), "null"),
+            (f"p = {P1:g} (R21's effect size: normal, {stats.norm.ppf(P1):.2f} member SD on the passing side)",
+             lambda: t + side * sd * stats.norm.ppf(P1) + sd * rng.standard_normal((n, k)), "positive"),
+            ("p = 0.84 (normal, one member SD on the passing side)",
+             lambda: t + side * sd + sd * rng.standard_normal((n, k)), "positive"),
+        ]
         for case, draw, truth in cases:
-            v = [subcheck(_from_scale(draw(), scale), op, t, scale=scale).verdict for _ in range(n)]
-            rows.append(_row(claim, "rule", name, case, truth, v, strict_fail=True))
+            rows.append(_row(claim, "rule", name, case, truth, rule_verdicts(draw(), op, t), strict_fail=True))
     return rows
-
-
-def _spread(per_member, scale: str, fallback: float, threshold: float | None = None) -> float:
-    """The members' standard deviation on the rule's scale (the fallback where it is 0 or undefined)."""
-    x = on_scale(per_member, scale, threshold)
-    x = x[np.isfinite(x)]
-    sd = float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
-    return sd if sd > 0 else float(fallback)
 
 
 def member_key(table: pd.DataFrame) -> str | None:
@@ -112,40 +132,12 @@ def member_key(table: pd.DataFrame) -> str | None:
     return next((c for c in ("member", "seed") if c in table.columns), None)
 
 
-def resample_members(tables: dict[str, Any], draw: np.ndarray, members: list) -> dict[str, Any]:
-    """The tables of the members members[draw] (with repeats), relabelled 0..len(draw)-1, so that a member drawn
-    twice counts twice. Tables without a member column pass unchanged."""
-    out = {}
-    for name, t in tables.items():
-        key = member_key(t) if isinstance(t, pd.DataFrame) else None
-        if key is None:
-            out[name] = t
-            continue
-        parts = [t[t[key] == members[i]].assign(**{key: j}) for j, i in enumerate(draw)]
-        out[name] = pd.concat(parts, ignore_index=True)
-    return out
-
-
 def ensemble_members(tables: dict[str, Any]) -> list:
     """The members of a claim's tables (the first table with a member column)."""
     for t in tables.values():
         if isinstance(t, pd.DataFrame) and member_key(t):
             return sorted(t[member_key(t)].dropna().unique().tolist())
     return []
-
-
-def recurrence(tables: dict[str, Any], params: dict[str, Any], verdict: str, rng: np.random.Generator,
-               n: int = N_RECURRENCE) -> float:
-    """R19: the fraction of n member resamples (with replacement, K of K) on which the claim's check gives
-    `verdict` again."""
-    members = ensemble_members(tables)
-    if len(members) < 2:
-        return float("nan")
-    same = 0
-    for _ in range(n):
-        draw = rng.integers(0, len(members), len(members))
-        same += run_check(resample_members(tables, draw, members), params).verdict == verdict
-    return same / n
 
 
 # ------------------------------------------------------------------------------------------- claim-level nulls

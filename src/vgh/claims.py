@@ -1,4 +1,4 @@
-"""The claim record: one JSON per claim with its ensemble estimate, interval (R18), threshold, each member's verdict
+"""The claim record: one JSON per claim with its ensemble estimate, interval (R21), threshold, each member's verdict
 and the three-valued verdict PASS / FAIL / INCONCLUSIVE (rule R0, `vgh.ensemble`); the claim and figure rules of
 each claim from the claim table (workflow/claims.yaml: `claim_job`, `figure_job`, `run_check`); the verdict
 table over the records."""
@@ -33,7 +33,8 @@ class Claim:
     threshold: str
     checks: dict[str, SubCheck]
     details: dict[str, Any] = field(default_factory=dict)
-    recurrence: float | None = None  # R19: the fraction of member resamples that give this verdict again
+    recurrence: float | None = None  # R22: the predicted chance that a fresh ensemble gives this verdict again
+    members: list | None = None  # the ensemble's member (or Part A seed) ids, in the order of every per-member list
 
     def __post_init__(self) -> None:
         if not self.checks:
@@ -59,7 +60,7 @@ class Claim:
 
     @property
     def deciding(self) -> str:
-        """The sub-check that decided the verdict (R18): for a FAIL the first required sub-check that FAILs, for an
+        """The sub-check that decided the verdict (R21): for a FAIL the first required sub-check that FAILs, for an
         INCONCLUSIVE the first that does not PASS, for a PASS the headline (the first); among the sub-checks that
         count (R17), unless every one is marked not meaningful at this size."""
         names = [n for n, c in self.checks.items() if c.meaningful] or list(self.checks)  # R17
@@ -78,6 +79,7 @@ class Claim:
         rec["interval"] = self.interval
         rec["deciding"] = self.deciding
         rec["recurrence"] = self.recurrence
+        rec["members"] = self.members
         rec["member_verdicts"] = self.member_verdicts
         rec["members_passing"] = sum(v == PASS for v in self.member_verdicts)  # alone: on their own point values
         rec["config"] = config
@@ -219,14 +221,15 @@ def _fmt_interval(iv) -> str:
 TABLE_COLUMNS = ["id", "claim", "metric", "estimate", "interval_lo", "interval_hi", "threshold", "deciding",
                  "deciding_value", "deciding_lo", "deciding_hi", "deciding_check",
                  "members_passing", "n_members", "not_meaningful", "recurrence", "verdict", "figure"]
-UNSTABLE = 0.9  # R19: a verdict that recurs on fewer member resamples than this is marked unstable
+UNSTABLE = 0.9  # R22: a verdict whose predicted chance of recurring is below this is marked unstable
 
 
 def claims_table(records: list[dict[str, Any]], figures: dict[str, str]) -> "pd.DataFrame":
-    """One row per claim record: id, claim, metric, estimate, its interval (R18: 95% Student-t; a yes/no count's
-    Clopper-Pearson bounds with 5% in each tail, a one-sided 5% test at each end), threshold, the sub-check that
+    """One row per claim record: id, claim, metric, estimate, its interval (R21: the median's order-statistic
+    interval; a yes/no count's Clopper-Pearson bounds with 5% in each tail), threshold, the sub-check that
     decided the verdict with its value and interval, members passing alone (of n_members: each member's own point
-    values, not the ensemble rule), the verdict's recurrence over member resamples (R19), verdict, figure."""
+    values, not the ensemble rule), the verdict's recurrence (R22: the predicted chance that a fresh ensemble repeats
+    it), verdict, figure."""
     import pandas as pd
 
     def row(r):
@@ -248,6 +251,48 @@ def claims_table(records: list[dict[str, Any]], figures: dict[str, str]) -> "pd.
     return pd.DataFrame([row(r) for r in sorted(records, key=lambda r: r["id"])], columns=TABLE_COLUMNS)
 
 
+MEMBER_COLUMNS = ["id", "family", "subcheck", "role", "p0", "meaningful", "verdict", "member", "passed"]
+
+
+def claim_family(claim_id: str) -> str:
+    """The family of claims that share members (R22): Part A's seeds ("A") or the pretraining members ("BC")."""
+    return "A" if claim_id.startswith("A") else "BC"
+
+
+def claims_members(records: list[dict[str, Any]]) -> "pd.DataFrame":
+    """Every member's pass bit of every sub-check of every record (one row per claim, sub-check and member), with the
+    sub-check's role, p0, R17 mark and verdict: what R22's prediction of a fresh ensemble needs (figures/
+    claims_members.csv, read by `vgh.fresh_check`). A sub-check without per-member values has one row, member nan."""
+    import pandas as pd
+
+    rows = []
+    for r in sorted(records, key=lambda r: r["id"]):
+        members = r.get("members") or []
+        for name, c in r["checks"].items():
+            base = {"id": r["id"], "family": claim_family(r["id"]), "subcheck": name,
+                    "role": c.get("role", "required"), "p0": c.get("p0", 0.5),
+                    "meaningful": c.get("meaningful", True) is not False, "verdict": c["verdict"]}
+            passed = c.get("member_passed") or []
+            if not passed:
+                rows.append({**base, "member": float("nan"), "passed": float("nan")})
+            for i, bit in enumerate(passed):
+                rows.append({**base, "member": members[i] if i < len(members) else i, "passed": bool(bit)})
+    return pd.DataFrame(rows, columns=MEMBER_COLUMNS)
+
+
+def checks_from_members(table: "pd.DataFrame") -> dict[str, dict[str, dict[str, Any]]]:
+    """The inverse of `claims_members`: claim id -> sub-check name -> {role, p0, meaningful, verdict,
+    member_passed} (bits in the table's member order)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for (cid, name), d in table.groupby(["id", "subcheck"], sort=False):
+        first = d.iloc[0]
+        bits = [bool(b) for b in d["passed"]] if d["member"].notna().all() else []
+        out.setdefault(cid, {})[name] = {"role": first["role"], "p0": float(first["p0"]),
+                                         "meaningful": bool(first["meaningful"]), "verdict": first["verdict"],
+                                         "member_passed": bits}
+    return out
+
+
 def _marks(r) -> str:
     """R17's mark in the "decided by" cell: the sub-checks left out of the verdict."""
     rest = getattr(r, "not_meaningful", "")
@@ -258,7 +303,7 @@ def claims_markdown(table: "pd.DataFrame", title: str = "") -> str:
     """The verdict table as Markdown (what figures/claims.md holds and the README embeds)."""
     import pandas as pd
 
-    head = ("| id | claim | metric | estimate | interval (R18) | check | decided by | members passing alone | "
+    head = ("| id | claim | metric | estimate | interval (R21) | check | decided by | members passing alone | "
             "recurrence | verdict | figure |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 
     def recurrence(r):
@@ -284,7 +329,8 @@ def caption_rst(record: dict[str, Any], description: str) -> str:
     mv = record.get("member_verdicts", [])
     members = f" Members passing alone: {sum(v == PASS for v in mv)}/{len(mv)} ({', '.join(mv)})." if mv else ""
     if record.get("recurrence") is not None:
-        members += f" Recurrence over member resamples: {_fmt(record['recurrence'])}."
+        members += (" Recurrence (the predicted chance that a fresh ensemble repeats the verdict, R22): "
+                    f"{_fmt(record['recurrence'])}.")
     return (f"{description.strip()}\n\n**Verdict: {record['verdict']}** — {record['metric']} = "
             f"{_fmt(record['value'])}{_fmt_interval(record.get('interval'))} (check {record['threshold']})."
             f"{members}\n\n" + (f"Sub-checks: {checks}.\n" if checks else ""))

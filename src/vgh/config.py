@@ -78,6 +78,12 @@ REMOVED = {
                                  "threshold is `claims.B3.min_exact_cosine`",
     "claims.B3.min_fraction_increasing": "R14 reports RLOO's \"increasing in G\" and does not decide on it; delete "
                                          "the key",
+    "data.seed": "each member draws its own data from its own stream (R20: members are independent replicates); "
+                 "delete the key (the member seeds are `pretrain.seeds`)",
+    "costates.seed": "each member samples Part B from its own stream (R20); delete the key",
+    "control.lq.system_seed": "each seed of `control.seeds` draws its own LQ system from the class (R20); delete the "
+                              "key",
+    "control.pendulum.policy_seed": "each seed of `control.seeds` draws its own pendulum policy (R20); delete the key",
 }
 # (dotted key, old value) -> what to write instead.
 RETIRED_VALUES = {

@@ -1,19 +1,21 @@
-"""Ensemble intervals and three-valued verdicts (docs/SCIENCE.md, rules R0 and R18).
+"""Ensemble verdicts: the sign test over members (docs/SCIENCE.md, rules R0, R20, R21).
 
-A claim's sub-check has one headline statistic per ensemble member (pretraining member for Parts B and C, Part
-A's `control.seeds` repetition). R18's decision rule, which holds each wrong verdict's rate at or below 5% at K
-members (measured by the calibration stage, R19):
-- continuous: the 95% Student-t interval of the member mean, mean +- t(0.975, K-1) s / sqrt(K) (`interval`);
-- error-type (`scale="log"`): the same on the log scale, estimate the geometric mean;
-- yes/no: the count of members where it holds, exact binomial test against p0 (`yes_no_subcheck`), reported with
-  the Clopper-Pearson interval whose ends are those tests.
-The verdict compares the interval with the threshold:
+A claim's sub-check has one statistic per ensemble member (pretraining member for Parts B and C, Part A's
+`control.seeds` repetition); members are independent replicates of the experiment (R20). R21's decision rule: the
+count c of the K members where the sub-check holds (x op t for a continuous statistic, a property for a yes/no one;
+a member whose statistic is nan does not hold), judged by the exact binomial test against p0 (1/2 for a continuous
+statistic, the configured fraction for a yes/no one):
+
+    PASS when P(Bin(K, p0) >= c) <= 0.05,   FAIL when P(Bin(K, p0) <= c) <= 0.05,   INCONCLUSIVE otherwise.
+
+Its error rates at p = p0 are the binomial's whatever the shape of the members' values (`sign_test`, vectorized,
+is the one implementation: `subcheck`, `yes_no_subcheck` and the calibration call it). Reported beside it: the
+median member value and its distribution-free interval [x_(K-c*+1), x_(c*)] (order statistics, c* the smallest count
+that PASSes), whose position against the threshold is the verdict (`interval_verdict`); for a yes/no sub-check the
+fraction and its Clopper-Pearson bounds.
 
     ">=" t: PASS if lo >= t, FAIL if hi < t       "<=" t: PASS if hi <= t, FAIL if lo > t
     ">"  t: PASS if lo > t,  FAIL if hi <= t      "<"  t: PASS if hi < t,  FAIL if lo >= t
-
-and INCONCLUSIVE otherwise (the interval straddles the threshold). A nan estimate or interval is FAIL (the
-statistic could not be measured); one member has no interval (INCONCLUSIVE).
 
 Roles: a *required* sub-check that FAILs fails the claim; a *binding* one (e.g. "the configured lr is the rule's
 choice") that does not PASS makes the claim at best INCONCLUSIVE, never FAIL. `claim_verdict` combines them.
@@ -21,6 +23,7 @@ choice") that does not PASS makes the claim at best INCONCLUSIVE, never FAIL. `c
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
@@ -32,7 +35,8 @@ PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
 VERDICTS = (PASS, FAIL, INCONCLUSIVE)
 OPS = (">=", "<=", ">", "<")
 ROLES = ("required", "binding")
-CONFIDENCE = 0.95
+TAIL = 0.05  # R21: each wrong verdict's rate at p = p0 is at most this
+P0 = 0.5  # R21: a continuous sub-check holds in more than half of the replicates (PASS) or fewer (FAIL)
 
 
 def holds(value: float, op: str, threshold: float) -> bool:
@@ -43,17 +47,29 @@ def holds(value: float, op: str, threshold: float) -> bool:
     return {">=": v >= threshold, "<=": v <= threshold, ">": v > threshold, "<": v < threshold}[op]
 
 
+def holds_array(values, op: str, threshold: float) -> np.ndarray:
+    """`holds` elementwise over an array (nan and +-inf do not hold)."""
+    x = np.asarray(values, float)
+    with np.errstate(invalid="ignore"):
+        out = {">=": x >= threshold, "<=": x <= threshold, ">": x > threshold, "<": x < threshold}[op]
+    return out & np.isfinite(x)
+
+
 def interval_verdict(lo: float, hi: float, op: str, threshold: float) -> str:
     """PASS / FAIL / INCONCLUSIVE of an interval [lo, hi] against `op threshold` (module docstring)."""
     if op not in OPS:
         raise ValueError(f"unknown comparison {op!r}; one of {OPS}")
     if math.isnan(lo) or math.isnan(hi):
         return FAIL  # the statistic could not be measured
-    if math.isinf(lo) or math.isinf(hi):
-        return INCONCLUSIVE  # no interval (one member): it straddles every threshold
-    if holds(lo, op, threshold) and holds(hi, op, threshold):
+
+    def end_holds(v: float) -> bool:  # an infinite end is unbounded on its side (no interval, or a worst member)
+        if math.isinf(v):
+            return v > 0 if op in (">=", ">") else v < 0
+        return holds(v, op, threshold)
+
+    if end_holds(lo) and end_holds(hi):
         return PASS
-    if not holds(lo, op, threshold) and not holds(hi, op, threshold):
+    if not end_holds(lo) and not end_holds(hi):
         return FAIL
     return INCONCLUSIVE
 
@@ -67,43 +83,58 @@ def _rng(seed) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
-SCALES = ("linear", "log")
-LOG_FLOOR = 1e-12  # R18: a member value <= 0 on the log scale counts as LOG_FLOOR x the threshold
+@functools.cache
+def critical_counts(k: int, p0: float = P0, tail: float = TAIL) -> tuple[int | None, int | None]:
+    """(c_pass, c_fail) of R21's exact binomial test at K = k: PASS when the count is >= c_pass (the smallest c with
+    P(Bin(k, p0) >= c) <= tail), FAIL when it is <= c_fail (the largest c with P(Bin(k, p0) <= c) <= tail); None
+    where no count reaches it (k <= 4 at p0 = 1/2)."""
+    c = np.arange(k + 1)
+    up = c[stats.binom.sf(c - 1, k, p0) <= tail]
+    down = c[stats.binom.cdf(c, k, p0) <= tail]
+    return (int(up.min()) if up.size else None), (int(down.max()) if down.size else None)
 
 
-def on_scale(x, scale: str, threshold: float | None = None) -> np.ndarray:
-    """Member values on the rule's scale: as they are, or their logs (values <= 0 floored at LOG_FLOOR x the
-    threshold, an exact zero error; a nan, a value that could not be measured, stays nan: R18 FAILs it)."""
-    x = np.asarray(x, float)
-    if scale == "linear":
-        return x
-    if scale != "log":
-        raise ValueError(f"unknown scale {scale!r}; one of {SCALES}")
-    floor = LOG_FLOOR * (abs(threshold) if threshold else 1.0)
-    return np.log(np.where((x > 0) | np.isnan(x), x, floor))
+CODES = np.array([FAIL, INCONCLUSIVE, PASS])  # sign_test's verdict codes 0, 1, 2
 
 
-def interval(per_member: Sequence[float], scale: str = "linear", threshold: float | None = None
-             ) -> tuple[float, float, float]:
-    """(estimate, lo, hi): the member mean and its 95% Student-t interval, mean +- t(0.975, K-1) s / sqrt(K)
-    (R18); on the log scale the geometric mean and exp of the interval of the mean log. One member: no interval
-    (-inf, inf; the verdict is INCONCLUSIVE); members all equal: the interval is the estimate. Any non-finite member
-    value: nan throughout."""
-    x = on_scale(per_member, scale, threshold)
-    if len(x) == 0 or not np.isfinite(x).all():
+def sign_test(counts, k: int, p0: float = P0) -> np.ndarray:
+    """R21's verdicts of counts (any shape) of k members: codes 2 PASS, 0 FAIL, 1 INCONCLUSIVE (`CODES`)."""
+    c_pass, c_fail = critical_counts(int(k), float(p0))
+    counts = np.asarray(counts)
+    out = np.ones(counts.shape, dtype=np.int8)
+    if c_pass is not None:
+        out[counts >= c_pass] = 2
+    if c_fail is not None:
+        out[counts <= c_fail] = 0
+    return out
+
+
+def median_interval(per_member: Sequence[float], op: str) -> tuple[float, float, float]:
+    """(median, lo, hi): the median member value and its distribution-free interval [x_(K-c*+1), x_(c*)] (R21), a
+    member whose value is not finite (nan: it could not be measured) ranked as the worst value for `op` (below every
+    other for ">=" / ">", above for "<=" / "<"); -inf / inf where the order statistic is such a member, and
+    (-inf, inf) where no count can PASS (K <= 4)."""
+    x = np.asarray(per_member, float)
+    k = len(x)
+    if k == 0:
         return float("nan"), float("nan"), float("nan")
-    mean = float(x.mean())
-    half = math.inf if len(x) == 1 else float(stats.t.ppf(0.5 + CONFIDENCE / 2, len(x) - 1) * x.std(ddof=1)
-                                              / math.sqrt(len(x)))
-    out = (mean, mean - half, mean + half)
-    return tuple(float(math.exp(v)) for v in out) if scale == "log" else out
+    worst = -np.inf if op in (">=", ">") else np.inf
+    srt = np.sort(np.where(np.isfinite(x), x, worst))  # a non-finite member does not hold (`holds`): ranked worst
+    mid = float(np.median(srt))
+    c_pass, _ = critical_counts(k)
+    if c_pass is None:
+        lo, hi = -np.inf, np.inf
+    else:
+        lo, hi = float(srt[k - c_pass]), float(srt[c_pass - 1])
+    return (mid if math.isfinite(mid) else float("nan")), lo, hi
 
 
 def nested_interval(per_member: Callable[[int, np.ndarray | None], float], n_members: int,
                     n_units: Sequence[int], n_resamples: int, seed) -> tuple[float, float]:
     """95% percentile interval of the mean over members of a statistic that depends on each member's units (RL
     seeds), resampled at both levels as rliable's stratified bootstrap does: draw members with replacement, then
-    units within each drawn member with replacement, and recompute.
+    units within each drawn member with replacement, and recompute. Reported in Part C's ensemble table; no verdict
+    is decided on it (R18, R21).
 
     per_member(k, idx): member k's statistic from its units idx (an index array with repeats), or from all of
     them when idx is None. The outer level is `scipy.stats.bootstrap` over member indices; the inner draws come
@@ -121,21 +152,21 @@ def nested_interval(per_member: Callable[[int, np.ndarray | None], float], n_mem
         draws = np.array([stat(np.array([0])) for _ in range(n_resamples)])
         if not np.isfinite(draws).all():
             return float("nan"), float("nan")
-        lo, hi = np.percentile(draws, [50 * (1 - CONFIDENCE), 50 * (1 + CONFIDENCE)])
+        lo, hi = np.percentile(draws, [2.5, 97.5])
         return float(lo), float(hi)
     res = stats.bootstrap((np.arange(n_members),), stat, vectorized=False, n_resamples=n_resamples,
-                          method="percentile", confidence_level=CONFIDENCE, rng=_rng(seed))
+                          method="percentile", confidence_level=0.95, rng=_rng(seed))
     ci = res.confidence_interval
     return float(ci.low), float(ci.high)
 
 
 @dataclass
 class SubCheck:
-    """One sub-check of a claim: its estimate `value`, 95% `interval`, the comparison `op threshold_value` (and
-    `threshold`, its text), the three-valued `verdict`, its `role`, each member's value and pass/fail, and a
-    `note`. `yes_no` marks a yes/no sub-check (the fraction of members where it holds), `scale` a sub-check judged
-    on the log scale (its value the geometric mean). Built by `subcheck`,
-    `yes_no_subcheck`, `within_subcheck` or `unmeasured`; `as_dict` is its form in the claim record."""
+    """One sub-check of a claim: its estimate `value` (the median member value; for a yes/no sub-check the fraction),
+    its `interval` (R21's order-statistic interval of the median; Clopper-Pearson bounds for a yes/no one), the
+    comparison `op threshold_value` (and `threshold`, its text), the three-valued `verdict` (R21's sign test on the
+    count of members that pass), its `role`, each member's value and pass/fail, and a `note`. `yes_no` marks a yes/no
+    sub-check. Built by `subcheck`, `yes_no_subcheck` or `unmeasured`; `as_dict` is its form in the claim record."""
 
     value: float
     interval: list[float]
@@ -148,8 +179,8 @@ class SubCheck:
     member_passed: list[bool]
     note: str = ""
     yes_no: bool = False
-    scale: str = "linear"
     meaningful: bool = True  # R17: False when the config's shapes, not the data, fix the outcome
+    p0: float = P0  # R21: the binomial test's null pass rate (a yes/no sub-check's configured fraction)
 
     @property
     def passed(self) -> bool:
@@ -168,43 +199,52 @@ class SubCheck:
         out = {"value": self.value, "interval": list(self.interval), "op": self.op,
                "threshold_value": self.threshold_value, "threshold": self.threshold, "verdict": self.verdict,
                "role": self.role, "per_member": list(self.per_member), "member_passed": list(self.member_passed),
-               "passed": self.passed, "note": self.note}
+               "passed": self.passed, "note": self.note, "p0": self.p0}
         if self.yes_no:
             out["yes_no"] = True
-        if self.scale != "linear":
-            out["scale"] = self.scale
         if not self.meaningful:
             out["meaningful"] = False
         return out
 
 
-def judged(per_member: Sequence[float], op: str, threshold: float, lo: float, hi: float, *,
-           estimate: float | None = None, role: str = "required", note: str = "") -> SubCheck:
-    """A sub-check whose interval [lo, hi] is already known (a bootstrap of the check's own, e.g. R4's envelope
-    over both directions): estimate (mean over members unless given), verdict from the interval, each member's
-    value and pass/fail."""
+def _count_note(count: int, k: int, p0: float) -> str:
+    return f"{count} of {k} members (exact binomial against {p0:g}, R21)"
+
+
+def _shapes_fix(out: SubCheck, k: int, p0: float) -> SubCheck:
+    """R17: a count that cannot go both ways at K (no count PASSes, or none FAILs) is marked not meaningful."""
+    c_pass, c_fail = critical_counts(k, p0)
+    if c_pass is not None and c_fail is not None:
+        return out
+    cannot = " or ".join(w for w, c in (("PASS", c_pass), ("FAIL", c_fail)) if c is None)
+    return not_meaningful(out, f"at K = {k} no count of members can {cannot} (R21's exact binomial, R17)")
+
+
+def subcheck(per_member: Sequence[float], op: str, threshold: float, *, role: str = "required",
+             note: str = "") -> SubCheck:
+    """One sub-check over the ensemble (R21): each member passes when its value `op threshold`; the verdict is the
+    sign test on the count of members that pass; reported: the median and its order-statistic interval."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {ROLES}")
+    if op not in OPS:
+        raise ValueError(f"unknown comparison {op!r}; one of {OPS}")
     x = np.asarray(per_member, float)
-    est = float(x.mean()) if estimate is None and len(x) else float("nan") if estimate is None else float(estimate)
-    verdict = interval_verdict(lo, hi, op, threshold) if math.isfinite(est) else FAIL
-    return SubCheck(value=est, interval=[float(lo), float(hi)], op=op, threshold_value=float(threshold),
-                    threshold=f"{op} {threshold:g}", verdict=verdict, role=role, per_member=[float(v) for v in x],
-                    member_passed=[holds(v, op, threshold) for v in x], note=note)
+    k = len(x)
+    if k == 0:
+        return unmeasured(op, threshold, "no members", role=role)
+    bits = holds_array(x, op, threshold)
+    count = int(bits.sum())
+    est, lo, hi = median_interval(x, op)
+    out = SubCheck(value=est, interval=[lo, hi], op=op, threshold_value=float(threshold),
+                   threshold=f"{op} {threshold:g}", verdict=str(CODES[sign_test(count, k)]), role=role,
+                   per_member=[float(v) for v in x], member_passed=[bool(b) for b in bits],
+                   note=(note + "; " if note else "") + _count_note(count, k, P0))
+    return _shapes_fix(out, k, P0)
 
 
-def subcheck(per_member: Sequence[float], op: str, threshold: float, *, scale: str = "linear",
-             role: str = "required", note: str = "") -> SubCheck:
-    """One sub-check over the ensemble (R18): the member mean (geometric on the log scale), its 95% Student-t
-    interval, the verdict, and each member's value and pass/fail."""
-    est, lo, hi = interval(per_member, scale, threshold)
-    out = judged(per_member, op, threshold, lo, hi, estimate=est, role=role, note=note)
-    return out.replace(scale=scale)
-
-
-def binomial_bounds(count: int, k: int, tail: float = 0.05) -> tuple[float, float]:
+def binomial_bounds(count: int, k: int, tail: float = TAIL) -> tuple[float, float]:
     """Clopper-Pearson bounds of a proportion from `count` of `k`, `tail` in each tail: the lower bound lies above
-    p0 exactly when P(Bin(k, p0) >= count) <= tail, the upper bound below p0 when P(Bin(k, p0) <= count) <= tail."""
+    p0 exactly when P(Bin(k, p0) >= count) < tail, the upper bound below p0 when P(Bin(k, p0) <= count) < tail."""
     lo = 0.0 if count == 0 else float(stats.beta.ppf(tail, count, k - count + 1))
     hi = 1.0 if count == k else float(stats.beta.ppf(1 - tail, count + 1, k - count))
     return lo, hi
@@ -212,24 +252,22 @@ def binomial_bounds(count: int, k: int, tail: float = 0.05) -> tuple[float, floa
 
 def yes_no_subcheck(per_member: Sequence[bool], threshold: float, *, role: str = "required",
                     note: str = "") -> SubCheck:
-    """A yes/no sub-check (R18): the count of members where it holds, judged by the exact binomial test against
-    p0 = `threshold` (0.5): PASS when P(Bin(K, p0) >= count) <= 0.05, FAIL when P(Bin(K, p0) <= count) <= 0.05,
-    INCONCLUSIVE otherwise. Value: the fraction; interval: the Clopper-Pearson bounds with 5% in each tail."""
+    """A yes/no sub-check (R21): the count of members where it holds, judged by the exact binomial test against
+    p0 = `threshold` (`sign_test`). Value: the fraction; interval: the Clopper-Pearson bounds with 5% in each
+    tail."""
     bits = [bool(b) for b in per_member]
     k, count = len(bits), sum(bits)
     if k == 0:
         return unmeasured(">", threshold, "no members", role=role)
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; one of {ROLES}")
     lo, hi = binomial_bounds(count, k)
-    frac = count / k
-    verdict = PASS if lo > threshold else FAIL if hi < threshold else INCONCLUSIVE
-    out = judged([1.0 if b else 0.0 for b in bits], ">", threshold, lo, hi, estimate=frac, role=role,
-                 note=(note + "; " if note else "") + f"{count} of {k} members (exact binomial, R18)")
-    out = out.replace(verdict=verdict, member_passed=bits, yes_no=True)
-    can_pass, can_fail = binomial_bounds(k, k)[0] > threshold, binomial_bounds(0, k)[1] < threshold
-    if not (can_pass and can_fail):
-        cannot = " or ".join(w for w, ok in (("PASS", can_pass), ("FAIL", can_fail)) if not ok)
-        out = not_meaningful(out, f"at K = {k} no count of members can {cannot} (R18's exact binomial, R17)")
-    return out
+    out = SubCheck(value=count / k, interval=[lo, hi], op=">", threshold_value=float(threshold),
+                   threshold=f"> {threshold:g}", verdict=str(CODES[sign_test(count, k, threshold)]), role=role,
+                   per_member=[1.0 if b else 0.0 for b in bits], member_passed=bits,
+                   note=(note + "; " if note else "") + _count_note(count, k, threshold), yes_no=True,
+                   p0=float(threshold))
+    return _shapes_fix(out, k, float(threshold))
 
 
 def not_meaningful(check: SubCheck, why: str) -> SubCheck:
@@ -243,19 +281,6 @@ def not_meaningful(check: SubCheck, why: str) -> SubCheck:
 def _counted(checks: dict[str, Any]) -> dict[str, Any]:
     """The sub-checks that enter a verdict: all but those marked not meaningful at this size (R17)."""
     return {n: c for n, c in checks.items() if c.get("meaningful", True) is not False}
-
-
-def within_subcheck(per_member: Sequence[float], lo: float, hi: float, *, role: str = "required") -> SubCheck:
-    """"lo <= statistic <= hi": one Student-t interval of the member mean, PASS when it lies inside [lo, hi], FAIL
-    when it lies wholly outside, INCONCLUSIVE otherwise (R18's rule at both ends)."""
-    est, *iv = interval(per_member)
-    below = judged(per_member, ">=", lo, *iv, estimate=est, role=role)
-    above = judged(per_member, "<=", hi, *iv, estimate=est, role=role)
-    verdicts = {below.verdict, above.verdict}
-    verdict = FAIL if FAIL in verdicts else PASS if verdicts == {PASS} else INCONCLUSIVE
-    return below.replace(threshold=f"in [{lo:g}, {hi:g}]", op="in", threshold_value=[float(lo), float(hi)],
-                         verdict=verdict,
-                         member_passed=[a and b for a, b in zip(below.member_passed, above.member_passed)])
 
 
 def unmeasured(op: str, threshold: float, note: str, role: str = "required") -> SubCheck:

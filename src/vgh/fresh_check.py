@@ -1,25 +1,29 @@
-"""The fresh-machine verdict check (rule R0): rebuild a config from scratch and compare its verdicts with that
-config's committed verdict table.
+"""The fresh-machine verdict check (rules R0, R22, R23): rebuild a config from scratch and compare its verdicts with the
+committed table's prediction for a fresh ensemble.
 
 A verdict is a property of the config, not of one run: another CPU is another draw of every float32 pretraining
-trajectory, so the numbers may differ in their last digits, but no claim's verdict may. CI runs
+trajectory, and other member seeds another draw of every member, so the numbers differ, and a verdict may flip only as
+often as the committed table predicts. CI runs
 
     python -m vgh.fresh_check
+    ATEN_CPU_CAPABILITY=default python -m vgh.fresh_check --seeds-from-commit
 
-on whatever machine it is given (after the tests): it copies the workflow into a temporary folder, runs the
-README's main command `snakemake --cores all` there and prints every claim whose verdict differs, with both its
-committed and its fresh estimate, interval and verdict. It fails (R19) on a PASS <-> FAIL flip, and on any other
-flip of a verdict whose committed recurrence over member resamples was >= 0.9 (a verdict the table did not mark
-unstable); a flip of an unstable verdict is printed, not failed. CI runs it twice: as it is, and under torch's
-portable float32 kernels (`ATEN_CPU_CAPABILITY=default`, what another CPU does to the trajectory).
+on whatever machine it is given (after the tests): each copies the workflow into a temporary folder, runs the
+README's main command `snakemake --cores all` there (the second with every seed list of the config replaced by seeds
+derived from the commit under test, under torch's portable float32 kernels, R23) and prints every claim whose verdict
+differs, with both its committed and its fresh numbers and the predicted chance of the fresh verdict. It fails on a
+PASS <-> FAIL flip, and when the fresh verdict table is improbable under the committed table's prediction (R22's
+predictive draws from the committed members' pass bits, figures/claims_members.csv; the chance of a table at most as
+probable as the fresh one below 0.01), so that an honest table fails less than once in a hundred runs.
+`--seeds-from N` runs another draw with chosen seeds (N, N + 1, ...; the fresh ensembles of docs/RESULTS.md).
 
 It compares like with like. The reference is the verdict table of the config it runs (`<workdir>/figures/claims.csv`
 of the repository, beside `claims_config.yaml`, the resolved config that made it); a config that differs from the
-one recorded there is refused before anything runs, naming the keys that differ. Before running, it also checks the
-tables a person reads: `figures/claims.md` and, for the committed default table, the README's verdict table must
-say what `claims.csv` says. `--compare COMMITTED FRESH` only compares two verdict tables. Every bad input (a
-missing table, a duplicate claim id, a table without a `verdict` column, a `--workdir` already in use) ends in one
-line naming it, with exit code 2.
+one recorded there (other than in its seed lists, when the seeds are replaced) is refused before anything runs,
+naming the keys that differ. Before running, it also checks the tables a person reads: `figures/claims.md` and, for
+the committed default table, the README's verdict table must say what `claims.csv` says. `--compare COMMITTED FRESH`
+only compares two verdict tables. Every bad input (a missing table, a duplicate claim id, a table without a
+`verdict` column, a `--workdir` already in use) ends in one line naming it, with exit code 2.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -161,9 +166,57 @@ def compare_verdicts(committed: pd.DataFrame, fresh: pd.DataFrame) -> list[str]:
     return out
 
 
-def failing_flips(committed: pd.DataFrame, fresh: pd.DataFrame, stable: float = 0.9) -> list[str]:
-    """R19: the claims whose flip fails the check: PASS <-> FAIL, or any flip of a verdict whose committed
-    recurrence was >= `stable` (or is unknown), or a claim only one table has."""
+IMPROBABLE = 0.01  # R23: a fresh verdict table less probable than this under the committed prediction fails CI
+PREDICTION_DRAWS = 20000  # R22's predictive draws behind the table's prediction
+MEMBERS_RECORD = "claims_members.csv"  # beside claims.csv: every member's pass bits (rule claims_table)
+
+
+def predicted_tables(members_csv: Path, n_draws: int = PREDICTION_DRAWS, seed: int = 0) -> list[pd.DataFrame]:
+    """R22's prediction of the verdict table of a fresh ensemble, from the committed members' pass bits: one frame of
+    n_draws predicted verdicts per family of claims that share members (columns: claim ids); families are
+    independent (their members are different replicates)."""
+    from .claims import checks_from_members
+    from .recurrence import predicted_verdicts
+
+    if not members_csv.is_file():
+        raise FreshCheckError(f"{members_csv}: no such table of member pass bits (rule claims_table writes it beside "
+                              "claims.csv); rebuild the committed table")
+    table = pd.read_csv(members_csv)
+    rng = np.random.default_rng([int(seed), 23])
+    out = []
+    for _, fam in table.groupby("family", sort=True):
+        drawn = predicted_verdicts(checks_from_members(fam), n_draws, rng)
+        if all(len(v) for v in drawn.values()):
+            out.append(pd.DataFrame(drawn))
+    return out
+
+
+def table_chance(predicted: list[pd.DataFrame], fresh: dict[str, str]) -> tuple[float, dict[str, float]]:
+    """(p, chances): p = the predicted chance of a verdict table at most as probable as `fresh` (claim id -> verdict;
+    families independent), and each claim's predicted chance of its fresh verdict. A claim the prediction does not
+    cover (one member: no prediction) is left out."""
+    dists, chances, fresh_p = [], {}, 1.0
+    for frame in predicted:
+        cols = [c for c in frame.columns if c in fresh]
+        if not cols:
+            continue
+        freq = frame[cols].value_counts(normalize=True)
+        key = tuple(fresh[c] for c in cols)
+        fresh_p *= float(freq.get(key, 0.0))
+        dists.append(freq.to_numpy(float))
+        for c in cols:
+            chances[c] = float((frame[c] == fresh[c]).mean())
+    if not dists:
+        return float("nan"), chances
+    joint = dists[0]
+    for d in dists[1:]:
+        joint = np.outer(joint, d).ravel()
+    return float(joint[joint <= fresh_p * (1 + 1e-9)].sum()), chances
+
+
+def failing_flips(committed: pd.DataFrame, fresh: pd.DataFrame, chance: float) -> list[str]:
+    """R23: the claims whose flips fail the check: a PASS <-> FAIL flip, a claim only one table has, and, when the
+    fresh table is improbable (`chance` < IMPROBABLE), every flip."""
     c, f = committed.set_index("id"), fresh.set_index("id")
     out = []
     for cid in sorted(set(c.index) | set(f.index)):
@@ -171,8 +224,7 @@ def failing_flips(committed: pd.DataFrame, fresh: pd.DataFrame, stable: float = 
             out.append(cid)
             continue
         a, b = c.loc[cid, "verdict"], f.loc[cid, "verdict"]
-        rec = c.loc[cid, "recurrence"] if "recurrence" in c.columns else float("nan")
-        if a != b and ({a, b} == {"PASS", "FAIL"} or not (pd.notna(rec) and rec < stable)):
+        if a != b and ({a, b} == {"PASS", "FAIL"} or chance < IMPROBABLE):
             out.append(cid)
     return out
 
@@ -197,13 +249,48 @@ def side_by_side(committed: pd.DataFrame, fresh: pd.DataFrame) -> str:
     return both.to_string(float_format=lambda x: f"{x:.4g}")
 
 
-def run_fresh(repo: Path, workdir: Path, config: dict, configfile: str | None = None) -> Path:
-    """Run `snakemake --cores all` (on `configfile` over the default, if given) in a fresh copy of the workflow;
-    return its claims.csv."""
+SEED_LISTS = ("control.seeds", "pretrain.seeds")  # what --seeds-from replaces (R23); nothing else may differ
+FRESH_CONFIG = "config/fresh_seeds.yaml"  # written into the temporary copy, merged over the config it checks
+FRESH_WORKDIR = "runs/fresh_seeds"
+
+
+def commit_seed_start(repo: Path) -> int:
+    """R23: the first seed of CI's unchosen ensemble, from the commit under test: 10^7 + 100 (h mod 10^5), h its first
+    8 hex digits."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True,
+                              text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise FreshCheckError(f"--seeds-from-commit: cannot read the commit of {repo} ({err})") from None
+    return 10**7 + 100 * (int(head[:8], 16) % 10**5)
+
+
+def seed_override(config: dict, start: int) -> dict:
+    """The config keys that replace every seed list of `config` by start, start + 1, ... (as many seeds as before)
+    and send the run to its own workdir."""
+    out: dict = {"workdir": FRESH_WORKDIR}
+    for key in SEED_LISTS:
+        section, name = key.split(".")
+        out.setdefault(section, {})[name] = list(range(start, start + len(config[section][name])))
+    return out
+
+
+def run_fresh(repo: Path, workdir: Path, config: dict, configfile: str | None = None,
+              seeds_from: int | None = None) -> Path:
+    """Run `snakemake --cores all` (on `configfile` over the default, if given; with every seed list from
+    `seeds_from`, if given) in a fresh copy of the workflow; return its claims.csv."""
     wf = copy_workflow(repo, workdir / "wf")
     snakemake = str(Path(sys.executable).with_name("snakemake"))
-    subprocess.run([snakemake, "--cores", "all", *(["--configfile", configfile] if configfile else [])], cwd=wf,
-                   check=True)
+    files = [configfile] if configfile else []
+    if seeds_from is not None:
+        if configfile:
+            raise FreshCheckError("--seeds-from and --configfile: use one of them")
+        override = seed_override(config, seeds_from)
+        (wf / FRESH_CONFIG).write_text(yaml.safe_dump(override, sort_keys=False))
+        files = [FRESH_CONFIG]
+        config = {**config, "workdir": override["workdir"]}
+        print(f"fresh_check: seeds from {seeds_from}: {yaml.safe_dump(override, default_flow_style=True).strip()}")
+    subprocess.run([snakemake, "--cores", "all", *(["--configfile", *files] if files else [])], cwd=wf, check=True)
     return wf / config.get("workdir", ".") / "figures/claims.csv"
 
 
@@ -215,20 +302,29 @@ def main(argv: list[str] | None = None) -> int:
                                                     "after); refused if it exists and is not empty")
     ap.add_argument("--configfile", default=None, help="a config merged over the default (default: none); its "
                                                        "own committed verdict table is the reference")
+    seeds = ap.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds-from", type=int, default=None, metavar="N",
+                       help="replace every seed list of the default config by N, N + 1, ... (another draw of every "
+                            "member)")
+    seeds.add_argument("--seeds-from-commit", action="store_true",
+                       help="the same with N derived from the commit under test (R23: seeds nobody chose)")
     args = ap.parse_args(argv)
     try:
         if args.compare:
             return _report(*map(Path, args.compare))
         repo = Path(args.repo).resolve()
+        seeds_from = commit_seed_start(repo) if args.seeds_from_commit else args.seeds_from
+        if seeds_from is not None and not 0 <= seeds_from < 2**32 - 1000:
+            raise FreshCheckError(f"--seeds-from {seeds_from}: a seed must lie in [0, 2^32)")
         config = resolved_config(repo, args.configfile)
         committed = reference(repo, config, args.configfile)
         if args.workdir:
             work = Path(args.workdir)
             if work.exists() and (not work.is_dir() or any(work.iterdir())):
                 raise FreshCheckError(f"--workdir {work}: already exists and is not empty; give a new folder")
-            return _report(committed, run_fresh(repo, work, config, args.configfile))
+            return _report(committed, run_fresh(repo, work, config, args.configfile, seeds_from))
         with tempfile.TemporaryDirectory(prefix="vgh-fresh-") as tmp:
-            return _report(committed, run_fresh(repo, Path(tmp), config, args.configfile))
+            return _report(committed, run_fresh(repo, Path(tmp), config, args.configfile, seeds_from))
     except FreshCheckError as err:
         print(f"fresh_check: error: {err}", file=sys.stderr)
         return 2
@@ -240,18 +336,24 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report(committed_csv: Path, fresh_csv: Path) -> int:
     committed, fresh = read_verdicts(committed_csv), read_verdicts(fresh_csv)
+    predicted = predicted_tables(committed_csv.with_name(MEMBERS_RECORD))
+    chance, chances = table_chance(predicted, dict(zip(fresh["id"], fresh["verdict"])))
     print(side_by_side(committed, fresh))
     diffs = compare_verdicts(committed, fresh)
-    failing = failing_flips(committed, fresh)
+    flips = [f"{d} (predicted chance of the fresh verdict {chances.get(d.split(':')[0], float('nan')):.3f})"
+             for d in diffs]
+    failing = failing_flips(committed, fresh, chance)
+    where = (f"the chance of a verdict table at most as probable as the fresh one is {chance:.4f} under the committed "
+             f"table's prediction (R22, R23; improbable below {IMPROBABLE})")
     if failing:
-        print(f"\nFAIL: {len(diffs)} verdict(s) differ from {committed_csv}; {', '.join(failing)} flipped "
-              "PASS <-> FAIL or had a recurrence >= 0.9 (R19):", *diffs, sep="\n  ")
+        print(f"\nFAIL: {len(diffs)} verdict(s) differ from {committed_csv}; {', '.join(failing)} flipped PASS <-> "
+              f"FAIL or belong to an improbable table: {where}:", *flips, sep="\n  ")
         return 1
     if diffs:
-        print(f"\nOK (R19): {len(diffs)} verdict(s) differ from {committed_csv}, each one the table marked unstable "
-              "(recurrence < 0.9), none PASS <-> FAIL:", *diffs, sep="\n  ")
+        print(f"\nOK (R23): {len(diffs)} verdict(s) differ from {committed_csv}, none PASS <-> FAIL; {where}:",
+              *flips, sep="\n  ")
         return 0
-    print(f"\nOK: all {len(committed)} verdicts agree with {committed_csv}")
+    print(f"\nOK: all {len(committed)} verdicts agree with {committed_csv}; {where}")
     return 0
 
 

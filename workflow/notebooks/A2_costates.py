@@ -15,7 +15,7 @@
 # fresh noise, it should equal the value gradient grad V_t(x).
 #
 # - LQ: the reference is exact, grad V_t(x) = -2 P_t x. Pooled relative error
-#   sum_q |mean costate - grad V| / sum_q |grad V| over the probe states, mean over seeds.
+#   sum_q |mean costate - grad V| / sum_q |grad V| over the probe states, per seed.
 # - Pendulum (no closed form): the reference is Gaussian smoothing of the start state with antithetic pairs
 #   and independent action noise (it never differentiates through the rollout); cosine per probe state.
 #

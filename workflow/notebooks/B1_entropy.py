@@ -124,7 +124,7 @@ for col, marker, label in (("pd_error", "o", "pooled, all prompts"), ("pd_error_
 lim = claim["checks"]["pd_error_lowest_entropy"]
 if np.isfinite(lim["value"]):
     ax.axhspan(*[max(v, floor) for v in lim["interval"]], color="C0", alpha=0.15, lw=0,
-               label=f"ensemble mean {lim['value']:.3g}, 95% interval")
+               label=f"median member {lim['value']:.3g}, its interval (R21)")
 ax.axhline(thr["max_pd_error_lowest_entropy"], color="k", ls="--", lw=1, label="limit")
 log_scale(ax, "y")
 ax.set_xticks(x, [f"m{r.member}\nstep {r.checkpoint}\ntau {r.temperature:g}" for r in low.itertuples()],

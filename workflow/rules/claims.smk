@@ -2,8 +2,8 @@
 
 
 rule claims_table:
-    """Aggregate every claim record into the verdict table, the report captions and the resolved config that made
-    them (figures/claims_config.yaml)."""
+    """Aggregate every claim record into the verdict table, every member's pass bits (figures/claims_members.csv), the
+    report captions and the resolved config that made them (figures/claims_config.yaml)."""
     input:
         records=expand("results/claims/{claim}.json", claim=CLAIMS),
         # repository files, not outputs: absolute, since outputs are relative to the config's workdir
@@ -11,6 +11,8 @@ rule claims_table:
     output:
         md=report("figures/claims.md", category="Claims", caption="../report/claims.rst"),
         csv=report("figures/claims.csv", category="Claims", caption="../report/claims.rst"),
+        # every member's pass bits: what R22's prediction of a fresh ensemble needs (vgh.fresh_check, R23)
+        members="figures/claims_members.csv",
         captions=expand("results/report/{claim}.rst", claim=CLAIMS),
         # the resolved config that made this table, beside it: the fresh-machine check compares like with like
         config=report("figures/claims_config.yaml", category="Configuration", caption="../report/config.rst"),

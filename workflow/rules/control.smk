@@ -1,5 +1,6 @@
 # Part A: toy continuous control with exact references (independent of the language-model branch).
-# Four single-threaded experiment jobs, so `--cores 2` runs two side by side; each writes one tidy table.
+# Four single-threaded experiment jobs, so `--cores 2` runs two side by side; each writes one tidy table. Each seed of
+# `control.seeds` is an independent replicate with its own system from the config's class (R20).
 
 
 rule control_a1:
@@ -18,6 +19,7 @@ rule control_a1:
         runtime=10,
     params:
         lq=config["control"]["lq"],
+        max_alpha=max(config["control"]["a3"]["alphas"]),  # the class of systems (R20): MS-stable up to it
         seeds=config["control"]["seeds"],
         n_rollouts=config["control"]["a1"]["n_rollouts"],
     script:
@@ -40,6 +42,7 @@ rule control_a2_lq:
         runtime=10,
     params:
         lq=config["control"]["lq"],
+        max_alpha=max(config["control"]["a3"]["alphas"]),
         seeds=config["control"]["seeds"],
         n_probes=config["control"]["a2"]["n_probes"],
         continuations=config["control"]["a2"]["continuations"],

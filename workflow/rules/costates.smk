@@ -1,7 +1,8 @@
 # Part B: transformer costates against exact references by enumerating all 10^L completions (float64).
 # Per group of ensemble members (`pretrain.members_per_job`): one job for their measured checkpoints (each one's
 # whole temperature sweep) and one for the update alignment (B3, config section `alignment`); all single-threaded, so
-# `--cores N` runs N side by side. Each member's numbers are its own (its own seeds), whatever its group. Each rule
+# `--cores N` runs N side by side. Each member's numbers are its own (its own prompts and streams, R20), whatever its
+# group. Each rule
 # takes only the config keys it reads, so a change reruns only the jobs it affects.
 
 
@@ -15,7 +16,7 @@ def costates_rules(g, members):
             checkpoints=[
                 f"results/pretrain/member_{m}/step_{s}" for m in members for s in config["costates"]["checkpoints"]
             ],
-            eval="results/data/eval.parquet",
+            eval=[f"results/data/member_{m}/eval.parquet" for m in members],
         output:
             prompts=[f"results/costates/member_{m}/prompts.parquet" for m in members],
             summary=[f"results/costates/member_{m}/summary.parquet" for m in members],
@@ -48,7 +49,7 @@ def costates_rules(g, members):
             f"update_alignment_group_{g}"
         input:
             checkpoints=[f"results/pretrain/member_{m}/step_{config['alignment']['checkpoint']}" for m in members],
-            eval="results/data/eval.parquet",
+            eval=[f"results/data/member_{m}/eval.parquet" for m in members],
         output:
             [f"results/costates/member_{m}/update_alignment.parquet" for m in members],
         log:
@@ -66,7 +67,6 @@ def costates_rules(g, members):
             alignment=config["alignment"],
             algo=config["trajectory"]["rl"]["algo"],
             n_bootstrap=config["bootstrap"]["n_resamples"],
-            seed=config["costates"]["seed"],
             reward=config["costates"]["reward"],
             n_prompts=config["costates"]["n_prompts"],
             max_batch_rows=config["costates"]["max_batch_rows"],

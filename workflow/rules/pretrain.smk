@@ -12,8 +12,8 @@ for g, members in [] if EXTERNAL else enumerate(GROUPS):
         name:
             f"pretrain_group_{g}"
         input:
-            pretrain="results/data/pretrain.parquet",
-            eval="results/data/eval.parquet",
+            pretrain=[f"results/data/member_{m}/pretrain.parquet" for m in members],
+            eval=[f"results/data/member_{m}/eval.parquet" for m in members],
             tokenizer="results/data/tokenizer",
         output:
             checkpoints=[
@@ -44,7 +44,7 @@ for g, members in [] if EXTERNAL else enumerate(GROUPS):
 
     workflow.get_rule(f"pretrain_group_{g}").docstring = (
         f"Pretrain ensemble members {members} together (member k: seed k, its initialisation and data order) "
-        "on the shared corpus; save each member's trajectory of checkpoints (HF format) and training log. "
+        "each on its own corpus (R20); save each member's trajectory of checkpoints (HF format) and training log. "
         "Rolling resume state lives in resume/pretrain/<group> (not an output): an interrupted run resumes."
     )
 

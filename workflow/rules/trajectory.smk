@@ -15,8 +15,8 @@ for g, members in enumerate(GROUPS):  # trajectory_group_<g>: its members' outpu
             f"trajectory_group_{g}"
         input:
             checkpoints=[f"results/pretrain/member_{m}/step_{s}" for m in members for s in TRAJ_STEPS],
-            rl="results/data/rl.parquet",
-            eval="results/data/eval.parquet",
+            rl=[f"results/data/member_{m}/rl.parquet" for m in members],
+            eval=[f"results/data/member_{m}/eval.parquet" for m in members],
         output:
             metrics=[f"results/trajectory/member_{m}/metrics.parquet" for m in members],
             rl=[f"results/trajectory/member_{m}/rl.parquet" for m in members],

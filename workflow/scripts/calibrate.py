@@ -1,4 +1,4 @@
-"""R19 for one claim (rule calibrate_<ID>): the claim's own check on its nulls and planted positives, and R18's
+"""R19 for one claim (rule calibrate_<ID>): the claim's own check on its nulls and planted positives, and R21's
 rule on each sub-check's nulls at the threshold; one table, results/calibration/<ID>.parquet."""
 from vgh.calibration import calibration_table
 from vgh.claims import run_check

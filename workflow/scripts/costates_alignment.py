@@ -1,7 +1,6 @@
 """Part B (B3), a group of ensemble members: cosines of REINFORCE / RLOO / GRPO update directions with the exact
 grad_theta J vs group size, in exact expectation and sampled, with the permuted-reward null of the algorithm Part C
-runs (each member with its own seed)."""
-import numpy as np
+runs (each member on its own prompts and stream, R20)."""
 import pandas as pd
 import torch
 
@@ -10,18 +9,18 @@ from vgh.io import member_of, write_table
 from vgh.lm.model import load_checkpoint
 from vgh.lm.task import encode_split
 from vgh.runtime import configure, select_device
+from vgh.streams import torch_generator
 
 log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)
 p, a = snakemake.params, snakemake.params.alignment
-evals = pd.read_parquet(snakemake.input.eval)
-for checkpoint, out in zip(snakemake.input.checkpoints, snakemake.output):
+for checkpoint, eval_path, out in zip(snakemake.input.checkpoints, snakemake.input.eval, snakemake.output, strict=True):
     member = member_of(out)
-    assert member_of(checkpoint) == member, (checkpoint, member)
+    assert member_of(checkpoint) == member == member_of(eval_path), (checkpoint, eval_path, member)
+    evals = pd.read_parquet(eval_path)  # the member's own eval prompts (R20)
     model, tok, digit_ids = load_checkpoint(checkpoint, dtype=torch.float64, device=device)
     ids, answers = encode_split(tok, evals, device, p.n_prompts)
-    seed = int(np.random.SeedSequence([p.seed, member, a["checkpoint"], 3]).generate_state(1)[0])
-    gen = torch.Generator(device=device).manual_seed(seed)
+    gen = torch_generator(member, "alignment", a["checkpoint"], device=device)
     log.info("member %d, checkpoint step %d, %d prompts, tau %g, group sizes %s, %d batches each", member,
              a["checkpoint"], len(ids), a["temperature"], a["num_generations"], a["n_batches"])
     table = update_alignment(model, ids, answers, digit_ids, a["temperature"],

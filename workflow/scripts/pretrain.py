@@ -1,7 +1,8 @@
 """Pretraining of a group of ensemble members as one stacked computation: build each member's model from the config
-with its seed (its initialisation and data order), train them together on the shared corpus, publish every member's
-checkpoints and training log. A job reads its members from its outputs (`vgh.io.member_of`)."""
+with its seed (its initialisation and data order), train them together, each on its own corpus (R20), publish every
+member's checkpoints and training log. A job reads its members from its outputs (`vgh.io.member_of`)."""
 import pandas as pd
+import torch
 from transformers import AutoTokenizer
 
 from vgh.io import member_of
@@ -17,12 +18,17 @@ seeds = [member_of(path) for path in snakemake.output.log_tables]  # member k ha
 # one resume folder per group, named by its members (not a param: regrouping reruns no pretraining)
 resume_dir = "resume/pretrain/members_" + "_".join(map(str, seeds))
 tok = AutoTokenizer.from_pretrained(snakemake.input.tokenizer)
-train_ids = encode_prompts(tok, pd.read_parquet(snakemake.input.pretrain)["text"].tolist()).to(device)
-evals = pd.read_parquet(snakemake.input.eval)
-members = {s: build_model(len(tok), train_ids.shape[1], m["n_layer"], m["n_head"], m["n_embd"], s).to(device)
+if [member_of(path) for path in (*snakemake.input.pretrain, *snakemake.input.eval)] != seeds * 2:
+    raise ValueError(f"the corpora and eval splits {snakemake.input} are not those of members {seeds}")
+# each member's own corpus and eval prompts (R20), stacked [K, N, S] / [K, E, P]
+train_ids = torch.stack([encode_prompts(tok, pd.read_parquet(path)["text"].tolist())
+                         for path in snakemake.input.pretrain]).to(device)
+evals = [encode_split(tok, pd.read_parquet(path), device) for path in snakemake.input.eval]
+eval_prompts, eval_answers = torch.stack([e[0] for e in evals]), torch.stack([e[1] for e in evals])
+members = {s: build_model(len(tok), train_ids.shape[2], m["n_layer"], m["n_head"], m["n_embd"], s).to(device)
            for s in seeds}
 log.info("members %s: model: %d parameters each, sequence length %d, device %s", seeds,
-         sum(x.numel() for x in members[seeds[0]].parameters()), train_ids.shape[1], device)
+         sum(x.numel() for x in members[seeds[0]].parameters()), train_ids.shape[2], device)
 
 
 def save_checkpoint(model, folder):
@@ -34,7 +40,7 @@ settings = PretrainSettings(steps=p["steps"], batch_size=p["batch_size"], lr=p["
                             checkpoints=tuple(p["checkpoints"]), eval_every=p["eval_every"])
 outputs = dict(zip([(s, step) for s in seeds for step in p["checkpoints"]], snakemake.output.checkpoints, strict=True))
 with resume_lock(resume_dir):  # one writer per resume folder
-    tables = pretrain(members, train_ids, *encode_split(tok, evals, device), digit_token_ids(tok).to(device),
+    tables = pretrain(members, train_ids, eval_prompts, eval_answers, digit_token_ids(tok).to(device),
                       settings, resume_dir, save_checkpoint, log)
     finish_pretraining(resume_dir, outputs, tables,
                        dict(zip(seeds, snakemake.output.log_tables, strict=True)))

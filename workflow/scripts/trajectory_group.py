@@ -1,5 +1,6 @@
 """Part C, a group of ensemble members in one process: at each checkpoint step, every member's exact metrics, then
-the RL runs of all the members (every seed and the lr sweep's runs) as one stack. One table of each kind per member:
+the RL runs of all the members (every seed and the lr sweep's runs) as one stack, each member on its own RL and eval
+prompts (R20). One table of each kind per member:
 input.checkpoints is member-major (for each member, its steps), output.metrics / .rl / .sweep list one file per
 member, in members order (a job reads its members from its outputs: `vgh.io.member_of`)."""
 import pandas as pd
@@ -15,12 +16,15 @@ steps = [int(s) for s in snakemake.params.steps]
 paths = list(snakemake.input.checkpoints)
 if [member_of(p) for p in paths] != [m for m in members for _ in steps]:
     raise ValueError(f"checkpoints {paths} are not member-major over members {members} x steps {steps}")
-rl_frame, eval_frame = pd.read_parquet(snakemake.input.rl), pd.read_parquet(snakemake.input.eval)
+if [member_of(p) for p in (*snakemake.input.rl, *snakemake.input.eval)] != members * 2:
+    raise ValueError(f"the prompt splits {snakemake.input.rl}, {snakemake.input.eval} are not members {members}")
+# each member's own RL and eval prompts (R20)
+rl_frames, eval_frames = ([pd.read_parquet(p) for p in paths_] for paths_ in (snakemake.input.rl, snakemake.input.eval))
 tables = [{} for _ in members]
 for j, step in enumerate(steps):
     log.info("members %s, checkpoint step %d", members, step)
     group = [paths[i * len(steps) + j] for i in range(len(members))]
-    for mine, measured in zip(tables, measure_trajectory_points(group, step, rl_frame, eval_frame,
+    for mine, measured in zip(tables, measure_trajectory_points(group, members, step, rl_frames, eval_frames,
                                                                 snakemake.params.trajectory, device, log)):
         for name, table in measured.items():
             mine.setdefault(name, []).append(table)

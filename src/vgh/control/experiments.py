@@ -1,36 +1,36 @@
 """The Part-A experiments: each runs over seeds and returns a tidy table (one row per measurement).
 
-Random streams: the LQ system comes from `system_seed`, the pendulum policy from `policy_seed`; every
-(experiment, seed) pair gets its own generator (`stream`), from which probe states and all noise are drawn
-in a fixed order, so the same config and seed give the same numbers.
+A seed is an independent replicate of the experiment (docs/SCIENCE.md, R20): seed s draws its own LQ system from the
+config's class (`lq_system`) and its own pendulum policy (`pendulum_setup`); every (experiment, seed) pair gets its
+own generator (`stream`), from which probe states and all noise are drawn in a fixed order, so the same config and
+seed give the same numbers. A seed's LQ system is the same in A1, A2 and A3.
 """
 from __future__ import annotations
 
 import logging
 import math
 
-import numpy as np
 import pandas as pd
 import torch
 
+from ..streams import torch_generator
 from . import estimators as es
 from . import lq as _lq
 from . import pendulum as _pe
 
 log = logging.getLogger("vgh")
 
-STREAMS = {"a1": 1, "a2_lq": 2, "a2_pendulum": 3, "a3": 4}
-
 
 def stream(seed: int, experiment: str) -> torch.Generator:
     """An independent torch generator for one (experiment, seed) pair."""
-    state = np.random.SeedSequence([int(seed), STREAMS[experiment]]).generate_state(1, dtype=np.uint64)[0]
-    return torch.Generator().manual_seed(int(state) & ((1 << 63) - 1))
+    return torch_generator(int(seed), "control", experiment)
 
 
-def lq_system(n: int, m: int, horizon: int, sigma: float, x0_std: float, system_seed: int) -> _lq.LQSystem:
-    """The random stable LQ system of the config (`control.lq`)."""
-    return _lq.random_lq_system(n, m, horizon, sigma, x0_std, torch.Generator().manual_seed(int(system_seed)))
+def lq_system(seed: int, n: int, m: int, horizon: int, sigma: float, x0_std: float,
+              max_alpha: float = 0.0) -> _lq.LQSystem:
+    """Seed `seed`'s random stable LQ system from the config's class (`control.lq`; mean-square stable up to
+    `max_alpha`, the largest alpha of A3), drawn from its own stream (R20)."""
+    return _lq.random_lq_system(n, m, horizon, sigma, x0_std, stream(seed, "lq_system"), max_alpha=max_alpha)
 
 
 def lq_description(sys: _lq.LQSystem) -> dict[str, float]:
@@ -41,21 +41,27 @@ def lq_description(sys: _lq.LQSystem) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------------------- A1
-def run_a1(sys: _lq.LQSystem, n_rollouts: list[int], seeds: list[int], chunk: int = 1 << 13) -> pd.DataFrame:
-    """SF (leave-one-out baseline) and PD estimates of grad_K J from the same N rollouts, vs the exact gradient.
+def run_a1(lq: dict, max_alpha: float, n_rollouts: list[int], seeds: list[int], chunk: int = 1 << 13
+           ) -> pd.DataFrame:
+    """SF (leave-one-out baseline) and PD estimates of grad_K J from the same N rollouts, vs the exact gradient of
+    each seed's own system (`lq_system(seed, **lq, max_alpha=max_alpha)`).
 
     One row per (seed, N, estimator): rel_error = |g_hat - grad J| / |grad J|, per_rollout_var =
-    tr Cov(per-rollout term) / |grad J|^2, cosine(g_hat, grad J).
+    tr Cov(per-rollout term) / |grad J|^2, cosine(g_hat, grad J), and the seed system's |grad J| and closed-loop
+    spectral radius.
     """
-    g_ref = _lq.exact_policy_gradient(sys)
     rows = []
     for seed in seeds:
+        sys = lq_system(seed, **lq, max_alpha=max_alpha)
+        desc = lq_description(sys)
+        g_ref = _lq.exact_policy_gradient(sys)
         gen = stream(seed, "a1")
         for N in n_rollouts:
             sf, pd_ = es.lq_sf_pd_terms(sys, int(N), gen, chunk)
             for name, terms in (("SF", sf), ("PD", pd_)):
                 rows.append({"seed": seed, "n_rollouts": int(N), "estimator": name,
-                             **es.mean_estimate_stats(terms, g_ref)})
+                             **es.mean_estimate_stats(terms, g_ref), "grad_norm": desc["grad_norm"],
+                             "closed_loop_radius": desc["closed_loop_radius"]})
         log.info("A1 seed %d: SF rel. error at N=%d: %.4f, PD: %.4f", seed, n_rollouts[-1],
                  rows[-2]["rel_error"], rows[-1]["rel_error"])
     return pd.DataFrame(rows)
@@ -72,15 +78,17 @@ def _probe_rows(base: dict, mean: torch.Tensor, se: torch.Tensor, ref: torch.Ten
     return rows
 
 
-def run_a2_lq(sys: _lq.LQSystem, n_probes: int, continuations: list[int], seeds: list[int],
+def run_a2_lq(lq: dict, max_alpha: float, n_probes: int, continuations: list[int], seeds: list[int],
               chunk: int = 1 << 13) -> pd.DataFrame:
-    """Mean costate over M continuations from probe states (t, x) vs the exact value gradient -2 P_t x.
+    """Mean costate over M continuations from probe states (t, x) vs the exact value gradient -2 P_t x of each
+    seed's own system.
 
     Probe states are drawn per seed (t uniform on {0..T-1}, x ~ N(0, x0_std^2 I)); every M uses fresh noise.
     One row per (seed, M, probe, coordinate): costate (mean), se (its standard error), reference.
     """
     rows = []
     for seed in seeds:
+        sys = lq_system(seed, **lq, max_alpha=max_alpha)
         gen = stream(seed, "a2_lq")
         t, x = _lq.sample_probes(sys, n_probes, gen)
         ref = _lq.value_gradient(sys, t, x)
@@ -92,16 +100,17 @@ def run_a2_lq(sys: _lq.LQSystem, n_probes: int, continuations: list[int], seeds:
 
 
 # ---------------------------------------------------------------------------------------------- A2 (pendulum)
-def pendulum_setup(horizon: int, dt: float, sigma: float, hidden: int, policy_seed: int
+def pendulum_setup(seed: int, horizon: int, dt: float, sigma: float, hidden: int
                    ) -> tuple[_pe.Pendulum, _pe.MLPPolicy]:
+    """The pendulum and seed `seed`'s own policy weights, from its own stream (R20)."""
     env = _pe.Pendulum(horizon=int(horizon), dt=float(dt), sigma=float(sigma))
-    return env, _pe.make_policy(int(hidden), torch.Generator().manual_seed(int(policy_seed)))
+    return env, _pe.make_policy(int(hidden), stream(seed, "pendulum_policy"))
 
 
-def run_a2_pendulum(env: _pe.Pendulum, policy: _pe.MLPPolicy, n_probes: int, continuations: list[int],
-                    smoothing_scales: list[float], smoothing_samples: int, seeds: list[int],
-                    chunk: int = 1 << 12) -> pd.DataFrame:
-    """Mean costate (M continuations, autograd through the rollout) vs the Gaussian-smoothing reference.
+def run_a2_pendulum(pendulum: dict, n_probes: int, continuations: list[int], smoothing_scales: list[float],
+                    smoothing_samples: int, seeds: list[int], chunk: int = 1 << 12) -> pd.DataFrame:
+    """Mean costate (M continuations, autograd through the rollout) vs the Gaussian-smoothing reference, each seed
+    with its own policy (`pendulum_setup(seed, **pendulum)`: horizon, dt, sigma, hidden).
 
     Probe start states are drawn per seed. One row per (seed, probe, method, size, scale, coordinate) with
     method "costate" (size = M, scale NaN), "smoothing" (size = antithetic pairs, scale = s) or "noise_free"
@@ -111,6 +120,7 @@ def run_a2_pendulum(env: _pe.Pendulum, policy: _pe.MLPPolicy, n_probes: int, con
     """
     rows = []
     for seed in seeds:
+        env, policy = pendulum_setup(seed, **pendulum)
         gen = stream(seed, "a2_pendulum")
         x = _pe.sample_probes(n_probes, gen)
 
@@ -133,15 +143,17 @@ def run_a2_pendulum(env: _pe.Pendulum, policy: _pe.MLPPolicy, n_probes: int, con
 
 
 # ---------------------------------------------------------------------------------------------- A3
-def run_a3(sys: _lq.LQSystem, alphas: list[float], n_probes: int, continuations: int, seeds: list[int],
+def run_a3(lq: dict, alphas: list[float], n_probes: int, continuations: int, seeds: list[int],
            chunk: int = 1 << 13) -> pd.DataFrame:
-    """State-dependent noise sigma(x) = sigma0 sqrt(1 + alpha |x|^2): detached vs reparameterized costates.
+    """State-dependent noise sigma(x) = sigma0 sqrt(1 + alpha |x|^2): detached vs reparameterized costates, on each
+    seed's own system (mean-square stable up to the largest alpha).
 
     Both backward passes share the same forward noise; the reference is the exact -2 P_t^alpha x. One row per
-    (seed, alpha, backward, probe, coordinate), with the mean-square stability radius of each alpha.
+    (seed, alpha, backward, probe, coordinate), with the mean-square stability radius of the seed's system at alpha.
     """
     rows = []
     for seed in seeds:
+        sys = lq_system(seed, **lq, max_alpha=max(alphas))
         gen = stream(seed, "a3")
         t, x = _lq.sample_probes(sys, n_probes, gen)
         for alpha in alphas:

@@ -53,9 +53,11 @@ def spectral_radius(M: torch.Tensor) -> float:
 
 
 def random_lq_system(n: int, m: int, horizon: int, sigma: float, x0_std: float, generator: torch.Generator, *,
-                     open_loop_radius: float = 0.9, max_closed_loop_radius: float = 0.95,
+                     open_loop_radius: float = 0.9, max_closed_loop_radius: float = 0.95, max_alpha: float = 0.0,
                      max_tries: int = 10_000) -> LQSystem:
-    """Draw A, B, K, Q, R from `generator`; redraw (deterministically) until rho(A + B K) < max_closed_loop_radius.
+    """Draw A, B, K, Q, R from `generator`; redraw (deterministically) until rho(A + B K) < max_closed_loop_radius
+    and the closed loop is mean-square stable with state-dependent noise up to `max_alpha` (`mean_square_radius`
+    < 1: the class of systems of docs/SCIENCE.md R20, whose second moments stay bounded at every alpha of A3).
 
     A is a Gaussian matrix rescaled to spectral radius `open_loop_radius`; B ~ N(0, 1/n); K ~ N(0, 0.3^2/n);
     Q = I + W W'/(4n), R = I/2 + V V'/(10m) with Gaussian W, V; Q_T = Q.
@@ -71,8 +73,11 @@ def random_lq_system(n: int, m: int, horizon: int, sigma: float, x0_std: float, 
         if spectral_radius(A + B @ K) < max_closed_loop_radius:
             Q = torch.eye(n, dtype=DTYPE) + W @ W.T / (4 * n)
             R = 0.5 * torch.eye(m, dtype=DTYPE) + V @ V.T / (10 * m)
-            return LQSystem(A, B, Q, R, Q.clone(), K, int(horizon), float(sigma), float(x0_std))
-    raise RuntimeError(f"no stable closed loop found in {max_tries} draws")
+            sys = LQSystem(A, B, Q, R, Q.clone(), K, int(horizon), float(sigma), float(x0_std))
+            if max_alpha <= 0 or mean_square_radius(sys, max_alpha) < 1:
+                return sys
+    raise RuntimeError(f"no stable closed loop (mean-square stable up to alpha = {max_alpha:g}) found in {max_tries} "
+                       "draws")
 
 
 # --------------------------------------------------------------------------------- exact references

@@ -1,7 +1,7 @@
-"""Claim checks of Part B (B1-B3) under the rules R10 (B1/B2), R14 (B3) and R18 (docs/SCIENCE.md): pure functions of
-the tidy tables, thresholds and the bootstrap's `n_resamples` and `seed` passed in. Each returns a Claim whose
-sub-checks come from `vgh.ensemble` (estimate = mean over members, 95% interval, three-valued verdict, each
-member's value and pass/fail).
+"""Claim checks of Part B (B1-B3) under the rules R10 (B1/B2), R14 (B3), R20 and R21 (docs/SCIENCE.md): pure functions
+of the tidy tables and thresholds. Each returns a Claim whose sub-checks come from `vgh.ensemble` (R21: the count of
+members where each holds, the median and its order-statistic interval, the three-valued verdict, each member's
+value and pass/fail).
 
 Rank correlations need at least three points here (`min_n=3`): two points always rank perfectly.
 
@@ -27,24 +27,24 @@ from .findings import lowest_entropy_limit, old_statistics, outliers, relative_e
 
 
 def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str, float], *, statement: str,
-             metric: str, seed: int) -> Claim:
+             metric: str) -> Claim:
     """B1 under R10: the error of E[lambda_PD] is bounded by C * entropy, falls as the entropy falls, and vanishes
     at the lowest entropy.
 
     Sub-checks (all required): `envelope_check` with x = the prompt's mean per-token entropy h (coverage on the
     held-out half of the prompts >= min_coverage; the relative error's lowest- over highest-quarter ratio <
     max_error_ratio); and the pooled relative error at the lowest mean entropy each member reaches (over
-    checkpoints x temperatures) <= max_pd_error_lowest_entropy (log scale, R18). Reported: the median per-prompt
+    checkpoints x temperatures) <= max_pd_error_lowest_entropy (R21's count). Reported: the median per-prompt
     error there, the carry-chain stratum, the zero-costate baseline, the factor separation (`separation`), the
     error profile (`relative_error_profile`) and the old statistics (`summary`, per member, checkpoint and
     temperature, is read for these only).
     """
     prompts = with_member(prompts)
     env, env_details = envelope_check(prompts, "entropy", thresholds["envelope_quantile"],
-                                      thresholds["min_coverage"], thresholds["max_error_ratio"], seed=seed)
+                                      thresholds["min_coverage"], thresholds["max_error_ratio"])
     low = lowest_entropy_limit(prompts)
     limit = thresholds["max_pd_error_lowest_entropy"]
-    lim = subcheck(low["pd_error"].to_numpy(float), "<=", limit, scale="log",
+    lim = subcheck(low["pd_error"].to_numpy(float), "<=", limit,
                    note="pooled relative error at each member's lowest mean entropy")
     details = {
         "envelope": env_details,
@@ -67,7 +67,7 @@ def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
 
 
 def check_b2(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str, float], *, statement: str,
-             metric: str, seed: int) -> Claim:
+             metric: str) -> Claim:
     """B2 under R10: the error of E[lambda_PD] is bounded by C * gap, gap = E sum_t |onehot(y_t) - p_t| / L (the
     prompts' `gap` column, exact), and falls as the gap falls. Two required sub-checks: `envelope_check` with x =
     gap (coverage on the held-out half of the prompts >= min_coverage; lowest- over highest-quarter error ratio <
@@ -75,7 +75,7 @@ def check_b2(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
     the gap -> 0 and the old through-origin R^2 (`summary`, per member, checkpoint and temperature)."""
     prompts = with_member(prompts)
     env, env_details = envelope_check(prompts, "gap", thresholds["envelope_quantile"], thresholds["min_coverage"],
-                                      thresholds["max_error_ratio"], seed=seed)
+                                      thresholds["max_error_ratio"])
     details = {
         "envelope": env_details,
         "separation": separation(prompts),
@@ -85,7 +85,7 @@ def check_b2(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
     }
     if "gap_embed" in prompts:
         _, emb = envelope_check(prompts, "gap_embed", thresholds["envelope_quantile"], thresholds["min_coverage"],
-                                thresholds["max_error_ratio"], seed=seed)
+                                thresholds["max_error_ratio"])
         details["envelope_embedding_gap"] = emb
     return Claim(
         id="B2", statement=statement, metric=metric, value=env["coverage"].value,
@@ -155,7 +155,7 @@ def b3_per_member(alignment: pd.DataFrame, algo: str, null_quantile: float) -> p
 
 def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float], algo: str = "grpo", *, statement: str,
              metric: str) -> Claim:
-    """B3 under R14, per member then over the ensemble (R18), at the largest group size G of the table, for `algo`
+    """B3 under R14, per member then over the ensemble (R21), at the largest group size G of the table, for `algo`
     (the algorithm Part C runs):
 
     - exact_cosine_largest_G (required): the cosine of `algo`'s exact expected update with grad_theta J >=

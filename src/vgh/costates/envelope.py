@@ -1,7 +1,7 @@
-"""R10's envelope method (docs/SCIENCE.md): the bound e <= C * x of the straight-through costate's error e by a
-per-prompt quantity x (the entropy for B1, the sampling gap for B2), C fitted on a seeded half of the eval prompts
-and its coverage judged on the other half, per member; and the trend that makes it a bound "controlled by x": the
-relative error falls from the highest quarter of x to the lowest."""
+"""R10's envelope method (docs/SCIENCE.md): the bound e <= C * x of the straight-through costate's error e by a per-
+prompt quantity x (the entropy for B1, the sampling gap for B2), C fitted on a half of each member's own eval prompts
+drawn from its stream and its coverage judged on its other half (R10 under R20); and the trend that makes it a bound
+"controlled by x": the relative error falls from the highest quarter of x to the lowest."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 
 from ..ensemble import SubCheck, subcheck, unmeasured, with_member
+from ..streams import numpy_rng
 
 
-def prompt_halves(prompts: pd.DataFrame, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """R10's split of the eval prompts (`prompt_index`): a permutation seeded with `seed`, the first half fits C,
-    the second is held out."""
-    ids = np.sort(prompts["prompt_index"].unique())
-    perm = np.random.default_rng([int(seed), 10]).permutation(ids)
+def prompt_halves(prompt_ids, member: int) -> tuple[np.ndarray, np.ndarray]:
+    """R10's split of a member's eval prompts (`prompt_index` values) by a permutation from the member's own stream
+    (R20): the first half fits C, the second is held out."""
+    ids = np.sort(np.unique(np.asarray(prompt_ids)))
+    perm = numpy_rng(int(member), "prompt_halves").permutation(ids)
     k = (len(ids) + 1) // 2
     return np.sort(perm[:k]), np.sort(perm[k:])
 
@@ -46,18 +47,24 @@ def held_out_coverage(x: np.ndarray, e: np.ndarray, c: float) -> float:
     return float(np.mean(e[below] <= c * x[below]))
 
 
-def coverage_by_member(prompts: pd.DataFrame, xcol: str, error: np.ndarray, quantile: float,
-                       seed: int) -> tuple[float, dict[int, float], np.ndarray]:
-    """C fitted on the fit half of the prompts (every member) and each member's held-out coverage, for the errors
-    `error` (one per row of `prompts`); also the held-out rows' mask."""
-    fit, held = prompt_halves(prompts, seed)
-    in_fit = prompts["prompt_index"].isin(fit).to_numpy()
+def coverage_by_member(prompts: pd.DataFrame, xcol: str, error: np.ndarray, quantile: float
+                       ) -> tuple[dict[int, float], dict[int, float], np.ndarray]:
+    """Per member (R10 under R20): C fitted on the member's own fit half of its prompts (its points at every
+    checkpoint and temperature) and its coverage on its own held-out half, for the errors `error` (one per row of
+    `prompts`). Returns C by member, coverage by member and the held-out rows' mask."""
     x = prompts[xcol].to_numpy(float)
-    c = envelope_constant(x[in_fit], error[in_fit], quantile)
     members = prompts["member"].to_numpy()
-    cov = {int(m): held_out_coverage(x[~in_fit & (members == m)], error[~in_fit & (members == m)], c)
-           for m in sorted(np.unique(members))}
-    return c, cov, ~in_fit
+    index = prompts["prompt_index"].to_numpy()
+    held = np.zeros(len(prompts), bool)
+    cs, cov = {}, {}
+    for m in sorted(np.unique(members)):
+        mine = members == m
+        fit, out = prompt_halves(index[mine], int(m))
+        in_fit, in_held = mine & np.isin(index, fit), mine & np.isin(index, out)
+        held |= in_held
+        cs[int(m)] = envelope_constant(x[in_fit], error[in_fit], quantile)
+        cov[int(m)] = held_out_coverage(x[in_held], error[in_held], cs[int(m)])
+    return cs, cov, held
 
 
 def error_ratio(prompts: pd.DataFrame, xcol: str) -> dict[int, float]:
@@ -78,14 +85,15 @@ def error_ratio(prompts: pd.DataFrame, xcol: str) -> dict[int, float]:
 
 
 def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_coverage: float, max_error_ratio: float,
-                   *, seed: int, error: str = "pd_abs_error") -> tuple[dict[str, SubCheck], dict[str, Any]]:
+                   *, error: str = "pd_abs_error") -> tuple[dict[str, SubCheck], dict[str, Any]]:
     """R10's two required sub-checks of the bound e <= C * x, and their details.
 
     Units: one (member, checkpoint, temperature, prompt) row, e = `error` (|E[lambda_PD] - g*|, exact).
-    - coverage: C = the `quantile` of e/x over the fit half's points (prompts split by `prompt_halves`, every
-      member) whose x lies above that half's median x; each member's coverage is the fraction of its held-out
-      points below its own median x with e <= C * x; >= min_coverage with R18's interval over members.
-    - trend: each member's `error_ratio` (lowest over highest quarter of x) < max_error_ratio, log scale (R18).
+    - coverage, per member (R20): C = the `quantile` of e/x over the points of the member's fit half of its prompts
+      (split by `prompt_halves` from its own stream) whose x lies above that half's median x; the member's coverage
+      is the fraction of its held-out points below their median x with e <= C * x; >= min_coverage with R21's count
+      over members.
+    - trend: each member's `error_ratio` (lowest over highest quarter of x) < max_error_ratio (R21's count).
     Reported: the zero costate (e = |g*|) and the relative error (e / |g*|) scored by the same envelope rule, and
     the held-out coverage of the carry-chain prompts and of the lowest-x decile.
     """
@@ -95,30 +103,30 @@ def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_covera
         return {"coverage": unmeasured(">=", min_coverage, note),
                 "trend": unmeasured("<", max_error_ratio, note)}, {"x": xcol}
     e = prompts[error].to_numpy(float)
-    c, cov, held = coverage_by_member(prompts, xcol, e, quantile, seed)
+    cs, cov, held = coverage_by_member(prompts, xcol, e, quantile)
     members = sorted(cov)
     coverage = subcheck([cov[m] for m in members], ">=", min_coverage,
-                        note=f"C = {c:.4g} fitted on half the prompts, coverage on the other half (R10)")
+                        note="C fitted on half of each member's prompts, coverage on its other half (R10, R20)")
     ratio = error_ratio(prompts, xcol)
-    trend = subcheck([ratio[m] for m in members], "<", max_error_ratio, scale="log",
+    trend = subcheck([ratio[m] for m in members], "<", max_error_ratio,
                      note="pooled relative error, lowest over highest quarter of x, per member (R10)")
     g = prompts["g_norm"].to_numpy(float)
-    c_zero, cov_zero, _ = coverage_by_member(prompts, xcol, g, quantile, seed)
+    _, cov_zero, _ = coverage_by_member(prompts, xcol, g, quantile)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(g > 0, e / g, np.nan)
-    c_rel, cov_rel, _ = coverage_by_member(prompts, xcol, rel, quantile, seed)
+    _, cov_rel, _ = coverage_by_member(prompts, xcol, rel, quantile)
     x = prompts[xcol].to_numpy(float)
+    c_row = prompts["member"].map(cs).to_numpy(float)  # each row's member's C
     strata = {}
     for name, mask in (("carry", prompts["carry"].to_numpy(bool) if "carry" in prompts else None),
                        ("lowest_x_decile", x <= np.nanquantile(x[held], 0.1) if held.any() else None)):
         if mask is not None and (held & mask).any():
-            strata[name] = float(np.mean(e[held & mask] <= c * x[held & mask]))
-    fit, held_ids = prompt_halves(prompts, seed)
-    details = {"x": xcol, "quantile": quantile, "n_members": len(members), "C": c,
-               "fit_prompts": [int(i) for i in fit], "held_out_prompts": [int(i) for i in held_ids],
+            strata[name] = float(np.mean(e[held & mask] <= c_row[held & mask] * x[held & mask]))
+    details = {"x": xcol, "quantile": quantile, "n_members": len(members),
+               "C_by_member": {str(m): v for m, v in cs.items()},
                "coverage_by_member": {str(m): v for m, v in cov.items()},
                "error_ratio_by_member": {str(m): v for m, v in ratio.items()},
-               "zero_costate": {"C": c_zero, "coverage_mean": float(np.nanmean(list(cov_zero.values())))},
-               "relative_error_envelope": {"C": c_rel, "coverage_mean": float(np.nanmean(list(cov_rel.values())))},
+               "zero_costate": {"coverage_mean": float(np.nanmean(list(cov_zero.values())))},
+               "relative_error_envelope": {"coverage_mean": float(np.nanmean(list(cov_rel.values())))},
                "held_out_coverage_strata": strata}
     return {"coverage": coverage, "trend": trend}, details

@@ -67,9 +67,10 @@ def lr_at(step: int, s: PretrainSettings) -> float:
 def pretrain(members: dict[int, torch.nn.Module], train_ids: torch.Tensor, eval_prompts: torch.Tensor,
              eval_answers: torch.Tensor, digit_ids: torch.Tensor, settings: PretrainSettings, resume_dir: str | Path,
              save_checkpoint: Callable[[torch.nn.Module, Path], None], log: logging.Logger) -> dict[int, pd.DataFrame]:
-    """Train a group of members {seed: freshly built GPT-2} with the LM loss on `train_ids` [N, S], stacked
-    (`vgh.lm.pretrain_stack`), member `seed` drawing its batches from a generator seeded with `seed`; return each
-    member's training log. Each model ends with its member's final weights.
+    """Train a group of members {seed: freshly built GPT-2} with the LM loss, member k on its own corpus train_ids[k]
+    ([K, N, S], R20), stacked (`vgh.lm.pretrain_stack`), member `seed` drawing its batches from a generator seeded
+    with `seed`, and its exact eval pass@1 on its own eval prompts (eval_prompts [K, E, P], eval_answers [K, E, L]);
+    return each member's training log. Each model ends with its member's final weights.
 
     Member `seed`'s checkpoints (step 0 = the untrained model) are written by `save_checkpoint(model, folder)` into
     `resume_dir/checkpoints/member_<seed>/step_<s>`; `finish_pretraining` publishes them after this returns.

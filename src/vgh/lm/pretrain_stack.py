@@ -2,14 +2,13 @@
 
 All members' parameters live in one float32 leaf [K, P] (`Members.flat`, each row a member's parameters in
 `named_parameters` order); the named parameters are views of it. One step is one batched forward / backward for all
-K, the per-member gradient norm is one reduction over each row and AdamW is a handful of elementwise ops on the
-whole buffer, so the number of ops per step does not grow with K: that is the gain where ops are dear (a GPU's
-launches). On one CPU thread at the default size the step is bound by its arithmetic (batched matmuls, the tanh
-GELU), not by its ops: a member-step there cost 0.78x (K = 1, 5) to 0.87x (K = 10) of the lone Hugging Face model's
-step (Intel Xeon, 2026-12-02). Each member's numbers are its own: its batch from its own generator, its loss (the
-mean over its tokens, so the gradient of the sum of the K losses is each member's own gradient), its clip and its
-AdamW state.
-"""
+K, the per-member gradient norm is one reduction over each row and AdamW is a handful of elementwise ops on the whole
+buffer, so the number of ops per step does not grow with K: that is the gain where ops are dear (a GPU's launches).
+Each member trains on its own corpus (R20: the corpora stacked [K, N, S], one gather per step). On one CPU thread at
+the default size the step is bound by its arithmetic (batched matmuls, the tanh GELU), not by its ops: a member-step
+there cost 0.78x (K = 1, 5) to 0.87x (K = 10) of the lone Hugging Face model's step (Intel Xeon, 2026-12-02). Each
+member's numbers are its own: its batch from its own generator, its loss (the mean over its tokens, so the gradient
+of the sum of the K losses is each member's own gradient), its clip and its AdamW state."""
 from __future__ import annotations
 
 import math
@@ -92,13 +91,14 @@ def lm_losses(params: dict[str, torch.Tensor], config, batch: torch.Tensor) -> t
 
 def train_step(members: Members, opt: StackedAdamW, train_ids: torch.Tensor, batch_size: int, lr: float,
                generators: list[torch.Generator]) -> torch.Tensor:
-    """One pretraining step of every member at learning rate `lr`: member k's batch is `batch_size` rows of
-    `train_ids` drawn with generators[k] (on `train_ids`' device, as a lone member draws them), its LM loss, its
-    gradient clipped to norm 1 (over its own parameters), one AdamW step. Returns the losses [K], detached, on the
-    device."""
-    idx = torch.stack([torch.randint(0, len(train_ids), (batch_size,), generator=g, device=g.device)
+    """One pretraining step of every member at learning rate `lr`: member k's batch is `batch_size` rows of its own
+    corpus train_ids[k] ([K, N, S]: each member's draw of the data, R20) drawn with generators[k] (on `train_ids`'
+    device, as a lone member draws them), its LM loss, its gradient clipped to norm 1 (over its own parameters), one
+    AdamW step. Returns the losses [K], detached, on the device."""
+    idx = torch.stack([torch.randint(0, train_ids.shape[1], (batch_size,), generator=g, device=g.device)
                        for g in generators])
-    loss = lm_losses(members.params(), members.template.config, train_ids[idx])
+    rows = torch.arange(len(generators), device=train_ids.device).unsqueeze(1)
+    loss = lm_losses(members.params(), members.template.config, train_ids[rows, idx])
     (grad,) = torch.autograd.grad(loss.sum(), members.flat)
     norm = torch.linalg.vector_norm(grad, dim=1, keepdim=True)
     grad.mul_((1.0 / (norm + 1e-6)).clamp_(max=1.0))  # torch.nn.utils.clip_grad_norm_ per member, max_norm 1

@@ -230,8 +230,9 @@ def _sample_recompute(params: dict[str, torch.Tensor], model, prompt_ids: torch.
 @torch.no_grad()
 def exact_pass1(params: dict[str, torch.Tensor], model, prompt_ids: torch.Tensor, answers: torch.Tensor,
                 digit_ids: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
-    """[K, N] exact pass@1 p_q of every run on the same prompts (prompt_ids [N, P], answers [N, L]), computed in
-    float64 whatever the runs' dtype (`vgh.lm.policy.exact_pass1`)."""
+    """[K, N] exact pass@1 p_q of every run on the same prompts (prompt_ids [N, P], answers [N, L]) or each run on
+    its own (prompt_ids [K, N, P], answers [K, N, L]), computed in float64 whatever the runs' dtype
+    (`vgh.lm.policy.exact_pass1`)."""
     params = {name: p.detach().double() for name, p in params.items()}
     if model.config.model_type != "gpt2" and next(model.parameters()).dtype != torch.float64:
         import copy
@@ -239,8 +240,10 @@ def exact_pass1(params: dict[str, torch.Tensor], model, prompt_ids: torch.Tensor
         model = copy.deepcopy(model).double()  # the template's buffers in float64 too
     k = next(iter(params.values())).shape[0]
     out = []
-    for i in range(0, len(prompt_ids), chunk):
-        ids, ans = prompt_ids[i:i + chunk].expand(k, -1, -1), answers[i:i + chunk].expand(k, -1, -1)
+    if prompt_ids.dim() == 2:
+        prompt_ids, answers = prompt_ids.expand(k, -1, -1), answers.expand(k, -1, -1)
+    for i in range(0, prompt_ids.shape[1], chunk):
+        ids, ans = prompt_ids[:, i:i + chunk], answers[:, i:i + chunk]
         logp = completion_logprobs(params, model, ids, ans, digit_ids, 1.0)
         out.append(logp.gather(-1, ans.unsqueeze(-1)).squeeze(-1).sum(-1).exp())
     return torch.cat(out, dim=1)

@@ -1,4 +1,4 @@
-"""Claim checks of Part C (C1, C2) under rules R0, R8, R12, R13 and R18 of docs/SCIENCE.md: pure functions of the tables
+"""Claim checks of Part C (C1, C2) under rules R0, R8, R12, R13 and R21 of docs/SCIENCE.md: pure functions of the tables
 `vgh.trajectory.summary` builds.
 
 - checkpoints: one row per (member, checkpoint) (`predictors.checkpoint_table`): metrics, real gain, G_pred LOO.
@@ -9,8 +9,8 @@
 - sweep_summary: one row per (member, lr) (`lr_rule.lr_rule`): stable, chosen_by_rule, configured.
 
 Sub-checks (roles of `vgh.ensemble`): C1 requires the predicted peak within one checkpoint of the real-gain plateau
-(yes/no per member) and closer to it than the best baseline predictor (R12, Student-t over members); C2 requires
-Spearman(real gain, G_pred LOO) >= min_spearman and Delta > min_delta (R9, R13, R18's Student-t intervals over
+(yes/no per member) and closer to it than the best baseline predictor (R12, sign test over members, R21); C2 requires
+Spearman(real gain, G_pred LOO) >= min_spearman and Delta > min_delta (R9, R13, R21's sign test over
 members). Both carry the binding "configured lr is the lr rule's choice" (R8, yes/no per
 member): when it does not PASS the claim is at best INCONCLUSIVE.
 """
@@ -45,7 +45,7 @@ def lr_is_rule_choice(sweep_summary: pd.DataFrame, configured_lr: float,
 
 def lr_subcheck(sweep_summary: pd.DataFrame, configured_lr: float, members: list[int],
                 min_fraction: float) -> SubCheck:
-    """R8's binding yes/no sub-check over the members (R18's binomial count against `min_fraction`)."""
+    """R8's binding yes/no sub-check over the members (R21's binomial count against `min_fraction`)."""
     ok = lr_is_rule_choice(sweep_summary, configured_lr, members)
     return yes_no_subcheck([ok[m] for m in members], min_fraction, role="binding",
                            note=f"configured trajectory.rl.lr = {configured_lr:g} is the lr rule's choice (R8)")
@@ -120,9 +120,9 @@ def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.D
              n_resamples: int = 1000, seed: int = 0) -> Claim:
     """C1 (R12): per member, the real-gain peak is a plateau (every checkpoint within the max's Student-t interval
     over RL seeds, level thresholds["plateau_level"]); G_pred's (LOO) peak must be within one checkpoint of it
-    (required, yes/no per member, R18's count against min_fraction_within_one) and closer to it than the best
+    (required, yes/no per member, R21's count against min_fraction_within_one) and closer to it than the best
     baseline (a constant guess at each checkpoint, S, H, pass@1, the step; the smallest mean distance over members):
-    m = d(best) - d(G_pred) per member, above min_margin_over_baseline (required, R18's Student-t interval). The
+    m = d(best) - d(G_pred) per member, above min_margin_over_baseline (required, R21's sign test). The
     configured lr is the rule's choice (binding, R8). Reported: every baseline's mean distance, the plateaus, the
     checkpoint-label permutation null (`n_resamples` permutations from `seed`) and whether the real peak is
     interior (`peaks`)."""
@@ -136,7 +136,7 @@ def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.D
     within = yes_no_subcheck((dist["G_pred"] <= 1).tolist(), thresholds["min_fraction_within_one"],
                              note="G_pred's (LOO) peak at most one checkpoint from the real-gain plateau (R12)")
     beats = subcheck(margin.to_numpy(float), ">", float(thresholds["min_margin_over_baseline"]),
-                     note=f"d(best baseline: {best}) - d(G_pred) per member, checkpoint positions; Student-t (R18)")
+                     note=f"d(best baseline: {best}) - d(G_pred) per member, checkpoint positions (R21)")
     lr = lr_subcheck(sweep_summary, configured_lr, members, thresholds["min_fraction_lr_rule"])
     ens = checkpoints.groupby("checkpoint")["gain_mean"].mean()
     observed = float(dist["G_pred"].mean())
@@ -155,7 +155,7 @@ def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.D
         "n_seeds": int(checkpoints["n_seeds"].min()) if len(checkpoints) else 0,
         "corruption_rate": corruption_rate,
         "rule": "R12: per member, d(G_pred) <= 1 checkpoint from the real-gain plateau (yes/no over members) and "
-                "d(best baseline) - d(G_pred) > min_margin_over_baseline (Student-t over members); R8's lr binding",
+                "d(best baseline) - d(G_pred) > min_margin_over_baseline (R21: counts of members); R8's lr binding",
     }
     return Claim(
         id="C1",
@@ -173,9 +173,9 @@ def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.D
 def check_c2(ensemble: pd.DataFrame, member_predictors: pd.DataFrame, checkpoints: pd.DataFrame,
              sweep_summary: pd.DataFrame, thresholds: dict, configured_lr: float, *, statement: str,
              metric: str) -> Claim:
-    """C2 (R9, R13, R18): (a) Spearman(real gain, G_pred LOO) >= thresholds["min_spearman"]; (b) Delta =
+    """C2 (R9, R13, R21): (a) Spearman(real gain, G_pred LOO) >= thresholds["min_spearman"]; (b) Delta =
     rho(G_pred) - max(rho(S), rho(H)) > thresholds["min_delta"] (a tie is not an improvement), per member; both
-    required, each with R18's Student-t interval over members (a member's rho is computed from all its RL seeds).
+    required, each by R21's sign test over members (a member's rho is computed from all its RL seeds).
     R8's lr sub-check binding. rho(S*H) and the ensemble table's nested bootstrap intervals
     (`vgh.trajectory.predictors.ensemble_table`) are reported. `thresholds`: claims.C2."""
     e = ensemble.set_index("statistic")
@@ -189,9 +189,9 @@ def check_c2(ensemble: pd.DataFrame, member_predictors: pd.DataFrame, checkpoint
         return (float(e.loc[name, "lo"]), float(e.loc[name, "hi"])) if name in e.index else (np.nan, np.nan)
 
     sp = subcheck(rho["G_pred"].to_numpy(), ">=", float(thresholds["min_spearman"]),
-                  note="per member from all its RL seeds; Student-t over members (R18)")
+                  note="per member from all its RL seeds; sign test over members (R21)")
     de = subcheck(delta_m.to_numpy(), ">", float(thresholds["min_delta"]),
-                  note="Delta = rho(G_pred) - max(rho(S), rho(H)) per member (R9); Student-t over members (R18)")
+                  note="Delta = rho(G_pred) - max(rho(S), rho(H)) per member (R9); sign test over members (R21)")
     lr = lr_subcheck(sweep_summary, configured_lr, members, thresholds["min_fraction_lr_rule"])
     details = {
         "ensemble": {name: {"estimate": float(r["estimate"]), "interval": [float(r["lo"]), float(r["hi"])]}

@@ -128,8 +128,9 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
                   lrs: list[float], generators: list[torch.Generator], log: logging.Logger | None = None,
                   progress: bool = True, desc: str = "rl", start: dict[str, torch.Tensor] | None = None,
                   names: list[str] | None = None) -> tuple[list[pd.DataFrame], dict[str, torch.Tensor]]:
-    """K = len(lrs) RL runs on the prompts (prompt_ids [N, P], answers [N, L] digit values), run k with learning
-    rate lrs[k] and generator generators[k], every other setting from `s`, from the stacked parameters `start`
+    """K = len(lrs) RL runs on the prompts (prompt_ids [N, P], answers [N, L] digit values; or each run on its own,
+    prompt_ids [K, N, P], answers [K, N, L]), run k with learning rate lrs[k] and generator generators[k], every
+    other setting from `s`, from the stacked parameters `start`
     ([K, ...], `vgh.lm.stacked.stack_models`; left unchanged) or by default all from `model`'s. `model` is the
     template (architecture) and is left unchanged. `names` label the runs in the log (default: their lr). Returns
     each run's curve and the trained stacked parameters (`vgh.lm.stacked`).
@@ -141,12 +142,15 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
     n_samples (B*G). Raises FloatingPointError, naming the run, on a NaN / Inf loss or gradient (checked once a
     step, when the step's numbers leave the device).
     """
-    if s.prompts_per_step > len(prompt_ids):
-        raise ValueError(f"prompts_per_step ({s.prompts_per_step}) exceeds the {len(prompt_ids)} RL prompts")
     if len(lrs) != len(generators) or not lrs:
         raise ValueError(f"one generator per run: {len(lrs)} learning rates, {len(generators)} generators")
+    k, b, g, L = len(lrs), s.prompts_per_step, s.num_generations, answers.shape[-1]
+    if prompt_ids.dim() == 2:  # the same prompts for every run
+        prompt_ids, answers = prompt_ids.expand(k, -1, -1), answers.expand(k, -1, -1)
+    if s.prompts_per_step > prompt_ids.shape[1]:
+        raise ValueError(f"prompts_per_step ({s.prompts_per_step}) exceeds the {prompt_ids.shape[1]} RL prompts")
     log = log or logging.getLogger("vgh")
-    k, b, g, L = len(lrs), s.prompts_per_step, s.num_generations, answers.shape[1]
+    rows = torch.arange(k, device=prompt_ids.device).unsqueeze(1)
     if start is None:
         params = stacked.stack_parameters(model, k)
     else:
@@ -160,13 +164,13 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
     every = max(1, s.steps // 10)
     stats_per_step = []
     for step in tqdm(range(s.steps), desc=desc, file=sys.stderr, disable=not progress, mininterval=1.0):
-        idx = torch.stack([torch.randperm(len(prompt_ids), generator=gen, device=gen.device)[:b]
+        idx = torch.stack([torch.randperm(prompt_ids.shape[1], generator=gen, device=gen.device)[:b]
                            for gen in generators]).to(prompt_ids.device)  # [K, B]
-        comps = stacked.sample_completions(params, model, prompt_ids[idx], digit_ids, L, TEMPERATURE, g,
+        prompts = prompt_ids[rows, idx]  # [K, B, P]: each prompt's prefix runs once for its G completions
+        comps = stacked.sample_completions(params, model, prompts, digit_ids, L, TEMPERATURE, g,
                                            generators)  # [K, B, G, L]
-        rewards = exact_match(comps, answers[idx].unsqueeze(2))  # [K, B, G]
+        rewards = exact_match(comps, answers[rows, idx].unsqueeze(2))  # [K, B, G]
         adv = advantages(rewards, s.algo, s.scale_rewards).to(dtype).reshape(k, b * g, 1)
-        prompts = prompt_ids[idx]  # [K, B, P]: each prompt's prefix runs once for its G completions
         flat = comps.reshape(k, b * g, L)
         old = None
         per_iteration = []  # [5, K] each: clip low, high, region, loss, grad norm
@@ -235,29 +239,39 @@ def rl_train(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: 
     return curve, stacked.unstack_into(model, params, 0)
 
 
-def run_group(models, rl_split: tuple[torch.Tensor, torch.Tensor], eval_split: tuple[torch.Tensor, torch.Tensor],
-              digit_ids: torch.Tensor, s: RLSettings, runs: list[tuple], log: logging.Logger | None = None,
-              progress: bool = True, desc: str = "rl") -> list[pd.DataFrame]:
+def run_group(models, rl_split, eval_split, digit_ids: torch.Tensor, s: RLSettings, runs: list[tuple],
+              log: logging.Logger | None = None, progress: bool = True, desc: str = "rl") -> list[pd.DataFrame]:
     """RL runs as one stack, each from its own starting model: `models` is one model or a list of models of one
     architecture (left unchanged), and each run of `runs` is (seed, lr) from models[0] or (start, seed, lr) from
-    models[start], with a generator seeded by its seed. Every run's curve with exact pass@1 columns from its own
+    models[start], with a generator seeded by its seed. `rl_split` and `eval_split` are (prompt_ids, answers), the
+    same for every model, or a list of them, one per model (each member's own prompts, R20): a run trains on its
+    start's RL split and is measured on its start's splits. Every run's curve with exact pass@1 columns from its own
     start: eval_pass1_before/after, gain (= after - before), rl_pass1_before/after (RL split)."""
     log = log or logging.getLogger("vgh")
     models = list(models) if isinstance(models, (list, tuple)) else [models]
     runs = [(0, *run) if len(run) == 2 else tuple(run) for run in runs]
-    device = rl_split[0].device
+
+    def per_model(split):  # (prompt_ids [M, N, P], answers [M, N, L]), one row per model
+        splits = split if isinstance(split, list) else [split] * len(models)
+        if len(splits) != len(models):
+            raise ValueError(f"{len(splits)} prompt splits for {len(models)} models")
+        return torch.stack([p for p, _ in splits]), torch.stack([a for _, a in splits])
+
+    rl_by_model, eval_by_model = per_model(rl_split), per_model(eval_split)
+    device = rl_by_model[0].device
     gens = [torch.Generator(device=device).manual_seed(int(seed)) for _, seed, _ in runs]
     starts = stacked.stack_models(models)  # one per model: pass@1 before RL
     before = {split: stacked.exact_pass1(starts, models[0], *data, digit_ids).mean(1).tolist()
-              for split, data in (("eval", eval_split), ("rl", rl_split))}
+              for split, data in (("eval", eval_by_model), ("rl", rl_by_model))}
     index = torch.tensor([start for start, _, _ in runs], device=device)
     with torch.no_grad():
         start_params = {n: p[index] for n, p in starts.items()}
+    rl_runs, eval_runs = [tuple(t[index] for t in data) for data in (rl_by_model, eval_by_model)]
     names = [(f"model {start} " if len(models) > 1 else "") + f"seed {seed} lr {lr:g}" for start, seed, lr in runs]
-    curves, params = rl_train_runs(models[0], *rl_split, digit_ids, s, [lr for _, _, lr in runs], gens, log=log,
+    curves, params = rl_train_runs(models[0], *rl_runs, digit_ids, s, [lr for _, _, lr in runs], gens, log=log,
                                    progress=progress, desc=desc, start=start_params, names=names)
     after = {split: stacked.exact_pass1(params, models[0], *data, digit_ids).mean(1).tolist()
-             for split, data in (("eval", eval_split), ("rl", rl_split))}
+             for split, data in (("eval", eval_runs), ("rl", rl_runs))}
     out = []
     for run, ((start, seed, lr), curve) in enumerate(zip(runs, curves)):
         gain = after["eval"][run] - before["eval"][start]
