@@ -8,11 +8,12 @@ at the config's K, with the same code that decides the claim (docs/SCIENCE.md, R
   planted positives at p1 = 0.9 (R21's effect size) and at one member SD on the passing side (p = 0.84).
 - `claim_calibration`: the claim's check function (`vgh.claims.run_check`) on tables built from its own tables
   (`NULLS`: A1 the SF or PD estimator with a planted bias of twice the threshold, A2 the LQ costates likewise, A3
-  additive noise everywhere (detached = reparameterized); B1/B2 sparse errors, zero costate, shuffled within
-  member, constant error; B3 a random direction and permuted rewards (and its planted positive, the algorithm's
-  exact expectation replaced by RLOO's); C1 a constant predictor at each checkpoint, a
-  uniformly random predicted peak and the peak of each single factor (S, H, pass@1); C2 G_pred replaced by its
-  best single factor, by a permutation and by each single factor (S, H, pass@1, the step)), and planted positives.
+  additive noise everywhere (detached = reparameterized); B1/B2 sparse errors, zero costate, shuffled within member,
+  constant error, and the confounders (an error by temperature only, by checkpoint only); B3 a random direction and
+  permuted rewards (and its planted positive, the algorithm's exact expectation replaced by RLOO's); C1 a constant
+  predictor at each checkpoint, a uniformly random predicted peak and the peak of each single factor (S, H, pass@1);
+  C2 G_pred replaced by its best single factor, by a permutation and by each single factor (S, H, pass@1, the step)),
+  and planted positives (C2's truth among them: G_pred = the real gain).
 The recurrence of a verdict is R22's (`vgh.recurrence`). Every draw comes from a generator seeded by the caller.
 """
 from __future__ import annotations
@@ -173,8 +174,29 @@ def _planted_envelope(xcol):
     return make
 
 
+def _by_temperature(t, rng):
+    """A confounder: the relative error depends only on the temperature, e / |g*| = c tau, c the median relative
+    error over the median tau (no prompt-level entropy or gap in it)."""
+    p = t["prompts"]
+    tau, g = p["temperature"].to_numpy(float), p["g_norm"].to_numpy(float)
+    c = float(np.nanmedian(p["pd_abs_error"] / np.where(g > 0, g, np.nan))) / float(np.median(tau))
+    return {**t, "prompts": _errors(p, c * tau * g)}
+
+
+def _by_checkpoint(t, rng):
+    """A confounder: the relative error depends only on the checkpoint, 0.3, 0.1, 0.03, ... down the measured
+    checkpoints (what a training stage, not the entropy or the gap, would do)."""
+    p = t["prompts"]
+    order = {c: i for i, c in enumerate(sorted(p["checkpoint"].unique()))}
+    rel = 0.3 * (1 / 3) ** p["checkpoint"].map(order).to_numpy(float)
+    return {**t, "prompts": _errors(p, rel * p["g_norm"].to_numpy(float))}
+
+
 def _b_nulls(xcol):
     return {
+        "confounder: the relative error depends only on the temperature (c tau)": ("null", _by_temperature, False),
+        "confounder: the relative error depends only on the checkpoint (0.3, 0.1, 0.03, ...)": (
+            "null", _by_checkpoint, False),
         "sparse errors (2% of the points get the largest error, the rest 0)": ("null", _sparse, True),
         "zero costate (e = |g*|)": ("null", lambda t, rng: {**t, "prompts": _errors(
             t["prompts"], t["prompts"]["g_norm"].to_numpy(float))}, False),
@@ -369,6 +391,12 @@ def _c2_planted(t, rng):
     return _lr_is_right({**t, "member_predictors": mp}, rng)
 
 
+def _c2_truth(t, rng):
+    """The truth as the predictor: G_pred's Spearman with the real gain is 1 in every member (the lr rule as
+    measured)."""
+    return _g_pred_as(t, lambda m, d: 1.0)
+
+
 def _permuted_rho(t, rng):
     c = t["checkpoints"]
 
@@ -395,7 +423,8 @@ NULLS: dict[str, Callable[[dict, dict], dict]] = {
                           **{f"G_pred replaced by {name}": ("null", _single_factor_rho(column), False)
                              for name, column in SINGLE_FACTORS.items()},
                           "planted: G_pred's rho, its best single factor's 0.1 lower, the configured lr right "
-                          "(chance falls only)": ("positive", _c2_planted, True)},
+                          "(chance falls only)": ("positive", _c2_planted, True),
+                          "planted: G_pred is the real gain (the truth, rho = 1)": ("positive", _c2_truth, False)},
 }
 
 
