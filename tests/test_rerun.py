@@ -65,9 +65,10 @@ def test_alignment_key_reruns_b3_only(smoke_run, tmp_path):
 
 def test_a_new_member_runs_alone(smoke_run, tmp_path):
     """A new member in a group of its own runs alone (a new member in an existing group reruns that group's job)."""
-    jobs = planned(smoke_run, tmp_path, {"pretrain": {"seeds": [0, 1, 2], "members_per_job": 2}})
+    jobs = planned(smoke_run, tmp_path, {"pretrain": {"seeds": [1000, 1001, 1002], "members_per_job": 2}})
     assert jobs.get("pretrain") == 1 and jobs.get("costates") == 1 and jobs.get("trajectory") == 1, jobs
-    assert "data" not in jobs and part_a_or_b(jobs) == ["costates", "pretrain", "update_alignment"]
+    assert jobs.get("data") == 1, jobs  # the new member's own data draw (R20), no other member's
+    assert part_a_or_b(jobs) == ["costates", "data", "pretrain", "update_alignment"]
 
 
 def test_slurm_profile_names_only_rules_that_exist(smoke_run):

@@ -53,8 +53,9 @@ def test_every_claim_has_record_and_figure(smoke_out):
 
 def test_smoke_marks_what_its_shapes_fix(smoke_out):
     """R17: each record's sub-checks are its claim table entry's `subchecks`; at the smoke config's K = 2 every
-    yes/no count is marked not meaningful (no count can PASS or FAIL), A2's power and closeness carry the smoke
-    config's mark, the marked sub-checks are left out of the verdict, and the verdict table names them."""
+    sub-check with member values is marked not meaningful (R21: no count of 2 can PASS or FAIL), A2's power and
+    closeness carry the smoke config's mark, the marked sub-checks are left out of the verdict (every smoke verdict is
+    INCONCLUSIVE), and the verdict table names them."""
     from vgh.claims import load_claim_table
     from vgh.ensemble import claim_verdict
 
@@ -64,10 +65,10 @@ def test_smoke_marks_what_its_shapes_fix(smoke_out):
         rec = json.loads((smoke_out / f"results/claims/{cid}.json").read_text())
         assert set(rec["checks"]) == set(entries[cid]["subchecks"]), cid
         for name, c in rec["checks"].items():
-            if c.get("yes_no") or (cid == "A2" and name in ("pendulum_power", "pendulum_closeness")):
+            if c["per_member"] or (cid == "A2" and name in ("pendulum_power", "pendulum_closeness")):
                 assert c.get("meaningful") is False and "not meaningful at this size" in c["note"], (cid, name)
         counted = {n: c for n, c in rec["checks"].items() if c.get("meaningful", True)}
-        assert rec["verdict"] == (claim_verdict(counted) if counted else "INCONCLUSIVE"), cid
+        assert rec["verdict"] == (claim_verdict(counted) if counted else "INCONCLUSIVE") == "INCONCLUSIVE", cid
     assert "not counted, not meaningful at this size: pendulum_closeness, pendulum_power" in md
 
 
@@ -106,10 +107,11 @@ def test_the_ensemble_members_are_distinct_runs_and_every_table_names_its_member
     # the Part C summary covers every member
     summary = pd.read_parquet(smoke_out / "results/trajectory/checkpoints.parquet")
     assert set(summary["member"]) == set(members)
-    # every claim record of Parts B and C has one verdict per member
+    # every claim record of Parts B and C has one value per member, and names its members (R22)
     for cid in ("B1", "B2", "B3", "C1", "C2"):
         rec = json.loads((smoke_out / f"results/claims/{cid}.json").read_text())
-        assert len(rec["member_verdicts"]) == len(members), cid
+        assert rec["members"] == members, cid
+        assert all(len(c["per_member"]) == len(members) for c in rec["checks"].values() if c["per_member"]), cid
 
 
 def test_second_dry_run_has_nothing_to_do(smoke_run):

@@ -15,11 +15,11 @@
 # enumerated, float64). The straight-through pathwise costate lambda_PD is biased; its bias
 # e = |E[lambda_PD] - g*| is computed exactly. The score-function costate lambda_SF is unbiased, so its error is
 # shown at a fixed sample budget N. Entropy h: the prompt's mean per-token entropy, exact over completions.
-# Every table comes from each of the K pretraining members (the ensemble, SCIENCE.md R0).
+# Every table comes from each of the K members, each with its own prompts (the ensemble, SCIENCE.md R20).
 #
 # The verdict comes from the claim record (rule claim_B1, `vgh.costates.checks.check_b1`; SCIENCE.md R10), one
-# unit per (member, checkpoint, tau, prompt): the **envelope** e <= C h (C fitted on half the prompts, points
-# above their median h; coverage per member on the other half's points below its median), the **trend** (the
+# unit per (member, checkpoint, tau, prompt): the **envelope** e <= C h (per member, C fitted on half its own
+# prompts, points above their median h; coverage on its other half's points below their median), the **trend** (the
 # relative error in the lowest quarter of h over that in the highest, < 1) and the **limit**, the pooled
 # relative error sum |E[lambda_PD] - g*| / sum |g*| at the lowest mean entropy each member reaches.
 # Reported: the median per-prompt error there and the carry-chain prompts as their own stratum; Spearman(e, h) and
@@ -38,6 +38,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from vgh.claims import record_summary
+from vgh.costates.envelope import envelope_halves
 from vgh.io import read_json, read_tables
 from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
@@ -82,28 +83,31 @@ ax.legend(handles=[Line2D([], [], color=colors[c], marker="o", label=f"step {c}"
     Line2D([], [], color="k", ls="--", label=f"limit at the lowest entropy: {thr['max_pd_error_lowest_entropy']:g}")],
     fontsize="x-small", loc="best")
 
-# (b) the envelope e <= C h: the fit half's points above its median (grey), held-out points below their median
+# (b) the envelope e <= C h, per member (R10 under R20): each member's fit half above its median h (grey), its
+# held-out points below their median, covered or not by its own C
 ax = axes[1]
 env = claim["details"]["envelope"]
-fit, held = env.get("fit_prompts", []), env.get("held_out_prompts", [])  # R10: the check's prompt halves
-c_env = env.get("C", float("nan"))
+c_of = {int(m): float(c) for m, c in env.get("C_by_member", {}).items()}
 floor = 1e-12
-f = prompts[prompts["prompt_index"].isin(fit)]
-h = prompts[prompts["prompt_index"].isin(held)]
-f_up = f[f["entropy"] > f["entropy"].median()]
-ax.scatter(f_up["entropy"].clip(lower=floor), f_up["pd_abs_error"].clip(lower=floor), s=6, color="0.6",
-           alpha=0.5, label="fit half of the prompts, above its median h")
-first = h["member"].min() if len(h) else None
-for m, d in h.groupby("member"):
-    low = d[d["entropy"] < d["entropy"].median()]
-    ok = low["pd_abs_error"] <= c_env * low["entropy"]
+in_fit, in_held = envelope_halves(prompts)
+for i, (m, d) in enumerate(prompts.groupby("member")):
+    f = d[in_fit[d.index]]
+    f_up = f[f["entropy"] > f["entropy"].median()]
+    ax.scatter(f_up["entropy"].clip(lower=floor), f_up["pd_abs_error"].clip(lower=floor), s=6, color="0.6",
+               alpha=0.5, label="each member's fit half, above its median h" if i == 0 else None)
+    h = d[in_held[d.index]]
+    low = h[h["entropy"] < h["entropy"].median()]
+    ok = low["pd_abs_error"] <= c_of.get(int(m), np.nan) * low["entropy"]
     ax.scatter(low.loc[ok, "entropy"].clip(lower=floor), low.loc[ok, "pd_abs_error"].clip(lower=floor), s=9,
-               color="C0", alpha=0.6, label="held-out prompts, below median h: covered" if m == first else None)
+               color="C0", alpha=0.6, label="held-out prompts, below median h: covered" if i == 0 else None)
     ax.scatter(low.loc[~ok, "entropy"].clip(lower=floor), low.loc[~ok, "pd_abs_error"].clip(lower=floor), s=14,
-               color="C3", marker="x", label="held-out prompts, below median h: outside" if m == first else None)
+               color="C3", marker="x", label="held-out prompts, below median h: outside" if i == 0 else None)
 hs = np.linspace(0, max(float(np.nan_to_num(prompts["entropy"].max())), 1e-3), 200)[1:]
-if np.isfinite(c_env):
-    ax.plot(hs, c_env * hs, "k-", lw=1.2, label=f"C h, C = {c_env:.3g} (99th pct of e/h, fit half)")
+finite_c = [c for c in c_of.values() if np.isfinite(c)]
+for i, c in enumerate(finite_c):
+    ax.plot(hs, c * hs, "k-", lw=0.6, alpha=0.4,
+            label=f"C h per member (99th pct of e/h, its fit half; median C {np.median(finite_c):.3g})"
+            if i == 0 else None)
 log_scale(ax, "xy")
 sub = claim["checks"]["envelope_coverage_entropy"]
 ax.set(xlabel="prompt's mean per-token entropy h (nats)", ylabel=r"$e = \|E[\lambda_{PD}] - g^*\|$ per prompt",

@@ -14,11 +14,11 @@
 # expectation by enumeration; E of its square is 1 - |p|^2 <= entropy). The bound's form is
 # e = |E[lambda_PD] - g*| <= C gamma, one unit per (member, checkpoint, tau, prompt).
 #
-# The verdict comes from the claim record (rule claim_B2, `vgh.costates.checks.check_b2`; SCIENCE.md R10): C is
-# fitted on half the prompts (points above their median gamma), the coverage of e <= C gamma measured per member
-# on the other half's points below its median (towards gamma -> 0, where a bound says most and a non-vanishing
-# error such as the carry chains breaks it); and the relative error must fall from the highest quarter of gamma to
-# the lowest. The zero costate (e = |g*|) scored by the same envelope is in the panel's title.
+# The verdict comes from the claim record (rule claim_B2, `vgh.costates.checks.check_b2`; SCIENCE.md R10, R20): per
+# member, C is fitted on half of its own prompts (points above their median gamma), the coverage of e <= C gamma
+# measured on its other half's points below their median (towards gamma -> 0, where a bound says most and a
+# non-vanishing error such as the carry chains breaks it); and the relative error must fall from the highest quarter
+# of gamma to the lowest. The zero costate (e = |g*|) scored by the same envelope is in the panel's title.
 # Left: the envelope; right: the pooled relative error as gamma -> 0 per member (faint) and over the ensemble
 # (bold), a reported finding. The old through-origin R^2 of the pooled error is kept in the record's details.
 
@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from vgh.claims import record_summary
+from vgh.costates.envelope import envelope_halves
 from vgh.io import read_json, read_tables
 from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
@@ -50,18 +51,19 @@ pd.DataFrame(claim["details"]["relative_error_profile"]["by_gap_bin"])
 set_style()
 members = sorted(prompts["member"].unique())
 env = claim["details"]["envelope"]
-fit, held = env.get("fit_prompts", []), env.get("held_out_prompts", [])  # R10: the check's prompt halves
-c_env = env.get("C", float("nan"))
+c_of = {int(m): float(c) for m, c in env.get("C_by_member", {}).items()}  # R10 under R20: each member's own C
 floor = 1e-12
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
 ax = axes[0]
-f = prompts[prompts["prompt_index"].isin(fit)]
-f_up = f[f["gap"] > f["gap"].median()]
-ax.scatter(f_up["gap"].clip(lower=floor), f_up["pd_abs_error"].clip(lower=floor), s=6, color="0.6", alpha=0.5,
-           label="fit half of the prompts, above its median gap")
-for i, (m, d) in enumerate(prompts[prompts["prompt_index"].isin(held)].groupby("member")):
-    low = d[d["gap"] < d["gap"].median()]
-    ok = low["pd_abs_error"] <= c_env * low["gap"]
+in_fit, in_held = envelope_halves(prompts)
+for i, (m, d) in enumerate(prompts.groupby("member")):
+    f = d[in_fit[d.index]]
+    f_up = f[f["gap"] > f["gap"].median()]
+    ax.scatter(f_up["gap"].clip(lower=floor), f_up["pd_abs_error"].clip(lower=floor), s=6, color="0.6", alpha=0.5,
+               label="each member's fit half, above its median gap" if i == 0 else None)
+    h = d[in_held[d.index]]
+    low = h[h["gap"] < h["gap"].median()]
+    ok = low["pd_abs_error"] <= c_of.get(int(m), np.nan) * low["gap"]
     carry = low["carry"].astype(bool) if "carry" in low else pd.Series(False, index=low.index)
     for sel, marker, what in ((ok & ~carry, "o", "covered"), (ok & carry, "^", "covered, carry"),
                               (~ok & ~carry, "x", "outside"), (~ok & carry, "v", "outside, carry")):
@@ -69,8 +71,11 @@ for i, (m, d) in enumerate(prompts[prompts["prompt_index"].isin(held)].groupby("
                    s=12, marker=marker, color="C0" if "covered" in what else "C3", alpha=0.7,
                    label=f"held out, below median gap: {what}" if i == 0 else None)
 gs = np.linspace(0, max(float(np.nan_to_num(prompts["gap"].max())), 1e-3), 200)[1:]
-if np.isfinite(c_env):
-    ax.plot(gs, c_env * gs, "k-", lw=1.2, label=rf"C $\gamma$, C = {c_env:.3g} (99th pct of e/$\gamma$, fit half)")
+finite_c = [c for c in c_of.values() if np.isfinite(c)]
+for i, c in enumerate(finite_c):
+    ax.plot(gs, c * gs, "k-", lw=0.6, alpha=0.4,
+            label=rf"C $\gamma$ per member (99th pct of e/$\gamma$ on its fit half; median C "
+                  f"{np.median(finite_c):.3g})" if i == 0 else None)
 log_scale(ax, "xy")
 sub = claim["checks"]["envelope_coverage_gap"]
 ax.set(xlabel=r"prompt's sampling gap $\gamma = E\,\sum_t\|\mathrm{onehot}(y_t)-p_t\|_2 / L$",

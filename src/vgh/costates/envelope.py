@@ -47,6 +47,20 @@ def held_out_coverage(x: np.ndarray, e: np.ndarray, c: float) -> float:
     return float(np.mean(e[below] <= c * x[below]))
 
 
+def envelope_halves(prompts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(in_fit, in_held): the rows of `prompts` (columns member, prompt_index) in their member's fit half and in its
+    held-out half (`prompt_halves`, each member from its own stream, R20)."""
+    members = prompts["member"].to_numpy()
+    index = prompts["prompt_index"].to_numpy()
+    in_fit, in_held = np.zeros(len(prompts), bool), np.zeros(len(prompts), bool)
+    for m in np.unique(members):
+        mine = members == m
+        fit, out = prompt_halves(index[mine], int(m))
+        in_fit |= mine & np.isin(index, fit)
+        in_held |= mine & np.isin(index, out)
+    return in_fit, in_held
+
+
 def coverage_by_member(prompts: pd.DataFrame, xcol: str, error: np.ndarray, quantile: float
                        ) -> tuple[dict[int, float], dict[int, float], np.ndarray]:
     """Per member (R10 under R20): C fitted on the member's own fit half of its prompts (its points at every
@@ -54,17 +68,13 @@ def coverage_by_member(prompts: pd.DataFrame, xcol: str, error: np.ndarray, quan
     `prompts`). Returns C by member, coverage by member and the held-out rows' mask."""
     x = prompts[xcol].to_numpy(float)
     members = prompts["member"].to_numpy()
-    index = prompts["prompt_index"].to_numpy()
-    held = np.zeros(len(prompts), bool)
+    in_fit, in_held = envelope_halves(prompts)
     cs, cov = {}, {}
     for m in sorted(np.unique(members)):
         mine = members == m
-        fit, out = prompt_halves(index[mine], int(m))
-        in_fit, in_held = mine & np.isin(index, fit), mine & np.isin(index, out)
-        held |= in_held
-        cs[int(m)] = envelope_constant(x[in_fit], error[in_fit], quantile)
-        cov[int(m)] = held_out_coverage(x[in_held], error[in_held], cs[int(m)])
-    return cs, cov, held
+        cs[int(m)] = envelope_constant(x[mine & in_fit], error[mine & in_fit], quantile)
+        cov[int(m)] = held_out_coverage(x[mine & in_held], error[mine & in_held], cs[int(m)])
+    return cs, cov, in_held
 
 
 def error_ratio(prompts: pd.DataFrame, xcol: str) -> dict[int, float]:
