@@ -2,13 +2,15 @@
 import os
 
 from vgh.claims import claim_job, figure_job, load_claim_table
-from vgh.config import ConfigError, load_schema, validate_config
+from vgh.config import ConfigError, load_schema, resolve_locations, validate_config
 from vgh.runtime import OFFLINE_ENV
 
 # Nothing reaches the network at run time; figures render without a display.
 os.environ.update(OFFLINE_ENV)
 
-try:
+try:  # where this config writes (`workdir`) and reads (external checkpoints), from the files that name them
+    resolve_locations(config, workflow.config_settings.configfiles, workflow.basedir,
+                      f"{workflow.basedir}/config/config.yaml")
     validate_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")))
 except ConfigError as err:
     raise WorkflowError(f"Invalid config: {err}") from None
