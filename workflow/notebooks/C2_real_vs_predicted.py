@@ -30,18 +30,17 @@ if "snakemake" not in globals():  # run by hand from the repo root against an ex
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 
 from vgh.claims import record_summary
-from vgh.io import read_json
+from vgh.io import read_json, read_table
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
 from vgh.trajectory.predictors import ENSEMBLE_STATISTICS, PREDICTORS
 
 log = configure(snakemake.threads, snakemake.log[0])
-table = pd.read_parquet(snakemake.input.checkpoints).sort_values(["member", "checkpoint"])
-mp = pd.read_parquet(snakemake.input.member_predictors)
-ens = pd.read_parquet(snakemake.input.ensemble)
+table = read_table(snakemake.input.checkpoints).sort_values(["member", "checkpoint"])
+mp = read_table(snakemake.input.member_predictors)
+ens = read_table(snakemake.input.ensemble)
 claim = read_json(snakemake.input.claim)  # the record of rule claim_C2
 thr, rl = claim["config"]["thresholds"], snakemake.params.rl
 log.info(record_summary(claim))

@@ -1,14 +1,13 @@
 """figures/calibration.png|pdf and figures/calibration.md from every claim's calibration table (R19)."""
 import matplotlib.pyplot as plt
-import pandas as pd
 
-from vgh.io import write_text
+from vgh.io import read_tables, write_text
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
 
 log = configure(snakemake.threads, snakemake.log[0])
 set_style()
-t = pd.concat([pd.read_parquet(p) for p in snakemake.input], ignore_index=True)
+t = read_tables(list(snakemake.input))
 t["label"] = t["claim"] + " " + t["level"] + ": " + t["target"] + " | " + t["case"]
 fig, ax = plt.subplots(figsize=(11, 0.22 * len(t) + 1.2))
 y = range(len(t))[::-1]

@@ -5,7 +5,7 @@ import pandas as pd
 import torch
 
 from vgh.costates.measure import measure_costates, summarize
-from vgh.io import member_of, write_table
+from vgh.io import member_of, read_table, write_table
 from vgh.lm.model import load_checkpoint
 from vgh.lm.task import encode_split
 from vgh.runtime import configure, select_device
@@ -13,7 +13,7 @@ from vgh.runtime import configure, select_device
 log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)
 c, steps = snakemake.params.costates, snakemake.params.steps
-evals = pd.read_parquet(snakemake.input.eval)
+evals = read_table(snakemake.input.eval)
 for i, (prompts_out, summary_out) in enumerate(zip(snakemake.output.prompts, snakemake.output.summary)):
     member = member_of(prompts_out)
     tables = []

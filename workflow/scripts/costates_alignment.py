@@ -2,11 +2,10 @@
 grad_theta J vs group size, in exact expectation and sampled, with the permuted-reward null of the algorithm Part C
 runs (each member with its own seed)."""
 import numpy as np
-import pandas as pd
 import torch
 
 from vgh.costates.alignment import update_alignment
-from vgh.io import member_of, write_table
+from vgh.io import member_of, read_table, write_table
 from vgh.lm.model import load_checkpoint
 from vgh.lm.task import encode_split
 from vgh.runtime import configure, select_device
@@ -14,7 +13,7 @@ from vgh.runtime import configure, select_device
 log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)
 p, a = snakemake.params, snakemake.params.alignment
-evals = pd.read_parquet(snakemake.input.eval)
+evals = read_table(snakemake.input.eval)
 for checkpoint, out in zip(snakemake.input.checkpoints, snakemake.output):
     member = member_of(out)
     assert member_of(checkpoint) == member, (checkpoint, member)

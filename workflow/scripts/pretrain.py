@@ -1,10 +1,9 @@
 """Pretraining of a group of ensemble members as one stacked computation: build each member's model from the config
 with its seed (its initialisation and data order), train them together on the shared corpus, publish every member's
 checkpoints and training log. A job reads its members from its outputs (`vgh.io.member_of`)."""
-import pandas as pd
 from transformers import AutoTokenizer
 
-from vgh.io import member_of
+from vgh.io import member_of, read_table
 from vgh.lm.model import build_model
 from vgh.lm.pretrain import PretrainSettings, finish_pretraining, pretrain, resume_lock
 from vgh.lm.task import digit_token_ids, encode_prompts, encode_split
@@ -17,8 +16,8 @@ seeds = [member_of(path) for path in snakemake.output.log_tables]  # member k ha
 # one resume folder per group, named by its members (not a param: regrouping reruns no pretraining)
 resume_dir = "resume/pretrain/members_" + "_".join(map(str, seeds))
 tok = AutoTokenizer.from_pretrained(snakemake.input.tokenizer)
-train_ids = encode_prompts(tok, pd.read_parquet(snakemake.input.pretrain)["text"].tolist()).to(device)
-evals = pd.read_parquet(snakemake.input.eval)
+train_ids = encode_prompts(tok, read_table(snakemake.input.pretrain)["text"].tolist()).to(device)
+evals = read_table(snakemake.input.eval)
 members = {s: build_model(len(tok), train_ids.shape[1], m["n_layer"], m["n_head"], m["n_embd"], s).to(device)
            for s in seeds}
 log.info("members %s: model: %d parameters each, sequence length %d, device %s", seeds,

@@ -4,7 +4,7 @@ input.checkpoints is member-major (for each member, its steps), output.metrics /
 member, in members order (a job reads its members from its outputs: `vgh.io.member_of`)."""
 import pandas as pd
 
-from vgh.io import member_of, write_table
+from vgh.io import member_of, read_table, write_table
 from vgh.runtime import configure, select_device
 from vgh.trajectory.checkpoint import measure_trajectory_points
 
@@ -15,7 +15,7 @@ steps = [int(s) for s in snakemake.params.steps]
 paths = list(snakemake.input.checkpoints)
 if [member_of(p) for p in paths] != [m for m in members for _ in steps]:
     raise ValueError(f"checkpoints {paths} are not member-major over members {members} x steps {steps}")
-rl_frame, eval_frame = pd.read_parquet(snakemake.input.rl), pd.read_parquet(snakemake.input.eval)
+rl_frame, eval_frame = read_table(snakemake.input.rl), read_table(snakemake.input.eval)
 tables = [{} for _ in members]
 for j, step in enumerate(steps):
     log.info("members %s, checkpoint step %d", members, step)
