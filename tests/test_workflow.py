@@ -132,11 +132,13 @@ def test_lint_is_clean(smoke_run):
 
 
 def test_report_builds(smoke_run, smoke_out):
-    snakemake(smoke_run, "--report", "report.html", *SMOKE)
+    proc = snakemake(smoke_run, "--report", "report.html", *SMOKE)
     html = (smoke_out / "report.html").read_text(errors="replace")  # relative to the workdir, like every output
     assert len(html) > 10_000
     for cid in claim_ids(smoke_out):
         assert cid in html
+    assert f"The report goes to {SMOKE_OUT}/report.html" in proc.stderr  # issue 31: not only "Report created."
+    assert "Undefined substitution" not in html and "System Message" not in html  # docutils' errors, if any
 
 
 def test_forced_rerun_reproduces_every_table(smoke_run, smoke_out):
@@ -245,3 +247,9 @@ def test_readme_command_works_verbatim(smoke_run, command, tmp_path):
     if figures:
         ran = set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout + proc.stderr, re.M))
         assert ran == {f"fig_{Path(f).stem.split('_')[0]}" for f in figures}, ran
+        # issue 31: the run ends naming its verdict table, its figures and the report command
+        assert f"Verdict table: {SMOKE_OUT}/figures/claims.md (8 claims:" in proc.stderr, proc.stderr[-2000:]
+        assert f"snakemake --report report.html --configfile config/smoke.yaml  (writes {SMOKE_OUT}/report.html)" \
+            in proc.stderr
+    if "my_model.yaml" in args:  # issue 31: a user's config writes under runs/<its name>/, never the committed files
+        assert (smoke_run / "runs/my_model").is_dir() and "figures/claims.md" in proc.stdout

@@ -277,14 +277,21 @@ def claims_markdown(table: "pd.DataFrame", title: str = "") -> str:
     return (f"{title}\n\n" if title else "") + head + body + f"\n{len(table)} claims: {counts}.\n"
 
 
+def _rst(text: Any) -> str:
+    """Plain text from a record inside reStructuredText: its markup characters escaped, so that a threshold such
+    as "|g0 - r| >= 3 SE" reads as written instead of as a substitution reference."""
+    return "".join("\\" + ch if ch in "\\*`|_[]<>:" else ch for ch in str(text))
+
+
 def caption_rst(record: dict[str, Any], description: str) -> str:
-    """A report caption: what is plotted (static text) and the verdict with its numbers (from the record)."""
-    checks = "; ".join(f"{name}: {_fmt(c['value'])}{_fmt_interval(c.get('interval'))} ({c['threshold']}) "
-                       f"{c['verdict']}" for name, c in record.get("checks", {}).items())
+    """A report caption: what is plotted (static reStructuredText) and the verdict with its numbers (from the record,
+    escaped: the report renders the caption as reStructuredText)."""
+    checks = "; ".join(f"{_rst(name)}: {_rst(_fmt(c['value']) + _fmt_interval(c.get('interval')))} "
+                       f"({_rst(c['threshold'])}) {c['verdict']}" for name, c in record.get("checks", {}).items())
     mv = record.get("member_verdicts", [])
     members = f" Members passing alone: {sum(v == PASS for v in mv)}/{len(mv)} ({', '.join(mv)})." if mv else ""
     if record.get("recurrence") is not None:
         members += f" Recurrence over member resamples: {_fmt(record['recurrence'])}."
-    return (f"{description.strip()}\n\n**Verdict: {record['verdict']}** — {record['metric']} = "
-            f"{_fmt(record['value'])}{_fmt_interval(record.get('interval'))} (check {record['threshold']})."
-            f"{members}\n\n" + (f"Sub-checks: {checks}.\n" if checks else ""))
+    return (f"{description.strip()}\n\n**Verdict: {record['verdict']}** — {_rst(record['metric'])} = "
+            f"{_rst(_fmt(record['value']) + _fmt_interval(record.get('interval')))} (check "
+            f"{_rst(record['threshold'])}).{members}\n\n" + (f"Sub-checks: {checks}.\n" if checks else ""))

@@ -1,9 +1,12 @@
-"""Process set-up shared by every workflow script: offline Hugging Face, thread count, log file, device."""
+"""Process set-up shared by every workflow script: offline Hugging Face, thread count, log file, device; and what a
+Snakemake invocation tells its user (where the report goes, the summary at the end)."""
 from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -90,3 +93,48 @@ def select_device(device: str) -> "torch.device":
     if device == "cuda":
         torch.backends.cuda.matmul.fp32_precision = "tf32"
     return torch.device(device)
+
+
+def _shown(path: str | os.PathLike, cwd: str | os.PathLike) -> str:
+    """A path as the user may type it in `cwd` (where Snakemake was started): relative when inside it, else
+    absolute."""
+    path = Path(os.path.abspath(path))
+    try:
+        return str(path.relative_to(Path(cwd).resolve())) or "."
+    except ValueError:
+        return str(path)
+
+
+def report_path(argv: list[str]) -> str | None:
+    """The file that `snakemake --report [FILE]` in `argv` writes (relative to the config's workdir, as every
+    output), or None when `argv` does not ask for a report."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--report="):
+            return arg.split("=", 1)[1]
+        if arg == "--report":
+            nxt = argv[i + 1] if i + 1 < len(argv) else ""
+            return nxt if nxt and not nxt.startswith("-") else "report.html"
+    return None
+
+
+def configfile_args(configfiles, default: str | os.PathLike, cwd: str | os.PathLike) -> str:
+    """The ` --configfile ...` part of a command that repeats this run's config (none for the default config)."""
+    files = [_shown(f, cwd) for f in configfiles if Path(f).resolve() != Path(default).resolve()]
+    return f" --configfile {' '.join(map(shlex.quote, files))}" if files else ""
+
+
+def end_summary(workdir: str | os.PathLike, configfiles, default: str | os.PathLike, cwd: str | os.PathLike) -> str:
+    """What a finished run prints last: where its verdict table and figures are, and the report command (with the
+    run's --configfile, and where the report lands: under the config's workdir); paths as typed in `cwd`."""
+    workdir = Path(workdir)
+    table = workdir / "figures/claims.md"
+    lines = []
+    if table.exists():
+        counts = next((ln for ln in reversed(table.read_text().splitlines()) if " claims: " in ln), "")
+        lines.append(f"Verdict table: {_shown(table, cwd)}" + (f" ({counts.rstrip('.')})" if counts else ""))
+        lines.append(f"Figures: {_shown(workdir / 'figures', cwd)}/")
+    else:
+        lines.append(f"Outputs under {_shown(workdir, cwd)}/ (no verdict table yet: run without targets to build it)")
+    lines.append(f"HTML report: snakemake --report report.html{configfile_args(configfiles, default, cwd)}  (writes "
+                 f"{_shown(workdir / 'report.html', cwd)})")
+    return "\n".join(lines)
