@@ -128,9 +128,15 @@ def test_readme_opens_with_two_commands_and_ci_runs_the_test_one():
 
 
 def test_readme_verdict_table_matches_figures_claims_md():
+    """The README embeds figures/claims.md, its figure links relative to the repository root (figures/X.pdf), where
+    figures/claims.md's are relative to figures/ (issue 31: they resolved to figures/figures/X.pdf); both resolve."""
     block = README.split("<!-- claims-table:start -->")[1].split("<!-- claims-table:end -->")[0]
-    assert block.strip() == (ROOT / "figures/claims.md").read_text().strip(), \
-        "README verdict table differs from figures/claims.md: rerun the workflow and paste the table"
+    table = (ROOT / "figures/claims.md").read_text()
+    links = re.compile(r"\]\((?:figures/)?([^)/]+\.pdf)\)")
+    assert links.sub(r"](\1)", block).strip() == links.sub(r"](\1)", table).strip(), \
+        "README verdict table differs from figures/claims.md: rerun the workflow and paste the table (links: figures/)"
+    for link in re.findall(r"\]\(([^)]+\.pdf)\)", block):
+        assert link.startswith("figures/") and (ROOT / link).is_file(), link
 
 
 def test_committed_figures_exist_for_every_claim():

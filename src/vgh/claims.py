@@ -254,8 +254,11 @@ def _marks(r) -> str:
     return f"; not counted, not meaningful at this size: {rest}" if isinstance(rest, str) and rest else ""
 
 
-def claims_markdown(table: "pd.DataFrame", title: str = "") -> str:
-    """The verdict table as Markdown (what figures/claims.md holds and the README embeds)."""
+def claims_markdown(table: "pd.DataFrame", title: str = "", folder: str = "figures") -> str:
+    """The verdict table as Markdown (what figures/claims.md holds and the README embeds), its figure links relative
+    to `folder`, where the Markdown file lies (figures/claims.md: "figures"; the README: ".")."""
+    import os
+
     import pandas as pd
 
     head = ("| id | claim | metric | estimate | interval (R18) | check | decided by | members passing alone | "
@@ -271,7 +274,7 @@ def claims_markdown(table: "pd.DataFrame", title: str = "") -> str:
         f"{_fmt_interval([r.interval_lo, r.interval_hi]).strip()} | {r.threshold} | "
         f"{r.deciding} = {_fmt(r.deciding_value)} {_fmt_interval([r.deciding_lo, r.deciding_hi]).strip()} "
         f"({r.deciding_check}){_marks(r)} | {r.members_passing}/{r.n_members} | {recurrence(r)} | **{r.verdict}** | "
-        f"[{r.figure.rsplit('/', 1)[-1]}]({r.figure}) |\n"
+        f"[{r.figure.rsplit('/', 1)[-1]}]({os.path.relpath(r.figure, folder)}) |\n"
         for r in table.itertuples())
     counts = ", ".join(f"{int((table['verdict'] == v).sum())} {v}" for v in ("PASS", "INCONCLUSIVE", "FAIL"))
     return (f"{title}\n\n" if title else "") + head + body + f"\n{len(table)} claims: {counts}.\n"

@@ -44,8 +44,10 @@ onsuccess:
 
 
 onerror:
-    print(f"\nEvery job's log is under {os.path.join(OUT, 'logs')}/ (the log paths above are relative to it)",
-          file=sys.stderr)
+    print(
+        f"\nEvery job's log is under {os.path.join(OUT, 'logs')}/ (the log paths above are relative to it)",
+        file=sys.stderr,
+    )
 
 
 ENV = "../../environment.yml"  # conda: directive, relative to workflow/rules/
