@@ -139,7 +139,11 @@ def copy_dir_atomic(src: str | os.PathLike, dest: str | os.PathLike) -> None:
     src, dest = Path(src), Path(dest)
     tmp = dest.with_name(f".{dest.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
+    try:
+        shutil.copytree(src, tmp)
+    except BaseException:  # a failed copy (a full disk) leaves no partial folder behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
 

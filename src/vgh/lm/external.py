@@ -180,8 +180,12 @@ def import_checkpoint(src: str, dest: str, tokenizer_path: str | None = None, sh
     dest = Path(dest)
     tmp = dest.with_name(f".{dest.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    load_model(src).save_pretrained(tmp)
-    AutoTokenizer.from_pretrained(tokenizer_path or src).save_pretrained(tmp)
-    write_manifest(tmp)
+    try:
+        load_model(src).save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(tokenizer_path or src).save_pretrained(tmp)
+        write_manifest(tmp)
+    except BaseException:  # a failed import (a full disk) leaves no partial folder behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
