@@ -66,7 +66,8 @@ def test_job_log_receives_warnings_and_the_uncaught_exception(tmp_path):
 def run_job(tmp_path, body: str, timeout=120) -> subprocess.CompletedProcess:
     """A job script (`configure` first, then `body`) run as Snakemake's `script:` runs it."""
     script = tmp_path / "job.py"
-    script.write_text(f"from vgh.runtime import configure\nlog = configure(1, {str(tmp_path / 'logs/job.log')!r})\n"
+    script.write_text("import transformers  # as a job script may, before configure\n"
+                      f"from vgh.runtime import configure\nlog = configure(1, {str(tmp_path / 'logs/job.log')!r})\n"
                       + body)
     return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=timeout)
 
@@ -118,3 +119,16 @@ def test_a_job_still_running_keeps_its_log(tmp_path):
     assert len(kept) == 1 and kept[0].read_text().count("orphan:") == 2
     assert "rerun" in log.read_text() and kept[0].name in log.read_text() and "orphan" not in log.read_text()
     assert "moved" not in run_job(tmp_path, "log.info('third')\n").stderr  # no job holds it now: overwritten
+
+
+def test_a_job_shows_its_progress_but_no_loading_weights_bars(tmp_path):
+    """Issue 31: transformers drew a "Loading weights" bar at every checkpoint load (32 in a smoke run's output);
+    a long job's own loop shows one bar with its time left."""
+    from vgh.lm.model import build_model
+
+    build_model(16, 8, 1, 2, 8, seed=0).save_pretrained(tmp_path / "ckpt")
+    folder = str(tmp_path / "ckpt")
+    proc = run_job(tmp_path, "from vgh.lm.model import load_model\nfrom vgh.runtime import progress\n"
+                             f"for _ in progress(range(3), 'checkpoints'):\n    load_model({folder!r})\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "Loading weights" not in proc.stderr and "checkpoints: 100%" in proc.stderr

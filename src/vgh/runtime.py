@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": "Agg"}
+# The jobs' environment: nothing reaches the network, figures render without a display, and no "Loading weights"
+# bar from transformers at every checkpoint load (HF_HUB_DISABLE_PROGRESS_BARS, read when transformers is imported;
+# the jobs' own progress bars are tqdm's, `progress`).
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": "Agg",
+               "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 for _k, _v in OFFLINE_ENV.items():
     os.environ.setdefault(_k, _v)
 
@@ -64,6 +68,8 @@ def configure(threads: int, log_path: str | None, name: str = "vgh") -> logging.
     warn_logger = logging.getLogger("py.warnings")
     warn_logger.handlers = list(handlers)
     warn_logger.propagate = False
+    if "transformers" in sys.modules:  # imported before this call: its bars are silenced here
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
     file_handler = handlers[-1] if log_path else None
     if file_handler is not None:
         hf_logger = logging.getLogger("transformers")  # keeps its own stderr handler; add the job's log
@@ -74,6 +80,13 @@ def configure(threads: int, log_path: str | None, name: str = "vgh") -> logging.
         logger.warning("the log of a job still running from an earlier Snakemake run (PID %s) was moved to %s",
                        kept[1], kept[0])
     return logger
+
+
+def progress(iterable, desc: str, total: int | None = None):
+    """A long job's progress bar (tqdm on stderr: done, rate, time left), at most one update every 2 s."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, mininterval=2.0)
 
 
 def keep_running_log(log_path: str | os.PathLike) -> tuple[str, str] | None:

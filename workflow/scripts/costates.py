@@ -8,12 +8,13 @@ from vgh.costates.measure import measure_costates, summarize
 from vgh.io import member_of, read_table, write_table
 from vgh.lm.model import load_checkpoint
 from vgh.lm.task import encode_split
-from vgh.runtime import configure, select_device
+from vgh.runtime import configure, progress, select_device
 
 log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)
 c, steps = snakemake.params.costates, snakemake.params.steps
 evals = read_table(snakemake.input.eval)
+bar = progress(None, "Part B costates: checkpoints", total=len(snakemake.output.prompts) * len(steps))
 for i, (prompts_out, summary_out) in enumerate(zip(snakemake.output.prompts, snakemake.output.summary)):
     member = member_of(prompts_out)
     tables = []
@@ -30,6 +31,7 @@ for i, (prompts_out, summary_out) in enumerate(zip(snakemake.output.prompts, sna
                                    c["reward"], c["sample_budget"], gen, c["max_batch_rows"], log)
         prompts.insert(0, "checkpoint", step)
         tables.append(prompts)
+        bar.update()
     prompts = pd.concat(tables, ignore_index=True)
     prompts.insert(0, "member", member)
     write_table(prompts, prompts_out)

@@ -5,7 +5,7 @@ member, in members order (a job reads its members from its outputs: `vgh.io.memb
 import pandas as pd
 
 from vgh.io import member_of, read_table, write_table
-from vgh.runtime import configure, select_device
+from vgh.runtime import configure, progress, select_device
 from vgh.trajectory.checkpoint import measure_trajectory_points
 
 log = configure(snakemake.threads, snakemake.log[0])
@@ -17,7 +17,7 @@ if [member_of(p) for p in paths] != [m for m in members for _ in steps]:
     raise ValueError(f"checkpoints {paths} are not member-major over members {members} x steps {steps}")
 rl_frame, eval_frame = read_table(snakemake.input.rl), read_table(snakemake.input.eval)
 tables = [{} for _ in members]
-for j, step in enumerate(steps):
+for j, step in enumerate(progress(steps, f"Part C, members {members}: checkpoints")):
     log.info("members %s, checkpoint step %d", members, step)
     group = [paths[i * len(steps) + j] for i in range(len(members))]
     for mine, measured in zip(tables, measure_trajectory_points(group, step, rl_frame, eval_frame,
