@@ -230,9 +230,9 @@ def test_readme_command_works_verbatim(smoke_run, command, tmp_path):
                     args += TINY_PROBE
         elif args[0] == "jupytext":
             args[0] = str(Path(SNAKEMAKE).with_name("jupytext"))
-        cwd = smoke_run
-        if args[1].startswith("workflow/notebooks/"):  # a notebook run by hand reads results/ at the repository
-            cwd = as_default_layout(smoke_run, tmp_path / "repo")  # root (the default config's layout): linked so
+        cwd = smoke_run  # a notebook by hand with the smoke config's --configfile reads its run under runs/smoke
+        if args[1].startswith("workflow/notebooks/") and "--configfile" not in args:  # one by hand reads results/
+            cwd = as_default_layout(smoke_run, tmp_path / "repo")  # at the root (the default config's): linked so
         proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, f"{command} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
         return

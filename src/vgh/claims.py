@@ -5,7 +5,10 @@ table over the records."""
 from __future__ import annotations
 
 import inspect
+import os
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .ensemble import FAIL, INCONCLUSIVE, PASS, SubCheck, claim_verdict, member_verdicts, not_meaningful
@@ -188,17 +191,45 @@ def load_claim_table(path: str = "workflow/claims.yaml") -> dict[str, dict[str, 
         return yaml.safe_load(fh)
 
 
-def standalone_job(claim_id: str, table: str = "workflow/claims.yaml", configfile: str = "config/config.yaml",
-                   schema: str = "workflow/schemas/config.schema.yaml"):
-    """A stand-in for Snakemake's `snakemake` object, so that a figure notebook runs by hand from the repo root
-    against an existing results/ and record: the paths and params of its figure rule, but drawing to scratch/
-    (never figures/; a notebook never writes results/claims/)."""
+def standalone_job(claim_id: str, argv: list[str] | None = None, root: str | os.PathLike = ".", check: bool = True):
+    """A stand-in for Snakemake's `snakemake` object, so that a figure notebook runs by hand from the repository root
+    (`root`), `python workflow/notebooks/<figure>.py [--configfile FILE ...]` (`argv`, default the command line's;
+    other arguments, e.g. Jupyter's, are ignored): the paths and params of its figure rule under the config's
+    workdir (the default config's: the root; config/smoke.yaml's: runs/smoke/), drawing to <workdir>/scratch/ (never
+    figures/; a notebook never writes results/claims/). With `check`, it refuses while a Snakemake run holds the
+    workdir (its tables may be half replaced) and names a missing input with the command that builds it."""
+    import argparse
     from types import SimpleNamespace
 
     from .config import load_config
 
-    job = figure_job(claim_id, load_claim_table(table)[claim_id], load_config(configfile, schema), out="scratch")
-    return SimpleNamespace(input=SimpleNamespace(**job["input"]), output=SimpleNamespace(**job["output"]),
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--configfile", nargs="+", default=[])
+    files = parser.parse_known_args(sys.argv[1:] if argv is None else argv)[0].configfile
+    root = Path(root)
+    config = load_config(root / "config/config.yaml", root / "workflow/schemas/config.schema.yaml", files)
+    job = figure_job(claim_id, load_claim_table(root / "workflow/claims.yaml")[claim_id], config, out="scratch")
+    workdir = Path(config["workdir"])
+    again = f" --configfile {' '.join(files)}" if files else ""
+    if check:
+        locks = sorted((root / workdir / ".snakemake/locks").glob("*.lock"))
+        if locks:
+            raise RuntimeError(f"a Snakemake run holds {root / workdir} ({locks[0]}): its tables may be half "
+                               f"replaced; run the notebook when it has finished (if it was killed: `snakemake "
+                               f"--unlock{again}`)")
+        for path in [p for paths in job["input"].values() for p in ([paths] if isinstance(paths, str) else paths)]:
+            if not (root / workdir / path).exists():
+                figure = figure_job(claim_id, load_claim_table(root / "workflow/claims.yaml")[claim_id],
+                                    config)["output"]["pdf"]
+                raise FileNotFoundError(f"{root / workdir / path} does not exist: run the figure's rule first, "
+                                        f"`snakemake --cores all {figure}{again}`" + ("" if files else " (or give "
+                                        "the config of the run that made it: --configfile FILE)"))
+
+    def under(paths):
+        return [str(workdir / p) for p in paths] if isinstance(paths, list) else str(workdir / paths)
+
+    return SimpleNamespace(input=SimpleNamespace(**{k: under(v) for k, v in job["input"].items()}),
+                           output=SimpleNamespace(**{k: under(v) for k, v in job["output"].items()}),
                            params=SimpleNamespace(**job["params"]), threads=1, log=[None])
 
 
@@ -257,8 +288,6 @@ def _marks(r) -> str:
 def claims_markdown(table: "pd.DataFrame", title: str = "", folder: str = "figures") -> str:
     """The verdict table as Markdown (what figures/claims.md holds and the README embeds), its figure links relative
     to `folder`, where the Markdown file lies (figures/claims.md: "figures"; the README: ".")."""
-    import os
-
     import pandas as pd
 
     head = ("| id | claim | metric | estimate | interval (R18) | check | decided by | members passing alone | "
