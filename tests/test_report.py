@@ -79,3 +79,15 @@ def test_the_end_summary_names_the_table_the_figures_and_the_report(tmp_path):
     default = end_summary(tmp_path, [ROOT / "config/config.yaml"], ROOT / "config/config.yaml", tmp_path)
     assert "snakemake --report report.html  (writes report.html)" in default and "no verdict table yet" in default
     assert str(Path("/elsewhere/report.html")) in end_summary("/elsewhere", [], ROOT / "config/config.yaml", tmp_path)
+
+
+def test_unlock_names_the_other_locked_workdirs(tmp_path):
+    """Issue 31: `snakemake --unlock` unlocks only its config's workdir (the smoke config's lock is in runs/smoke/):
+    the others that are locked are named."""
+    from vgh.runtime import unlock_elsewhere
+
+    for d in ("runs/smoke", "runs/other"):
+        (tmp_path / d / ".snakemake/locks").mkdir(parents=True)
+    (tmp_path / "runs/smoke/.snakemake/locks/0.input.lock").write_text("")
+    assert unlock_elsewhere(tmp_path, tmp_path) == [str(tmp_path / "runs/smoke")]
+    assert unlock_elsewhere(tmp_path, tmp_path / "runs/smoke") == []

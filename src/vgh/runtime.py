@@ -205,6 +205,14 @@ def report_path(argv: list[str]) -> str | None:
     return None
 
 
+def unlock_elsewhere(root: str | os.PathLike, workdir: str | os.PathLike) -> list[str]:
+    """The workdirs under `root` (itself and runs/*/) that a Snakemake lock holds, besides `workdir`: `snakemake
+    --unlock` unlocks only its config's workdir."""
+    found = [Path(root), *sorted(Path(root).glob("runs/*"))]
+    return [os.path.abspath(d) for d in found if list((d / ".snakemake/locks").glob("*.lock"))
+            and os.path.abspath(d) != os.path.abspath(workdir)]
+
+
 def configfile_args(configfiles, default: str | os.PathLike, cwd: str | os.PathLike) -> str:
     """The ` --configfile ...` part of a command that repeats this run's config (none for the default config)."""
     files = [_shown(f, cwd) for f in configfiles if Path(f).resolve() != Path(default).resolve()]

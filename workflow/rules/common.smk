@@ -4,7 +4,7 @@ import sys
 
 from vgh.claims import claim_job, figure_job, load_claim_table
 from vgh.config import ConfigError, load_schema, resolve_locations, validate_config
-from vgh.runtime import OFFLINE_ENV, end_summary, report_path
+from vgh.runtime import OFFLINE_ENV, end_summary, report_path, unlock_elsewhere
 
 # Nothing reaches the network at run time; figures render without a display.
 os.environ.update(OFFLINE_ENV)
@@ -37,6 +37,13 @@ OUT = os.path.join(workflow.basedir, config["workdir"])
 LAUNCH_DIR = os.getcwd()  # where Snakemake was started (before the Snakefile's `workdir:`)
 if (REPORT := report_path(sys.argv)) is not None:
     print(f"The report goes to {os.path.relpath(os.path.join(OUT, REPORT))}", file=sys.stderr)
+if "--unlock" in sys.argv:  # each config's lock is in its workdir: name the others that are locked
+    for other in unlock_elsewhere(workflow.basedir, OUT):
+        print(
+            f"{os.path.relpath(other)} (another config's workdir) is locked too: unlock it with "
+            "`snakemake --unlock --configfile <that config>`",
+            file=sys.stderr,
+        )
 
 
 onsuccess:
