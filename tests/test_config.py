@@ -305,3 +305,49 @@ def test_workflow_stops_on_an_unknown_marked_subcheck(workflow_copy):
     proc = snakemake(workflow_copy, "--cores", "1", "--configfile", str(bad), check=False, timeout=120)
     assert proc.returncode != 0 and "`not_meaningful_at_this_size.C1.no_such_check`" in proc.stdout + proc.stderr
     assert not (workflow_copy / "results").exists()
+
+
+@pytest.mark.parametrize("text,why", [("data:\n  digits: 2\n  seed: [1, 2\nmodel: {n_head: 4}\n",
+                                       r"my.yaml, line 4, column \d+: YAML syntax error"),
+                                      ("- a\n- b\n", "my.yaml: must hold a mapping of keys, got list"),
+                                      ("", "my.yaml: is empty"),
+                                      ("pretrain: {warmup: 5000}\n", r"`pretrain.warmup` \(5000\) must be <= "
+                                                                     r"`pretrain.steps`")])
+def test_a_config_file_is_checked_with_its_file_and_line(tmp_path, monkeypatch, capsys, text, why):
+    """Issue 31: Snakemake reads a --configfile itself and names neither file nor line; `python -m vgh.config`
+    does, and every rule after it."""
+    from vgh.config import main
+
+    monkeypatch.chdir(ROOT)
+    (tmp_path / "my.yaml").write_text(text)
+    assert main([str(tmp_path / "my.yaml")]) == 1
+    assert re.search(why, capsys.readouterr().err)
+
+
+def test_a_run_far_larger_than_the_default_says_what_it_costs(tmp_path, monkeypatch, capsys):
+    """Issue 31: 10^7 pretraining steps were accepted with no word; the estimate scales docs/benchmarks.md's
+    measured stages."""
+    from vgh.config import main
+    from vgh.runtime import cost_estimate
+
+    default = load_config(ROOT / "config/config.yaml", SCHEMA)
+    smoke = load_config(ROOT / "config/config.yaml", SCHEMA, [ROOT / "config/smoke.yaml"])
+    assert cost_estimate(default, default) is None and cost_estimate(smoke, default) is None
+    big = copy.deepcopy(default)
+    big["pretrain"]["steps"] = 10 ** 7
+    assert re.search(r"about 7\d\d times the default's work \(pretraining x3\.33e\+03\): .* about 6\.\d+ days",
+                     cost_estimate(big, default))
+    more = copy.deepcopy(default)
+    more["pretrain"]["seeds"] = list(range(200))
+    assert "Part C x20" in cost_estimate(more, default)
+    monkeypatch.chdir(ROOT)
+    (tmp_path / "big.yaml").write_text("pretrain: {steps: 10000000}\n")
+    assert main([str(tmp_path / "big.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "valid: writes under runs/big/" in out and "times the default's work" in out
+
+
+def test_snakemake_prints_the_cost_of_a_run_far_larger_than_the_default(workflow_copy):
+    (workflow_copy / "big.yaml").write_text("pretrain: {steps: 10000000}\n")
+    proc = snakemake(workflow_copy, "-n", "--configfile", "big.yaml", timeout=300)
+    assert "times the default's work (pretraining x" in proc.stderr and "days" in proc.stderr

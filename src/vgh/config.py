@@ -346,3 +346,39 @@ def deep_update(base: dict, new: dict) -> dict:
         else:
             base[k] = v
     return base
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m vgh.config FILE ...`: check config files as `snakemake --configfile FILE ...` would use them, merged
+    over config/config.yaml, from the repository root: a YAML error with its file, line and column, a file that is
+    empty or not a mapping, every schema and cross-field rule (the key named), where the run would write, and the
+    cost estimate when it is far above the default's. Snakemake reads a --configfile itself before the workflow
+    starts and names neither file nor line."""
+    import argparse
+    import sys
+
+    from .runtime import cost_estimate
+
+    ap = argparse.ArgumentParser(prog="python -m vgh.config", description=main.__doc__.split("\n\n")[0])
+    ap.add_argument("configfiles", nargs="+", help="the files you give snakemake with --configfile")
+    args = ap.parse_args(argv)
+    root = Path.cwd()
+    schema = root / "workflow/schemas/config.schema.yaml"
+    try:
+        for f in args.configfiles:
+            if not Path(f).is_file():
+                raise ConfigError(f"config file {f}: not found")
+            if not read_yaml(f):
+                raise ConfigError(f"config file {f}: is empty (Snakemake needs a mapping of keys)")
+        config = load_config(root / "config/config.yaml", schema, args.configfiles)
+    except ConfigError as err:
+        print(f"Invalid config: {err}", file=sys.stderr)
+        return 1
+    print(f"valid: writes under {config['workdir']}/")
+    if warning := cost_estimate(config, load_config(root / "config/config.yaml", schema)):
+        print(warning)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,7 +10,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -80,6 +80,59 @@ def configure(threads: int, log_path: str | None, name: str = "vgh") -> logging.
         logger.warning("the log of a job still running from an earlier Snakemake run (PID %s) was moved to %s",
                        kept[1], kept[0])
     return logger
+
+
+# Σ job seconds of each stage of the default config (10 members), measured on a 2-core CPU (docs/benchmarks.md,
+# docs/benchmarks_default.md, 2026-12-03: 1,419 s of job time, 714 s of wall time on 2 cores), and what each scales
+# with. A coarse model: it says when a config is far larger than the default, not how long it takes to the minute.
+DEFAULT_JOB_SECONDS = {"pretraining": 329.0, "Part B costates": 128.0, "Part B alignment (B3)": 222.0,
+                       "Part C": 443.0, "the rest (Part A, claims, calibration, figures)": 297.0}
+DEFAULT_WALL_SECONDS = 714.0
+
+
+def _stage_sizes(c: dict[str, Any]) -> dict[str, float]:
+    """Each stage's work in the units its time scales with (see `cost_estimate`)."""
+    m, pre, d = len(c["pretrain"]["seeds"]), c["pretrain"], c["data"]
+    width = c["model"]["n_layer"] * c["model"]["n_embd"] ** 2  # a step's FLOPs grow with layers x width^2
+    ext = bool(c.get("external", {}).get("checkpoints"))
+    co, al, tr = c["costates"], c["alignment"], c["trajectory"]
+    rl = tr["rl"]
+    completions = 10.0 ** (d["digits"] + 1)  # Part B enumerates every answer of a prompt
+    return {"pretraining": 0.0 if ext else m * pre["steps"] * pre["batch_size"] * width,
+            "Part B costates": m * len(co["checkpoints"]) * len(co["temperatures"]) * co["n_prompts"] * completions,
+            "Part B alignment (B3)": m * al["n_batches"] * sum(al["num_generations"]) * co["n_prompts"] * completions,
+            "Part C": m * len(pre["checkpoints"]) * (len(rl["seeds"]) + len(tr["lr_sweep"]) - 1) * rl["steps"]
+            * rl["prompts_per_step"] * rl["num_generations"] * rl["num_iterations"] * width,
+            "the rest (Part A, claims, calibration, figures)": 1.0}
+
+
+def cost_estimate(config: dict[str, Any], default: dict[str, Any], factor: float = 10.0) -> str | None:
+    """A warning when a validated `config` would take more than `factor` times the `default` config's job time,
+    scaling each stage's measured seconds (`DEFAULT_JOB_SECONDS`) by its work relative to the default's: members x
+    steps x batch x layers x width^2 (pretraining), members x checkpoints x temperatures x prompts x completions (Part
+    B), members x checkpoints x runs x RL steps x prompts x G x iterations x layers x width^2 (Part C); None below
+    (and for `device: cuda`)."""
+    if config.get("device") == "cuda":  # CPU figures say nothing of a GPU's time (docs/gpu_cost.md does)
+        return None
+    mine, base = _stage_sizes(config), _stage_sizes(default)
+    stages = {k: DEFAULT_JOB_SECONDS[k] * (mine[k] / base[k] if base[k] else 1.0) for k in DEFAULT_JOB_SECONDS}
+    total = sum(stages.values())
+    ratio = total / sum(DEFAULT_JOB_SECONDS.values())
+    if ratio < factor:
+        return None
+    wall = DEFAULT_WALL_SECONDS * ratio
+    big = ", ".join(f"{k} x{v / DEFAULT_JOB_SECONDS[k]:.3g}" for k, v in sorted(stages.items(), key=lambda kv: -kv[1])
+                    if v > 2 * DEFAULT_JOB_SECONDS[k])
+    return (f"This config is about {ratio:.3g} times the default's work ({big}): on the 2-core CPU of "
+            f"docs/benchmarks.md about {_duration(wall)} instead of 12 minutes, a coarse estimate from its measured "
+            f"stages. Check the sizes (pretrain.steps, members, ...) or see docs/scaling.md for a GPU or a cluster.")
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def progress(iterable, desc: str, total: int | None = None):

@@ -3,18 +3,21 @@ import os
 import sys
 
 from vgh.claims import claim_job, figure_job, load_claim_table
-from vgh.config import ConfigError, load_schema, resolve_locations, validate_config
-from vgh.runtime import OFFLINE_ENV, end_summary, report_path, unlock_elsewhere
+from vgh.config import ConfigError, load_config, load_schema, resolve_locations, validate_config
+from vgh.runtime import OFFLINE_ENV, cost_estimate, end_summary, report_path, unlock_elsewhere
 
 # Nothing reaches the network at run time; figures render without a display.
 os.environ.update(OFFLINE_ENV)
 
 DEFAULT_CONFIG = f"{workflow.basedir}/config/config.yaml"  # the paper's: the only one that writes figures/ here
+SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
 try:  # where this config writes (`workdir`) and reads (external checkpoints), from the files that name them
     resolve_locations(config, workflow.config_settings.configfiles, workflow.basedir, DEFAULT_CONFIG)
-    validate_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")))
+    validate_config(config, load_schema(SCHEMA))
 except ConfigError as err:
     raise WorkflowError(f"Invalid config: {err}") from None
+if workflow.is_main_process and (COST := cost_estimate(config, load_config(DEFAULT_CONFIG, SCHEMA))):
+    print(COST, file=sys.stderr)  # a run far larger than the default's: said before any job
 
 
 onstart:
