@@ -78,6 +78,10 @@ def test_ctrl_c_ends_a_job_in_one_line(tmp_path):
                              "deep(20)\n")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == ["interrupted (Ctrl-C): run the same command again to resume"]
+    # before `configure`: during a job's heavy imports, once it imported vgh.runtime (a job's first vgh import)
+    early = subprocess.run([sys.executable, "-c", "import vgh.runtime\nraise KeyboardInterrupt\n"],
+                           capture_output=True, text=True, timeout=120)
+    assert early.stderr.strip().splitlines() == ["interrupted (Ctrl-C): run the same command again to resume"]
 
 
 def test_a_full_disk_names_the_folder_its_free_space_and_the_remedy(tmp_path, monkeypatch):

@@ -22,6 +22,19 @@ OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": 
                "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 for _k, _v in OFFLINE_ENV.items():
     os.environ.setdefault(_k, _v)
+INTERRUPTED = "interrupted (Ctrl-C): run the same command again to resume"
+
+
+def _quiet_interrupt(exc_type, exc, tb):
+    """Ctrl-C in a job (Snakemake's jobs get it with Snakemake) ends in one line, not a traceback per job."""
+    if issubclass(exc_type, KeyboardInterrupt):
+        print(INTERRUPTED, file=sys.stderr)
+    else:
+        sys.__excepthook__(exc_type, exc, tb)
+
+
+if sys.excepthook is sys.__excepthook__:  # from the job's first import of vgh.runtime, before its heavy imports
+    sys.excepthook = _quiet_interrupt
 
 
 def configure(threads: int, log_path: str | None, name: str = "vgh") -> logging.Logger:
@@ -199,7 +212,7 @@ def _excepthook_to(handler: logging.Handler | None):
 
     def hook(exc_type, exc, tb):
         if issubclass(exc_type, KeyboardInterrupt):
-            print("interrupted (Ctrl-C): run the same command again to resume", file=sys.stderr)
+            print(INTERRUPTED, file=sys.stderr)
             return
         if handler is not None:
             handler.handle(logging.LogRecord("vgh", logging.CRITICAL, __file__, 0,
