@@ -1,4 +1,5 @@
 """Device selection and process set-up."""
+import os
 import re
 import subprocess
 import sys
@@ -69,7 +70,8 @@ def run_job(tmp_path, body: str, timeout=120) -> subprocess.CompletedProcess:
     script.write_text("import transformers  # as a job script may, before configure\n"
                       f"from vgh.runtime import configure\nlog = configure(1, {str(tmp_path / 'logs/job.log')!r})\n"
                       + body)
-    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=timeout)
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}  # tools/gpu_cost.py, imported by a test, sets it
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def test_ctrl_c_ends_a_job_in_one_line(tmp_path):
