@@ -41,8 +41,8 @@ rule all:
         "figures/calibration.png",
 
 
-# Every output path above is relative to the config's `workdir` (default: the repository root; the smoke config's
-# runs/smoke), so a config that is not the paper's never rewrites the committed figures/. Last, so that the config
-# is validated (and external checkpoints checked) with paths relative to the repository root. Absolute, so that a job
-# that a cluster starts inside the workdir (SLURM's job step re-reads this file there) lands in the same folder.
+# Every output path above is relative to the config's `workdir` (default config: the repository root; another:
+# runs/<its name>, vgh.config.resolve_locations), so a config that is not the paper's never rewrites the committed
+# figures/. Absolute, so that a job that a cluster starts inside the workdir (SLURM's job step re-reads this file
+# there) lands in the same folder.
 workdir: f"{workflow.basedir}/{config['workdir']}"

@@ -410,3 +410,20 @@ def test_lr_is_right_draws_only_chance_falls():
     n = draws * k
     assert abs(np.mean(one) - p1) < 4 * math.sqrt(p1 * (1 - p1) / n) + 0.002
     assert np.mean(three) >= 1 - 10 * (alpha / n_ck) ** 3 - 4 / n  # three runs falling at one checkpoint
+
+
+def test_the_calibration_figure_colours_a_null_that_behaves_as_right():
+    """Issue 31: a claim-level null that FAILs every time behaved correctly (it was drawn as a solid red FAIL bar);
+    a rule-level null at the threshold is right when INCONCLUSIVE and wrong when it PASSes or FAILs; a positive's
+    INCONCLUSIVE is neither."""
+    from vgh.calibration import outcome_shares
+
+    t = pd.DataFrame({"truth": ["null", "null", "positive", "null"], "level": ["claim", "rule", "rule", "claim"],
+                      "pass_rate": [0.0, 0.03, 0.6, 0.2], "inconclusive_rate": [0.0, 0.95, 0.3, 0.5],
+                      "fail_rate": [1.0, 0.02, 0.1, 0.3]})
+    s = outcome_shares(t)
+    assert s.loc[0].tolist() == [1.0, 0.0, 0.0]  # all right
+    assert s.loc[1].tolist() == pytest.approx([0.95, 0.0, 0.05])
+    assert s.loc[2].tolist() == pytest.approx([0.6, 0.3, 0.1])
+    assert s.loc[3].tolist() == pytest.approx([0.3, 0.5, 0.2])
+    assert np.allclose(s.sum(axis=1), 1.0)

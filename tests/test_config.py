@@ -79,6 +79,10 @@ INVALID = [
     ({"workdir": "../x"}, "workdir"),
     ({"workdir": "runs/../../x"}, "workdir"),
     ({"workdir": ""}, "workdir"),
+    # issue 31: warm-up and evaluation within the pretraining run; no workdir inside the default's outputs
+    ({"pretrain": {"warmup": 3001}}, "pretrain.warmup"),
+    ({"pretrain": {"eval_every": 3001}}, "pretrain.eval_every"),
+    ({"workdir": "figures/mine"}, "workdir"),
 ]
 # checked through Snakemake too: each stops the run before any job
 WORKFLOW_INVALID = INVALID[:10] + [INVALID[i] for i in (14, 16, 17, 18, 24)]
@@ -141,7 +145,7 @@ def test_workflow_stops_before_any_job(workflow_copy, override, key):
     proc = snakemake(workflow_copy, "--cores", "1", "--configfile", str(bad), check=False, timeout=120)
     assert proc.returncode != 0
     assert f"`{key}`" in proc.stdout + proc.stderr
-    assert not (workflow_copy / "results").exists()
+    assert not (workflow_copy / "results").exists() and not (workflow_copy / "runs").exists()  # runs/bad: its own
     assert not (workflow_copy / "logs").exists()
 
 
@@ -154,6 +158,41 @@ def test_workflow_refuses_a_workdir_outside_the_repository(workflow_copy, tmp_pa
         assert proc.returncode != 0 and "config key `workdir`" in proc.stdout + proc.stderr, workdir
         assert not (workflow_copy.parent / "elsewhere").exists() and not (tmp_path / "elsewhere").exists()
         assert not (workflow_copy / "results").exists()
+
+
+def test_a_config_without_a_workdir_writes_under_runs_its_name(tmp_path):
+    """Issue 31: only the default config writes the committed figures/: another config that sets no `workdir` gets
+    runs/<its file's name>/; `workdir: "."` is refused for it, and any config's workdir inside a folder the
+    default's run writes (figures/, results/, ...)."""
+    mine = tmp_path / "my_model.yaml"
+    mine.write_text("control: {seeds: [0, 1]}\n")
+    assert load_config(ROOT / "config/config.yaml", SCHEMA)["workdir"] == "."
+    assert load_config(ROOT / "config/config.yaml", SCHEMA, [mine])["workdir"] == "runs/my_model"
+    assert load_config(ROOT / "config/config.yaml", SCHEMA, [ROOT / "config/config.yaml"])["workdir"] == "."
+    assert load_config(ROOT / "config/config.yaml", SCHEMA, [ROOT / "config/smoke.yaml", mine])["workdir"] == \
+        "runs/smoke"
+    for workdir, why in ((".", "is the default config's"), ("./", "is the default config's"),
+                         ("figures", "inside figures/"), ("results/x", "inside results/"),
+                         ("./logs/a", "inside logs/")):
+        mine.write_text(yaml.safe_dump({"workdir": workdir}))
+        with pytest.raises(ConfigError, match=f"config key `workdir`.*{why}"):
+            load_config(ROOT / "config/config.yaml", SCHEMA, [mine])
+
+
+def test_relative_external_paths_are_the_config_files(tmp_path):
+    """Issue 31: a relative `external.checkpoints[i].path` or `external.tokenizer` is relative to the folder of the
+    config file that names it, made absolute once (the check and the import job read the same folder)."""
+    from vgh.config import resolve_locations
+
+    (tmp_path / "cfg").mkdir()
+    mine = tmp_path / "cfg/mine.yaml"
+    mine.write_text(yaml.safe_dump({"external": {"checkpoints": [{"step": 1, "path": "../ext/a"},
+                                                                 {"step": 2, "path": "/abs/b"}], "tokenizer": "tok"}}))
+    cfg = resolve_locations(yaml.safe_load(mine.read_text()), [mine], ROOT, ROOT / "config/config.yaml")
+    assert [e["path"] for e in cfg["external"]["checkpoints"]] == [str(tmp_path / "ext/a"), "/abs/b"]
+    assert cfg["external"]["tokenizer"] == str(tmp_path / "cfg/tok") and cfg["workdir"] == "runs/mine"
+    cli = resolve_locations({"external": {"tokenizer": "tok"}}, [], ROOT, ROOT / "config/config.yaml")
+    assert cli["external"]["tokenizer"] == str(ROOT / "tok")  # --config: relative to the repository root
 
 
 def test_yaml_syntax_error_names_file_and_line(tmp_path):
@@ -270,3 +309,49 @@ def test_workflow_stops_on_an_unknown_marked_subcheck(workflow_copy):
     proc = snakemake(workflow_copy, "--cores", "1", "--configfile", str(bad), check=False, timeout=120)
     assert proc.returncode != 0 and "`not_meaningful_at_this_size.C1.no_such_check`" in proc.stdout + proc.stderr
     assert not (workflow_copy / "results").exists()
+
+
+@pytest.mark.parametrize("text,why", [("data:\n  digits: 2\n  seed: [1, 2\nmodel: {n_head: 4}\n",
+                                       r"my.yaml, line 4, column \d+: YAML syntax error"),
+                                      ("- a\n- b\n", "my.yaml: must hold a mapping of keys, got list"),
+                                      ("", "my.yaml: is empty"),
+                                      ("pretrain: {warmup: 5000}\n", r"`pretrain.warmup` \(5000\) must be <= "
+                                                                     r"`pretrain.steps`")])
+def test_a_config_file_is_checked_with_its_file_and_line(tmp_path, monkeypatch, capsys, text, why):
+    """Issue 31: Snakemake reads a --configfile itself and names neither file nor line; `python -m vgh.config`
+    does, and every rule after it."""
+    from vgh.config import main
+
+    monkeypatch.chdir(ROOT)
+    (tmp_path / "my.yaml").write_text(text)
+    assert main([str(tmp_path / "my.yaml")]) == 1
+    assert re.search(why, capsys.readouterr().err)
+
+
+def test_a_run_far_larger_than_the_default_says_what_it_costs(tmp_path, monkeypatch, capsys):
+    """Issue 31: 10^7 pretraining steps were accepted with no word; the estimate scales docs/benchmarks.md's
+    measured stages."""
+    from vgh.config import main
+    from vgh.runtime import cost_estimate
+
+    default = load_config(ROOT / "config/config.yaml", SCHEMA)
+    smoke = load_config(ROOT / "config/config.yaml", SCHEMA, [ROOT / "config/smoke.yaml"])
+    assert cost_estimate(default, default) is None and cost_estimate(smoke, default) is None
+    big = copy.deepcopy(default)
+    big["pretrain"]["steps"] = 10 ** 7
+    assert re.search(r"about 7\d\d times the default's work \(pretraining x3\.33e\+03\): .* about 6\.\d+ days",
+                     cost_estimate(big, default))
+    more = copy.deepcopy(default)
+    more["pretrain"]["seeds"] = list(range(200))
+    assert "Part C x20" in cost_estimate(more, default)
+    monkeypatch.chdir(ROOT)
+    (tmp_path / "big.yaml").write_text("pretrain: {steps: 10000000}\n")
+    assert main([str(tmp_path / "big.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "valid: writes under runs/big/" in out and "times the default's work" in out
+
+
+def test_snakemake_prints_the_cost_of_a_run_far_larger_than_the_default(workflow_copy):
+    (workflow_copy / "big.yaml").write_text("pretrain: {steps: 10000000}\n")
+    proc = snakemake(workflow_copy, "-n", "--configfile", "big.yaml", timeout=300)
+    assert "times the default's work (pretraining x" in proc.stderr and "days" in proc.stderr

@@ -128,9 +128,15 @@ def test_readme_opens_with_two_commands_and_ci_runs_the_test_one():
 
 
 def test_readme_verdict_table_matches_figures_claims_md():
+    """The README embeds figures/claims.md, its figure links relative to the repository root (figures/X.pdf), where
+    figures/claims.md's are relative to figures/ (issue 31: they resolved to figures/figures/X.pdf); both resolve."""
     block = README.split("<!-- claims-table:start -->")[1].split("<!-- claims-table:end -->")[0]
-    assert block.strip() == (ROOT / "figures/claims.md").read_text().strip(), \
-        "README verdict table differs from figures/claims.md: rerun the workflow and paste the table"
+    table = (ROOT / "figures/claims.md").read_text()
+    links = re.compile(r"\]\((?:figures/)?([^)/]+\.pdf)\)")
+    assert links.sub(r"](\1)", block).strip() == links.sub(r"](\1)", table).strip(), \
+        "README verdict table differs from figures/claims.md: rerun the workflow and paste the table (links: figures/)"
+    for link in re.findall(r"\]\(([^)]+\.pdf)\)", block):
+        assert link.startswith("figures/") and (ROOT / link).is_file(), link
 
 
 def test_committed_figures_exist_for_every_claim():
@@ -162,5 +168,29 @@ def test_claim_table_drives_every_figure_rule_and_notebook(monkeypatch):
     for cid, entry in table.items():
         notebook = ROOT / f"workflow/notebooks/{entry['figure']}.py"
         assert f'standalone_job("{cid}")' in notebook.read_text(), notebook
-        job = standalone_job(cid)
+        job = standalone_job(cid, argv=[], check=False)
         assert job.input.claim == f"results/claims/{cid}.json" and job.output.pdf == f"scratch/{entry['figure']}.pdf"
+        job = standalone_job(cid, argv=["--configfile", "config/smoke.yaml"], check=False)  # issue 31: its workdir's
+        assert job.input.claim == f"runs/smoke/results/claims/{cid}.json"
+        assert job.output.pdf == f"runs/smoke/scratch/{entry['figure']}.pdf"
+
+
+def test_a_notebook_by_hand_names_what_is_missing_and_refuses_while_a_run_holds_the_workdir(tmp_path):
+    """Issue 31: by hand after a smoke-only run a notebook failed with a raw FileNotFoundError (results/ at the root
+    did not exist), and during a forced rerun it read a half-replaced results/."""
+    from vgh.claims import standalone_job
+    from vgh.io import copy_workflow
+
+    repo = copy_workflow(ROOT, tmp_path / "repo")
+    with pytest.raises(FileNotFoundError, match=r"repo/results/.+ does not exist: run the figure's rule first, "
+                                                r"`snakemake --cores all figures/C2_real_vs_predicted.pdf` \(or give "
+                                                r"the config of the run that made it: --configfile FILE\)"):
+        standalone_job("C2", argv=[], root=repo)
+    with pytest.raises(FileNotFoundError, match=r"repo/runs/smoke/results/.+ `snakemake --cores all "
+                                                r"figures/C2_real_vs_predicted.pdf --configfile config/smoke.yaml`"):
+        standalone_job("C2", argv=["--configfile", "config/smoke.yaml"], root=repo)
+    (repo / "runs/smoke/.snakemake/locks").mkdir(parents=True)
+    (repo / "runs/smoke/.snakemake/locks/0.input.lock").write_text("")
+    with pytest.raises(RuntimeError, match=r"a Snakemake run holds .*runs/smoke .* `snakemake --unlock --configfile "
+                                           r"config/smoke.yaml`"):
+        standalone_job("C2", argv=["-f", "kernel.json", "--configfile", "config/smoke.yaml"], root=repo)

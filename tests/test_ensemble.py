@@ -177,6 +177,8 @@ def test_claim_record_and_table_carry_interval_and_members():
     assert table.loc[0, "members_passing"] == 3 and table.loc[0, "n_members"] == 5
     md = claims_markdown(table)
     assert "**INCONCLUSIVE**" in md and "3/5" in md and "1 INCONCLUSIVE" in md
+    # issue 31: figures/claims.md links relative to figures/ (not figures/figures/...), the README's to the root
+    assert "[B9_fig.pdf](B9_fig.pdf)" in md and "[B9_fig.pdf](figures/B9_fig.pdf)" in claims_markdown(table, folder=".")
 
 
 def test_one_subcheck_type_and_its_record_form():

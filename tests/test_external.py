@@ -155,7 +155,9 @@ def test_tokenizer_without_single_token_digits_is_a_clear_error(llama_revisions,
     PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="<unk>").save_pretrained(tmp_path / "tok")
     problem = check(llama_revisions[0], str(tmp_path / "tok"))
     assert "digit-restricted policy" in problem and "'0'" in problem
-    with pytest.raises(ConfigError, match=r"`external.checkpoints\[0\].path`"):
+    # issue 31: a bad `external.tokenizer` is blamed on the tokenizer, not on a checkpoint's folder
+    with pytest.raises(ConfigError, match=r"`external.tokenizer`: the tokenizer in .*tok' does not suit the "
+                                          r"digit-restricted policy"):
         validate_and_check({**external_config(llama_revisions), "external": {
             **external_config(llama_revisions)["external"], "tokenizer": str(tmp_path / "tok")}})
 
@@ -251,10 +253,15 @@ def test_a_bad_external_model_stops_snakemake_before_any_job(workflow_copy, llam
 
 def test_overwritten_external_weights_rerun_the_import(workflow_copy, tmp_path):
     """External checkpoints are inputs by content: new weights in the same folder rerun the import (and, through
-    its newer output, everything downstream); untouched weights do not, even when their files are touched."""
-    paths = [str(save_llama(tmp_path / f"rev_{i}", seed=i)) for i in range(2)]
-    override = workflow_copy / "external.yaml"
-    override.write_text(yaml.safe_dump(external_config(paths)))
+    its newer output, everything downstream); untouched weights do not, even when their files are touched.
+    Issue 31: the paths are relative to the config file that names them (configs/external.yaml), and the import
+    job, which runs inside the smoke config's workdir (runs/smoke), reads the folders the check read."""
+    for i in range(2):
+        save_llama(tmp_path / f"rev_{i}", seed=i)
+    os.symlink(tmp_path, workflow_copy / "ext")
+    (workflow_copy / "configs").mkdir()
+    override = workflow_copy / "configs/external.yaml"
+    override.write_text(yaml.safe_dump(external_config([f"../ext/rev_{i}" for i in range(2)])))
     target = "results/pretrain/member_0/step_20"
     args = (target, "--cores", "1", "--configfile", "config/smoke.yaml", str(override))
     snakemake(workflow_copy, *args)

@@ -246,3 +246,42 @@ def test_a_second_writer_of_a_resume_folder_is_refused_with_the_first_ones_pid(t
         holder.communicate("")
     with resume_lock(tmp_path / "member_0"):  # released when its holder ends: no stale lock
         assert (tmp_path / "member_0.lock").read_text().strip() == str(os.getpid())
+
+
+def test_a_failed_save_leaves_no_temporary_file(task, tmp_path, monkeypatch):
+    """Issue 31: a full disk left state.pt.tmp in resume/ (and a half-written checkpoint in .staging/)."""
+    import errno
+
+    import vgh.lm.pretrain as pre
+
+    real_save = torch.save
+
+    def full_disk(obj, path, *args, **kwargs):
+        real_save(obj, path, *args, **kwargs)  # part of it on disk, then the disk fills up
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pre.torch, "save", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        run(task, tmp_path, SETTINGS)
+    assert not list((tmp_path / "resume").glob("*.tmp"))
+
+    def failing_checkpoint(folder):
+        (folder / "model.safetensors").write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pre.torch, "save", real_save)
+    with pytest.raises(OSError, match="No space left"):
+        run(task, tmp_path / "b", SETTINGS, save=lambda folder: (folder.mkdir(parents=True, exist_ok=True),
+                                                                  failing_checkpoint(folder)))
+    assert not list((tmp_path / "b/resume").rglob(".staging/*"))
+
+
+def test_the_log_shows_no_nan_loss_before_the_first_step(task, tmp_path, caplog):
+    """Issue 31: the pretraining log's step-0 line said "loss nan" (no step has been taken; the table keeps NaN)."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger=LOG.name):
+        _, table, _ = run(task, tmp_path, SETTINGS)
+    step0 = [r.getMessage() for r in caplog.records if " step 0 " in r.getMessage()]
+    assert step0 and all("nan" not in m and "loss - (no step yet)" in m for m in step0)
+    assert np.isnan(table["loss"].iloc[0])

@@ -53,3 +53,49 @@ def test_log_scale_only_where_the_data_allow_it():
     assert any("no finite values" in t.get_text() for t in empty.texts)
     fig.savefig(io.BytesIO(), format="png")  # renders
     plt.close(fig)
+
+
+def overlapping_tick_labels(fig, ax, axis: str) -> list[tuple[str, str]]:
+    """Pairs of neighbouring, non-empty tick labels (major and minor) of `axis` whose drawn boxes overlap."""
+    fig.canvas.draw()
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    lo, hi = sorted(a.get_view_interval())
+    boxes = sorted(((t.get_window_extent(), t.get_text()) for tick in [*a.get_major_ticks(), *a.get_minor_ticks()]
+                    for t in [tick.label1] if t.get_visible() and t.get_text() and lo <= tick.get_loc() <= hi),
+                   key=lambda b: b[0].x0 if axis == "x" else b[0].y0)
+    return [(b1[1], b2[1]) for b1, b2 in zip(boxes, boxes[1:]) if b1[0].overlaps(b2[0])]
+
+
+@pytest.mark.parametrize("span", [(0.03, 0.8), (0.2, 0.7), (1e-4, 1.0), (0.5, 0.9)])
+def test_log_axis_labels_never_overlap(span):
+    """Issue 31: B2's right x-axis (about one decade) labelled its minor ticks 3, 4, 6 x 10^k on top of each other."""
+    import matplotlib.pyplot as plt
+
+    from vgh.plotting import log_scale, set_style
+
+    set_style()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(np.geomspace(*span, 8), np.geomspace(*span, 8))
+    assert log_scale(ax, "xy")
+    assert overlapping_tick_labels(fig, ax, "x") == [] and overlapping_tick_labels(fig, ax, "y") == []
+    plt.close(fig)
+
+
+def test_symlog_axis_labels_do_not_pile_up_at_zero():
+    """Issue 31: C2's log axes with a value <= 0 took the smallest positive value as the linear threshold (1e-8
+    below gains of 1e-2): a dozen decades of tick labels piled up at zero."""
+    import matplotlib.pyplot as plt
+
+    from vgh.plotting import set_style, symlog_scale
+
+    set_style()
+    values = np.array([-6e-4, 0.0, 3e-9, 7e-5, 4e-3, 1.3e-2])
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(values, values, "o")
+    linthresh = symlog_scale(ax, "xy", values)
+    ax.set(xlim=(-1e-3, 3e-2), ylim=(-1e-3, 3e-2))
+    assert linthresh == pytest.approx(1e-5)  # four decades below the decade of the largest |value| (1e-1)
+    ticks = ax.get_xticks()
+    assert 0.0 in ticks and len(ticks) <= 9 and ticks.max() >= 1e-2 and ticks.min() <= -1e-4
+    assert overlapping_tick_labels(fig, ax, "x") == [] and overlapping_tick_labels(fig, ax, "y") == []
+    plt.close(fig)

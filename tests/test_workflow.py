@@ -134,11 +134,13 @@ def test_lint_is_clean(smoke_run):
 
 
 def test_report_builds(smoke_run, smoke_out):
-    snakemake(smoke_run, "--report", "report.html", *SMOKE)
+    proc = snakemake(smoke_run, "--report", "report.html", *SMOKE)
     html = (smoke_out / "report.html").read_text(errors="replace")  # relative to the workdir, like every output
     assert len(html) > 10_000
     for cid in claim_ids(smoke_out):
         assert cid in html
+    assert f"The report goes to {SMOKE_OUT}/report.html" in proc.stderr  # issue 31: not only "Report created."
+    assert "Undefined substitution" not in html and "System Message" not in html  # docutils' errors, if any
 
 
 def test_forced_rerun_reproduces_every_table(smoke_run, smoke_out):
@@ -230,9 +232,9 @@ def test_readme_command_works_verbatim(smoke_run, command, tmp_path):
                     args += TINY_PROBE
         elif args[0] == "jupytext":
             args[0] = str(Path(SNAKEMAKE).with_name("jupytext"))
-        cwd = smoke_run
-        if args[1].startswith("workflow/notebooks/"):  # a notebook run by hand reads results/ at the repository
-            cwd = as_default_layout(smoke_run, tmp_path / "repo")  # root (the default config's layout): linked so
+        cwd = smoke_run  # a notebook by hand with the smoke config's --configfile reads its run under runs/smoke
+        if args[1].startswith("workflow/notebooks/") and "--configfile" not in args:  # one by hand reads results/
+            cwd = as_default_layout(smoke_run, tmp_path / "repo")  # at the root (the default config's): linked so
         proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, f"{command} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
         return
@@ -247,3 +249,9 @@ def test_readme_command_works_verbatim(smoke_run, command, tmp_path):
     if figures:
         ran = set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout + proc.stderr, re.M))
         assert ran == {f"fig_{Path(f).stem.split('_')[0]}" for f in figures}, ran
+        # issue 31: the run ends naming its verdict table, its figures and the report command
+        assert f"Verdict table: {SMOKE_OUT}/figures/claims.md (8 claims:" in proc.stderr, proc.stderr[-2000:]
+        assert f"snakemake --report report.html --configfile config/smoke.yaml  (writes {SMOKE_OUT}/report.html)" \
+            in proc.stderr
+    if "my_model.yaml" in args:  # issue 31: a user's config writes under runs/<its name>/, never the committed files
+        assert (smoke_run / "runs/my_model").is_dir()  # Snakemake made it its workdir (the old default: the root)

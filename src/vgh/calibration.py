@@ -440,6 +440,20 @@ def claim_calibration(claim: str, tables: dict[str, Any], params: dict[str, Any]
     return rows
 
 
+def outcome_shares(table: pd.DataFrame) -> pd.DataFrame:
+    """Each calibration row's verdicts as what they mean for its truth: `right` (a positive's PASS; a rule-level
+    null's INCONCLUSIVE, since it lies exactly at the threshold; a claim-level null's FAIL, since its claim is
+    false), `undecided` (an INCONCLUSIVE that is neither right nor wrong: a positive's missing power, a claim-level
+    null's) and `wrong` (a positive's FAIL; a null's PASS, and at the threshold its FAIL too, as `_row` counts them).
+    What the calibration figure draws: a null that behaves is not drawn in the colour of a failure."""
+    null, rule = table["truth"] == "null", table["level"] == "rule"
+    p, i, f = table["pass_rate"], table["inconclusive_rate"], table["fail_rate"]
+    right = np.where(null, np.where(rule, i, f), p)
+    undecided = np.where(null & rule, 0.0, i)
+    wrong = np.where(null, np.where(rule, p + f, p), f)
+    return pd.DataFrame({"right": right, "undecided": undecided, "wrong": wrong}, index=table.index)
+
+
 def claim_rng(seed: int, claim: str) -> np.random.Generator:
     """The generator of one claim's R19 draws (its calibration and its recurrence): seeded by the config's seed and
     the claim id's bytes (not their sum, under which B3 and C2 shared a stream)."""

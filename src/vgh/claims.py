@@ -5,7 +5,10 @@ table over the records."""
 from __future__ import annotations
 
 import inspect
+import os
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .ensemble import FAIL, INCONCLUSIVE, PASS, SubCheck, claim_verdict, member_verdicts, not_meaningful
@@ -190,17 +193,45 @@ def load_claim_table(path: str = "workflow/claims.yaml") -> dict[str, dict[str, 
         return yaml.safe_load(fh)
 
 
-def standalone_job(claim_id: str, table: str = "workflow/claims.yaml", configfile: str = "config/config.yaml",
-                   schema: str = "workflow/schemas/config.schema.yaml"):
-    """A stand-in for Snakemake's `snakemake` object, so that a figure notebook runs by hand from the repo root
-    against an existing results/ and record: the paths and params of its figure rule, but drawing to scratch/
-    (never figures/; a notebook never writes results/claims/)."""
+def standalone_job(claim_id: str, argv: list[str] | None = None, root: str | os.PathLike = ".", check: bool = True):
+    """A stand-in for Snakemake's `snakemake` object, so that a figure notebook runs by hand from the repository root
+    (`root`), `python workflow/notebooks/<figure>.py [--configfile FILE ...]` (`argv`, default the command line's;
+    other arguments, e.g. Jupyter's, are ignored): the paths and params of its figure rule under the config's
+    workdir (the default config's: the root; config/smoke.yaml's: runs/smoke/), drawing to <workdir>/scratch/ (never
+    figures/; a notebook never writes results/claims/). With `check`, it refuses while a Snakemake run holds the
+    workdir (its tables may be half replaced) and names a missing input with the command that builds it."""
+    import argparse
     from types import SimpleNamespace
 
     from .config import load_config
 
-    job = figure_job(claim_id, load_claim_table(table)[claim_id], load_config(configfile, schema), out="scratch")
-    return SimpleNamespace(input=SimpleNamespace(**job["input"]), output=SimpleNamespace(**job["output"]),
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--configfile", nargs="+", default=[])
+    files = parser.parse_known_args(sys.argv[1:] if argv is None else argv)[0].configfile
+    root = Path(root)
+    config = load_config(root / "config/config.yaml", root / "workflow/schemas/config.schema.yaml", files)
+    job = figure_job(claim_id, load_claim_table(root / "workflow/claims.yaml")[claim_id], config, out="scratch")
+    workdir = Path(config["workdir"])
+    again = f" --configfile {' '.join(files)}" if files else ""
+    if check:
+        locks = sorted((root / workdir / ".snakemake/locks").glob("*.lock"))
+        if locks:
+            raise RuntimeError(f"a Snakemake run holds {root / workdir} ({locks[0]}): its tables may be half "
+                               f"replaced; run the notebook when it has finished (if it was killed: `snakemake "
+                               f"--unlock{again}`)")
+        for path in [p for paths in job["input"].values() for p in ([paths] if isinstance(paths, str) else paths)]:
+            if not (root / workdir / path).exists():
+                figure = figure_job(claim_id, load_claim_table(root / "workflow/claims.yaml")[claim_id],
+                                    config)["output"]["pdf"]
+                raise FileNotFoundError(f"{root / workdir / path} does not exist: run the figure's rule first, "
+                                        f"`snakemake --cores all {figure}{again}`" + ("" if files else " (or give "
+                                        "the config of the run that made it: --configfile FILE)"))
+
+    def under(paths):
+        return [str(workdir / p) for p in paths] if isinstance(paths, list) else str(workdir / paths)
+
+    return SimpleNamespace(input=SimpleNamespace(**{k: under(v) for k, v in job["input"].items()}),
+                           output=SimpleNamespace(**{k: under(v) for k, v in job["output"].items()}),
                            params=SimpleNamespace(**job["params"]), threads=1, log=[None])
 
 
@@ -299,8 +330,9 @@ def _marks(r) -> str:
     return f"; not counted, not meaningful at this size: {rest}" if isinstance(rest, str) and rest else ""
 
 
-def claims_markdown(table: "pd.DataFrame", title: str = "") -> str:
-    """The verdict table as Markdown (what figures/claims.md holds and the README embeds)."""
+def claims_markdown(table: "pd.DataFrame", title: str = "", folder: str = "figures") -> str:
+    """The verdict table as Markdown (what figures/claims.md holds and the README embeds), its figure links relative
+    to `folder`, where the Markdown file lies (figures/claims.md: "figures"; the README: ".")."""
     import pandas as pd
 
     head = ("| id | claim | metric | estimate | interval (R21) | check | decided by | members passing alone | "
@@ -316,21 +348,28 @@ def claims_markdown(table: "pd.DataFrame", title: str = "") -> str:
         f"{_fmt_interval([r.interval_lo, r.interval_hi]).strip()} | {r.threshold} | "
         f"{r.deciding} = {_fmt(r.deciding_value)} {_fmt_interval([r.deciding_lo, r.deciding_hi]).strip()} "
         f"({r.deciding_check}){_marks(r)} | {r.members_passing}/{r.n_members} | {recurrence(r)} | **{r.verdict}** | "
-        f"[{r.figure.rsplit('/', 1)[-1]}]({r.figure}) |\n"
+        f"[{r.figure.rsplit('/', 1)[-1]}]({os.path.relpath(r.figure, folder)}) |\n"
         for r in table.itertuples())
     counts = ", ".join(f"{int((table['verdict'] == v).sum())} {v}" for v in ("PASS", "INCONCLUSIVE", "FAIL"))
     return (f"{title}\n\n" if title else "") + head + body + f"\n{len(table)} claims: {counts}.\n"
 
 
+def _rst(text: Any) -> str:
+    """Plain text from a record inside reStructuredText: its markup characters escaped, so that a threshold such
+    as "|g0 - r| >= 3 SE" reads as written instead of as a substitution reference."""
+    return "".join("\\" + ch if ch in "\\*`|_[]<>:" else ch for ch in str(text))
+
+
 def caption_rst(record: dict[str, Any], description: str) -> str:
-    """A report caption: what is plotted (static text) and the verdict with its numbers (from the record)."""
-    checks = "; ".join(f"{name}: {_fmt(c['value'])}{_fmt_interval(c.get('interval'))} ({c['threshold']}) "
-                       f"{c['verdict']}" for name, c in record.get("checks", {}).items())
+    """A report caption: what is plotted (static reStructuredText) and the verdict with its numbers (from the record,
+    escaped: the report renders the caption as reStructuredText)."""
+    checks = "; ".join(f"{_rst(name)}: {_rst(_fmt(c['value']) + _fmt_interval(c.get('interval')))} "
+                       f"({_rst(c['threshold'])}) {c['verdict']}" for name, c in record.get("checks", {}).items())
     mv = record.get("member_verdicts", [])
     members = f" Members passing alone: {sum(v == PASS for v in mv)}/{len(mv)} ({', '.join(mv)})." if mv else ""
     if record.get("recurrence") is not None:
         members += (" Recurrence (the predicted chance that a fresh ensemble repeats the verdict, R22): "
                     f"{_fmt(record['recurrence'])}.")
-    return (f"{description.strip()}\n\n**Verdict: {record['verdict']}** — {record['metric']} = "
-            f"{_fmt(record['value'])}{_fmt_interval(record.get('interval'))} (check {record['threshold']})."
-            f"{members}\n\n" + (f"Sub-checks: {checks}.\n" if checks else ""))
+    return (f"{description.strip()}\n\n**Verdict: {record['verdict']}** — {_rst(record['metric'])} = "
+            f"{_rst(_fmt(record['value']) + _fmt_interval(record.get('interval')))} (check "
+            f"{_rst(record['threshold'])}).{members}\n\n" + (f"Sub-checks: {checks}.\n" if checks else ""))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import os
 import string
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,11 @@ def load_schema(path: str | Path) -> dict[str, Any]:
 
 def _key(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
+
+
+# The folders under a workdir that the default config's run writes at the repository root: no other config's
+# workdir may lie inside one of them (its outputs would mix with the committed figures/ or the default's results/).
+DEFAULT_OUTPUTS = ("figures", "results", "logs", "benchmarks", "resume", ".snakemake")
 
 
 # Old dotted key -> its new name. An old key is reported only where the schema no longer defines it.
@@ -181,6 +187,12 @@ def _cross_field_rules(c: dict[str, Any]) -> None:
         need(ctl["lq"]["m"] <= ctl["lq"]["n"],
              f"config key `control.lq.m` ({ctl['lq']['m']}) must be <= `control.lq.n` ({ctl['lq']['n']})")
 
+    if isinstance(c.get("workdir"), str):
+        top = Path(c["workdir"]).parts[:1]
+        need(not top or top[0] not in DEFAULT_OUTPUTS, f"config key `workdir` ({c['workdir']!r}) lies inside "
+             f"{top[0] if top else ''}/, where the default config's run writes (the committed figures/, its results/ "
+             f"and logs): name a folder under runs/")
+
     marks = c.get("not_meaningful_at_this_size", {})
     need(not marks or c.get("pipeline_check", False),
          f"config key `not_meaningful_at_this_size` ({', '.join(marks)}) is allowed only with `pipeline_check: true` "
@@ -212,6 +224,9 @@ def _cross_field_rules(c: dict[str, Any]) -> None:
         need(ckpts[0] == 0, "config key `pretrain.checkpoints` must start with step 0 (the untrained model)")
         need(ckpts[-1] <= pre["steps"], f"config key `pretrain.checkpoints` has step {ckpts[-1]} beyond "
              f"`pretrain.steps` ({pre['steps']})")
+        for key in ("warmup", "eval_every"):
+            need(pre[key] <= pre["steps"], f"config key `pretrain.{key}` ({pre[key]}) must be <= `pretrain.steps` "
+                 f"({pre['steps']})")
     cos, ali = c.get("costates", {}), c.get("alignment", {})
     if cos and pre:
         for s in cos.get("checkpoints", []):
@@ -266,6 +281,44 @@ def _resolve_external(c: dict[str, Any], need) -> None:
     c["pretrain"]["seeds"] = [0]  # one external trajectory: an ensemble of one member (no interval)
 
 
+def resolve_locations(config: dict[str, Any], configfiles, root: str | Path, default: str | Path) -> dict[str, Any]:
+    """Resolve, in place and before `validate_config`, what depends on where the config came from; return it.
+
+    `configfiles` are the files given with `--configfile`, in order (each merged over `default`, the workflow's
+    config/config.yaml); `root` is the repository root. Only the default config writes the committed figures/: a
+    config given with `--configfile` that sets no `workdir` gets `runs/<its file's name>/` (the last such file's),
+    and one that sets `workdir: "."` is refused. Each `external.checkpoints[i].path` and `external.tokenizer` that
+    is relative is made absolute, relative to the folder of the config file that names it (the repository root for
+    `--config`), so that the check before any job and the import job inside the workdir (on a cluster node too)
+    read the same folder."""
+    root, default = Path(root), Path(default)
+    files = [Path(f) for f in configfiles if Path(f).resolve() != default.resolve()]
+    raws = [(f, read_yaml(f)) for f in files]
+    if files:
+        named = [f for f, raw in raws if "workdir" in raw]
+        if "workdir" not in config:  # not in any file (the default's has none) nor in --config
+            config["workdir"] = f"runs/{files[-1].stem}"
+        elif isinstance(config["workdir"], str) and config["workdir"] and Path(config["workdir"]) == Path("."):
+            where = f" in {named[-1]}" if named else ""
+            raise ConfigError(f"config key `workdir`{where}: \".\" (the repository root) is the default "
+                              f"config's, where the committed figures/ live; another config writes elsewhere: "
+                              f"delete the key (its outputs then go to runs/{files[-1].stem}/) or name a folder "
+                              f"under runs/")
+    ext = config.get("external")
+    if isinstance(ext, dict):
+        bases = {"checkpoints": root, "tokenizer": root}
+        for f, raw in raws:
+            for key in bases:
+                if isinstance(raw.get("external"), dict) and key in raw["external"]:
+                    bases[key] = f.parent
+        for e in ext.get("checkpoints") or []:
+            if isinstance(e, dict) and isinstance(e.get("path"), str) and e["path"]:
+                e["path"] = os.path.normpath(bases["checkpoints"] / Path(e["path"]).expanduser())
+        if isinstance(ext.get("tokenizer"), str) and ext["tokenizer"]:
+            ext["tokenizer"] = os.path.normpath(bases["tokenizer"] / Path(ext["tokenizer"]).expanduser())
+    return config
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML config file as a dict; a syntax error names the file, line and column."""
     try:
@@ -282,10 +335,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def load_config(path: str | Path, schema_path: str | Path, overrides: list[str | Path] = ()) -> dict[str, Any]:
-    """Load a YAML config (deep-merging `overrides` over it, as Snakemake's --configfile does) and validate."""
+    """Load a YAML config (deep-merging `overrides` over it, as Snakemake's --configfile does) and validate; its
+    locations resolved as the workflow resolves them (`resolve_locations`: `path` is the repository's
+    config/config.yaml, the repository its parent's parent)."""
     cfg = read_yaml(path)
     for o in overrides:
         deep_update(cfg, read_yaml(o))
+    resolve_locations(cfg, overrides, Path(path).resolve().parent.parent, path)
     return validate_config(cfg, load_schema(schema_path))
 
 
@@ -296,3 +352,39 @@ def deep_update(base: dict, new: dict) -> dict:
         else:
             base[k] = v
     return base
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m vgh.config FILE ...`: check config files as `snakemake --configfile FILE ...` would use them, merged
+    over config/config.yaml, from the repository root: a YAML error with its file, line and column, a file that is
+    empty or not a mapping, every schema and cross-field rule (the key named), where the run would write, and the
+    cost estimate when it is far above the default's. Snakemake reads a --configfile itself before the workflow
+    starts and names neither file nor line."""
+    import argparse
+    import sys
+
+    from .runtime import cost_estimate
+
+    ap = argparse.ArgumentParser(prog="python -m vgh.config", description=main.__doc__.split("\n\n")[0])
+    ap.add_argument("configfiles", nargs="+", help="the files you give snakemake with --configfile")
+    args = ap.parse_args(argv)
+    root = Path.cwd()
+    schema = root / "workflow/schemas/config.schema.yaml"
+    try:
+        for f in args.configfiles:
+            if not Path(f).is_file():
+                raise ConfigError(f"config file {f}: not found")
+            if not read_yaml(f):
+                raise ConfigError(f"config file {f}: is empty (Snakemake needs a mapping of keys)")
+        config = load_config(root / "config/config.yaml", schema, args.configfiles)
+    except ConfigError as err:
+        print(f"Invalid config: {err}", file=sys.stderr)
+        return 1
+    print(f"valid: writes under {config['workdir']}/")
+    if warning := cost_estimate(config, load_config(root / "config/config.yaml", schema)):
+        print(warning)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

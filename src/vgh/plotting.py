@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
+from matplotlib.ticker import FixedLocator, Formatter, NullLocator  # noqa: E402
 
 PALETTE = "colorblind"
 
@@ -68,9 +69,48 @@ def log_scale(ax, axis: str = "y", **kwargs) -> bool:
         positive = values[values > 0]
         if positive.size and positive.min() > 1e-300 and positive.max() < 1e300:
             (ax.set_xscale if a == "x" else ax.set_yscale)("log", nonpositive="mask", **kwargs)
+            getattr(ax, f"{a}axis").set_minor_formatter(SparseMinorLogFormatter())
             continue
         ok = False
         why = "no finite values" if not values.size else "no positive values for a log scale"
         ax.text(0.5, 0.5 if a == "y" else 0.42, f"{a}: {why} (linear axis)", transform=ax.transAxes,
                 ha="center", va="center", fontsize="small", color="0.4")
     return ok
+
+
+class SparseMinorLogFormatter(Formatter):
+    """Labels for a log axis's minor ticks that never overlap: only at 2 and 5 x 10^k, and only while the view spans
+    under two decades (matplotlib labels 2, 3, 4, 6 x 10^k on a view of about one decade, which collide)."""
+
+    def __call__(self, x, pos=None):
+        lo, hi = sorted(self.axis.get_view_interval())
+        if not (x > 0 and lo > 0 and np.log10(hi / lo) < 2):
+            return ""
+        exp = int(np.floor(np.log10(x) + 1e-9))
+        mantissa = x / 10.0 ** exp
+        m = next((m for m in (2, 5) if abs(mantissa - m) < 1e-6), None)
+        return rf"$\mathdefault{{{m}\times10^{{{exp}}}}}$" if m else ""
+
+
+def symlog_scale(ax, axis: str, values, decades: int = 4) -> float:
+    """A symmetric log scale on `axis` ("x", "y" or "xy") for data with values <= 0: linear within `decades`
+    decades below the largest |value| (smaller values sit on the linear part around 0), logarithmic beyond, with one
+    labelled tick per decade and 0, so labels never pile up at zero (a linear part as thin as the smallest value
+    stacked a dozen decades of ticks there). Returns the linear threshold."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    top = float(np.abs(v).max()) if v.size and np.abs(v).max() > 0 else 1.0
+    lin = int(np.ceil(np.log10(top))) - decades
+
+    def decades_to(x: float) -> range:  # lin .. the decade holding x
+        return range(lin, max(int(np.ceil(np.log10(x))), lin) + 1)
+
+    ticks = [0.0] + [10.0 ** k for k in (decades_to(v.max()) if v.size and v.max() > 0 else [])]
+    ticks += [-(10.0 ** k) for k in (decades_to(-v.min()) if v.size and v.min() < 0 else [])]
+    step = max(1, (len(ticks) + 7) // 9)  # at most about 9 labels: every other decade where there are more
+    ticks = sorted(t for t in ticks if t == 0 or round(np.log10(abs(t)) - lin) % step == 0)
+    for a in axis:
+        (ax.set_xscale if a == "x" else ax.set_yscale)("symlog", linthresh=10.0 ** lin, linscale=0.5)
+        getattr(ax, f"{a}axis").set_major_locator(FixedLocator(ticks))
+        getattr(ax, f"{a}axis").set_minor_locator(NullLocator())
+    return 10.0 ** lin

@@ -34,7 +34,6 @@ if "snakemake" not in globals():  # run by hand from the repo root against an ex
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 
 from vgh.claims import record_summary
 from vgh.control.checks import (
@@ -44,15 +43,15 @@ from vgh.control.checks import (
     a2_pendulum_noise_free,
     a2_pendulum_power,
 )
-from vgh.io import read_json
+from vgh.io import read_json, read_table
 from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
 from vgh.stats import finite_max
 
 log = configure(snakemake.threads, snakemake.log[0])
 
-lq = pd.read_parquet(snakemake.input.lq)
-pen = pd.read_parquet(snakemake.input.pendulum)
+lq = read_table(snakemake.input.lq)
+pen = read_table(snakemake.input.pendulum)
 claim = read_json(snakemake.input.claim)  # the record of rule claim_A2
 thr = claim["config"]["thresholds"]
 scales = claim["config"]["smoothing_scales"]

@@ -32,18 +32,17 @@ if "snakemake" not in globals():  # run by hand from the repo root against an ex
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 
 from vgh.claims import record_summary
 from vgh.control.checks import a3_bias
-from vgh.io import read_json
+from vgh.io import read_json, read_table
 from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
 from vgh.stats import finite_max
 
 log = configure(snakemake.threads, snakemake.log[0])
 
-table = pd.read_parquet(snakemake.input.table)
+table = read_table(snakemake.input.table)
 claim = read_json(snakemake.input.claim)  # the record of rule claim_A3
 log.info(record_summary(claim))
 bias = a3_bias(table)

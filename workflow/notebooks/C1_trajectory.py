@@ -36,14 +36,14 @@ import numpy as np
 import pandas as pd
 
 from vgh.claims import record_summary
-from vgh.io import read_json
+from vgh.io import read_json, read_table
 from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure
 
 log = configure(snakemake.threads, snakemake.log[0])
-table = pd.read_parquet(snakemake.input.checkpoints).sort_values(["member", "checkpoint"])
-curves = pd.read_parquet(snakemake.input.curves)
-peaks = pd.read_parquet(snakemake.input.peaks)
+table = read_table(snakemake.input.checkpoints).sort_values(["member", "checkpoint"])
+curves = read_table(snakemake.input.curves)
+peaks = read_table(snakemake.input.peaks)
 claim = read_json(snakemake.input.claim)  # the record of rule claim_C1
 traj = snakemake.params.trajectory
 log.info(record_summary(claim))

@@ -30,18 +30,17 @@ if "snakemake" not in globals():  # run by hand from the repo root against an ex
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 
 from vgh.claims import record_summary
-from vgh.io import read_json
-from vgh.plotting import save, set_style
+from vgh.io import read_json, read_table
+from vgh.plotting import log_scale, save, set_style, symlog_scale
 from vgh.runtime import configure
 from vgh.trajectory.predictors import ENSEMBLE_STATISTICS, PREDICTORS
 
 log = configure(snakemake.threads, snakemake.log[0])
-table = pd.read_parquet(snakemake.input.checkpoints).sort_values(["member", "checkpoint"])
-mp = pd.read_parquet(snakemake.input.member_predictors)
-ens = pd.read_parquet(snakemake.input.ensemble)
+table = read_table(snakemake.input.checkpoints).sort_values(["member", "checkpoint"])
+mp = read_table(snakemake.input.member_predictors)
+ens = read_table(snakemake.input.ensemble)
 claim = read_json(snakemake.input.claim)  # the record of rule claim_C2
 thr, rl = claim["config"]["thresholds"], snakemake.params.rl
 log.info(record_summary(claim))
@@ -76,15 +75,13 @@ for ax, scale in ((ax1, "linear"), (ax1b, "log")):
     if scale == "linear":
         hi = vals.max() * 1.1
         lo = min(0.0, vals.min()) - 0.03 * abs(hi)
-    else:  # early checkpoints gain ~1e-5: log axes (symlog where a value is <= 0)
-        pos_min = vals[vals > 0].min() if (vals > 0).any() else 1e-6
+    else:  # early checkpoints gain ~1e-5: log axes (symlog where a value is <= 0, one label per decade and 0)
         if (vals > 0).all():
-            ax.set(xscale="log", yscale="log")
-            lo, hi = pos_min / 2.0, vals.max() * 2.0
+            log_scale(ax, "xy")
+            lo, hi = vals.min() / 2.0, vals.max() * 2.0
         else:
-            ax.set_xscale("symlog", linthresh=pos_min)
-            ax.set_yscale("symlog", linthresh=pos_min)
-            lo, hi = vals.min() * 1.2, vals.max() * 2.0
+            linthresh = symlog_scale(ax, "xy", vals)
+            lo, hi = min(vals.min() * 1.2, -linthresh), vals.max() * 2.0
     if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
         lo, hi = -1.0, 1.0
     for st, (xi, yi) in zip(mean.index, zip(mean["g_pred_loo"], mean["gain_mean"])):

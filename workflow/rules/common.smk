@@ -1,17 +1,23 @@
-# Shared by every rules file: config validation, environment, claim list, helpers.
+# Shared by every rules file: config validation, environment, claim list, helpers, what the run tells its user.
 import os
+import sys
 
 from vgh.claims import claim_job, figure_job, load_claim_table
-from vgh.config import ConfigError, load_schema, validate_config
-from vgh.runtime import OFFLINE_ENV
+from vgh.config import ConfigError, load_config, load_schema, resolve_locations, validate_config
+from vgh.runtime import OFFLINE_ENV, cost_estimate, end_summary, report_path, unlock_elsewhere
 
 # Nothing reaches the network at run time; figures render without a display.
 os.environ.update(OFFLINE_ENV)
 
-try:
-    validate_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")))
+DEFAULT_CONFIG = f"{workflow.basedir}/config/config.yaml"  # the paper's: the only one that writes figures/ here
+SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
+try:  # where this config writes (`workdir`) and reads (external checkpoints), from the files that name them
+    resolve_locations(config, workflow.config_settings.configfiles, workflow.basedir, DEFAULT_CONFIG)
+    validate_config(config, load_schema(SCHEMA))
 except ConfigError as err:
     raise WorkflowError(f"Invalid config: {err}") from None
+if workflow.is_main_process and (COST := cost_estimate(config, load_config(DEFAULT_CONFIG, SCHEMA))):
+    print(COST, file=sys.stderr)  # a run far larger than the default's: said before any job
 
 
 onstart:
@@ -25,6 +31,33 @@ onstart:
                 "Invalid config: config key `device` is 'cuda' but this machine has no CUDA "
                 "device (use 'auto' or 'cpu', or run the GPU jobs on a cluster executor)"
             )
+
+
+# Where this run's outputs go (the config's workdir, absolute) and what it prints about them: the report's file
+# (Snakemake says only "Report created."), at the end the verdict table, the figures and the report command, and on
+# a failure where the job logs are (Snakemake names them relative to the workdir).
+OUT = os.path.join(workflow.basedir, config["workdir"])
+LAUNCH_DIR = os.getcwd()  # where Snakemake was started (before the Snakefile's `workdir:`)
+if (REPORT := report_path(sys.argv)) is not None:
+    print(f"The report goes to {os.path.relpath(os.path.join(OUT, REPORT))}", file=sys.stderr)
+if "--unlock" in sys.argv:  # each config's lock is in its workdir: name the others that are locked
+    for other in unlock_elsewhere(workflow.basedir, OUT):
+        print(
+            f"{os.path.relpath(other)} (another config's workdir) is locked too: unlock it with "
+            "`snakemake --unlock --configfile <that config>`",
+            file=sys.stderr,
+        )
+
+
+onsuccess:
+    print(f"\n{end_summary(OUT, workflow.config_settings.configfiles, DEFAULT_CONFIG, LAUNCH_DIR)}", file=sys.stderr)
+
+
+onerror:
+    print(
+        f"\nEvery job's log is under {os.path.join(OUT, 'logs')}/ (the log paths above are relative to it)",
+        file=sys.stderr,
+    )
 
 
 ENV = "../../environment.yml"  # conda: directive, relative to workflow/rules/

@@ -4,20 +4,21 @@ import pandas as pd
 import torch
 
 from vgh.costates.measure import measure_costates, summarize
-from vgh.io import member_of, write_table
+from vgh.io import member_of, read_table, write_table
 from vgh.lm.model import load_checkpoint
 from vgh.lm.task import encode_split
-from vgh.runtime import configure, select_device
+from vgh.runtime import configure, progress, select_device
 from vgh.streams import torch_generator
 
 log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)
 c, steps = snakemake.params.costates, snakemake.params.steps
+bar = progress(None, "Part B costates: checkpoints", total=len(snakemake.output.prompts) * len(steps))
 for i, (prompts_out, summary_out, eval_path) in enumerate(zip(snakemake.output.prompts, snakemake.output.summary,
                                                                 snakemake.input.eval, strict=True)):
     member = member_of(prompts_out)
     assert member_of(eval_path) == member, (eval_path, member)
-    evals = pd.read_parquet(eval_path)  # the member's own eval prompts (R20)
+    evals = read_table(eval_path)  # the member's own eval prompts (R20)
     tables = []
     for step, path in zip(steps, snakemake.input.checkpoints[i * len(steps) : (i + 1) * len(steps)]):
         assert member_of(path) == member, (path, member)
@@ -31,6 +32,7 @@ for i, (prompts_out, summary_out, eval_path) in enumerate(zip(snakemake.output.p
                                    c["reward"], c["sample_budget"], gen, c["max_batch_rows"], log)
         prompts.insert(0, "checkpoint", step)
         tables.append(prompts)
+        bar.update()
     prompts = pd.concat(tables, ignore_index=True)
     prompts.insert(0, "member", member)
     write_table(prompts, prompts_out)

@@ -1,11 +1,10 @@
 """Part B (B3), a group of ensemble members: cosines of REINFORCE / RLOO / GRPO update directions with the exact
 grad_theta J vs group size, in exact expectation and sampled, with the permuted-reward null of the algorithm Part C
 runs (each member on its own prompts and stream, R20)."""
-import pandas as pd
 import torch
 
 from vgh.costates.alignment import update_alignment
-from vgh.io import member_of, write_table
+from vgh.io import member_of, read_table, write_table
 from vgh.lm.model import load_checkpoint
 from vgh.lm.task import encode_split
 from vgh.runtime import configure, select_device
@@ -17,7 +16,7 @@ p, a = snakemake.params, snakemake.params.alignment
 for checkpoint, eval_path, out in zip(snakemake.input.checkpoints, snakemake.input.eval, snakemake.output, strict=True):
     member = member_of(out)
     assert member_of(checkpoint) == member == member_of(eval_path), (checkpoint, eval_path, member)
-    evals = pd.read_parquet(eval_path)  # the member's own eval prompts (R20)
+    evals = read_table(eval_path)  # the member's own eval prompts (R20)
     model, tok, digit_ids = load_checkpoint(checkpoint, dtype=torch.float64, device=device)
     ids, answers = encode_split(tok, evals, device, p.n_prompts)
     gen = torch_generator(member, "alignment", a["checkpoint"], device=device)

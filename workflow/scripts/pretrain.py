@@ -1,11 +1,10 @@
 """Pretraining of a group of ensemble members as one stacked computation: build each member's model from the config
 with its seed (its initialisation and data order), train them together, each on its own corpus (R20), publish every
 member's checkpoints and training log. A job reads its members from its outputs (`vgh.io.member_of`)."""
-import pandas as pd
 import torch
 from transformers import AutoTokenizer
 
-from vgh.io import member_of
+from vgh.io import member_of, read_table
 from vgh.lm.model import build_model
 from vgh.lm.pretrain import PretrainSettings, finish_pretraining, pretrain, resume_lock
 from vgh.lm.task import digit_token_ids, encode_prompts, encode_split
@@ -21,9 +20,9 @@ tok = AutoTokenizer.from_pretrained(snakemake.input.tokenizer)
 if [member_of(path) for path in (*snakemake.input.pretrain, *snakemake.input.eval)] != seeds * 2:
     raise ValueError(f"the corpora and eval splits {snakemake.input} are not those of members {seeds}")
 # each member's own corpus and eval prompts (R20), stacked [K, N, S] / [K, E, P]
-train_ids = torch.stack([encode_prompts(tok, pd.read_parquet(path)["text"].tolist())
+train_ids = torch.stack([encode_prompts(tok, read_table(path)["text"].tolist())
                          for path in snakemake.input.pretrain]).to(device)
-evals = [encode_split(tok, pd.read_parquet(path), device) for path in snakemake.input.eval]
+evals = [encode_split(tok, read_table(path), device) for path in snakemake.input.eval]
 eval_prompts, eval_answers = torch.stack([e[0] for e in evals]), torch.stack([e[1] for e in evals])
 members = {s: build_model(len(tok), train_ids.shape[2], m["n_layer"], m["n_head"], m["n_embd"], s).to(device)
            for s in seeds}

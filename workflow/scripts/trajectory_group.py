@@ -5,8 +5,8 @@ input.checkpoints is member-major (for each member, its steps), output.metrics /
 member, in members order (a job reads its members from its outputs: `vgh.io.member_of`)."""
 import pandas as pd
 
-from vgh.io import member_of, write_table
-from vgh.runtime import configure, select_device
+from vgh.io import member_of, read_table, write_table
+from vgh.runtime import configure, progress, select_device
 from vgh.trajectory.checkpoint import measure_trajectory_points
 
 log = configure(snakemake.threads, snakemake.log[0])
@@ -19,9 +19,9 @@ if [member_of(p) for p in paths] != [m for m in members for _ in steps]:
 if [member_of(p) for p in (*snakemake.input.rl, *snakemake.input.eval)] != members * 2:
     raise ValueError(f"the prompt splits {snakemake.input.rl}, {snakemake.input.eval} are not members {members}")
 # each member's own RL and eval prompts (R20)
-rl_frames, eval_frames = ([pd.read_parquet(p) for p in paths_] for paths_ in (snakemake.input.rl, snakemake.input.eval))
+rl_frames, eval_frames = ([read_table(p) for p in paths_] for paths_ in (snakemake.input.rl, snakemake.input.eval))
 tables = [{} for _ in members]
-for j, step in enumerate(steps):
+for j, step in enumerate(progress(steps, f"Part C, members {members}: checkpoints")):
     log.info("members %s, checkpoint step %d", members, step)
     group = [paths[i * len(steps) + j] for i in range(len(members))]
     for mine, measured in zip(tables, measure_trajectory_points(group, members, step, rl_frames, eval_frames,

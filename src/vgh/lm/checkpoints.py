@@ -12,20 +12,14 @@ import json
 import os
 from pathlib import Path
 
+from ..io import file_sha256, rebuild_hint
+
 MANIFEST = "manifest.json"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint folder that cannot be loaded: the message names the file, what is wrong and the remedy."""
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _files(folder: Path) -> list[Path]:
@@ -46,11 +40,6 @@ def write_manifest(folder: str | os.PathLike) -> dict[str, dict]:
     (folder / MANIFEST).write_text(json.dumps({"files": files}, indent=2, sort_keys=True) + "\n")
     os.chmod(folder / MANIFEST, 0o666 & ~umask)
     return files
-
-
-def rebuild_hint(folder: str | os.PathLike) -> str:
-    return (f"rebuild it with `snakemake --cores all --force {folder}` (targets before your run's --configfile), "
-            f"or delete the folder and run again")
 
 
 def verify_checkpoint(folder: str | os.PathLike) -> None:

@@ -26,8 +26,8 @@ def check_external_checkpoints(config: dict[str, Any]) -> dict[int, str]:
 
     ext = config["external"]
     tok = ext.get("tokenizer")
-    if tok is not None and not Path(tok).is_dir():
-        raise ConfigError(f"config key `external.tokenizer`: folder {tok!r} does not exist")
+    if tok is not None and (problem := check_tokenizer(tok)) is not None:  # blamed on the tokenizer, not a folder
+        raise ConfigError(f"config key `external.tokenizer`: {problem}")
     digests = {}
     for i, e in enumerate(ext["checkpoints"]):
         problem = check_external_checkpoint(e["path"], tok, config["data"]["prompt_template"],
@@ -36,6 +36,24 @@ def check_external_checkpoints(config: dict[str, Any]) -> dict[int, str]:
             raise ConfigError(f"config key `external.checkpoints[{i}].path`: {problem}")
         digests[e["step"]] = folder_sha256(e["path"], tok)
     return digests
+
+
+def check_tokenizer(folder: str) -> str | None:
+    """Why `folder` cannot serve as the tokenizer of external checkpoints (`external.tokenizer`), or None: it must
+    exist, hold a tokenizer that loads, and have each of the ten digits as a single token."""
+    from transformers import AutoTokenizer
+
+    from .task import digit_token_ids
+
+    if not Path(folder).is_dir():
+        return f"folder {folder!r} does not exist"
+    if not any((Path(folder) / name).exists() for name in TOKENIZER_FILES):
+        return f"folder {folder!r} holds no tokenizer (none of {', '.join(TOKENIZER_FILES)})"
+    try:
+        digit_token_ids(AutoTokenizer.from_pretrained(folder))
+    except (OSError, ValueError) as err:
+        return f"the tokenizer in {folder!r} does not suit the digit-restricted policy: {str(err).splitlines()[0]}"
+    return None
 
 
 def check_external_checkpoint(path: str, tokenizer_path: str | None, prompt_template: str,
@@ -162,8 +180,12 @@ def import_checkpoint(src: str, dest: str, tokenizer_path: str | None = None, sh
     dest = Path(dest)
     tmp = dest.with_name(f".{dest.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    load_model(src).save_pretrained(tmp)
-    AutoTokenizer.from_pretrained(tokenizer_path or src).save_pretrained(tmp)
-    write_manifest(tmp)
+    try:
+        load_model(src).save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(tokenizer_path or src).save_pretrained(tmp)
+        write_manifest(tmp)
+    except BaseException:  # a failed import (a full disk) leaves no partial folder behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)

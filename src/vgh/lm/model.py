@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
-from .checkpoints import CheckpointError, rebuild_hint, verify_checkpoint, weight_files
+from ..io import rebuild_hint
+from .checkpoints import CheckpointError, verify_checkpoint, weight_files
 
 
 def build_model(vocab_size: int, n_positions: int, n_layer: int, n_head: int, n_embd: int,

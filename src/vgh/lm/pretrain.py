@@ -89,7 +89,8 @@ def pretrain(members: dict[int, torch.nn.Module], train_ids: torch.Tensor, eval_
         p = stacked.exact_pass1(group.params(), group.template, eval_prompts, eval_answers, digit_ids).mean(1)
         for seed, loss, p1 in zip(seeds, losses, p.tolist()):
             rows[seed].append({"step": step, "loss": loss, "eval_pass1": p1, "lr": lr_at(step, settings)})
-            log.info("member %d step %d loss %.4f eval pass@1 %.4f", seed, step, loss, p1)
+            shown = "- (no step yet)" if math.isnan(loss) else f"{loss:.4f}"  # the table keeps step 0's NaN
+            log.info("member %d step %d loss %s eval pass@1 %.4f", seed, step, shown, p1)
 
     def stage(step: int) -> None:
         for k, seed in enumerate(seeds):
@@ -225,8 +226,12 @@ def _stage(save_checkpoint: Callable[[torch.nn.Module, Path], None], model, fold
     tmp = folder.parent / ".staging" / folder.name
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(model, tmp)
-    write_manifest(tmp)
+    try:
+        save_checkpoint(model, tmp)
+        write_manifest(tmp)
+    except BaseException:  # a failed save (a full disk) leaves no partial folder behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
 
@@ -256,8 +261,11 @@ def _save_resume(resume_dir: Path, fingerprint: str, group: Members, opt: Stacke
     state = {"fingerprint": fingerprint, "step": step, "params": group.flat.detach(), "optimizer": opt.state_dict(),
              "generators": [g.get_state() for g in gens], "rows": rows}
     tmp = resume_dir / "state.pt.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, resume_dir / "state.pt")
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, resume_dir / "state.pt")
+    finally:  # a failed save (a full disk) leaves no partial file behind; the last whole state.pt stays
+        tmp.unlink(missing_ok=True)
 
 
 def _load_resume(resume_dir: Path, fingerprint: str, group: Members, opt: StackedAdamW, gens, rows, log) -> int:
