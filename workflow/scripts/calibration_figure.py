@@ -29,8 +29,9 @@ ax.set_yticklabels(t["label"], fontsize=6)
 ax.axvline(0.95, color="black", lw=0.6, ls=":")
 ax.set_xlim(0, 1.15)
 ax.set_xlabel("fraction of replicates (dotted: 95%; a null is WEAK when over 5% of its verdicts are wrong, per tail)")
-ax.set_title(f"Calibration (R19) at K = {int(t['members'].max())} members: verdicts on nulls and planted positives",
-             pad=28)
+ks = t.groupby(t["claim"].str[0])["members"].max()  # each part's K (R21: Part A's seeds, Parts B and C's members)
+ax.set_title("Calibration (R19) at " + ", ".join(f"K = {int(k)} in Part {part}" for part, k in ks.items())
+             + ": verdicts on nulls and planted positives", pad=28)
 ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=6, frameon=False)
 save(fig, snakemake.output.pdf, snakemake.output.png)
 
