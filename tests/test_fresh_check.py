@@ -166,15 +166,17 @@ def test_a_reused_workdir_is_refused(repo, capsys):
     assert rc == 2 and "already exists and is not empty" in err
 
 
-def test_the_command_line_fails_on_a_doctored_committed_table(smoke_out, tmp_path):
-    fresh = smoke_out / "figures/claims.csv"
-    doctored = pd.read_csv(fresh)
+def test_the_command_line_fails_on_a_doctored_fresh_table(smoke_out, tmp_path):
+    """The smoke table predicts its own verdicts with certainty (every sub-check is marked at K = 2, R17, so nothing
+    depends on the members): a fresh table with one verdict flipped is improbable (R23) and fails."""
+    committed = smoke_out / "figures/claims.csv"
+    doctored = pd.read_csv(committed)
     flip = {"PASS": "FAIL", "FAIL": "PASS", "INCONCLUSIVE": "PASS"}
     doctored.loc[0, "verdict"] = flip[doctored.loc[0, "verdict"]]
     doctored.to_csv(tmp_path / "doctored.csv", index=False)
-    shutil.copy(smoke_out / "figures/claims_members.csv", tmp_path)  # its prediction: every verdict fixed (R17)
     cmd = [sys.executable, "-m", "vgh.fresh_check", "--compare"]
-    same = subprocess.run(cmd + [str(fresh), str(fresh)], capture_output=True, text=True)
+    same = subprocess.run(cmd + [str(committed), str(committed)], capture_output=True, text=True)
     assert same.returncode == 0 and "OK: all" in same.stdout
-    bad = subprocess.run(cmd + [str(tmp_path / "doctored.csv"), str(fresh)], capture_output=True, text=True)
+    bad = subprocess.run(cmd + [str(committed), str(tmp_path / "doctored.csv")], capture_output=True, text=True)
     assert bad.returncode == 1 and f"{doctored.loc[0, 'id']}: committed" in bad.stdout
+    assert "predicted chance of the fresh verdict 0.000" in bad.stdout

@@ -41,13 +41,14 @@ def test_nothing_to_do_after_a_run(smoke_run, tmp_path):
     assert planned(smoke_run, tmp_path) == {}
 
 
-def test_regrouping_the_members_reruns_no_pretraining(smoke_run, tmp_path):
-    """Which members share a job is not a parameter of any job, so one member per job (after the smoke run's one job
-    for both) plans no pretraining; Parts B and C rerun, since each job's set of input files changed (Snakemake's
-    `input` trigger). Their numbers are the same either way: tests/test_workflow.py."""
+def test_regrouping_the_members_reruns_their_jobs_but_not_their_data(smoke_run, tmp_path):
+    """Which members share a job is not a parameter of any job, but each job's set of input files is its members'
+    own data (R20), so one member per job (after the smoke run's one job for both) reruns pretraining and Parts B and
+    C (Snakemake's `input` trigger) and no member's data draw. The numbers are the same either way:
+    tests/test_workflow.py."""
     jobs = planned(smoke_run, tmp_path, {"pretrain": {"members_per_job": 1}})
-    assert jobs.get("costates") == 2 and jobs.get("trajectory") == 2, jobs
-    assert "pretrain" not in jobs and "data" not in jobs, jobs
+    assert jobs.get("pretrain") == 2 and jobs.get("costates") == 2 and jobs.get("trajectory") == 2, jobs
+    assert "data" not in jobs and "tokenizer" not in jobs, jobs
 
 
 def test_rl_lr_reruns_part_c_only(smoke_run, tmp_path):

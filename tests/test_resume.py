@@ -41,7 +41,7 @@ def test_resume_after_a_config_change_starts_over_and_never_mixes(workflow_copy)
     assert killed.returncode != 0
     assert (workflow_copy / SMOKE_OUT / "resume/pretrain/members_1000_1001/state.pt").exists()
     other = workflow_copy / "other.yaml"
-    other.write_text(yaml.safe_dump({"data": {"seed": 1}, "model": {"n_head": 4}}))
+    other.write_text(yaml.safe_dump({"data": {"corruption_rate": 0.2}, "model": {"n_head": 4}}))
     proc = run(workflow_copy, str(other))
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = (workflow_copy / SMOKE_OUT / "logs/pretrain/members_1000_1001.log").read_text()
@@ -94,7 +94,7 @@ def test_a_truncated_checkpoint_is_named_by_the_job_that_loads_it_and_its_comman
     folder = "results/pretrain/member_1000/step_300"
     weights = workflow_copy / SMOKE_OUT / folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    target = "results/costates/member_0/update_alignment.parquet"
+    target = "results/costates/member_1000/update_alignment.parquet"
     proc = subprocess.run([SNAKEMAKE, "--cores", "2", target, *SMOKE], cwd=workflow_copy, capture_output=True,
                           text=True, timeout=600, check=False)
     assert proc.returncode != 0

@@ -184,7 +184,7 @@ def _jsonable(x: Any) -> Any:
 
 def member_of(path: str | os.PathLike) -> int:
     """The ensemble member a workflow path belongs to (`.../member_<k>/...`): a member-level job reads its members
-    from its outputs, so which members share a job is not a parameter of the job (regrouping reruns nothing)."""
+    from its outputs, so which members share a job is not a parameter of the job."""
     import re
 
     found = re.findall(r"(?:^|/)member_(\d+)(?:/|$)", str(path))

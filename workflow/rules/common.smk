@@ -83,7 +83,8 @@ FIGURE_JOBS = {cid: figure_job(cid, entry, config) for cid, entry in CLAIM_TABLE
 MEMBERS = config["pretrain"]["seeds"]
 # The member-level jobs of every stage (pretraining, costates, alignment, trajectory) each serve a group of
 # `pretrain.members_per_job` members, computed together; the outputs stay per member, so grouping moves no number
-# and no path. A job reads its members from its outputs (not a param), so regrouping reruns no pretraining.
+# and no path. A job reads its members from its outputs (not a param); regrouping reruns the member-level jobs (each
+# job's inputs are its members' own data, R20), never a member's data draw.
 GROUPS = [
     MEMBERS[i : i + config["pretrain"]["members_per_job"]]
     for i in range(0, len(MEMBERS), config["pretrain"]["members_per_job"])

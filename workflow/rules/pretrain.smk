@@ -36,7 +36,7 @@ for g, members in [] if EXTERNAL else enumerate(GROUPS):
             gpu=GPU,
         params:
             model=config["model"],
-            # every key but `seeds` and the grouping: adding a member or regrouping does not rerun the others
+            # every key but `seeds` and the grouping: adding a member in a new group does not rerun the others
             pretrain={k: v for k, v in config["pretrain"].items() if k not in ("seeds", "members_per_job")},
             device=config["device"],
         script:

@@ -14,7 +14,7 @@ log = configure(snakemake.threads, snakemake.log[0])
 device = select_device(snakemake.params.device)
 m, p = snakemake.params.model, snakemake.params.pretrain
 seeds = [member_of(path) for path in snakemake.output.log_tables]  # member k has seed k
-# one resume folder per group, named by its members (not a param: regrouping reruns no pretraining)
+# one resume folder per group, named by its members (not a param)
 resume_dir = "resume/pretrain/members_" + "_".join(map(str, seeds))
 tok = AutoTokenizer.from_pretrained(snakemake.input.tokenizer)
 if [member_of(path) for path in (*snakemake.input.pretrain, *snakemake.input.eval)] != seeds * 2:
