@@ -72,7 +72,7 @@ ax1.axhline(thr["max_rel_error"], color="k", ls="--", lw=1, label=f"check: {thr[
 log_scale(ax1, "xy")
 ax1.set(xlabel="rollouts N", ylabel=r"relative error $\|\hat g-\nabla_K J\|/\|\nabla_K J\|$",
         title="error vs exact gradient (mean, min-max over seeds)")
-ax1.legend(fontsize="small")
+ax1.legend(fontsize="small", loc="lower left")
 log_scale(ax2, "xy")
 ax2.set(xlabel="rollouts N",
         ylabel=r"per-rollout variance $\mathrm{tr\,Cov}/\|\nabla_K J\|^2$",
