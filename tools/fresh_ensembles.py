@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {cid} | {row['verdict']} | {r:.2f} | {same}/{n}{moved} | {lo}–{hi} | "
               f"{'yes' if lo <= same <= hi else 'NO'} |")
     print()
-    print("| fresh ensemble | flips | PASS <-> FAIL | chance of a table at most as probable (R23) |")
+    print("| fresh ensemble (its workdir) | flips | PASS <-> FAIL | chance of a table at most as probable (R23) |")
     print("|---|---|---|---|")
     for path, f in zip(args.fresh, fresh):
         verdicts = {cid: f.loc[cid, "verdict"] for cid in f.index}
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                  if cid in committed.index and committed.loc[cid, "verdict"] != v]
         pf = sum({committed.loc[c, "verdict"], v} == {"PASS", "FAIL"}
                  for c, v in verdicts.items() if c in committed.index)
-        print(f"| {path} | {', '.join(flips) or 'none'} | {pf} | {chance:.3f} |")
+        print(f"| {path.parent.parent.name} | {', '.join(flips) or 'none'} | {pf} | {chance:.3f} |")
     return 0
 
 
