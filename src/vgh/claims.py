@@ -128,9 +128,9 @@ def _paths(inputs: dict[str, str], config: dict[str, Any]) -> dict[str, Any]:
 def claim_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """One claim's claim rule, {"input", "output", "params"}, from its entry in the claim table
     (workflow/claims.yaml) and the validated config: input = the check's tables, output = the record
-    results/claims/<ID>.json, params = `check` (the function's dotted name), `statement`, `metric` and each entry
-    of `params` (name -> the config value at a dotted key: `thresholds` = claims.<ID>, `bootstrap`, ...), and
-    `not_meaningful` where the config marks sub-checks of this claim (R17; each must be one of its `subchecks`)."""
+    results/claims/<ID>.json, params = `check` and `nulls` (the functions' dotted names), `statement`, `metric` and
+    each entry of `params` (name -> the config value at a dotted key: `thresholds` = claims.<ID>, `bootstrap`, ...),
+    and `not_meaningful` where the config marks sub-checks of this claim (R17; each must be one of its `subchecks`)."""
     marks = config.get("not_meaningful_at_this_size", {}).get(claim_id, {})
     unknown = sorted(set(marks) - set(entry["subchecks"]))
     if unknown:
@@ -140,7 +140,8 @@ def claim_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any]) -> d
                           f"sub-check (its sub-checks: {', '.join(entry['subchecks'])})")
     return {"input": _paths(entry["input"], config),
             "output": {"claim": f"results/claims/{claim_id}.json"},
-            "params": {"check": entry["check"], "statement": entry["statement"], "metric": entry["metric"],
+            "params": {"check": entry["check"], **({"nulls": entry["nulls"]} if "nulls" in entry else {}),
+                       "statement": entry["statement"], "metric": entry["metric"],
                        **{name: _at(config, key) for name, key in entry["params"].items()},
                        **({"not_meaningful": dict(marks)} if marks else {})}}
 
@@ -157,8 +158,9 @@ def figure_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any],
             "params": {name: _at(config, key) for name, key in entry.get("figure_params", {}).items()}}
 
 
-def load_check(name: str):
-    """The check function at a dotted name from the claim table, e.g. vgh.control.checks.check_a1."""
+def load_function(name: str):
+    """The function at a dotted name from the claim table: a claim's check (e.g. vgh.control.checks.check_a1) or its
+    nulls (vgh.control.nulls.a1_nulls)."""
     from importlib import import_module
 
     module, _, func = name.rpartition(".")
@@ -169,9 +171,10 @@ def run_check(tables: dict[str, Any], params: dict[str, Any]) -> Claim:
     """Call the claim's check (params["check"]) on its tables with its params: the statement and metric, the
     bootstrap settings as n_resamples and seed, and every other param by name (thresholds, ...)."""
     p = dict(params)
-    check = load_check(p.pop("check"))
+    check = load_function(p.pop("check"))
     boot = p.pop("bootstrap")
     p.pop("calibration", None)  # R19's replicate counts: the claim and calibration scripts read them
+    p.pop("nulls", None)  # R19's nulls of this claim: the calibration reads them
     marks = p.pop("not_meaningful", None) or {}  # R17: sub-check -> why, from a pipeline-check config
     wants = inspect.signature(check).parameters  # a check that draws (R10's prompt split) takes the seed
     p.update({k: int(boot[k]) for k in ("n_resamples", "seed") if k in wants})
@@ -185,7 +188,7 @@ def run_check(tables: dict[str, Any], params: dict[str, Any]) -> Claim:
 
 
 def load_claim_table(path: str = "workflow/claims.yaml") -> dict[str, dict[str, Any]]:
-    """The claim table: claim id -> {figure, check, statement, metric, doc, input, params[, figure_input,
+    """The claim table: claim id -> {figure, check, nulls, statement, metric, doc, input, params[, figure_input,
     figure_params]}."""
     import yaml
 
