@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .config import ConfigError, value_at
 from .ensemble import FAIL, INCONCLUSIVE, PASS, SubCheck, claim_verdict, member_verdicts, not_meaningful
 from .io import write_json
 
@@ -111,14 +112,6 @@ def record_summary(record: dict[str, Any]) -> str:
     return caption + "\n" + checks
 
 
-def _at(config: dict[str, Any], key: str) -> Any:
-    """The config value at a dotted key."""
-    node = config
-    for part in key.split("."):
-        node = node[part]
-    return node
-
-
 def _paths(inputs: dict[str, str], config: dict[str, Any]) -> dict[str, Any]:
     """Input paths; one with {member} expands over the ensemble (`pretrain.seeds`)."""
     return {name: [path.format(member=m) for m in config["pretrain"]["seeds"]] if "{member}" in path else path
@@ -134,15 +127,13 @@ def claim_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any]) -> d
     marks = config.get("not_meaningful_at_this_size", {}).get(claim_id, {})
     unknown = sorted(set(marks) - set(entry["subchecks"]))
     if unknown:
-        from .config import ConfigError
-
         raise ConfigError(f"config key `not_meaningful_at_this_size.{claim_id}.{unknown[0]}`: {claim_id} has no such "
                           f"sub-check (its sub-checks: {', '.join(entry['subchecks'])})")
     return {"input": _paths(entry["input"], config),
             "output": {"claim": f"results/claims/{claim_id}.json"},
             "params": {"check": entry["check"], **({"nulls": entry["nulls"]} if "nulls" in entry else {}),
                        "statement": entry["statement"], "metric": entry["metric"],
-                       **{name: _at(config, key) for name, key in entry["params"].items()},
+                       **{name: value_at(config, key) for name, key in entry["params"].items()},
                        **({"not_meaningful": dict(marks)} if marks else {})}}
 
 
@@ -155,7 +146,7 @@ def figure_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any],
     return {"input": {**_paths({**entry["input"], **entry.get("figure_input", {})}, config),
                       "claim": f"results/claims/{claim_id}.json"},
             "output": {"pdf": f"{out}/{stem}.pdf", "png": f"{out}/{stem}.png"},
-            "params": {name: _at(config, key) for name, key in entry.get("figure_params", {}).items()}}
+            "params": {name: value_at(config, key) for name, key in entry.get("figure_params", {}).items()}}
 
 
 def load_function(name: str):

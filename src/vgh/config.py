@@ -98,13 +98,22 @@ RETIRED_VALUES = {
 }
 
 
-def _lookup(config: dict[str, Any], dotted: str) -> tuple[bool, Any]:
+def value_at(config: dict[str, Any], dotted: str) -> Any:
+    """The config value at a dotted key, e.g. `trajectory.rl.lr`; ConfigError naming the key where it is absent."""
     node: Any = config
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
-            return False, None
+            raise ConfigError(f"config key `{dotted}` is missing")
         node = node[part]
-    return True, node
+    return node
+
+
+def _lookup(config: dict[str, Any], dotted: str) -> tuple[bool, Any]:
+    """(True, the value at a dotted key), or (False, None) where it is absent."""
+    try:
+        return True, value_at(config, dotted)
+    except ConfigError:
+        return False, None
 
 
 def check_retired_keys(config: dict[str, Any]) -> None:

@@ -38,9 +38,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .ensemble import VERDICTS
 from .io import copy_workflow
 
-VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE")
 CONFIG_RECORD = "claims_config.yaml"  # beside claims.csv: the resolved config that made it (rule claims_table)
 
 

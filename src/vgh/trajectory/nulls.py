@@ -11,13 +11,10 @@ claim's check (`nulls:`) and run through that check by `vgh.calibration.claim_ca
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
+from ..stats import spearman
+from .checks import C1_BASELINES
 from .lr_rule import holm
-
-# C1/C2's single-factor baselines: a checkpoints column that stands in for G_pred
-SINGLE_FACTORS = {"S alone": "signal", "H alone": "headroom", "pass@1": "pass_at_1",
-                  "the pretraining step": "checkpoint"}
 
 
 def _g_pred_values(t, values_of):
@@ -39,7 +36,7 @@ def _single_factor_rho(column):
 
         def rho(m, d):
             cm = c[c["member"] == m]
-            return float(cm["gain_mean"].corr(cm[column], method="spearman"))
+            return spearman(cm["gain_mean"], cm[column])
         return _g_pred_as(t, rho)
     return make
 
@@ -83,7 +80,7 @@ def c1_nulls(tables, params):
     n = int(tables["checkpoints"].groupby("member")["checkpoint"].nunique().max())
     out = {f"constant predictor at checkpoint index {i}": ("null", _constant_peak(i), False) for i in range(n)}
     out["G_pred's checkpoint labels permuted (a uniformly random predicted peak)"] = ("null", _permuted_peak, True)
-    for name, column in SINGLE_FACTORS.items():
+    for name, column in C1_BASELINES.items():
         if column != "checkpoint":  # the step's peak is the last checkpoint: the constant predictor above
             out[f"predicted peak of {name}"] = ("null", _single_factor_peak(column), False)
     out["planted: G_pred is the real gain"] = ("positive", _real_gain_peak, False)
@@ -125,7 +122,7 @@ def _permuted_rho(t, rng):
 
     def rho(m, d):
         g = c[c["member"] == m]["gain_mean"].to_numpy(float)
-        return float(pd.Series(g).corr(pd.Series(rng.permutation(len(g))), method="spearman"))
+        return spearman(g, rng.permutation(len(g)))
     return _g_pred_as(t, rho)
 
 
@@ -133,7 +130,7 @@ def c2_nulls(tables, params):
     return {"G_pred replaced by its best single factor": ("null", _best_single, False),
             "G_pred replaced by a random ranking (labels permuted)": ("null", _permuted_rho, True),
             **{f"G_pred replaced by {name}": ("null", _single_factor_rho(column), False)
-               for name, column in SINGLE_FACTORS.items()},
+               for name, column in C1_BASELINES.items()},
             "planted: G_pred's rho, its best single factor's 0.1 lower, the configured lr right "
             "(chance falls only)": ("positive", _c2_planted, True),
             "planted: G_pred is the real gain (the truth, rho = 1)": ("positive", _c2_truth, False)}
