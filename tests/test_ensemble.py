@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vgh.claims import Claim, claims_markdown, claims_table
+from vgh.claims import Claim
+from vgh.claims_table import claims_markdown, claims_table
 from vgh.ensemble import (
     FAIL,
     INCONCLUSIVE,

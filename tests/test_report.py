@@ -9,7 +9,7 @@ from conftest import ROOT
 from docutils.core import publish_doctree, publish_parts
 from docutils.utils import SystemMessage
 
-from vgh.claims import caption_rst
+from vgh.claims_table import caption_rst
 from vgh.runtime import end_summary, report_path
 
 CAPTIONS = sorted((ROOT / "workflow/report").glob("*.rst"))

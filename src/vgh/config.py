@@ -116,6 +116,18 @@ def _lookup(config: dict[str, Any], dotted: str) -> tuple[bool, Any]:
         return False, None
 
 
+def config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two (nested) configs."""
+    out = []
+    for k in sorted(set(a) | set(b), key=str):
+        key = f"{prefix}{k}"
+        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
+            out += config_differences(a[k], b[k], key + ".")
+        elif a.get(k) != b.get(k):
+            out.append(key)
+    return out
+
+
 def check_retired_keys(config: dict[str, Any]) -> None:
     """Raise ConfigError on a renamed or removed key (or a retired value), naming the old key and what replaces it."""
     for old, new in RENAMED.items():
