@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    from .runtime import cost_estimate
+    from .notices import cost_estimate
 
     ap = argparse.ArgumentParser(prog="python -m vgh.config", description=main.__doc__.split("\n\n")[0])
     ap.add_argument("configfiles", nargs="+", help="the files you give snakemake with --configfile")
