@@ -8,9 +8,9 @@ import pytest
 
 from vgh.io import WORKFLOW_FILES
 from vgh.io import copy_workflow as _copy_workflow
+from vgh.runtime import OFFLINE_ENV
 
-for _k, _v in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": "Agg"}.items():
-    os.environ[_k] = _v
+os.environ.update(OFFLINE_ENV)
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))

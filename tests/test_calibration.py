@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, copy_workflow
 from scipy import stats
 from synthetic import synthetic_inputs
 from test_control import _a1_table, _a3_table
@@ -27,7 +27,7 @@ from vgh.calibration import (
     recentred,
     rule_calibration,
 )
-from vgh.claims import Claim, claim_job, load_claim_table, run_check
+from vgh.claims import Claim, claim_job, load_claim_table, load_function, run_check
 from vgh.config import load_config
 from vgh.ensemble import (
     FAIL,
@@ -38,6 +38,7 @@ from vgh.ensemble import (
     unmeasured,
     yes_no_subcheck,
 )
+from vgh.trajectory.nulls import _lr_is_right
 from vgh.trajectory.summary import trajectory_summary
 
 CONFIG = load_config(ROOT / "config/config.yaml", ROOT / "workflow/schemas/config.schema.yaml")
@@ -400,7 +401,7 @@ def test_lr_is_right_draws_only_chance_falls():
     draws = 400
     three, one = [], []
     for _ in range(draws):
-        s = cal._lr_is_right({"sweep_summary": summary}, rng)["sweep_summary"]
+        s = _lr_is_right({"sweep_summary": summary}, rng)["sweep_summary"]
         assert not s.loc[s["lr"] > 0.003, "stable"].any()
         chosen = s[s["chosen_by_rule"]]
         assert chosen.groupby("member").size().max() <= 1 and set(chosen["lr"]) <= {0.001, 0.003}
@@ -427,3 +428,61 @@ def test_the_calibration_figure_colours_a_null_that_behaves_as_right():
     assert s.loc[2].tolist() == pytest.approx([0.6, 0.3, 0.1])
     assert s.loc[3].tolist() == pytest.approx([0.3, 0.5, 0.2])
     assert np.allclose(s.sum(axis=1), 1.0)
+
+
+# ------------------------------------------------------------------------------- each claim's nulls, by its row
+
+
+def test_every_claims_nulls_are_named_beside_its_check():
+    """R19: each claim's `nulls:` in workflow/claims.yaml names a function in its check's package (`<part>.nulls`),
+    resolved by its dotted name as the check is, and handed to the calibration with the claim rule's params."""
+    for cid, entry in CLAIMS.items():
+        part = entry["check"].rsplit(".", 2)[0]  # vgh.<part>
+        assert entry["nulls"] == f"{part}.nulls.{cid.lower()}_nulls", cid
+        assert callable(load_function(entry["nulls"])), cid
+        assert _params(cid)["nulls"] == entry["nulls"]
+
+
+TOY_CLAIM = """\
+import numpy as np
+
+from vgh.claims import Claim
+from vgh.ensemble import subcheck
+
+
+def check_t1(table, thresholds, *, statement, metric):
+    per_member = table.groupby("member")["x"].mean().to_numpy(float)
+    x_large = subcheck(per_member, ">=", thresholds["min_x"])
+    return Claim(id="T1", statement=statement, metric=metric, value=float(np.median(per_member)),
+                 threshold=f">= {thresholds['min_x']}", checks={"x_large": x_large})
+
+
+def t1_nulls(tables, params):
+    t = tables["table"]
+    return {"x zero": ("null", lambda t_, rng: {"table": t.assign(x=0.0)}, False),
+            "x noise around 0": ("null", lambda t_, rng: {"table": t.assign(x=rng.normal(size=len(t)))}, True),
+            "planted: x large": ("positive", lambda t_, rng: {"table": t.assign(x=10.0)}, False)}
+"""
+
+
+def test_a_toy_claims_own_nulls_are_picked_up(tmp_path, monkeypatch):
+    """A new claim brings its own nulls: a toy 9th claim added to a workflow copy's claim table, its check and nulls
+    in a module of its own, is calibrated on exactly those nulls (no central table to edit)."""
+    wf = copy_workflow(tmp_path / "wf")
+    (wf / "toy_t1.py").write_text(TOY_CLAIM)
+    monkeypatch.syspath_prepend(str(wf))
+    with open(wf / "workflow/claims.yaml", "a") as fh:
+        fh.write('T1:\n  statement: "x is large."\n  metric: "x"\n  check: toy_t1.check_t1\n'
+                 '  nulls: toy_t1.t1_nulls\n  subchecks: [x_large]\n  input: {table: results/toy/t1.parquet}\n'
+                 '  params: {thresholds: claims.T1, bootstrap: bootstrap}\n  figure: T1_toy\n  doc: "T1."\n')
+    entry = load_claim_table(str(wf / "workflow/claims.yaml"))["T1"]
+    config = {**CONFIG, "claims": {**CONFIG["claims"], "T1": {"min_x": 1.0}}}
+    params = claim_job("T1", entry, config)["params"]
+    tables = {"table": pd.DataFrame({"member": np.repeat(range(10), 3), "x": 5.0})}
+    claim = run_check(tables, params)
+    assert claim.verdict == PASS
+    table = calibration_table("T1", tables, params, claim.checks, seed=0, rule_replicates=50, claim_replicates=20)
+    rows = table[table["level"] == "claim"].set_index("case")
+    assert list(rows.index) == ["x zero", "x noise around 0", "planted: x large"]
+    assert rows["replicates"].tolist() == [1, 20, 1] and rows["truth"].tolist() == ["null", "null", "positive"]
+    assert rows.loc["x zero", "fail_rate"] == 1.0 and rows.loc["planted: x large", "pass_rate"] == 1.0

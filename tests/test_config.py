@@ -332,7 +332,7 @@ def test_a_run_far_larger_than_the_default_says_what_it_costs(tmp_path, monkeypa
     """Issue 31: 10^7 pretraining steps were accepted with no word; the estimate scales docs/benchmarks.md's
     measured stages."""
     from vgh.config import main
-    from vgh.runtime import cost_estimate
+    from vgh.notices import cost_estimate
 
     default = load_config(ROOT / "config/config.yaml", SCHEMA)
     smoke = load_config(ROOT / "config/config.yaml", SCHEMA, [ROOT / "config/smoke.yaml"])

@@ -19,6 +19,7 @@ from vgh.control import estimators as es
 from vgh.control import experiments as ex
 from vgh.control import lq
 from vgh.control import pendulum as pe
+from vgh.control import summary as su
 
 Z = 4.5  # |z| bound per coordinate (a handful of coordinates per test: false alarm << 1e-3)
 
@@ -354,7 +355,7 @@ def _lq_ok(tiny):
 def test_a2_power_and_closeness(tiny):
     """|g0 - r| pooled over 2 probes x 2 coordinates = 2 |offset|; 3 SE pooled = 3 * 2 * ref_se."""
     lq_table = _lq_ok(tiny)
-    pw = ck.a2_pendulum_power(_pen_table(1.0, 0.2, 0.1), 0.05)
+    pw = su.a2_pendulum_power(_pen_table(1.0, 0.2, 0.1), 0.05)
     assert pw.g0_minus_ref.to_numpy() == pytest.approx([2.0] * 5)
     assert pw.ref_se.to_numpy() == pytest.approx([0.2] * 5)
     assert pw.power.to_numpy() == pytest.approx([2.0 / 0.6] * 5)
@@ -403,6 +404,6 @@ def test_noise_free_control_present():
     assert (nf.se == 0).all() and len(nf) == 2
     x = torch.tensor(nf[["theta0", "omega0"]].iloc[[0]].to_numpy())
     torch.testing.assert_close(torch.tensor(nf.value.to_numpy())[None], pe.noise_free_gradient(env, policy, x))
-    assert set(ck.a2_pendulum_noise_free(pen).against) == {"costate", "smoothing"}
-    d = ck.a2_pendulum_distances(pen, 0.05)
+    assert set(su.a2_pendulum_noise_free(pen).against) == {"costate", "smoothing"}
+    d = su.a2_pendulum_distances(pen, 0.05)
     assert list(d.columns) == ["seed", "probe", "g0_minus_ref", "costate_minus_ref", "ref_se"] and len(d) == 1

@@ -14,6 +14,7 @@ from vgh.claims import load_claim_table
 from vgh.costates import alignment as AL
 from vgh.costates import enumeration as E
 from vgh.costates import estimators as C
+from vgh.costates import expected_advantages as EA
 from vgh.costates import measure as M
 from vgh.costates.checks import b3_per_member, check_b1, check_b2, check_b3
 from vgh.costates.envelope import envelope_check, prompt_halves
@@ -352,10 +353,10 @@ def test_update_alignment_table(trained, digits):
 
 
 def test_compositions():
-    c = AL.compositions(3, 3)
+    c = EA.compositions(3, 3)
     assert len(c) == 10 and (c.sum(1) == 3).all() and len({tuple(r) for r in c}) == 10
-    assert AL.compositions(0, 4).tolist() == [[0, 0, 0, 0]]
-    assert len(AL.compositions(31, 4)) == 5984  # binom(34, 3)
+    assert EA.compositions(0, 4).tolist() == [[0, 0, 0, 0]]
+    assert len(EA.compositions(31, 4)) == 5984  # binom(34, 3)
 
 
 @pytest.mark.parametrize("algo", ["reinforce", "rloo", "grpo"])
@@ -367,7 +368,7 @@ def test_expected_advantages_match_a_sum_over_every_group(algo, scale):
     values = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
     pi = torch.tensor([[0.2, 0.3, 0.5], [0.0, 0.9, 0.1]], dtype=torch.float64)
     g = 4
-    got = AL.expected_advantages(pi, values, g, algo, scale, max_elements=7)  # several chunks
+    got = EA.expected_advantages(pi, values, g, algo, scale, max_elements=7)  # several chunks
     want = torch.zeros_like(pi)
     for mates in itertools.product(range(3), repeat=g - 1):
         w = pi[:, list(mates)].prod(-1)  # [Q]

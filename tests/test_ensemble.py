@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vgh.claims import Claim, claims_markdown, claims_table
+from vgh.claims import Claim
+from vgh.claims_table import claims_markdown, claims_table
 from vgh.ensemble import (
     FAIL,
     INCONCLUSIVE,
@@ -15,7 +16,6 @@ from vgh.ensemble import (
     interval_verdict,
     median_interval,
     member_verdicts,
-    nested_interval,
     not_meaningful,
     sign_test,
     subcheck,
@@ -135,22 +135,6 @@ def test_marked_subchecks_do_not_count():
     table = claims_table([claim.record({})], {"B9": "B9_fig"})
     assert table.loc[0, "not_meaningful"] == "b"
     assert "not counted, not meaningful at this size: b" in claims_markdown(table)
-
-
-def test_nested_interval_resamples_units_within_members():
-    units = [np.array([1.0, 2.0, 3.0]), np.array([2.0, 3.0, 4.0]), np.array([5.0, 5.0, 5.0])]
-
-    def stat(k, idx):
-        u = units[k]
-        return float(u.mean() if idx is None else u[idx].mean())
-
-    lo, hi = nested_interval(stat, 3, [3, 3, 3], 2000, 0)
-    assert lo < np.mean([u.mean() for u in units]) < hi
-    # one member: only its units vary, so the interval is that of its mean over resampled units
-    lo1, hi1 = nested_interval(stat, 1, [3], 2000, 0)
-    assert 1.0 <= lo1 < 2.0 < hi1 <= 3.0
-    # no spread within members and one member: a point
-    assert nested_interval(lambda k, idx: 5.0, 1, [3], 100, 0) == (5.0, 5.0)
 
 
 def test_roles_combine_into_the_claim_verdict():

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from conftest import ROOT, SMOKE_OUT
 
-from vgh.claims import Claim, claims_members
+from vgh.claims import Claim
+from vgh.claims_table import claims_members
 from vgh.ensemble import subcheck, yes_no_subcheck
 from vgh.fresh_check import (
     compare_verdicts,
@@ -20,8 +21,8 @@ from vgh.fresh_check import (
     reference,
     resolved_config,
     seed_override,
-    table_chance,
 )
+from vgh.recurrence import table_chance
 
 
 def table(verdicts, shift=0.0):

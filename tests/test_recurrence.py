@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from vgh.claims import Claim, checks_from_members, claims_members
+from vgh.claims import Claim
+from vgh.claims_table import checks_from_members, claims_members
 from vgh.ensemble import CODES, FAIL, INCONCLUSIVE, PASS, critical_counts, subcheck, yes_no_subcheck
 from vgh.recurrence import family_patterns, predicted_verdicts, predictive_bits, recurrence
 

@@ -9,8 +9,8 @@ from conftest import ROOT
 from docutils.core import publish_doctree, publish_parts
 from docutils.utils import SystemMessage
 
-from vgh.claims import caption_rst
-from vgh.runtime import end_summary, report_path
+from vgh.claims_table import caption_rst
+from vgh.notices import end_summary, report_path
 
 CAPTIONS = sorted((ROOT / "workflow/report").glob("*.rst"))
 
@@ -84,7 +84,7 @@ def test_the_end_summary_names_the_table_the_figures_and_the_report(tmp_path):
 def test_unlock_names_the_other_locked_workdirs(tmp_path):
     """Issue 31: `snakemake --unlock` unlocks only its config's workdir (the smoke config's lock is in runs/smoke/):
     the others that are locked are named."""
-    from vgh.runtime import unlock_elsewhere
+    from vgh.notices import unlock_elsewhere
 
     for d in ("runs/smoke", "runs/other"):
         (tmp_path / d / ".snakemake/locks").mkdir(parents=True)

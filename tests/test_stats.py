@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from vgh.stats import pearson, spearman
+from vgh.stats import nested_interval, pearson, spearman
 
 
 def test_spearman_and_pearson_match_scipy():
@@ -99,3 +99,19 @@ def test_symlog_axis_labels_do_not_pile_up_at_zero():
     assert 0.0 in ticks and len(ticks) <= 9 and ticks.max() >= 1e-2 and ticks.min() <= -1e-4
     assert overlapping_tick_labels(fig, ax, "x") == [] and overlapping_tick_labels(fig, ax, "y") == []
     plt.close(fig)
+
+
+def test_nested_interval_resamples_units_within_members():
+    units = [np.array([1.0, 2.0, 3.0]), np.array([2.0, 3.0, 4.0]), np.array([5.0, 5.0, 5.0])]
+
+    def stat(k, idx):
+        u = units[k]
+        return float(u.mean() if idx is None else u[idx].mean())
+
+    lo, hi = nested_interval(stat, 3, [3, 3, 3], 2000, 0)
+    assert lo < np.mean([u.mean() for u in units]) < hi
+    # one member: only its units vary, so the interval is that of its mean over resampled units
+    lo1, hi1 = nested_interval(stat, 1, [3], 2000, 0)
+    assert 1.0 <= lo1 < 2.0 < hi1 <= 3.0
+    # no spread within members and one member: a point
+    assert nested_interval(lambda k, idx: 5.0, 1, [3], 100, 0) == (5.0, 5.0)

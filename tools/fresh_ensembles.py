@@ -18,7 +18,8 @@ from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from vgh.fresh_check import MEMBERS_RECORD, predicted_tables, read_verdicts, table_chance  # noqa: E402
+from vgh.fresh_check import MEMBERS_RECORD, predicted_tables, read_verdicts  # noqa: E402
+from vgh.recurrence import table_chance  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,13 +42,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tools")]  # vgh, and launches.py beside this script
 os.environ.setdefault("TQDM_DISABLE", "1")
-for _k, _v in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": "Agg"}.items():
-    os.environ.setdefault(_k, _v)
-
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from launches import COUNT_KEYS, combine, count_work, predict_seconds  # noqa: E402  (tools/launches.py)
 
+import vgh.runtime  # noqa: E402, F401  (its import sets the jobs' environment, OFFLINE_ENV, before transformers loads)
 from vgh.config import load_config  # noqa: E402
 from vgh.lm import stacked  # noqa: E402
 

@@ -38,8 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-for _k, _v in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MPLBACKEND": "Agg"}.items():
-    os.environ.setdefault(_k, _v)
+import vgh.runtime  # noqa: E402, F401  (its import sets the jobs' environment, OFFLINE_ENV, before transformers loads)
 
 TINY_MODEL = {"n_layer": 1, "n_head": 2, "n_embd": 32}
 

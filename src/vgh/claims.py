@@ -1,7 +1,7 @@
 """The claim record: one JSON per claim with its ensemble estimate, interval (R21), threshold, each member's verdict
 and the three-valued verdict PASS / FAIL / INCONCLUSIVE (rule R0, `vgh.ensemble`); the claim and figure rules of
-each claim from the claim table (workflow/claims.yaml: `claim_job`, `figure_job`, `run_check`); the verdict
-table over the records."""
+each claim from the claim table (workflow/claims.yaml: `claim_job`, `figure_job`, `run_check`). The verdict table
+over the records is `vgh.claims_table`'s."""
 from __future__ import annotations
 
 import inspect
@@ -9,13 +9,11 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .config import ConfigError, value_at
 from .ensemble import FAIL, INCONCLUSIVE, PASS, SubCheck, claim_verdict, member_verdicts, not_meaningful
 from .io import write_json
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 @dataclass
@@ -103,20 +101,12 @@ def record_summary(record: dict[str, Any]) -> str:
     mv = record.get("member_verdicts", [])
     members = f"; members passing alone {sum(v == PASS for v in mv)}/{len(mv)}" if mv else ""
     rec = record.get("recurrence")
-    recurs = f"; recurrence {_fmt(rec)}" if rec is not None else ""
-    caption = (f"{record['id']} {record['verdict']}: {record['metric']} = {_fmt(record['value'])}"
-               f"{_fmt_interval(record.get('interval'))} (check {record['threshold']}){members}{recurs}")
-    checks = "; ".join(f"{k} = {_fmt(v['value'])}{_fmt_interval(v.get('interval'))} ({v['threshold']}) "
+    recurs = f"; recurrence {fmt_number(rec)}" if rec is not None else ""
+    caption = (f"{record['id']} {record['verdict']}: {record['metric']} = {fmt_number(record['value'])}"
+               f"{fmt_interval(record.get('interval'))} (check {record['threshold']}){members}{recurs}")
+    checks = "; ".join(f"{k} = {fmt_number(v['value'])}{fmt_interval(v.get('interval'))} ({v['threshold']}) "
                        f"{v['verdict']}" for k, v in record["checks"].items())
     return caption + "\n" + checks
-
-
-def _at(config: dict[str, Any], key: str) -> Any:
-    """The config value at a dotted key."""
-    node = config
-    for part in key.split("."):
-        node = node[part]
-    return node
 
 
 def _paths(inputs: dict[str, str], config: dict[str, Any]) -> dict[str, Any]:
@@ -128,20 +118,19 @@ def _paths(inputs: dict[str, str], config: dict[str, Any]) -> dict[str, Any]:
 def claim_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """One claim's claim rule, {"input", "output", "params"}, from its entry in the claim table
     (workflow/claims.yaml) and the validated config: input = the check's tables, output = the record
-    results/claims/<ID>.json, params = `check` (the function's dotted name), `statement`, `metric` and each entry
-    of `params` (name -> the config value at a dotted key: `thresholds` = claims.<ID>, `bootstrap`, ...), and
-    `not_meaningful` where the config marks sub-checks of this claim (R17; each must be one of its `subchecks`)."""
+    results/claims/<ID>.json, params = `check` and `nulls` (the functions' dotted names), `statement`, `metric` and
+    each entry of `params` (name -> the config value at a dotted key: `thresholds` = claims.<ID>, `bootstrap`, ...),
+    and `not_meaningful` where the config marks sub-checks of this claim (R17; each must be one of its `subchecks`)."""
     marks = config.get("not_meaningful_at_this_size", {}).get(claim_id, {})
     unknown = sorted(set(marks) - set(entry["subchecks"]))
     if unknown:
-        from .config import ConfigError
-
         raise ConfigError(f"config key `not_meaningful_at_this_size.{claim_id}.{unknown[0]}`: {claim_id} has no such "
                           f"sub-check (its sub-checks: {', '.join(entry['subchecks'])})")
     return {"input": _paths(entry["input"], config),
             "output": {"claim": f"results/claims/{claim_id}.json"},
-            "params": {"check": entry["check"], "statement": entry["statement"], "metric": entry["metric"],
-                       **{name: _at(config, key) for name, key in entry["params"].items()},
+            "params": {"check": entry["check"], **({"nulls": entry["nulls"]} if "nulls" in entry else {}),
+                       "statement": entry["statement"], "metric": entry["metric"],
+                       **{name: value_at(config, key) for name, key in entry["params"].items()},
                        **({"not_meaningful": dict(marks)} if marks else {})}}
 
 
@@ -154,11 +143,12 @@ def figure_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any],
     return {"input": {**_paths({**entry["input"], **entry.get("figure_input", {})}, config),
                       "claim": f"results/claims/{claim_id}.json"},
             "output": {"pdf": f"{out}/{stem}.pdf", "png": f"{out}/{stem}.png"},
-            "params": {name: _at(config, key) for name, key in entry.get("figure_params", {}).items()}}
+            "params": {name: value_at(config, key) for name, key in entry.get("figure_params", {}).items()}}
 
 
-def load_check(name: str):
-    """The check function at a dotted name from the claim table, e.g. vgh.control.checks.check_a1."""
+def load_function(name: str):
+    """The function at a dotted name from the claim table: a claim's check (e.g. vgh.control.checks.check_a1) or its
+    nulls (vgh.control.nulls.a1_nulls)."""
     from importlib import import_module
 
     module, _, func = name.rpartition(".")
@@ -169,9 +159,10 @@ def run_check(tables: dict[str, Any], params: dict[str, Any]) -> Claim:
     """Call the claim's check (params["check"]) on its tables with its params: the statement and metric, the
     bootstrap settings as n_resamples and seed, and every other param by name (thresholds, ...)."""
     p = dict(params)
-    check = load_check(p.pop("check"))
+    check = load_function(p.pop("check"))
     boot = p.pop("bootstrap")
     p.pop("calibration", None)  # R19's replicate counts: the claim and calibration scripts read them
+    p.pop("nulls", None)  # R19's nulls of this claim: the calibration reads them
     marks = p.pop("not_meaningful", None) or {}  # R17: sub-check -> why, from a pipeline-check config
     wants = inspect.signature(check).parameters  # a check that draws (R10's prompt split) takes the seed
     p.update({k: int(boot[k]) for k in ("n_resamples", "seed") if k in wants})
@@ -185,7 +176,7 @@ def run_check(tables: dict[str, Any], params: dict[str, Any]) -> Claim:
 
 
 def load_claim_table(path: str = "workflow/claims.yaml") -> dict[str, dict[str, Any]]:
-    """The claim table: claim id -> {figure, check, statement, metric, doc, input, params[, figure_input,
+    """The claim table: claim id -> {figure, check, nulls, statement, metric, doc, input, params[, figure_input,
     figure_params]}."""
     import yaml
 
@@ -235,141 +226,16 @@ def standalone_job(claim_id: str, argv: list[str] | None = None, root: str | os.
                            params=SimpleNamespace(**job["params"]), threads=1, log=[None])
 
 
-def _fmt(x: float) -> str:
+def fmt_number(x: float) -> str:
+    """A record's number as text (4 significant digits), or the value as it is where it is not a number."""
     try:
         return f"{float(x):.4g}"
     except (TypeError, ValueError):
         return str(x)
 
 
-def _fmt_interval(iv) -> str:
+def fmt_interval(iv) -> str:
     """" [lo, hi]" for an interval, "" for none."""
     if not iv:
         return ""
-    return f" [{_fmt(iv[0])}, {_fmt(iv[1])}]"
-
-
-TABLE_COLUMNS = ["id", "claim", "metric", "estimate", "interval_lo", "interval_hi", "threshold", "deciding",
-                 "deciding_value", "deciding_lo", "deciding_hi", "deciding_check",
-                 "members_passing", "n_members", "not_meaningful", "recurrence", "verdict", "figure"]
-UNSTABLE = 0.9  # R22: a verdict whose predicted chance of recurring is below this is marked unstable
-
-
-def claims_table(records: list[dict[str, Any]], figures: dict[str, str]) -> "pd.DataFrame":
-    """One row per claim record: id, claim, metric, estimate, its interval (R21: the median's order-statistic
-    interval; a yes/no count's Clopper-Pearson bounds with 5% in each tail), threshold, the sub-check that
-    decided the verdict with its value and interval, members passing alone (of n_members: each member's own point
-    values, not the ensemble rule), the verdict's recurrence (R22: the predicted chance that a fresh ensemble repeats
-    it), verdict, figure."""
-    import pandas as pd
-
-    def row(r):
-        iv = r.get("interval") or [float("nan"), float("nan")]
-        mv = r.get("member_verdicts", [])
-        name = r.get("deciding") or next(iter(r["checks"]))
-        d = r["checks"][name]
-        div = d.get("interval") or [float("nan"), float("nan")]
-        rec = r.get("recurrence")
-        return {"id": r["id"], "claim": r["statement"], "metric": r["metric"], "estimate": r["value"],
-                "interval_lo": iv[0], "interval_hi": iv[1], "threshold": r["threshold"], "deciding": name,
-                "deciding_value": d["value"], "deciding_lo": div[0], "deciding_hi": div[1],
-                "deciding_check": d["threshold"],
-                "members_passing": sum(v == PASS for v in mv), "n_members": len(mv),
-                "not_meaningful": ", ".join(n for n, c in r["checks"].items() if c.get("meaningful", True) is False),
-                "recurrence": float("nan") if rec is None else rec, "verdict": r["verdict"],
-                "figure": f"figures/{figures[r['id']]}.pdf"}
-
-    return pd.DataFrame([row(r) for r in sorted(records, key=lambda r: r["id"])], columns=TABLE_COLUMNS)
-
-
-MEMBER_COLUMNS = ["id", "family", "subcheck", "role", "p0", "meaningful", "verdict", "member", "passed"]
-
-
-def claim_family(claim_id: str) -> str:
-    """The family of claims that share members (R22): Part A's seeds ("A") or the pretraining members ("BC")."""
-    return "A" if claim_id.startswith("A") else "BC"
-
-
-def claims_members(records: list[dict[str, Any]]) -> "pd.DataFrame":
-    """Every member's pass bit of every sub-check of every record (one row per claim, sub-check and member), with the
-    sub-check's role, p0, R17 mark and verdict: what R22's prediction of a fresh ensemble needs (figures/
-    claims_members.csv, read by `vgh.fresh_check`). A sub-check without per-member values has one row, member nan."""
-    import pandas as pd
-
-    rows = []
-    for r in sorted(records, key=lambda r: r["id"]):
-        members = r.get("members") or []
-        for name, c in r["checks"].items():
-            base = {"id": r["id"], "family": claim_family(r["id"]), "subcheck": name,
-                    "role": c.get("role", "required"), "p0": c.get("p0", 0.5),
-                    "meaningful": c.get("meaningful", True) is not False, "verdict": c["verdict"]}
-            passed = c.get("member_passed") or []
-            if not passed:
-                rows.append({**base, "member": float("nan"), "passed": float("nan")})
-            for i, bit in enumerate(passed):
-                rows.append({**base, "member": members[i] if i < len(members) else i, "passed": bool(bit)})
-    return pd.DataFrame(rows, columns=MEMBER_COLUMNS)
-
-
-def checks_from_members(table: "pd.DataFrame") -> dict[str, dict[str, dict[str, Any]]]:
-    """The inverse of `claims_members`: claim id -> sub-check name -> {role, p0, meaningful, verdict,
-    member_passed} (bits in the table's member order)."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for (cid, name), d in table.groupby(["id", "subcheck"], sort=False):
-        first = d.iloc[0]
-        bits = [bool(b) for b in d["passed"]] if d["member"].notna().all() else []
-        out.setdefault(cid, {})[name] = {"role": first["role"], "p0": float(first["p0"]),
-                                         "meaningful": bool(first["meaningful"]), "verdict": first["verdict"],
-                                         "member_passed": bits}
-    return out
-
-
-def _marks(r) -> str:
-    """R17's mark in the "decided by" cell: the sub-checks left out of the verdict."""
-    rest = getattr(r, "not_meaningful", "")
-    return f"; not counted, not meaningful at this size: {rest}" if isinstance(rest, str) and rest else ""
-
-
-def claims_markdown(table: "pd.DataFrame", title: str = "", folder: str = "figures") -> str:
-    """The verdict table as Markdown (what figures/claims.md holds and the README embeds), its figure links relative
-    to `folder`, where the Markdown file lies (figures/claims.md: "figures"; the README: ".")."""
-    import pandas as pd
-
-    head = ("| id | claim | metric | estimate | interval (R21) | check | decided by | members passing alone | "
-            "recurrence | verdict | figure |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
-
-    def recurrence(r):
-        if pd.isna(r.recurrence):
-            return "n/a"
-        return f"{r.recurrence:.2f}" + (" (unstable)" if r.recurrence < UNSTABLE else "")
-
-    body = "".join(
-        f"| {r.id} | {r.claim} | {r.metric} | {_fmt(r.estimate)} | "
-        f"{_fmt_interval([r.interval_lo, r.interval_hi]).strip()} | {r.threshold} | "
-        f"{r.deciding} = {_fmt(r.deciding_value)} {_fmt_interval([r.deciding_lo, r.deciding_hi]).strip()} "
-        f"({r.deciding_check}){_marks(r)} | {r.members_passing}/{r.n_members} | {recurrence(r)} | **{r.verdict}** | "
-        f"[{r.figure.rsplit('/', 1)[-1]}]({os.path.relpath(r.figure, folder)}) |\n"
-        for r in table.itertuples())
-    counts = ", ".join(f"{int((table['verdict'] == v).sum())} {v}" for v in ("PASS", "INCONCLUSIVE", "FAIL"))
-    return (f"{title}\n\n" if title else "") + head + body + f"\n{len(table)} claims: {counts}.\n"
-
-
-def _rst(text: Any) -> str:
-    """Plain text from a record inside reStructuredText: its markup characters escaped, so that a threshold such
-    as "|g0 - r| >= 3 SE" reads as written instead of as a substitution reference."""
-    return "".join("\\" + ch if ch in "\\*`|_[]<>:" else ch for ch in str(text))
-
-
-def caption_rst(record: dict[str, Any], description: str) -> str:
-    """A report caption: what is plotted (static reStructuredText) and the verdict with its numbers (from the record,
-    escaped: the report renders the caption as reStructuredText)."""
-    checks = "; ".join(f"{_rst(name)}: {_rst(_fmt(c['value']) + _fmt_interval(c.get('interval')))} "
-                       f"({_rst(c['threshold'])}) {c['verdict']}" for name, c in record.get("checks", {}).items())
-    mv = record.get("member_verdicts", [])
-    members = f" Members passing alone: {sum(v == PASS for v in mv)}/{len(mv)} ({', '.join(mv)})." if mv else ""
-    if record.get("recurrence") is not None:
-        members += (" Recurrence (the predicted chance that a fresh ensemble repeats the verdict, R22): "
-                    f"{_fmt(record['recurrence'])}.")
-    return (f"{description.strip()}\n\n**Verdict: {record['verdict']}** — {_rst(record['metric'])} = "
-            f"{_rst(_fmt(record['value']) + _fmt_interval(record.get('interval')))} (check "
-            f"{_rst(record['threshold'])}).{members}\n\n" + (f"Sub-checks: {checks}.\n" if checks else ""))
+    return f" [{fmt_number(iv[0])}, {fmt_number(iv[1])}]"

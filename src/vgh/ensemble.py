@@ -19,14 +19,14 @@ fraction and its Clopper-Pearson bounds.
 
 Roles: a *required* sub-check that FAILs fails the claim; a *binding* one (e.g. "the configured lr is the rule's
 choice") that does not PASS makes the claim at best INCONCLUSIVE, never FAIL. `claim_verdict` combines them.
-`nested_interval` (Part C's members-then-seeds bootstrap) is kept for the reported ensemble table only.
+Part C's members-then-seeds bootstrap, for its reported ensemble table only, is `vgh.stats.nested_interval`.
 """
 from __future__ import annotations
 
 import functools
 import math
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from scipy import stats
@@ -79,10 +79,6 @@ def with_member(table):
     return table if "member" in table.columns else table.assign(member=0)
 
 
-def _rng(seed) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-
 @functools.cache
 def critical_counts(k: int, p0: float = P0, tail: float = TAIL) -> tuple[int | None, int | None]:
     """(c_pass, c_fail) of R21's exact binomial test at K = k: PASS when the count is >= c_pass (the smallest c with
@@ -127,37 +123,6 @@ def median_interval(per_member: Sequence[float], op: str) -> tuple[float, float,
     else:
         lo, hi = float(srt[k - c_pass]), float(srt[c_pass - 1])
     return (mid if math.isfinite(mid) else float("nan")), lo, hi
-
-
-def nested_interval(per_member: Callable[[int, np.ndarray | None], float], n_members: int,
-                    n_units: Sequence[int], n_resamples: int, seed) -> tuple[float, float]:
-    """95% percentile interval of the mean over members of a statistic that depends on each member's units (RL
-    seeds), resampled at both levels as rliable's stratified bootstrap does: draw members with replacement, then
-    units within each drawn member with replacement, and recompute. Reported in Part C's ensemble table; no verdict
-    is decided on it (R18, R21).
-
-    per_member(k, idx): member k's statistic from its units idx (an index array with repeats), or from all of
-    them when idx is None. The outer level is `scipy.stats.bootstrap` over member indices; the inner draws come
-    from a generator seeded from `seed`, so the interval is deterministic.
-    """
-    if n_members == 0:
-        return float("nan"), float("nan")
-    inner = np.random.default_rng(_rng(seed).integers(2**63))
-
-    def stat(members: np.ndarray) -> float:
-        vals = [per_member(int(k), inner.integers(0, n_units[int(k)], n_units[int(k)])) for k in members]
-        return float(np.mean(vals))
-
-    if n_members == 1:
-        draws = np.array([stat(np.array([0])) for _ in range(n_resamples)])
-        if not np.isfinite(draws).all():
-            return float("nan"), float("nan")
-        lo, hi = np.percentile(draws, [2.5, 97.5])
-        return float(lo), float(hi)
-    res = stats.bootstrap((np.arange(n_members),), stat, vectorized=False, n_resamples=n_resamples,
-                          method="percentile", confidence_level=0.95, rng=_rng(seed))
-    ci = res.confidence_interval
-    return float(ci.low), float(ci.high)
 
 
 @dataclass

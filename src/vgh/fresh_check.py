@@ -28,19 +28,20 @@ only compares two verdict tables. Every bad input (a missing table, a duplicate 
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
 
+from .claims_table import markdown_verdicts, readme_table
+from .config import config_differences
+from .ensemble import VERDICTS
 from .io import copy_workflow
+from .recurrence import PREDICTION_DRAWS, table_chance, table_prediction
 
-VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE")
 CONFIG_RECORD = "claims_config.yaml"  # beside claims.csv: the resolved config that made it (rule claims_table)
 
 
@@ -69,41 +70,11 @@ def read_verdicts(path: Path) -> pd.DataFrame:
     return table
 
 
-def markdown_verdicts(text: str) -> dict[str, str]:
-    """Claim id -> verdict of each row of a Markdown verdict table (`| A1 | ... | **PASS** | ... |`)."""
-    out = {}
-    for line in text.splitlines():
-        m = re.match(r"^\| (\w\d) \|", line)
-        v = re.search(r"\*\*(" + "|".join(VERDICTS) + r")\*\*", line)
-        if m and v:
-            out[m.group(1)] = v.group(1)
-    return out
-
-
 def human_table_mismatches(table: pd.DataFrame, name: str, text: str) -> list[str]:
     """One line per claim whose verdict in a human-facing Markdown table (`name`) differs from `table`'s."""
     shown, csv = markdown_verdicts(text), dict(zip(table["id"], table["verdict"]))
     return [f"{name} says {cid} {shown.get(cid, '(missing)')} but claims.csv says {csv.get(cid, '(missing)')}"
             for cid in sorted(set(shown) | set(csv)) if shown.get(cid) != csv.get(cid)]
-
-
-def readme_table(readme: str) -> str:
-    """The README's verdict table block (between its claims-table markers), or '' when it has none."""
-    if "<!-- claims-table:start -->" not in readme:
-        return ""
-    return readme.split("<!-- claims-table:start -->")[1].split("<!-- claims-table:end -->")[0]
-
-
-def config_differences(a: dict, b: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two (nested) configs."""
-    out = []
-    for k in sorted(set(a) | set(b), key=str):
-        key = f"{prefix}{k}"
-        if isinstance(a.get(k), dict) and isinstance(b.get(k), dict):
-            out += config_differences(a[k], b[k], key + ".")
-        elif a.get(k) != b.get(k):
-            out.append(key)
-    return out
 
 
 def resolved_config(repo: Path, configfile: str | None) -> dict:
@@ -167,51 +138,16 @@ def compare_verdicts(committed: pd.DataFrame, fresh: pd.DataFrame) -> list[str]:
 
 
 IMPROBABLE = 0.01  # R23: a fresh verdict table less probable than this under the committed prediction fails CI
-PREDICTION_DRAWS = 20000  # R22's predictive draws behind the table's prediction
 MEMBERS_RECORD = "claims_members.csv"  # beside claims.csv: every member's pass bits (rule claims_table)
 
 
 def predicted_tables(members_csv: Path, n_draws: int = PREDICTION_DRAWS, seed: int = 0) -> list[pd.DataFrame]:
-    """R22's prediction of the verdict table of a fresh ensemble, from the committed members' pass bits: one frame of
-    n_draws predicted verdicts per family of claims that share members (columns: claim ids); families are
-    independent (their members are different replicates)."""
-    from .claims import checks_from_members
-    from .recurrence import predicted_verdicts
-
+    """R22's prediction of the verdict table of a fresh ensemble (`vgh.recurrence.table_prediction`) from the
+    committed members' pass bits, `members_csv` (figures/claims_members.csv)."""
     if not members_csv.is_file():
         raise FreshCheckError(f"{members_csv}: no such table of member pass bits (rule claims_table writes it beside "
                               "claims.csv); rebuild the committed table")
-    table = pd.read_csv(members_csv)
-    rng = np.random.default_rng([int(seed), 23])
-    out = []
-    for _, fam in table.groupby("family", sort=True):
-        drawn = predicted_verdicts(checks_from_members(fam), n_draws, rng)
-        if all(len(v) for v in drawn.values()):
-            out.append(pd.DataFrame(drawn))
-    return out
-
-
-def table_chance(predicted: list[pd.DataFrame], fresh: dict[str, str]) -> tuple[float, dict[str, float]]:
-    """(p, chances): p = the predicted chance of a verdict table at most as probable as `fresh` (claim id -> verdict;
-    families independent), and each claim's predicted chance of its fresh verdict. A claim the prediction does not
-    cover (one member: no prediction) is left out."""
-    dists, chances, fresh_p = [], {}, 1.0
-    for frame in predicted:
-        cols = [c for c in frame.columns if c in fresh]
-        if not cols:
-            continue
-        freq = frame[cols].value_counts(normalize=True)
-        key = tuple(fresh[c] for c in cols)
-        fresh_p *= float(freq.get(key, 0.0))
-        dists.append(freq.to_numpy(float))
-        for c in cols:
-            chances[c] = float((frame[c] == fresh[c]).mean())
-    if not dists:
-        return float("nan"), chances
-    joint = dists[0]
-    for d in dists[1:]:
-        joint = np.outer(joint, d).ravel()
-    return float(joint[joint <= fresh_p * (1 + 1e-9)].sum()), chances
+    return table_prediction(pd.read_csv(members_csv), n_draws, seed)
 
 
 def failing_flips(committed: pd.DataFrame, fresh: pd.DataFrame, chance: float) -> list[str]:

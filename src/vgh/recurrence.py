@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
+import pandas as pd
 
+from .claims_table import checks_from_members
 from .ensemble import CODES, sign_test
 
 FAIL_CODE, INCONCLUSIVE_CODE, PASS_CODE = 0, 1, 2
@@ -129,3 +131,43 @@ def recurrence(checks: Mapping[str, Any], verdict: str, n_draws: int, rng: np.ra
     family's Dirichlet process projected on them is the same process on their bits); nan below two members."""
     drawn = predicted_verdicts({claim: checks}, n_draws, rng)[claim]
     return float(np.mean(drawn == verdict)) if len(drawn) else float("nan")
+
+
+PREDICTION_DRAWS = 20000  # R22's predictive draws behind the table's prediction
+
+
+def table_prediction(members: pd.DataFrame, n_draws: int = PREDICTION_DRAWS, seed: int = 0) -> list[pd.DataFrame]:
+    """R22's prediction of the verdict table of a fresh ensemble, from the members' pass bits (`members`, what
+    `vgh.claims_table.claims_members` writes to figures/claims_members.csv): one frame of n_draws predicted verdicts
+    per family of claims that share members (columns: claim ids); families are independent (their members are
+    different replicates)."""
+    rng = np.random.default_rng([int(seed), 23])
+    out = []
+    for _, fam in members.groupby("family", sort=True):
+        drawn = predicted_verdicts(checks_from_members(fam), n_draws, rng)
+        if all(len(v) for v in drawn.values()):
+            out.append(pd.DataFrame(drawn))
+    return out
+
+
+def table_chance(predicted: list[pd.DataFrame], fresh: dict[str, str]) -> tuple[float, dict[str, float]]:
+    """(p, chances): p = the predicted chance of a verdict table at most as probable as `fresh` (claim id -> verdict;
+    families independent), and each claim's predicted chance of its fresh verdict. A claim the prediction does not
+    cover (one member: no prediction) is left out."""
+    dists, chances, fresh_p = [], {}, 1.0
+    for frame in predicted:
+        cols = [c for c in frame.columns if c in fresh]
+        if not cols:
+            continue
+        freq = frame[cols].value_counts(normalize=True)
+        key = tuple(fresh[c] for c in cols)
+        fresh_p *= float(freq.get(key, 0.0))
+        dists.append(freq.to_numpy(float))
+        for c in cols:
+            chances[c] = float((frame[c] == fresh[c]).mean())
+    if not dists:
+        return float("nan"), chances
+    joint = dists[0]
+    for d in dists[1:]:
+        joint = np.outer(joint, d).ravel()
+    return float(joint[joint <= fresh_p * (1 + 1e-9)].sum()), chances

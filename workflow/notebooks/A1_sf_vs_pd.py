@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from vgh.claims import record_summary
-from vgh.control.checks import a1_summary
+from vgh.control.summary import a1_summary
 from vgh.io import read_json, read_table
 from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure

@@ -36,7 +36,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from vgh.claims import record_summary
-from vgh.control.checks import (
+from vgh.control.summary import (
     a2_lq_errors,
     a2_pendulum_cosines,
     a2_pendulum_distances,

@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from vgh.claims import record_summary
-from vgh.control.checks import a3_bias
+from vgh.control.summary import a3_bias
 from vgh.io import read_json, read_table
 from vgh.plotting import log_scale, save, set_style
 from vgh.runtime import configure

@@ -4,7 +4,8 @@ import sys
 
 from vgh.claims import claim_job, figure_job, load_claim_table
 from vgh.config import ConfigError, load_config, load_schema, resolve_locations, validate_config
-from vgh.runtime import OFFLINE_ENV, cost_estimate, end_summary, report_path, unlock_elsewhere
+from vgh.notices import cost_estimate, end_summary, report_path, unlock_elsewhere
+from vgh.runtime import OFFLINE_ENV
 
 # Nothing reaches the network at run time; figures render without a display.
 os.environ.update(OFFLINE_ENV)

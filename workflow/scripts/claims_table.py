@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from vgh.claims import caption_rst, claims_markdown, claims_members, claims_table
+from vgh.claims_table import caption_rst, claims_markdown, claims_members, claims_table
 from vgh.io import read_json, write_table, write_text
 from vgh.runtime import configure
 

@@ -1,2 +1,2 @@
 """Part B: transformer costates (exact value gradients, straight-through and score-function costates, update
-alignment) and the B1-B3 checks."""
+alignment), the B1-B3 checks and their nulls and planted positives (R19, `nulls`)."""

@@ -26,6 +26,7 @@ from vgh.ensemble import SubCheck, subcheck, with_member, yes_no_subcheck
 from .predictors import PREDICTORS
 
 # R12's baseline predictors of the real-gain peak besides a constant guess at each checkpoint: checkpoints columns
+# (also C1's and C2's single-factor nulls, `vgh.trajectory.nulls`)
 C1_BASELINES = {"S alone": "signal", "H alone": "headroom", "pass@1": "pass_at_1", "the pretraining step": "checkpoint"}
 
 

@@ -7,7 +7,7 @@ kappa fitted on the other checkpoints only, so the fit cannot flatter itself. S*
 compared as predictors (rank correlations are unchanged by any positive scale, so they need no fit).
 Ensemble (docs/SCIENCE.md, R0 and R9): every statistic is computed per pretraining member from that member's RL
 seeds; the ensemble estimate is the mean over members, with the nested percentile bootstrap of
-`vgh.ensemble.nested_interval` (members, then RL seeds within each drawn member: the seed-mean gains, the LOO
+`vgh.stats.nested_interval` (members, then RL seeds within each drawn member: the seed-mean gains, the LOO
 G_pred with kappa refitted, and every rho recomputed). A seed is a unit across checkpoints (seed s is run at
 every checkpoint), so a resample draws seed indices once per member. The statistic of a member depends only on
 the multiset of drawn seeds, so `MemberFit` caches it by that multiset: with 3 seeds there are 10 of them, and the
@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from vgh.ensemble import nested_interval, with_member
-from vgh.stats import pearson, spearman
+from vgh.ensemble import with_member
+from vgh.stats import nested_interval, pearson, spearman
 
 PREDICTORS = ("G_pred", "S*H", "S", "H")
 
