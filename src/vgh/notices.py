@@ -9,12 +9,12 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-# Σ job seconds of each stage of the default config (10 members), measured on a 2-core CPU (docs/benchmarks.md,
-# docs/benchmarks_default.md, 2026-12-03: 1,419 s of job time, 714 s of wall time on 2 cores), and what each scales
-# with. A coarse model: it says when a config is far larger than the default, not how long it takes to the minute.
-DEFAULT_JOB_SECONDS = {"pretraining": 329.0, "Part B costates": 128.0, "Part B alignment (B3)": 222.0,
-                       "Part C": 443.0, "the rest (Part A, claims, calibration, figures)": 297.0}
-DEFAULT_WALL_SECONDS = 714.0
+# Σ job seconds of each stage of the default config (8 members), measured on a 2-core CPU (docs/benchmarks.md,
+# docs/benchmarks_default.md, 2026-12-06, AMD EPYC: 1,485 s of job time, 763 s of wall time on 2 cores), and what
+# each scales with. A coarse model: it says when a config is far larger than the default, not how long it takes.
+DEFAULT_JOB_SECONDS = {"pretraining": 385.0, "Part B costates": 132.0, "Part B alignment (B3)": 231.0,
+                       "Part C": 348.0, "the rest (Part A, claims, calibration, figures)": 389.0}
+DEFAULT_WALL_SECONDS = 763.0
 
 
 def _stage_sizes(c: dict[str, Any]) -> dict[str, float]:
@@ -51,7 +51,7 @@ def cost_estimate(config: dict[str, Any], default: dict[str, Any], factor: float
     big = ", ".join(f"{k} x{v / DEFAULT_JOB_SECONDS[k]:.3g}" for k, v in sorted(stages.items(), key=lambda kv: -kv[1])
                     if v > 2 * DEFAULT_JOB_SECONDS[k])
     return (f"This config is about {ratio:.3g} times the default's work ({big}): on the 2-core CPU of "
-            f"docs/benchmarks.md about {_duration(wall)} instead of 12 minutes, a coarse estimate from its measured "
+            f"docs/benchmarks.md about {_duration(wall)} instead of 13 minutes, a coarse estimate from its measured "
             f"stages. Check the sizes (pretrain.steps, members, ...) or see docs/scaling.md for a GPU or a cluster.")
 
 
