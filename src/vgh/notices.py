@@ -51,8 +51,9 @@ def cost_estimate(config: dict[str, Any], default: dict[str, Any], factor: float
     big = ", ".join(f"{k} x{v / DEFAULT_JOB_SECONDS[k]:.3g}" for k, v in sorted(stages.items(), key=lambda kv: -kv[1])
                     if v > 2 * DEFAULT_JOB_SECONDS[k])
     return (f"This config is about {ratio:.3g} times the default's work ({big}): on the 2-core CPU of "
-            f"docs/benchmarks.md about {_duration(wall)} instead of 13 minutes, a coarse estimate from its measured "
-            f"stages. Check the sizes (pretrain.steps, members, ...) or see docs/scaling.md for a GPU or a cluster.")
+            f"docs/benchmarks.md about {_duration(wall)} instead of {_duration(DEFAULT_WALL_SECONDS)}, a coarse "
+            f"estimate from its measured stages. Check the sizes (pretrain.steps, members, ...) or see docs/scaling.md "
+            f"for a GPU or a cluster.")
 
 
 def _duration(seconds: float) -> str:
