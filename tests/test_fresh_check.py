@@ -19,6 +19,7 @@ from vgh.fresh_check import (
     main,
     predicted_tables,
     reference,
+    reference_members,
     resolved_config,
     seed_override,
 )
@@ -92,7 +93,9 @@ def _members_csv(path):
 
 
 def test_the_table_prediction_and_the_chance_of_a_fresh_table(tmp_path):
-    predicted = predicted_tables(_members_csv(tmp_path / "claims_members.csv"), n_draws=4000)
+    _members_csv(tmp_path / "claims_members.csv")
+    predicted, which = predicted_tables(tmp_path / "claims.csv", n_draws=4000)
+    assert "committed members alone" in which
     assert [sorted(f.columns) for f in predicted] == [["A1"], ["B1", "C1"]]  # two families (R22)
     same, chances = table_chance(predicted, {"A1": "PASS", "B1": "INCONCLUSIVE", "C1": "FAIL"})
     assert same > 0.5 and chances["A1"] > 0.95 and 0.3 < chances["B1"] < 0.9
@@ -100,6 +103,56 @@ def test_the_table_prediction_and_the_chance_of_a_fresh_table(tmp_path):
     assert 0.01 < b1_passes < same and 0.05 < chances["B1"] < 0.6  # a likely flip of an unsure verdict
     improbable, _ = table_chance(predicted, {"A1": "INCONCLUSIVE", "B1": "INCONCLUSIVE", "C1": "PASS"})
     assert improbable < 0.01
+
+
+def _pool(folder, extra_b1_bits):
+    """R24's pool beside claims.csv: the committed members plus one more ensemble whose B1 bits are given (its A1 and
+    C1 bits the committed ones)."""
+    committed = pd.read_csv(folder / "claims_members.csv").assign(ensemble="committed")
+    other = committed.assign(ensemble="other", member=committed["member"] + 100)
+    b1 = other["id"] == "B1"
+    other.loc[b1, "passed"] = extra_b1_bits
+    pd.concat([committed, other], ignore_index=True).to_csv(folder / "reference_members.csv", index=False)
+
+
+def test_the_pooled_prediction_draws_on_every_recorded_ensemble(tmp_path):
+    """R24: with a second ensemble where every member passes B1, a fresh B1 PASS becomes likely, where the committed
+    members alone (5 of 8) make it a minority; the fresh ensembles keep the committed size."""
+    _members_csv(tmp_path / "claims_members.csv")
+    alone, _ = predicted_tables(tmp_path / "claims.csv", n_draws=4000)
+    _pool(tmp_path, [True] * 8)
+    pooled, which = predicted_tables(tmp_path / "claims.csv", n_draws=4000)
+    assert "pooled members of 2 recorded ensembles" in which and "16 in family" in which
+    verdicts = {"A1": "PASS", "B1": "PASS", "C1": "FAIL"}
+    assert table_chance(pooled, verdicts)[1]["B1"] > table_chance(alone, verdicts)[1]["B1"] + 0.2
+    _pool(tmp_path, [False] * 8)
+    pooled, _ = predicted_tables(tmp_path / "claims.csv", n_draws=4000)
+    assert table_chance(pooled, verdicts)[1]["B1"] < table_chance(alone, verdicts)[1]["B1"]
+
+
+@pytest.mark.parametrize("doctor, message", [
+    (lambda p: p.assign(passed=~p["passed"].astype(bool)), "`committed` rows differ"),
+    (lambda p: p.drop(columns="ensemble"), "plus `ensemble`"),
+    (lambda p: p[~((p["ensemble"] == "other") & (p["id"] == "C1"))], "other have other sub-checks"),
+])
+def test_a_stale_pool_is_refused(tmp_path, capsys, doctor, message):
+    _members_csv(tmp_path / "claims_members.csv")
+    _pool(tmp_path, [True] * 8)
+    pool = pd.read_csv(tmp_path / "reference_members.csv")
+    doctor(pool).to_csv(tmp_path / "reference_members.csv", index=False)
+    table({"A1": "PASS", "B1": "INCONCLUSIVE", "C1": "FAIL"}).to_csv(tmp_path / "claims.csv", index=False)
+    rc, _, err = run("--compare", tmp_path / "claims.csv", tmp_path / "claims.csv", capsys=capsys)
+    assert rc == 2 and "is stale" in err and message in err
+
+
+def test_the_committed_pool_holds_the_committed_members():
+    """R24: the default's pool (figures/reference_members.csv) is current: it holds the committed members' bits, and
+    the ensembles docs/RESULTS.md records."""
+    members, sizes, which = reference_members(ROOT / "figures/claims.csv")
+    assert sizes == {"A": 20, "BC": 8} and "recorded ensembles" in which
+    ensembles = pd.read_csv(ROOT / "figures/reference_members.csv")["ensemble"].unique()
+    results = (ROOT / "docs/RESULTS.md").read_text()
+    assert len(ensembles) >= 6 and all(e in results for e in ensembles)
 
 
 def test_seed_override_replaces_every_seed_list():

@@ -23,6 +23,19 @@ def test_predictive_pass_rate_is_jeffreys():
         assert abs(counts.var() - want.var()) / want.var() < 0.06
 
 
+def test_a_pool_predicts_ensembles_of_the_committed_size():
+    """R24: N pooled members predict fresh ensembles of k members, the pass rate Jeffreys' over the pool's count (a
+    rate known from 48 members is tighter than from 8: the fresh count's variance is nearer the binomial's)."""
+    bits = np.array([[True]] * 16 + [[False]] * 32)
+    drawn = predictive_bits(bits, 40000, np.random.default_rng(5), k=8)
+    assert drawn.shape == (40000, 8, 1)
+    counts = drawn[:, :, 0].sum(1)
+    want = stats.betabinom(8, 16.5, 32.5)
+    assert abs(counts.mean() - want.mean()) < 0.05
+    assert abs(counts.var() - want.var()) / want.var() < 0.06
+    assert counts.var() < stats.betabinom(8, 2 + 0.5, 6 + 0.5).var()  # 8 members, the same rate: wider
+
+
 def test_predictive_keeps_the_members_joint_pattern():
     """Two sub-checks that pass in the same members stay correlated in the fresh ensembles."""
     bits = np.array([[True, True]] * 5 + [[False, False]] * 3)

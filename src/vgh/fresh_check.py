@@ -12,9 +12,10 @@ on whatever machine it is given (after the tests): each copies the workflow into
 README's main command `snakemake --cores all` there (the second with every seed list of the config replaced by seeds
 derived from the commit under test, under torch's portable float32 kernels, R23) and prints every claim whose verdict
 differs, with both its committed and its fresh numbers and the predicted chance of the fresh verdict. It fails on a
-PASS <-> FAIL flip, and when the fresh verdict table is improbable under the committed table's prediction (R22's
-predictive draws from the committed members' pass bits, figures/claims_members.csv; the chance of a table at most as
-probable as the fresh one below 0.01), so that an honest table fails less than once in a hundred runs.
+PASS <-> FAIL flip, and when the fresh verdict table is improbable under the config's prediction (the chance of a
+table at most as probable as the fresh one below 0.01), so that an honest table fails about once in a hundred runs.
+The prediction is R22's predictive over the pooled members of every recorded ensemble of the config,
+figures/reference_members.csv (R24), else over the committed members alone, figures/claims_members.csv.
 `--seeds-from N` runs another draw with chosen seeds (N, N + 1, ...; the fresh ensembles of docs/RESULTS.md).
 
 It compares like with like. The reference is the verdict table of the config it runs (`<workdir>/figures/claims.csv`
@@ -139,15 +140,49 @@ def compare_verdicts(committed: pd.DataFrame, fresh: pd.DataFrame) -> list[str]:
 
 IMPROBABLE = 0.01  # R23: a fresh verdict table less probable than this under the committed prediction fails CI
 MEMBERS_RECORD = "claims_members.csv"  # beside claims.csv: every member's pass bits (rule claims_table)
+REFERENCE_RECORD = "reference_members.csv"  # R24: beside claims.csv, the pooled members of every recorded ensemble
 
 
-def predicted_tables(members_csv: Path, n_draws: int = PREDICTION_DRAWS, seed: int = 0) -> list[pd.DataFrame]:
-    """R22's prediction of the verdict table of a fresh ensemble (`vgh.recurrence.table_prediction`) from the
-    committed members' pass bits, `members_csv` (figures/claims_members.csv)."""
+def reference_members(committed_csv: Path) -> tuple[pd.DataFrame, dict[str, int], str]:
+    """R24: the member pass bits a fresh ensemble's prediction draws on, the size of a fresh ensemble per family (the
+    committed one's), and a line saying which members: the pooled members of every recorded ensemble of the config
+    (`reference_members.csv` beside the committed claims.csv, column `ensemble`; it must hold the committed members'
+    bits exactly as claims_members.csv has them, and every ensemble the same sub-checks), else the committed members
+    alone (R22, R23)."""
+    members_csv = committed_csv.with_name(MEMBERS_RECORD)
     if not members_csv.is_file():
         raise FreshCheckError(f"{members_csv}: no such table of member pass bits (rule claims_table writes it beside "
                               "claims.csv); rebuild the committed table")
-    return table_prediction(pd.read_csv(members_csv), n_draws, seed)
+    committed = pd.read_csv(members_csv)
+    sizes = {str(f): int(d["member"].nunique()) for f, d in committed.groupby("family")}
+    pool_csv = committed_csv.with_name(REFERENCE_RECORD)
+    if not pool_csv.is_file():
+        return committed, sizes, f"the committed members alone ({members_csv})"
+    pool = pd.read_csv(pool_csv)
+    stale = (f"{pool_csv} is stale (was the committed table rebuilt?): restore the committed figures, rebuild the "
+             f"pool with tools/fresh_ensembles.py --pool (R24), or delete it to predict from the committed members "
+             f"alone (R23)")
+    if "ensemble" not in pool.columns or set(pool.columns) - {"ensemble"} != set(committed.columns):
+        raise FreshCheckError(f"{stale}; its columns are not claims_members.csv's plus `ensemble`")
+    mine = pool[pool["ensemble"] == "committed"].drop(columns="ensemble")[list(committed.columns)]
+    if not mine.reset_index(drop=True).equals(committed.reset_index(drop=True)):
+        raise FreshCheckError(f"{stale}; its `committed` rows differ from {members_csv}")
+    keys = set(zip(committed["id"], committed["subcheck"]))
+    odd = [str(e) for e, d in pool.groupby("ensemble") if set(zip(d["id"], d["subcheck"])) != keys]
+    if odd:
+        raise FreshCheckError(f"{stale}; ensemble(s) {', '.join(odd)} have other sub-checks than the committed table")
+    n = {str(f): int(d["member"].nunique()) for f, d in pool.groupby("family")}
+    return (pool.drop(columns="ensemble"), sizes,
+            f"the pooled members of {pool['ensemble'].nunique()} recorded ensembles ({pool_csv}: "
+            + ", ".join(f"{n[f]} in family {f}" for f in sorted(n)) + ")")
+
+
+def predicted_tables(committed_csv: Path, n_draws: int = PREDICTION_DRAWS, seed: int = 0
+                     ) -> tuple[list[pd.DataFrame], str]:
+    """R22's prediction of the verdict table of a fresh ensemble (`vgh.recurrence.table_prediction`) of the committed
+    table's size, from R24's reference members (`reference_members`), and the line saying which members."""
+    members, sizes, which = reference_members(committed_csv)
+    return table_prediction(members, n_draws, seed, sizes), which
 
 
 def failing_flips(committed: pd.DataFrame, fresh: pd.DataFrame, chance: float) -> list[str]:
@@ -272,21 +307,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report(committed_csv: Path, fresh_csv: Path) -> int:
     committed, fresh = read_verdicts(committed_csv), read_verdicts(fresh_csv)
-    predicted = predicted_tables(committed_csv.with_name(MEMBERS_RECORD))
+    predicted, which = predicted_tables(committed_csv)
     chance, chances = table_chance(predicted, dict(zip(fresh["id"], fresh["verdict"])))
     print(side_by_side(committed, fresh))
     diffs = compare_verdicts(committed, fresh)
     flips = [f"{d} (predicted chance of the fresh verdict {chances.get(d.split(':')[0], float('nan')):.3f})"
              for d in diffs]
     failing = failing_flips(committed, fresh, chance)
-    where = (f"the chance of a verdict table at most as probable as the fresh one is {chance:.4f} under the committed "
-             f"table's prediction (R22, R23; improbable below {IMPROBABLE})")
+    where = (f"the chance of a verdict table at most as probable as the fresh one is {chance:.4f} under the prediction "
+             f"from {which} (R22-R24; improbable below {IMPROBABLE})")
     if failing:
         print(f"\nFAIL: {len(diffs)} verdict(s) differ from {committed_csv}; {', '.join(failing)} flipped PASS <-> "
               f"FAIL or belong to an improbable table: {where}:", *flips, sep="\n  ")
         return 1
     if diffs:
-        print(f"\nOK (R23): {len(diffs)} verdict(s) differ from {committed_csv}, none PASS <-> FAIL; {where}:",
+        print(f"\nOK (R23, R24): {len(diffs)} verdict(s) differ from {committed_csv}, none PASS <-> FAIL; {where}:",
               *flips, sep="\n  ")
         return 0
     print(f"\nOK: all {len(committed)} verdicts agree with {committed_csv}; {where}")

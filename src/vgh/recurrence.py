@@ -58,10 +58,11 @@ def family_patterns(claims: Mapping[str, Mapping[str, Any]]) -> tuple[np.ndarray
     return (np.stack(bits, axis=1) if bits else np.zeros((k, 0), bool)), cols, fixed
 
 
-def predictive_bits(bits: np.ndarray, n_draws: int, rng: np.random.Generator) -> np.ndarray:
-    """[D, K, S] pass bits of n_draws fresh ensembles of K members from the Dirichlet-process predictive of the
-    observed members' patterns `bits` [K, S] (module docstring)."""
-    k, s = bits.shape
+def predictive_bits(bits: np.ndarray, n_draws: int, rng: np.random.Generator, k: int | None = None) -> np.ndarray:
+    """[D, k, S] pass bits of n_draws fresh ensembles of k members (default: as many as observed) from the
+    Dirichlet-process predictive of the observed members' patterns `bits` [N, S] (module docstring)."""
+    n, s = bits.shape
+    k = n if k is None else int(k)
     patterns, counts = np.unique(bits, axis=0, return_counts=True)
     m = len(patterns)
     gam = rng.gamma(np.r_[counts, 1.0].astype(float), size=(n_draws, m + 1))
@@ -110,18 +111,20 @@ def claim_codes(counts: np.ndarray, k: int, cols: list[Column], fixed: Mapping[s
 
 
 def predicted_verdicts(claims: Mapping[str, Mapping[str, Any]], n_draws: int,
-                       rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Claim id -> its verdicts (strings) over n_draws fresh ensembles of one family (R22); a family of fewer than
-    two members predicts nothing (empty arrays), a family whose verdicts do not depend on the members (every
-    sub-check marked not meaningful, R17, or unmeasured) predicts its fixed verdicts."""
+                       rng: np.random.Generator, k: int | None = None) -> dict[str, np.ndarray]:
+    """Claim id -> its verdicts (strings) over n_draws fresh ensembles of k members (default: as many as observed)
+    of one family (R22, R24); a family of fewer than two members predicts nothing (empty arrays), a family whose
+    verdicts do not depend on the members (every sub-check marked not meaningful, R17, or unmeasured) predicts its
+    fixed verdicts."""
     bits, cols, fixed = family_patterns(claims)
-    k = bits.shape[0]
+    n = bits.shape[0]
+    k = n if k is None else int(k)
     if not cols:  # nothing depends on the members (every sub-check marked or unmeasured): the verdict is fixed
         counts = np.zeros((n_draws, 0), int)
-    elif k < 2:
+    elif n < 2:
         return {cid: np.array([], dtype=object) for cid in claims}
     else:
-        counts = predictive_bits(bits, n_draws, rng).sum(1)
+        counts = predictive_bits(bits, n_draws, rng, k).sum(1)
     return {cid: CODES[c] for cid, c in claim_codes(counts, k, cols, fixed).items()}
 
 
@@ -136,15 +139,17 @@ def recurrence(checks: Mapping[str, Any], verdict: str, n_draws: int, rng: np.ra
 PREDICTION_DRAWS = 20000  # R22's predictive draws behind the table's prediction
 
 
-def table_prediction(members: pd.DataFrame, n_draws: int = PREDICTION_DRAWS, seed: int = 0) -> list[pd.DataFrame]:
+def table_prediction(members: pd.DataFrame, n_draws: int = PREDICTION_DRAWS, seed: int = 0,
+                     sizes: Mapping[str, int] | None = None) -> list[pd.DataFrame]:
     """R22's prediction of the verdict table of a fresh ensemble, from the members' pass bits (`members`, what
-    `vgh.claims_table.claims_members` writes to figures/claims_members.csv): one frame of n_draws predicted verdicts
-    per family of claims that share members (columns: claim ids); families are independent (their members are
-    different replicates)."""
+    `vgh.claims_table.claims_members` writes to figures/claims_members.csv; R24: the pooled members of every recorded
+    ensemble): one frame of n_draws predicted verdicts per family of claims that share members (columns: claim ids),
+    each a fresh ensemble of `sizes[family]` members (default: as many as `members` has); families are independent
+    (their members are different replicates)."""
     rng = np.random.default_rng([int(seed), 23])
     out = []
-    for _, fam in members.groupby("family", sort=True):
-        drawn = predicted_verdicts(checks_from_members(fam), n_draws, rng)
+    for name, fam in members.groupby("family", sort=True):
+        drawn = predicted_verdicts(checks_from_members(fam), n_draws, rng, (sizes or {}).get(name))
         if all(len(v) for v in drawn.values()):
             out.append(pd.DataFrame(drawn))
     return out
