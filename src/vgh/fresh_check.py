@@ -160,8 +160,8 @@ def reference_members(committed_csv: Path) -> tuple[pd.DataFrame, dict[str, int]
         return committed, sizes, f"the committed members alone ({members_csv})"
     pool = pd.read_csv(pool_csv)
     stale = (f"{pool_csv} is stale (was the committed table rebuilt?): restore the committed figures, rebuild the "
-             f"pool with tools/fresh_ensembles.py --pool (R24), or delete it to predict from the committed members "
-             f"alone (R23)")
+             f"pool from the recorded ensembles (R24; docs/RESULTS.md says how), or delete it to predict from the "
+             f"committed members alone (R23)")
     if "ensemble" not in pool.columns or set(pool.columns) - {"ensemble"} != set(committed.columns):
         raise FreshCheckError(f"{stale}; its columns are not claims_members.csv's plus `ensemble`")
     mine = pool[pool["ensemble"] == "committed"].drop(columns="ensemble")[list(committed.columns)]
