@@ -24,7 +24,7 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from vgh.fresh_check import MEMBERS_RECORD, read_verdicts  # noqa: E402
-from vgh.recurrence import PREDICTION_DRAWS, table_chance, table_prediction  # noqa: E402
+from vgh.recurrence import PREDICTION_DRAWS, family_sizes, table_chance, table_prediction  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"two ensembles share a name (their workdir): {names}")
     members = {name: pd.read_csv(p.with_name(MEMBERS_RECORD)).assign(ensemble=name)
                for name, p in zip(names, [args.committed, *args.fresh])}
-    sizes = {str(f): int(d["member"].nunique()) for f, d in members["committed"].groupby("family")}
+    sizes = family_sizes(members["committed"])
 
     def pooled(without: str | None = None) -> list[pd.DataFrame]:
         rows = pd.concat([m for name, m in members.items() if name != without], ignore_index=True)

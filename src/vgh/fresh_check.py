@@ -41,7 +41,7 @@ from .claims_table import markdown_verdicts, readme_table
 from .config import config_differences
 from .ensemble import VERDICTS
 from .io import copy_workflow
-from .recurrence import PREDICTION_DRAWS, table_chance, table_prediction
+from .recurrence import PREDICTION_DRAWS, family_sizes, table_chance, table_prediction
 
 CONFIG_RECORD = "claims_config.yaml"  # beside claims.csv: the resolved config that made it (rule claims_table)
 
@@ -154,7 +154,7 @@ def reference_members(committed_csv: Path) -> tuple[pd.DataFrame, dict[str, int]
         raise FreshCheckError(f"{members_csv}: no such table of member pass bits (rule claims_table writes it beside "
                               "claims.csv); rebuild the committed table")
     committed = pd.read_csv(members_csv)
-    sizes = {str(f): int(d["member"].nunique()) for f, d in committed.groupby("family")}
+    sizes = family_sizes(committed)
     pool_csv = committed_csv.with_name(REFERENCE_RECORD)
     if not pool_csv.is_file():
         return committed, sizes, f"the committed members alone ({members_csv})"
@@ -171,7 +171,7 @@ def reference_members(committed_csv: Path) -> tuple[pd.DataFrame, dict[str, int]
     odd = [str(e) for e, d in pool.groupby("ensemble") if set(zip(d["id"], d["subcheck"])) != keys]
     if odd:
         raise FreshCheckError(f"{stale}; ensemble(s) {', '.join(odd)} have other sub-checks than the committed table")
-    n = {str(f): int(d["member"].nunique()) for f, d in pool.groupby("family")}
+    n = family_sizes(pool)
     return (pool.drop(columns="ensemble"), sizes,
             f"the pooled members of {pool['ensemble'].nunique()} recorded ensembles ({pool_csv}: "
             + ", ".join(f"{n[f]} in family {f}" for f in sorted(n)) + ")")

@@ -139,6 +139,12 @@ def recurrence(checks: Mapping[str, Any], verdict: str, n_draws: int, rng: np.ra
 PREDICTION_DRAWS = 20000  # R22's predictive draws behind the table's prediction
 
 
+def family_sizes(members: pd.DataFrame) -> dict[str, int]:
+    """Family -> its number of members in a table of member pass bits (figures/claims_members.csv's layout): the
+    size of a fresh ensemble that R24 predicts from the committed table's."""
+    return {str(f): int(d["member"].nunique()) for f, d in members.groupby("family")}
+
+
 def table_prediction(members: pd.DataFrame, n_draws: int = PREDICTION_DRAWS, seed: int = 0,
                      sizes: Mapping[str, int] | None = None) -> list[pd.DataFrame]:
     """R22's prediction of the verdict table of a fresh ensemble, from the members' pass bits (`members`, what
