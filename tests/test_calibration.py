@@ -244,24 +244,26 @@ def b_rows():
 @pytest.mark.parametrize("claim", ["B1", "B2"])
 def test_real_b_checks_hold_on_their_nulls(b_rows, claim):
     """The real B1/B2 checks at K = 10: the zero costate, the errors shuffled within each member and the constant
-    error never PASS; the planted envelope (e = C x u, u small) always PASSes. (The sparse errors: the next test.)"""
+    error and the confounders (R25: a relative error by temperature, by checkpoint or by |g*| alone) never PASS; the
+    planted envelope (e = C x u, u small) and the planted relative trend PASS. (The sparse errors: the next test.)"""
     rows = _rows(b_rows[claim])
     for case, r in rows.items():
         if r["truth"] == "null" and not case.startswith("sparse errors"):
             assert r["pass_rate"] == 0.0 and r["holds"] is True, r
-    positive = [r for r in rows.values() if r["truth"] == "positive"]
-    assert len(positive) == 1 and positive[0]["replicates"] == 50
-    # the planted envelope PASSes nearly every draw (R20: each member's C from half its own prompts, a noisier fit)
-    assert positive[0]["pass_rate"] >= 0.9
+    positive = {case: r for case, r in rows.items() if r["truth"] == "positive"}
+    assert len(positive) == 2 and all(r["replicates"] == 50 for r in positive.values()), list(positive)
+    # the planted envelope PASSes nearly every draw (R20: each member's C from half its own prompts, a noisier fit);
+    # the planted relative trend (R25) passes its trend in test_costates: here |g*| is made large at the lowest x
+    # (the pooled relative error there is set low), so e = c x |g*| u breaks the bound at the lowest x
+    (envelope,) = [r for case, r in positive.items() if case.startswith("planted: e = C x u")]
+    assert envelope["pass_rate"] >= 0.9, envelope
 
 
-@pytest.mark.xfail(strict=True, reason="known weakness, issue 29: on these synthetic tables |g*| grows as x falls, so "
-                   "sparse errors unrelated to x still give a pooled relative error that falls towards x -> 0 (the "
-                   "trend sub-check holds in 67% of members); R18 hid it by failing a sub-check on any 0/0 member")
 @pytest.mark.parametrize("claim", ["B1", "B2"])
 def test_real_b_checks_hold_on_the_sparse_null(b_rows, claim):
-    """The sparse errors (2% of the points get the largest error, the rest 0) should PASS at most MAX_WRONG of the
-    draws; under R21 they PASS 8.5% on these synthetic tables (docs/RESULTS.md; issue 29's confounder rule)."""
+    """The sparse errors (2% of the points get the largest error, the rest 0) PASS at most MAX_WRONG of the draws.
+    Under R10's quarter ratio they PASSed 8.5% on these synthetic tables (|g*| grows as x falls, so errors unrelated
+    to x gave a pooled relative error that fell towards x -> 0); R25's trend within cells, partial on |g*|, holds."""
     (r,) = [r for case, r in _rows(b_rows[claim]).items() if case.startswith("sparse errors")]
     assert r["pass_rate"] <= MAX_WRONG, r
 

@@ -437,7 +437,8 @@ def test_permutation_is_within_groups_and_seeded():
 # ----------------------------------------------------------------------------------- claim checks
 
 
-B12 = {"min_coverage": 0.95, "envelope_quantile": 0.99, "max_error_ratio": 1.0, "max_pd_error_lowest_entropy": 0.1}
+B12 = {"min_coverage": 0.95, "envelope_quantile": 0.99, "min_within_cell_correlation": 0.0,
+       "max_pd_error_lowest_entropy": 0.1}
 
 
 def _prompts_table(k: int, floor=0.0, low_error=0.01, n_prompts=120, seed=0) -> pd.DataFrame:
@@ -478,8 +479,8 @@ def test_envelope_passes_when_the_error_vanishes_with_the_gap(k):
     t = _prompts_table(k)
     b2 = check_b2(_summary_of(t), t, B12, **CLAIM_TEXT["B2"])
     b1 = check_b1(_summary_of(t), t, B12, **CLAIM_TEXT["B1"])
-    for claim, names in ((b2, ("envelope_coverage_gap", "error_falls_with_gap")),
-                         (b1, ("envelope_coverage_entropy", "error_falls_with_entropy"))):
+    for claim, names in ((b2, ("envelope_coverage_gap", "error_rises_with_gap_in_cells")),
+                         (b1, ("envelope_coverage_entropy", "error_rises_with_entropy_in_cells"))):
         for name in names:
             c = claim.checks[name]
             assert c["verdict"] == PASS, c
@@ -503,17 +504,73 @@ def test_envelope_fails_with_an_error_floor(k):
     assert not any(c.checks["envelope_coverage_gap"]["member_passed"])
 
 
-def test_an_error_that_does_not_fall_with_the_gap_fails_the_trend():
-    """R10: the same relative error at every gap (a zero costate, e = |g*|, or errors unrelated to the gap) fails
-    'the error falls towards x -> 0', whatever the envelope's coverage."""
+def test_an_error_that_does_not_rise_with_the_gap_fails_the_trend():
+    """R25: the same relative error at every gap (a zero costate, e = |g*|) has no within-cell trend (nan: FAIL);
+    errors unrelated to the gap (shuffled) do not PASS it, whatever the envelope's coverage."""
     t = _prompts_table(5).assign(g_norm=1.0)
     zero = t.assign(pd_abs_error=t["g_norm"], pd_rel_error=1.0)
     c = check_b2(_summary_of(zero), zero, B12, **CLAIM_TEXT["B2"])
-    assert c.checks["error_falls_with_gap"]["verdict"] == FAIL and c.verdict == FAIL
+    assert c.checks["error_rises_with_gap_in_cells"]["verdict"] == FAIL and c.verdict == FAIL
     rng = np.random.default_rng(0)
     shuffled = t.assign(pd_abs_error=rng.permutation(t["pd_abs_error"].to_numpy()))
     c = check_b2(_summary_of(shuffled), shuffled, B12, **CLAIM_TEXT["B2"])
-    assert c.checks["error_falls_with_gap"]["verdict"] != PASS and c.verdict != PASS
+    assert c.checks["error_rises_with_gap_in_cells"]["verdict"] != PASS and c.verdict != PASS
+
+
+@pytest.mark.parametrize("claim", ["B1", "B2"])
+def test_confounders_fail_and_the_claim_true_passes_the_within_cell_trend(claim):
+    """R25 on a table where the entropy and the gap fall with the checkpoint and rise with the temperature, and
+    |g*| rises with them within a cell: an error whose relative size depends only on the temperature, only on the
+    checkpoint or only on |g*| FAILs the trend in every member (the checkpoint-only one PASSed R10's quarter ratio);
+    a relative error that rises with x within the cells PASSes it, through the claim's own nulls (R19)."""
+    from vgh.costates.nulls import b1_nulls, b2_nulls
+
+    t = _prompts_table(8)
+    rng = np.random.default_rng(1)
+    t = t.assign(g_norm=(1 + t["gap"]) * rng.uniform(0.8, 1.2, len(t)))  # |g*| rises with x within a cell
+    t["pd_rel_error"] = t["pd_abs_error"] / t["g_norm"]
+    tables = {"summary": _summary_of(t), "prompts": t}
+    nulls = (b1_nulls if claim == "B1" else b2_nulls)(tables, {})
+    check = check_b1 if claim == "B1" else check_b2
+    name = "error_rises_with_entropy_in_cells" if claim == "B1" else "error_rises_with_gap_in_cells"
+    seen = set()
+    for case, (truth, make, _) in nulls.items():
+        made = make(tables, np.random.default_rng(2))
+        c = check(made["summary"], made["prompts"], B12, **CLAIM_TEXT[claim])
+        trend = c.checks[name]
+        if case.startswith("confounder"):
+            assert trend["verdict"] == FAIL and not any(trend["member_passed"]), case
+            assert c.verdict != PASS, case
+            seen.add(case.split("on ")[-1])
+        if case.startswith("planted: e / |g*|"):
+            assert trend["verdict"] == PASS and all(trend["member_passed"]), case
+            seen.add("planted")
+    assert len(seen) == 4, seen
+
+
+def test_within_cell_partial_rank_correlation():
+    """R25's statistic: in one cell with z constant it is Spearman; cells are ranked separately (a shift between
+    cells does not count); x a rank-function of z gives nan; ties at 10 significant digits tie."""
+    from scipy.stats import spearmanr
+
+    from vgh.stats import within_cell_partial_rank_correlation as rho
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=30), rng.normal(size=30)
+    assert rho(x, y, np.ones(30), np.zeros(30)) == pytest.approx(spearmanr(x, y)[0])
+    # y rises across cells only (a cell shift) and is random within them: the between-cell trend is not counted
+    cells = np.repeat([0, 1, 2], 10)
+    xs, ys = x + 10 * cells, y + 10 * cells
+    assert spearmanr(xs, ys)[0] > 0.8  # across the cells they rise together
+    assert rho(xs, ys, np.ones(30), cells) == pytest.approx(rho(x, y, np.ones(30), cells))  # within: x and y only
+    assert abs(rho(xs, ys, np.ones(30), cells)) < 0.5
+    assert np.isnan(rho(x, np.full(30, 2.0), np.ones(30), cells))  # no variation within any cell
+    assert np.isnan(rho(x, y, 3 * y + 1, cells))  # y a function of z
+    assert np.isnan(rho(x, 1.0 + 1e-13 * np.arange(30), np.ones(30), cells))  # equal to 10 digits: tied
+    z = rng.normal(size=30)
+    y2 = z + 0.1 * rng.normal(size=30)  # y follows z; x follows z too: no partial association left, near 0
+    x2 = z + 0.1 * rng.normal(size=30)
+    assert abs(rho(x2, y2, z, np.zeros(30))) < abs(spearmanr(x2, y2)[0])
 
 
 def test_envelope_is_inconclusive_when_members_disagree_or_there_is_one():

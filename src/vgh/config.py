@@ -73,6 +73,10 @@ RENAMED = {
 }
 # Old dotted key -> why it is gone.
 REMOVED = {
+    "claims.B1.max_error_ratio": "R25 judges B1's trend within checkpoint x temperature cells, partial on |g*| (R10's "
+                                 "quarter ratio is reported); its threshold is `claims.B1.min_within_cell_correlation`",
+    "claims.B2.max_error_ratio": "R25 judges B2's trend within checkpoint x temperature cells, partial on |g*| (R10's "
+                                 "quarter ratio is reported); its threshold is `claims.B2.min_within_cell_correlation`",
     "trajectory.rl.beta": "the KL penalty to a reference model is not implemented (TRL's default beta = 0 is what "
                           "runs); delete the key",
     "claims.B3.min_rloo_cosine": "R14 decides B3 on the exact expected update of the algorithm Part C runs; its "

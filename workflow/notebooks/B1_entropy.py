@@ -17,11 +17,12 @@
 # shown at a fixed sample budget N. Entropy h: the prompt's mean per-token entropy, exact over completions.
 # Every table comes from each of the K members, each with its own prompts (the ensemble, SCIENCE.md R20).
 #
-# The verdict comes from the claim record (rule claim_B1, `vgh.costates.checks.check_b1`; SCIENCE.md R10), one
+# The verdict comes from the claim record (rule claim_B1, `vgh.costates.checks.check_b1`; SCIENCE.md R10, R25), one
 # unit per (member, checkpoint, tau, prompt): the **envelope** e <= C h (per member, C fitted on half its own
-# prompts, points above their median h; coverage on its other half's points below their median), the **trend** (the
-# relative error in the lowest quarter of h over that in the highest, < 1) and the **limit**, the pooled
-# relative error sum |E[lambda_PD] - g*| / sum |g*| at the lowest mean entropy each member reaches.
+# prompts, points above their median h; coverage on its other half's points below their median), the **trend**
+# (R25: the relative error e/|g*| rises with h within each checkpoint x temperature cell, given |g*|) and the
+# **limit**, the pooled relative error sum |E[lambda_PD] - g*| / sum |g*| at the lowest mean entropy each member
+# reaches.
 # Reported: the median per-prompt error there and the carry-chain prompts as their own stratum; Spearman(e, h) and
 # Spearman(e, gap) at each fixed tau and their partial Spearman given tau; the old Spearman of the pooled error.
 

@@ -14,11 +14,12 @@
 # expectation by enumeration; E of its square is 1 - |p|^2 <= entropy). The bound's form is
 # e = |E[lambda_PD] - g*| <= C gamma, one unit per (member, checkpoint, tau, prompt).
 #
-# The verdict comes from the claim record (rule claim_B2, `vgh.costates.checks.check_b2`; SCIENCE.md R10, R20): per
-# member, C is fitted on half of its own prompts (points above their median gamma), the coverage of e <= C gamma
-# measured on its other half's points below their median (towards gamma -> 0, where a bound says most and a
-# non-vanishing error such as the carry chains breaks it); and the relative error must fall from the highest quarter
-# of gamma to the lowest. The zero costate (e = |g*|) scored by the same envelope is in the panel's title.
+# The verdict comes from the claim record (rule claim_B2, `vgh.costates.checks.check_b2`; SCIENCE.md R10, R20,
+# R25): per member, C is fitted on half of its own prompts (points above their median gamma), the coverage of
+# e <= C gamma measured on its other half's points below their median (towards gamma -> 0, where a bound says most
+# and a non-vanishing error such as the carry chains breaks it); and the relative error e/|g*| must rise with gamma
+# within each checkpoint x temperature cell, given |g*| (R25). The zero costate (e = |g*|) scored by the same
+# envelope is in the panel's title.
 # Left: the envelope; right: the pooled relative error as gamma -> 0 per member (faint) and over the ensemble
 # (bold), a reported finding. The old through-origin R^2 of the pooled error is kept in the record's details.
 

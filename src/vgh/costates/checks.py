@@ -28,20 +28,21 @@ from .findings import lowest_entropy_limit, old_statistics, outliers, relative_e
 
 def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str, float], *, statement: str,
              metric: str) -> Claim:
-    """B1 under R10: the error of E[lambda_PD] is bounded by C * entropy, falls as the entropy falls, and vanishes
-    at the lowest entropy.
+    """B1 under R10 and R25: the error of E[lambda_PD] is bounded by C * entropy, rises with the entropy within a
+    checkpoint and temperature, and vanishes at the lowest entropy.
 
     Sub-checks (all required): `envelope_check` with x = the prompt's mean per-token entropy h (coverage on the
-    held-out half of the prompts >= min_coverage; the relative error's lowest- over highest-quarter ratio <
-    max_error_ratio); and the pooled relative error at the lowest mean entropy each member reaches (over
-    checkpoints x temperatures) <= max_pd_error_lowest_entropy (R21's count). Reported: the median per-prompt
+    held-out half of the prompts >= min_coverage; R25's trend: the relative error's partial rank correlation with
+    the entropy given |g*|, within checkpoint x temperature cells, > min_within_cell_correlation); and the pooled
+    relative error at the lowest mean entropy each member reaches (over checkpoints x temperatures) <=
+    max_pd_error_lowest_entropy (R21's count). Reported: the median per-prompt
     error there, the carry-chain stratum, the zero-costate baseline, the factor separation (`separation`), the
     error profile (`relative_error_profile`) and the old statistics (`summary`, per member, checkpoint and
     temperature, is read for these only).
     """
     prompts = with_member(prompts)
     env, env_details = envelope_check(prompts, "entropy", thresholds["envelope_quantile"],
-                                      thresholds["min_coverage"], thresholds["max_error_ratio"])
+                                      thresholds["min_coverage"], thresholds["min_within_cell_correlation"])
     low = lowest_entropy_limit(prompts)
     limit = thresholds["max_pd_error_lowest_entropy"]
     lim = subcheck(low["pd_error"].to_numpy(float), "<=", limit,
@@ -57,25 +58,27 @@ def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
         "old_statistics": old_statistics(with_member(summary)),
         "n_points": int(len(prompts)),
     }
-    checks = {"envelope_coverage_entropy": env["coverage"], "error_falls_with_entropy": env["trend"],
+    checks = {"envelope_coverage_entropy": env["coverage"], "error_rises_with_entropy_in_cells": env["trend"],
               "pd_error_lowest_entropy": lim}
     return Claim(
         id="B1", statement=statement, metric=metric, value=env["coverage"].value,
-        threshold=(f">= {thresholds['min_coverage']:g}; error ratio (lowest / highest entropy quarter) < "
-                   f"{thresholds['max_error_ratio']:g}; pooled error at the lowest entropy <= {limit:g}"),
+        threshold=(f">= {thresholds['min_coverage']:g}; e/|g*| rises with the entropy within checkpoint x temperature, "
+                   f"given |g*| (partial rank correlation > {thresholds['min_within_cell_correlation']:g}); pooled "
+                   f"error at the lowest entropy <= {limit:g}"),
         checks=checks, details=details)
 
 
 def check_b2(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str, float], *, statement: str,
              metric: str) -> Claim:
-    """B2 under R10: the error of E[lambda_PD] is bounded by C * gap, gap = E sum_t |onehot(y_t) - p_t| / L (the
-    prompts' `gap` column, exact), and falls as the gap falls. Two required sub-checks: `envelope_check` with x =
-    gap (coverage on the held-out half of the prompts >= min_coverage; lowest- over highest-quarter error ratio <
-    max_error_ratio). Reported: the strata, the zero-costate baseline, the factor separation, the error profile as
-    the gap -> 0 and the old through-origin R^2 (`summary`, per member, checkpoint and temperature)."""
+    """B2 under R10 and R25: the error of E[lambda_PD] is bounded by C * gap, gap = E sum_t |onehot(y_t) - p_t| / L
+    (the prompts' `gap` column, exact), and rises with the gap within a checkpoint and temperature. Two required
+    sub-checks: `envelope_check` with x = gap (coverage on the held-out half of the prompts >= min_coverage; R25's
+    within-cell trend of the relative error with the gap given |g*| > min_within_cell_correlation). Reported: the
+    strata, the zero-costate baseline, the factor separation, the error profile as the gap -> 0 and the old
+    through-origin R^2 (`summary`, per member, checkpoint and temperature)."""
     prompts = with_member(prompts)
     env, env_details = envelope_check(prompts, "gap", thresholds["envelope_quantile"], thresholds["min_coverage"],
-                                      thresholds["max_error_ratio"])
+                                      thresholds["min_within_cell_correlation"])
     details = {
         "envelope": env_details,
         "separation": separation(prompts),
@@ -85,13 +88,14 @@ def check_b2(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
     }
     if "gap_embed" in prompts:
         _, emb = envelope_check(prompts, "gap_embed", thresholds["envelope_quantile"], thresholds["min_coverage"],
-                                thresholds["max_error_ratio"])
+                                thresholds["min_within_cell_correlation"])
         details["envelope_embedding_gap"] = emb
     return Claim(
         id="B2", statement=statement, metric=metric, value=env["coverage"].value,
-        threshold=f">= {thresholds['min_coverage']:g}; error ratio (lowest / highest gap quarter) < "
-                  f"{thresholds['max_error_ratio']:g}",
-        checks={"envelope_coverage_gap": env["coverage"], "error_falls_with_gap": env["trend"]}, details=details)
+        threshold=f">= {thresholds['min_coverage']:g}; e/|g*| rises with the gap within checkpoint x temperature, "
+                  f"given |g*| (partial rank correlation > {thresholds['min_within_cell_correlation']:g})",
+        checks={"envelope_coverage_gap": env["coverage"], "error_rises_with_gap_in_cells": env["trend"]},
+        details=details)
 
 
 def _real_null(alignment: pd.DataFrame, permuted: bool) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """R10's envelope method (docs/SCIENCE.md): the bound e <= C * x of the straight-through costate's error e by a per-
 prompt quantity x (the entropy for B1, the sampling gap for B2), C fitted on a half of each member's own eval prompts
 drawn from its stream and its coverage judged on its other half (R10 under R20); and the trend that makes it a bound
-"controlled by x": the relative error falls from the highest quarter of x to the lowest."""
+"controlled by x" (R25): within each (checkpoint, temperature) cell the relative error e/|g*| rises with x, given |g*|
+(the quarter ratio of R10's trend is reported)."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..ensemble import SubCheck, subcheck, unmeasured, with_member
+from ..stats import within_cell_partial_rank_correlation
 from ..streams import numpy_rng
 
 
@@ -94,8 +96,23 @@ def error_ratio(prompts: pd.DataFrame, xcol: str) -> dict[int, float]:
     return out
 
 
-def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_coverage: float, max_error_ratio: float,
-                   *, error: str = "pd_abs_error") -> tuple[dict[str, SubCheck], dict[str, Any]]:
+def within_cell_trend(prompts: pd.DataFrame, xcol: str, *, error: str = "pd_abs_error") -> dict[int, float]:
+    """Per member, R25's trend: the partial rank correlation of the relative error e/|g*| with x given |g*|, within
+    its (checkpoint, temperature) cells (`vgh.stats.within_cell_partial_rank_correlation`); a point with |g*| = 0
+    has no relative error (nan, skipped)."""
+    out = {}
+    for m, d in prompts.groupby("member", sort=True):
+        g = d["g_norm"].to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(g > 0, d[error].to_numpy(float) / g, np.nan)
+        cells = d["checkpoint"].astype(str).str.cat(d["temperature"].astype(str), sep="|").to_numpy()
+        out[int(m)] = within_cell_partial_rank_correlation(d[xcol].to_numpy(float), rel, g, cells)
+    return out
+
+
+def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_coverage: float,
+                   min_within_cell_correlation: float, *, error: str = "pd_abs_error"
+                   ) -> tuple[dict[str, SubCheck], dict[str, Any]]:
     """R10's two required sub-checks of the bound e <= C * x, and their details.
 
     Units: one (member, checkpoint, temperature, prompt) row, e = `error` (|E[lambda_PD] - g*|, exact).
@@ -103,23 +120,27 @@ def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_covera
       (split by `prompt_halves` from its own stream) whose x lies above that half's median x; the member's coverage
       is the fraction of its held-out points below their median x with e <= C * x; >= min_coverage with R21's count
       over members.
-    - trend: each member's `error_ratio` (lowest over highest quarter of x) < max_error_ratio (R21's count).
-    Reported: the zero costate (e = |g*|) and the relative error (e / |g*|) scored by the same envelope rule, and
+    - trend (R25): each member's `within_cell_trend` (the relative error's partial rank correlation with x given
+      |g*| within its checkpoint x temperature cells) > min_within_cell_correlation (R21's count).
+    Reported: R10's `error_ratio` per member (lowest over highest quarter of x, across cells), the zero costate
+    (e = |g*|) and the relative error (e / |g*|) scored by the same envelope rule, and
     the held-out coverage of the carry-chain prompts and of the lowest-x decile.
     """
     prompts = with_member(prompts)
     if prompts["prompt_index"].nunique() < 2:
         note = f"needs >= 2 prompts (a held-out half); got {prompts['prompt_index'].nunique()}"
         return {"coverage": unmeasured(">=", min_coverage, note),
-                "trend": unmeasured("<", max_error_ratio, note)}, {"x": xcol}
+                "trend": unmeasured(">", min_within_cell_correlation, note)}, {"x": xcol}
     e = prompts[error].to_numpy(float)
     cs, cov, held = coverage_by_member(prompts, xcol, e, quantile)
     members = sorted(cov)
     coverage = subcheck([cov[m] for m in members], ">=", min_coverage,
                         note="C fitted on half of each member's prompts, coverage on its other half (R10, R20)")
     ratio = error_ratio(prompts, xcol)
-    trend = subcheck([ratio[m] for m in members], "<", max_error_ratio,
-                     note="pooled relative error, lowest over highest quarter of x, per member (R10)")
+    rho = within_cell_trend(prompts, xcol, error=error)
+    trend = subcheck([rho[m] for m in members], ">", min_within_cell_correlation,
+                     note="partial rank correlation of e/|g*| with x given |g*|, within checkpoint x temperature "
+                          "cells, per member (R25)")
     g = prompts["g_norm"].to_numpy(float)
     _, cov_zero, _ = coverage_by_member(prompts, xcol, g, quantile)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -136,6 +157,7 @@ def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_covera
                "C_by_member": {str(m): v for m, v in cs.items()},
                "coverage_by_member": {str(m): v for m, v in cov.items()},
                "error_ratio_by_member": {str(m): v for m, v in ratio.items()},
+               "within_cell_correlation_by_member": {str(m): v for m, v in rho.items()},
                "zero_costate": {"coverage_mean": float(np.nanmean(list(cov_zero.values())))},
                "relative_error_envelope": {"coverage_mean": float(np.nanmean(list(cov_rel.values())))},
                "held_out_coverage_strata": strata}

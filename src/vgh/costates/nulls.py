@@ -4,7 +4,8 @@ claim's check (`nulls:`) and run through that check by `vgh.calibration.claim_ca
 (truth "null") or true (truth "positive"), `random` whether it draws.
 
 - B1, B2: sparse errors, the zero costate, errors shuffled within each member, a constant error, and the confounders
-  (an error by temperature only, by checkpoint only); planted: an envelope e = C x u.
+  (a relative error by temperature only, by checkpoint only, by |g*| only: R25); planted: an envelope e = C x u, and a
+  relative error that rises with x, e / |g*| = c x u (R25).
 - B3: an update in a random direction, permuted rewards; planted: the algorithm's exact expectation replaced by
   RLOO's (grad J, by an identity).
 """
@@ -62,12 +63,33 @@ def _by_checkpoint(t, rng):
     return {**t, "prompts": _errors(p, rel * p["g_norm"].to_numpy(float))}
 
 
+def _by_costate_norm(t, rng):
+    """A confounder (R25): the relative error depends only on |g*|, e / |g*| = c |g*|, c the median relative error
+    over the median |g*| (within a checkpoint and temperature |g*| rises with the entropy and the gap)."""
+    p = t["prompts"]
+    g = p["g_norm"].to_numpy(float)
+    c = float(np.nanmedian(p["pd_abs_error"] / np.where(g > 0, g, np.nan))) / float(np.median(g))
+    return {**t, "prompts": _errors(p, c * g * g)}
+
+
+def _planted_relative(xcol):
+    """Planted positive in R25's sense: the relative error rises with x at every checkpoint and temperature,
+    e / |g*| = c x u, u ~ U(0.5, 1) per point, c the median of e / (x |g*|)."""
+    def make(t, rng):
+        p = t["prompts"]
+        x, g = p[xcol].to_numpy(float), p["g_norm"].to_numpy(float)
+        c = float(np.nanmedian(p["pd_abs_error"] / np.where((x > 0) & (g > 0), x * g, np.nan)))
+        return {**t, "prompts": _errors(p, c * x * g * rng.uniform(0.5, 1.0, len(x)))}
+    return make
+
+
 def _envelope_nulls(xcol):
     """B1's (xcol "entropy") or B2's ("gap") nulls and planted envelope."""
     return {
         "confounder: the relative error depends only on the temperature (c tau)": ("null", _by_temperature, False),
         "confounder: the relative error depends only on the checkpoint (0.3, 0.1, 0.03, ...)": (
             "null", _by_checkpoint, False),
+        "confounder: the relative error depends only on |g*| (c |g*|)": ("null", _by_costate_norm, False),
         "sparse errors (2% of the points get the largest error, the rest 0)": ("null", _sparse, True),
         "zero costate (e = |g*|)": ("null", lambda t, rng: {**t, "prompts": _errors(
             t["prompts"], t["prompts"]["g_norm"].to_numpy(float))}, False),
@@ -75,6 +97,8 @@ def _envelope_nulls(xcol):
         "constant error (the median)": ("null", lambda t, rng: {**t, "prompts": _errors(
             t["prompts"], np.full(len(t["prompts"]), float(t["prompts"]["pd_abs_error"].median())))}, False),
         "planted: e = C x u, u ~ U(0, 0.05), C the median e / x": ("positive", _planted_envelope(xcol), True),
+        "planted: e / |g*| = c x u, u ~ U(0.5, 1), c the median e / (x |g*|)": (
+            "positive", _planted_relative(xcol), True),
     }
 
 
