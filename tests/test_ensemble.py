@@ -1,5 +1,7 @@
 """Rules R0, R21 on synthetic numbers: the sign test over members, its order-statistic interval, three-valued
 verdicts, roles and per-member verdicts."""
+import re
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -163,6 +165,11 @@ def test_claim_record_and_table_carry_interval_and_members():
     assert "**INCONCLUSIVE**" in md and "3/5" in md and "1 INCONCLUSIVE" in md
     # issue 31: figures/claims.md links relative to figures/ (not figures/figures/...), the README's to the root
     assert "[B9_fig.pdf](B9_fig.pdf)" in md and "[B9_fig.pdf](figures/B9_fig.pdf)" in claims_markdown(table, folder=".")
+    # a threshold or statement with pipes (|g*|, |g0 - r|) stays in its cell: every row has the header's 11 cells
+    piped = claims_markdown(claims_table([Claim("B9", "|a| is small", "metric", 0.7, "e/|g*| rises; |g0 - r| >= 3",
+                                                checks).record({})], {"B9": "B9_fig"}))
+    row = [line for line in piped.splitlines() if line.startswith("| B9 ")][0]
+    assert len(re.split(r"(?<!\\)\|", row)) - 2 == 11 and "e/\\|g*\\| rises" in row
 
 
 def test_one_subcheck_type_and_its_record_form():

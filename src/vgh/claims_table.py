@@ -90,6 +90,11 @@ def _marks(r) -> str:
     return f"; not counted, not meaningful at this size: {rest}" if isinstance(rest, str) and rest else ""
 
 
+def md_cell(text: Any) -> str:
+    """Text inside a Markdown table cell: its pipes escaped, so that "|g*|" or "|g0 - r|" stays in its cell."""
+    return str(text).replace("|", "\\|")
+
+
 def claims_markdown(table: pd.DataFrame, title: str = "", folder: str = "figures") -> str:
     """The verdict table as Markdown (what figures/claims.md holds and the README embeds), its figure links relative
     to `folder`, where the Markdown file lies (figures/claims.md: "figures"; the README: ".")."""
@@ -102,10 +107,11 @@ def claims_markdown(table: pd.DataFrame, title: str = "", folder: str = "figures
         return f"{r.recurrence:.2f}" + (" (unstable)" if r.recurrence < UNSTABLE else "")
 
     body = "".join(
-        f"| {r.id} | {r.claim} | {r.metric} | {fmt_number(r.estimate)} | "
-        f"{fmt_interval([r.interval_lo, r.interval_hi]).strip()} | {r.threshold} | "
+        f"| {r.id} | {md_cell(r.claim)} | {md_cell(r.metric)} | {fmt_number(r.estimate)} | "
+        f"{fmt_interval([r.interval_lo, r.interval_hi]).strip()} | {md_cell(r.threshold)} | "
         f"{r.deciding} = {fmt_number(r.deciding_value)} {fmt_interval([r.deciding_lo, r.deciding_hi]).strip()} "
-        f"({r.deciding_check}){_marks(r)} | {r.members_passing}/{r.n_members} | {recurrence(r)} | **{r.verdict}** | "
+        f"({md_cell(r.deciding_check)}){md_cell(_marks(r))} | {r.members_passing}/{r.n_members} | "
+        f"{recurrence(r)} | **{r.verdict}** | "
         f"[{r.figure.rsplit('/', 1)[-1]}]({os.path.relpath(r.figure, folder)}) |\n"
         for r in table.itertuples())
     counts = ", ".join(f"{int((table['verdict'] == v).sum())} {v}" for v in ("PASS", "INCONCLUSIVE", "FAIL"))

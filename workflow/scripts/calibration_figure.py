@@ -2,6 +2,7 @@
 import matplotlib.pyplot as plt
 
 from vgh.calibration import outcome_shares
+from vgh.claims_table import md_cell
 from vgh.io import read_tables, write_text
 from vgh.plotting import save, set_style
 from vgh.runtime import configure
@@ -36,7 +37,7 @@ ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=6, fra
 save(fig, snakemake.output.pdf, snakemake.output.png)
 
 weak = t[(t.truth == "null") & (t.holds == False)]  # noqa: E712 (holds is None for positives)
-rows = "".join(f"| {r.claim} | {r.level} | {r.target} | {r.case} | {r.truth} | {int(r.replicates)} | "
+rows = "".join(f"| {r.claim} | {r.level} | {r.target} | {md_cell(r.case)} | {r.truth} | {int(r.replicates)} | "
                f"{r.pass_rate:.3f} | {r.inconclusive_rate:.3f} | {r.fail_rate:.3f} | "
                f"{'—' if r.truth == 'positive' else ('yes' if r.holds else '**no**')} |\n" for r in t.itertuples())
 text = ("| claim | level | target | case | truth | replicates | PASS | INCONCLUSIVE | FAIL | wrong <= 5% |\n"

@@ -1,8 +1,11 @@
 """R19's claim-level nulls of Part A (A1-A3), named in workflow/claims.yaml beside each claim's check (`nulls:`) and
 run through that check by `vgh.calibration.claim_calibration`: each function maps (tables, params) to {case: (truth,
-make, random)}, `make(tables, rng)` the claim's tables where the claim is false.
+make, random)}, `make(tables, rng)` the claim's tables where the claim is false (truth "null") or true ("positive").
 
-- A1: the SF or the PD estimator with a planted bias of twice the threshold (its error stops falling with N).
+- A1: the SF or the PD estimator with a planted bias of twice the threshold (its error stops falling with N); under
+  R26 biased estimators near its resolution: a constant bias of 3 standard errors at the largest N, issue 29's
+  constant biases (PD 0.005, SF 0.02 x |grad J|) and a bias that vanishes slower than 1 / sqrt(N),
+  0.5 (N / 16)^-0.35; planted: the truth as the estimate (the exact grad J, r = 0 at every N).
 - A2: the LQ costates with a planted bias of twice the threshold.
 - A3: additive noise everywhere (the detached pass equal to the reparameterized one).
 """
@@ -44,9 +47,44 @@ def _a3_additive(t, rng):
     return {**t, "table": out}
 
 
+def _a1_bias_by_n(estimator, bias_of):
+    """A1's table with `estimator`'s relative error given a bias bias_of(rows) x |grad J| per row, added in
+    quadrature (R26's bank)."""
+    def make(t, rng):
+        a = t["table"]
+        hit = (a["estimator"] == estimator).to_numpy()
+        b = np.where(hit, np.asarray(bias_of(a), float), 0.0)
+        return {**t, "table": a.assign(rel_error=np.where(hit, np.hypot(a["rel_error"], b), a["rel_error"]))}
+    return make
+
+
+def _three_standard_errors(a):
+    """Per row: 3 sqrt(v / N_max) of the row's seed and estimator at the largest N (a constant bias over N)."""
+    top = a[a["n_rollouts"] == a["n_rollouts"].max()]
+    se = (np.sqrt(top["per_rollout_var"] / top["n_rollouts"])).groupby([top["seed"], top["estimator"]]).first()
+    return 3 * np.array([se.get((k, e), np.nan) for k, e in zip(a["seed"], a["estimator"])])
+
+
+def _truth(t, rng):
+    """Planted positive: the truth as the estimate, the exact grad J at every N (r = 0)."""
+    return {**t, "table": t["table"].assign(rel_error=0.0)}
+
+
 def a1_nulls(tables, params):
     b = 2 * params["thresholds"]["max_rel_error"]
-    return {f"{e} with a planted bias ({b:g} x |grad J|)": ("null", _a1_biased(e, b), False) for e in ("SF", "PD")}
+    out = {f"{e} with a planted bias ({b:g} x |grad J|)": ("null", _a1_biased(e, b), False) for e in ("SF", "PD")}
+    for e in ("SF", "PD"):
+        out[f"{e} with a constant bias of 3 standard errors at the largest N (R26)"] = (
+            "null", _a1_bias_by_n(e, _three_standard_errors), False)
+    out["PD with a constant bias of 0.005 x |grad J| (issue 29)"] = (
+        "null", _a1_bias_by_n("PD", lambda a: np.full(len(a), 0.005)), False)
+    out["SF with a constant bias of 0.02 x |grad J| (issue 29)"] = (
+        "null", _a1_bias_by_n("SF", lambda a: np.full(len(a), 0.02)), False)
+    for e in ("SF", "PD"):
+        out[f"{e} with a bias vanishing slower than 1/sqrt(N): 0.5 (N/16)^-0.35 x |grad J|"] = (
+            "null", _a1_bias_by_n(e, lambda a: 0.5 * (a["n_rollouts"].to_numpy(float) / 16) ** -0.35), False)
+    out["planted: the truth as the estimate (the exact grad J, r = 0 at every N)"] = ("positive", _truth, False)
+    return out
 
 
 def a2_nulls(tables, params):
