@@ -59,8 +59,8 @@ for est in ("SF", "PD"):
     z = claim["checks"][f"{est}_error_within_noise_at_N_max"]  # R26: N r^2 / v at the largest N, per seed
     slopes = np.asarray(claim["details"][f"{est}_loglog_slopes"], float)
     ax1.plot(s.n_rollouts, s.rel_error, "o-", color=colors[est],
-             label=f"{labels[est]}, mean slope {np.nanmean(slopes) if slopes.size else np.nan:.2f}; "
-                   f"error within noise in {sum(z['member_passed'])} of {len(z['member_passed'])} seeds")
+             label=f"{est}: mean slope {np.nanmean(slopes) if slopes.size else np.nan:.2f}, within noise "
+                   f"{sum(z['member_passed'])}/{len(z['member_passed'])} seeds")
     ax1.fill_between(s.n_rollouts, s.rel_error_min, s.rel_error_max, color=colors[est], alpha=0.2, lw=0)
     ax2.plot(s.n_rollouts, s.per_rollout_var, "o-", color=colors[est], label=labels[est])
     ax2.fill_between(s.n_rollouts, s.per_rollout_var_min, s.per_rollout_var_max, color=colors[est], alpha=0.2,
