@@ -13,16 +13,8 @@ from conftest import ROOT, SMOKE_OUT
 from vgh.claims import Claim
 from vgh.claims_table import claims_members
 from vgh.ensemble import subcheck, yes_no_subcheck
-from vgh.fresh_check import (
-    compare_verdicts,
-    failing_flips,
-    main,
-    predicted_tables,
-    reference,
-    reference_members,
-    resolved_config,
-    seed_override,
-)
+from vgh.fresh_check import compare_verdicts, main, reference, resolved_config, seed_override
+from vgh.fresh_gate import failing_flips, predicted_tables, reference_members
 from vgh.recurrence import table_chance
 
 

@@ -23,7 +23,8 @@ from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from vgh.fresh_check import MEMBERS_RECORD, read_verdicts  # noqa: E402
+from vgh.fresh_check import read_verdicts  # noqa: E402
+from vgh.fresh_gate import MEMBERS_RECORD  # noqa: E402
 from vgh.recurrence import PREDICTION_DRAWS, family_sizes, table_chance, table_prediction  # noqa: E402
 
 
