@@ -235,8 +235,8 @@ def test_claim_calibration_marks_a_weak_check(monkeypatch, claim, stand_in, caug
 
 @pytest.fixture(scope="module")
 def b_rows():
-    """The real B1 and B2 checks' claim-level rows on synthetic tables of K = 10 members (40 replicates per
-    random null)."""
+    """The real B1 and B2 checks' claim-level rows on synthetic tables of K = 10 members (200 replicates per
+    random null, 50 per random positive)."""
     return {claim: claim_calibration(claim, _b_tables(10), _params(claim), np.random.default_rng(0), n=200)
             for claim in ("B1", "B2")}
 
