@@ -114,3 +114,17 @@ def symlog_scale(ax, axis: str, values, decades: int = 4) -> float:
         getattr(ax, f"{a}axis").set_major_locator(FixedLocator(ticks))
         getattr(ax, f"{a}axis").set_minor_locator(NullLocator())
     return 10.0 ** lin
+
+
+def member_dots(ax, members, values, passed, threshold: float, *, ylabel: str, title: str) -> None:
+    """One dot per member (R21's unit): its value of a sub-check, filled where it holds and open where it does not,
+    with the threshold as a dashed line and the count in the title."""
+    x = np.arange(len(members))
+    values, passed = np.asarray(values, float), np.asarray(passed, bool)
+    shown = np.where(np.isfinite(values), values, threshold)  # an unmeasured member sits on the line, open
+    ax.scatter(x[passed], shown[passed], s=40, color="C0", zorder=3)
+    ax.scatter(x[~passed], shown[~passed], s=40, facecolors="none", edgecolors="C3", zorder=3)
+    ax.axhline(threshold, color="k", ls="--", lw=1)
+    ax.set_xticks(x, [str(m) for m in members], rotation=90, fontsize="x-small")
+    ax.set(xlabel="member (filled: holds; open: does not, nan on the line)", ylabel=ylabel,
+           title=f"{title}: {int(passed.sum())} of {len(members)} members")

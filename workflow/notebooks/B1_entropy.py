@@ -41,7 +41,7 @@ from matplotlib.lines import Line2D
 from vgh.claims import record_summary
 from vgh.costates.envelope import envelope_halves
 from vgh.io import read_json, read_tables
-from vgh.plotting import log_scale, save, set_style
+from vgh.plotting import log_scale, member_dots, save, set_style
 from vgh.runtime import configure
 
 log = configure(snakemake.threads, snakemake.log[0])
@@ -60,7 +60,7 @@ set_style()
 members = sorted(prompts["member"].unique())
 ckpts = sorted(summary["checkpoint"].unique())
 colors = {c: f"C{i}" for i, c in enumerate(ckpts)}
-fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
+fig, axes = plt.subplots(1, 4, figsize=(21, 4.8), gridspec_kw={"width_ratios": [1, 1, 1, 0.6]})
 
 # (a) pooled relative errors vs mean entropy: every member faint, the ensemble mean bold with its range
 ax = axes[0]
@@ -136,6 +136,13 @@ ax.set_xticks(x, [f"m{r.member}\nstep {r.checkpoint}\ntau {r.temperature:g}" for
               fontsize="x-small")
 ax.set(ylabel=r"relative error of $E[\lambda_{PD}]$", title="at each member's lowest mean entropy")
 ax.legend(fontsize="x-small", loc="best")
+# R25's trend, the sub-check that tells the claim from its confounders: per member, the partial rank correlation of
+# e/|g*| with the entropy given |g*|, within each (checkpoint, temperature) cell
+trend = claim["checks"]["error_rises_with_entropy_in_cells"]
+ax = axes[-1]
+member_dots(ax, members, trend["per_member"], trend["member_passed"], trend["threshold_value"],
+            ylabel=r"partial rank corr. of $e/\|g^*\|$ with the entropy | $\|g^*\|$",
+            title="within checkpoint x tau (R25)")
 fig.tight_layout()
 save(fig, snakemake.output.pdf, snakemake.output.png, caption=record_summary(claim))
 

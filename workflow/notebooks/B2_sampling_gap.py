@@ -37,7 +37,7 @@ import pandas as pd
 from vgh.claims import record_summary
 from vgh.costates.envelope import envelope_halves
 from vgh.io import read_json, read_tables
-from vgh.plotting import log_scale, save, set_style
+from vgh.plotting import log_scale, member_dots, save, set_style
 from vgh.runtime import configure
 
 log = configure(snakemake.threads, snakemake.log[0])
@@ -54,7 +54,7 @@ members = sorted(prompts["member"].unique())
 env = claim["details"]["envelope"]
 c_of = {int(m): float(c) for m, c in env.get("C_by_member", {}).items()}  # R10 under R20: each member's own C
 floor = 1e-12
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), gridspec_kw={"width_ratios": [1, 1, 0.6]})
 ax = axes[0]
 in_fit, in_held = envelope_halves(prompts)
 for i, (m, d) in enumerate(prompts.groupby("member")):
@@ -105,6 +105,13 @@ ax.set(xlabel=r"sampling gap $\gamma$ (equal-count bins)", ylabel=r"pooled relat
        title=f"{len(members)} members (faint): the error as the gap -> 0 (finding)")
 if ax.get_legend_handles_labels()[0]:
     ax.legend(fontsize="x-small", loc="best")
+# R25's trend, the sub-check that tells the claim from its confounders: per member, the partial rank correlation of
+# e/|g*| with the gap given |g*|, within each (checkpoint, temperature) cell
+trend = claim["checks"]["error_rises_with_gap_in_cells"]
+ax = axes[-1]
+member_dots(ax, members, trend["per_member"], trend["member_passed"], trend["threshold_value"],
+            ylabel=r"partial rank corr. of $e/\|g^*\|$ with the gap | $\|g^*\|$",
+            title="within checkpoint x tau (R25)")
 fig.tight_layout()
 save(fig, snakemake.output.pdf, snakemake.output.png, caption=record_summary(claim))
 
