@@ -276,23 +276,27 @@ def test_subcheck_of_unmeasured_members_is_not_a_pass():
 
 
 def test_real_b3_holds_on_a_random_direction_and_permuted_rewards():
-    """The real B3 (R14) at K = 10: an update in a random direction, and the real rows replaced by their
-    permuted-reward twins (the exact expectation of permuted rewards is the zero vector), never PASS; the planted
-    positive (GRPO's exact expectation replaced by RLOO's, grad J) PASSes, also where GRPO's own fails."""
+    """The real B3 (R14, R27) at K = 10: an update in a random direction, the real rows replaced by their
+    permuted-reward twins (the exact expectation of permuted rewards is the zero vector) and the exact expectation
+    with an orthogonal bias of half its norm (outside 25.8 degrees) never PASS; the planted positives (GRPO's exact
+    expectation replaced by RLOO's, grad J; an orthogonal bias of 0.3 of its norm, inside) PASS; where GRPO's own
+    expectation is turned away (cos 0.6) the identity still PASSes and the biased one does not."""
     params = _params("B3")
     tables = {"alignment": _alignment(10)}
     assert run_check(tables, params).verdict == PASS
     rows = claim_calibration("B3", tables, params, np.random.default_rng(0), n=20)
     r = _rows(rows, "null")
-    assert len(r) == 2 and any(case.startswith("rewards permuted") for case in r), list(r)
+    assert len(r) == 3 and any(case.startswith("rewards permuted") for case in r), list(r)
     for row in r.values():
         assert row["pass_rate"] == 0.0 and row["holds"], row
-    (positive,) = _rows(rows, "positive").values()
-    assert positive["pass_rate"] == 1.0
+    positives = _rows(rows, "positive")
+    assert len(positives) == 2 and all(p["pass_rate"] == 1.0 for p in positives.values()), positives
     turned = {"alignment": _alignment(10, exact=0.6)}
     assert run_check(turned, params).verdict == FAIL
-    (positive,) = _rows(claim_calibration("B3", turned, params, np.random.default_rng(0), n=20), "positive").values()
-    assert positive["pass_rate"] == 1.0
+    positives = _rows(claim_calibration("B3", turned, params, np.random.default_rng(0), n=20), "positive")
+    assert {case.split(" (")[0]: p["pass_rate"] for case, p in positives.items()} == {
+        "planted: the algorithm's exact expectation is RLOO's": 1.0,
+        "planted: the exact expectation with an orthogonal bias of 0.3 of its norm": 0.0}
 
 
 def test_real_c1_on_its_nulls():

@@ -73,6 +73,8 @@ RENAMED = {
 }
 # Old dotted key -> why it is gone.
 REMOVED = {
+    "claims.B3.min_margin_over_null": "R27 decides B3 on the exact expected update alone; the batch mean's margin "
+                                      "over the permuted-reward null is reported",
     "claims.A1.min_fraction_slope_in_range": "R26 decides A1 on N r^2 / v at the largest N "
                                              "(`claims.A1.max_error_over_noise`); the slope count is reported",
     "claims.B1.max_error_ratio": "R25 judges B1's trend within checkpoint x temperature cells, partial on |g*| (R10's "

@@ -159,33 +159,26 @@ def b3_per_member(alignment: pd.DataFrame, algo: str, null_quantile: float) -> p
 
 def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float], algo: str = "grpo", *, statement: str,
              metric: str) -> Claim:
-    """B3 under R14, per member then over the ensemble (R21), at the largest group size G of the table, for `algo`
-    (the algorithm Part C runs):
-
-    - exact_cosine_largest_G (required): the cosine of `algo`'s exact expected update with grad_theta J >=
-      min_exact_cosine; INCONCLUSIVE and marked where the table has no exact_expectation rows;
-    - batch_mean_above_null_largest_G (required): the cosine of `algo`'s update averaged over the batches minus the
-      `null_quantile` (0.975) of the bootstrap of the permuted-reward null's batch mean, > min_margin_over_null;
-      INCONCLUSIVE and marked where the table has no null bootstrap rows.
-    Reported: every algorithm's exact cosine and norm ratio per G, the per-batch mean cosine per G (the sample-budget
+    """B3 under R14 and R27, per member then over the ensemble (R21), at the largest group size G of the table, for
+    `algo` (the algorithm Part C runs). One deciding sub-check, exact_cosine_largest_G (required): the cosine of
+    `algo`'s exact expected update with grad_theta J >= min_exact_cosine (R27: at least that share of steepest ascent's
+    first-order progress per unit step, an angle of at most arccos min_exact_cosine); INCONCLUSIVE and marked where
+    the table has no exact_expectation rows.
+    Reported (R27: not decided): per member, the cosine of `algo`'s update averaged over the batches minus the
+    `null_quantile` (0.975) of the bootstrap of the permuted-reward null's batch mean, and how many members have it
+    above 0; every algorithm's exact cosine and norm ratio per G, the per-batch mean cosine per G (the sample-budget
     curve), RLOO's "increasing in G" count, GRPO's shift from grad J.
     """
     alignment = with_member(alignment)
     q = thresholds["null_quantile"]
     per = b3_per_member(alignment, algo, q)
     has_exact = per["exact_cosine"].notna().any() if len(per) else False
-    has_null = per["null_quantile"].notna().any() if len(per) else False
     checks = {
         "exact_cosine_largest_G": (
             subcheck(per["exact_cosine"], ">=", thresholds["min_exact_cosine"],
                      note=f"cosine of {algo}'s exact expected update with grad J")
             if has_exact else unmeasured(">=", thresholds["min_exact_cosine"],
                                          "no exact_expectation rows in the table")),
-        "batch_mean_above_null_largest_G": (
-            subcheck(per["margin"], ">", thresholds["min_margin_over_null"],
-                     note=f"{algo}'s batch-mean cosine minus the null's bootstrap {q:g} quantile, per member")
-            if has_null else unmeasured(">", thresholds["min_margin_over_null"],
-                                        "no permuted-reward bootstrap rows in the table")),
     }
     means = alignment_means(alignment)
     ens = means.groupby(["algo", "group_size"])["mean"].mean()
@@ -202,6 +195,9 @@ def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float], algo: str = 
         "algo": algo,
         "largest_group_size": per["group_size"].iloc[0] if len(per) else float("nan"),
         "per_member": per.to_dict("records"),
+        "batch_mean_margin_over_null": {
+            "null_quantile": q, "by_member": [float(v) for v in per["margin"]] if len(per) else [],
+            "members_above_0": int((per["margin"] > 0).sum()) if len(per) else 0, "n_members": int(len(per))},
         "exact_cosine": {a: by_g(exact["cosine"].mean(), a) for a in algos},
         "exact_rel_norm": ({a: by_g(exact["rel_norm"].mean(), a) for a in algos} if "rel_norm" in alignment else {}),
         "grpo_exact_shift": {k: 1 - v for k, v in by_g(exact["cosine"].mean(), "grpo").items()},
@@ -216,6 +212,6 @@ def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float], algo: str = 
     }
     return Claim(
         id="B3", statement=statement, metric=metric, value=checks["exact_cosine_largest_G"].value,
-        threshold=f">= {thresholds['min_exact_cosine']:g} in exact expectation; batch mean above the null's "
-                  f"bootstrap {q:g} quantile",
+        threshold=f">= {thresholds['min_exact_cosine']:g} in exact expectation (an angle of at most "
+                  f"{np.degrees(np.arccos(thresholds['min_exact_cosine'])):.1f} degrees)",
         checks=checks, details=details)

@@ -6,8 +6,9 @@ claim's check (`nulls:`) and run through that check by `vgh.calibration.claim_ca
 - B1, B2: sparse errors, the zero costate, errors shuffled within each member, a constant error, and the confounders
   (a relative error by temperature only, by checkpoint only, by |g*| only: R25); planted: an envelope e = C x u, and a
   relative error that rises with x, e / |g*| = c x u (R25).
-- B3: an update in a random direction, permuted rewards; planted: the algorithm's exact expectation replaced by
-  RLOO's (grad J, by an identity).
+- B3: an update in a random direction, permuted rewards, the exact expectation with an orthogonal bias of half its
+  norm (outside R27's tolerance); planted: the algorithm's exact expectation replaced by RLOO's (grad J, by an
+  identity), and with issue 29's orthogonal bias of 0.3 of its norm (inside R27's tolerance).
 """
 from __future__ import annotations
 
@@ -152,9 +153,23 @@ def _b3_identity(algo):
     return make
 
 
+def _b3_orthogonal_bias(algo, beta):
+    """The algorithm's exact expected update u plus a fixed bias b orthogonal to u and to grad J, |b| = beta |u|
+    (R27): its cosine with grad J becomes c / sqrt(1 + beta^2)."""
+    def make(t, rng):
+        a = t["alignment"]
+        hit = ((a["estimate"] == "exact_expectation") & ~a["reward_permuted"].astype(bool) & (a["algo"] == algo))
+        return {**t, "alignment": a.assign(cosine=np.where(hit, a["cosine"] / np.sqrt(1 + beta ** 2), a["cosine"]))}
+    return make
+
+
 def b3_nulls(tables, params):
     return {"update in a random direction": ("null", _random_direction, True),
             "rewards permuted within each group (the real rows replaced by their nulls)": (
                 "null", _permuted_rewards, False),
+            "the exact expectation with an orthogonal bias of 0.5 of its norm (outside R27's 25.8 degrees)": (
+                "null", _b3_orthogonal_bias(params.get("algo", "grpo"), 0.5), False),
             "planted: the algorithm's exact expectation is RLOO's (grad J, the identity)": (
-                "positive", _b3_identity(params.get("algo", "grpo")), False)}
+                "positive", _b3_identity(params.get("algo", "grpo")), False),
+            "planted: the exact expectation with an orthogonal bias of 0.3 of its norm (issue 29's; inside R27's)": (
+                "positive", _b3_orthogonal_bias(params.get("algo", "grpo"), 0.3), False)}
