@@ -15,16 +15,6 @@ import numpy as np
 import pandas as pd
 
 
-def _a1_biased(estimator, bias):
-    """A1's table with `estimator`'s relative error given a planted bias: error sqrt(e^2 + bias^2), an estimator
-    whose expectation is off the exact gradient by `bias` x |grad J| (its error stops falling with N)."""
-    def make(t, rng):
-        a = t["table"]
-        hit = a["estimator"] == estimator
-        return {**t, "table": a.assign(rel_error=np.where(hit, np.hypot(a["rel_error"], bias), a["rel_error"]))}
-    return make
-
-
 def _a2_biased(bias):
     """A2's LQ table with every mean costate off the exact grad V by `bias` x grad V (a planted bias)."""
     def make(t, rng):
@@ -49,13 +39,18 @@ def _a3_additive(t, rng):
 
 def _a1_bias_by_n(estimator, bias_of):
     """A1's table with `estimator`'s relative error given a bias bias_of(rows) x |grad J| per row, added in
-    quadrature (R26's bank)."""
+    quadrature, sqrt(e^2 + bias^2): an estimator whose expectation is off the exact gradient by that much."""
     def make(t, rng):
         a = t["table"]
         hit = (a["estimator"] == estimator).to_numpy()
         b = np.where(hit, np.asarray(bias_of(a), float), 0.0)
         return {**t, "table": a.assign(rel_error=np.where(hit, np.hypot(a["rel_error"], b), a["rel_error"]))}
     return make
+
+
+def _constant(bias):
+    """A bias of `bias` x |grad J| at every N (the error stops falling with N)."""
+    return lambda a: np.full(len(a), float(bias))
 
 
 def _three_standard_errors(a):
@@ -72,14 +67,15 @@ def _truth(t, rng):
 
 def a1_nulls(tables, params):
     b = 2 * params["thresholds"]["max_rel_error"]
-    out = {f"{e} with a planted bias ({b:g} x |grad J|)": ("null", _a1_biased(e, b), False) for e in ("SF", "PD")}
+    out = {f"{e} with a planted bias ({b:g} x |grad J|)": ("null", _a1_bias_by_n(e, _constant(b)), False)
+           for e in ("SF", "PD")}
     for e in ("SF", "PD"):
         out[f"{e} with a constant bias of 3 standard errors at the largest N (R26)"] = (
             "null", _a1_bias_by_n(e, _three_standard_errors), False)
     out["PD with a constant bias of 0.005 x |grad J| (issue 29)"] = (
-        "null", _a1_bias_by_n("PD", lambda a: np.full(len(a), 0.005)), False)
+        "null", _a1_bias_by_n("PD", _constant(0.005)), False)
     out["SF with a constant bias of 0.02 x |grad J| (issue 29)"] = (
-        "null", _a1_bias_by_n("SF", lambda a: np.full(len(a), 0.02)), False)
+        "null", _a1_bias_by_n("SF", _constant(0.02)), False)
     for e in ("SF", "PD"):
         out[f"{e} with a bias vanishing slower than 1/sqrt(N): 0.5 (N/16)^-0.35 x |grad J|"] = (
             "null", _a1_bias_by_n(e, lambda a: 0.5 * (a["n_rollouts"].to_numpy(float) / 16) ** -0.35), False)

@@ -46,13 +46,16 @@ def _planted_envelope(xcol):
     return make
 
 
-def _by_temperature(t, rng):
-    """A confounder: the relative error depends only on the temperature, e / |g*| = c tau, c the median relative
-    error over the median tau (no prompt-level entropy or gap in it)."""
-    p = t["prompts"]
-    tau, g = p["temperature"].to_numpy(float), p["g_norm"].to_numpy(float)
-    c = float(np.nanmedian(p["pd_abs_error"] / np.where(g > 0, g, np.nan))) / float(np.median(tau))
-    return {**t, "prompts": _errors(p, c * tau * g)}
+def _relative_error_of(column):
+    """A confounder: the relative error depends only on `column` (the temperature; |g*|, which within a checkpoint
+    and temperature rises with the entropy and the gap, R25), e / |g*| = c v, c the median relative error over the
+    median v (no prompt-level entropy or gap in it)."""
+    def make(t, rng):
+        p = t["prompts"]
+        v, g = p[column].to_numpy(float), p["g_norm"].to_numpy(float)
+        c = float(np.nanmedian(p["pd_abs_error"] / np.where(g > 0, g, np.nan))) / float(np.median(v))
+        return {**t, "prompts": _errors(p, c * v * g)}
+    return make
 
 
 def _by_checkpoint(t, rng):
@@ -62,15 +65,6 @@ def _by_checkpoint(t, rng):
     order = {c: i for i, c in enumerate(sorted(p["checkpoint"].unique()))}
     rel = 0.3 * (1 / 3) ** p["checkpoint"].map(order).to_numpy(float)
     return {**t, "prompts": _errors(p, rel * p["g_norm"].to_numpy(float))}
-
-
-def _by_costate_norm(t, rng):
-    """A confounder (R25): the relative error depends only on |g*|, e / |g*| = c |g*|, c the median relative error
-    over the median |g*| (within a checkpoint and temperature |g*| rises with the entropy and the gap)."""
-    p = t["prompts"]
-    g = p["g_norm"].to_numpy(float)
-    c = float(np.nanmedian(p["pd_abs_error"] / np.where(g > 0, g, np.nan))) / float(np.median(g))
-    return {**t, "prompts": _errors(p, c * g * g)}
 
 
 def _planted_relative(xcol):
@@ -87,10 +81,11 @@ def _planted_relative(xcol):
 def _envelope_nulls(xcol):
     """B1's (xcol "entropy") or B2's ("gap") nulls and planted envelope."""
     return {
-        "confounder: the relative error depends only on the temperature (c tau)": ("null", _by_temperature, False),
+        "confounder: the relative error depends only on the temperature (c tau)": (
+            "null", _relative_error_of("temperature"), False),
         "confounder: the relative error depends only on the checkpoint (0.3, 0.1, 0.03, ...)": (
             "null", _by_checkpoint, False),
-        "confounder: the relative error depends only on |g*| (c |g*|)": ("null", _by_costate_norm, False),
+        "confounder: the relative error depends only on |g*| (c |g*|)": ("null", _relative_error_of("g_norm"), False),
         "sparse errors (2% of the points get the largest error, the rest 0)": ("null", _sparse, True),
         "zero costate (e = |g*|)": ("null", lambda t, rng: {**t, "prompts": _errors(
             t["prompts"], t["prompts"]["g_norm"].to_numpy(float))}, False),
