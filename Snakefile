@@ -28,9 +28,7 @@ include: "workflow/rules/control.smk"
 include: "workflow/rules/trajectory.smk"
 include: "workflow/rules/costates.smk"
 include: "workflow/rules/claim.smk"
-include: "workflow/rules/figures.smk"
-include: "workflow/rules/claims.smk"
-include: "workflow/rules/calibration.smk"
+include: "workflow/rules/verdicts.smk"
 
 
 rule all:

@@ -27,7 +27,7 @@ from vgh.calibration import (
     recentred,
     rule_calibration,
 )
-from vgh.claims import Claim, claim_job, load_claim_table, load_function, run_check
+from vgh.claims import Finding, claim_job, load_claim_table, load_function, run_check
 from vgh.config import load_config
 from vgh.ensemble import (
     FAIL,
@@ -151,9 +151,8 @@ def test_rule_calibration_marks_the_student_t_rule_weak(monkeypatch):
 # ------------------------------------------------------------------------------------ claim-level null families
 
 
-def _weak_claim(claim: str, statement: str, sub) -> Claim:
-    return Claim(id=claim, statement=statement, metric="weak stand-in", value=sub.value, threshold=sub.threshold,
-                 checks={"weak": sub})
+def _weak_claim(sub) -> Finding:
+    return Finding(value=sub.value, threshold=sub.threshold, checks={"weak": sub})
 
 
 def _fixed(value: float, op: str, threshold: float, lo: float, hi: float) -> SubCheck:
@@ -167,18 +166,18 @@ def _old_envelope(claim: str, xcol: str):
     """The envelope before R10: C = the envelope quantile of e / x over ALL points, PASS when the coverage of
     e <= C x over all points (the fitted ones too) reaches min_coverage. It covers that quantile by construction."""
 
-    def check(prompts, thresholds, *, statement, metric, **_):
+    def check(prompts, thresholds, **_):
         x, e = prompts[xcol].to_numpy(float), prompts["pd_abs_error"].to_numpy(float)
         c = float(np.quantile(e / x, thresholds["envelope_quantile"]))
         cov = float(np.mean(e <= c * x))
-        return _weak_claim(claim, statement, _fixed(cov, ">=", thresholds["min_coverage"], cov, cov))
+        return _weak_claim(_fixed(cov, ">=", thresholds["min_coverage"], cov, cov))
 
     return check
 
 
 def _always_pass(claim: str):
-    def check(*, statement, **_):
-        return _weak_claim(claim, statement, _fixed(1.0, ">=", 0.0, 1.0, 1.0))
+    def check(**_):
+        return _weak_claim(_fixed(1.0, ">=", 0.0, 1.0, 1.0))
 
     return check
 
@@ -187,10 +186,10 @@ def _delta_tie_counts(claim: str):
     """C2's Delta judged as 'every member's Delta >= 0': a tie with the best single factor counts as an
     improvement (what R13's delta_min rules out)."""
 
-    def check(member_predictors, *, statement, **_):
+    def check(member_predictors, **_):
         rho = member_predictors.pivot(index="member", columns="predictor", values="spearman")
         delta = (rho["G_pred"] - rho[["S", "H"]].max(axis=1)).to_numpy(float)
-        return _weak_claim(claim, statement, _fixed(delta.min(), ">=", 0.0, delta.min(), delta.min()))
+        return _weak_claim(_fixed(delta.min(), ">=", 0.0, delta.min(), delta.min()))
 
     return check
 
@@ -215,7 +214,7 @@ def test_claim_calibration_marks_a_weak_check(monkeypatch, claim, stand_in, caug
     its dotted name, as `run_check` resolves it) by a weak stand-in, the rows of the nulls it passes have holds
     == False. The tie-counting C2 rule passes the best-single-factor null (and S or H alone where that one is the
     best); the random ranking still fails it (the rows judge each null on its own)."""
-    params = _params(claim)
+    params = {**_params(claim), "metric": "weak stand-in"}  # the claim's metric names details the stand-in lacks
     module, _, name = params["check"].rpartition(".")
     tables = _tables(claim, 5)
     monkeypatch.setattr(f"{module}.{name}", stand_in)
@@ -375,7 +374,7 @@ def test_part_a_nulls_catch_an_always_pass_check(monkeypatch, claim, tables, fam
     """Part A's nulls (an estimator with a planted bias: twice the threshold, and R26's biases near its resolution;
     A3's detached pass equal to the reparameterized one, as with additive noise) catch a check that passes
     everything."""
-    params = _params(claim)
+    params = {**_params(claim), "metric": "always PASS"}  # the claim's metric names details the stand-in lacks
     module, _, name = params["check"].rpartition(".")
     monkeypatch.setattr(f"{module}.{name}", _always_pass(claim))
     nulls = _rows(claim_calibration(claim, tables, params, np.random.default_rng(0)), "null")
@@ -458,15 +457,15 @@ def test_every_claims_nulls_are_named_beside_its_check():
 TOY_CLAIM = """\
 import numpy as np
 
-from vgh.claims import Claim
+from vgh.claims import Finding
 from vgh.ensemble import subcheck
 
 
-def check_t1(table, thresholds, *, statement, metric):
+def check_t1(table, thresholds):
     per_member = table.groupby("member")["x"].mean().to_numpy(float)
     x_large = subcheck(per_member, ">=", thresholds["min_x"])
-    return Claim(id="T1", statement=statement, metric=metric, value=float(np.median(per_member)),
-                 threshold=f">= {thresholds['min_x']}", checks={"x_large": x_large})
+    return Finding(value=float(np.median(per_member)), threshold=f">= {thresholds['min_x']}",
+                   checks={"x_large": x_large})
 
 
 def t1_nulls(tables, params):
@@ -493,6 +492,8 @@ def test_a_toy_claims_own_nulls_are_picked_up(tmp_path, monkeypatch):
     tables = {"table": pd.DataFrame({"member": np.repeat(range(10), 3), "x": 5.0})}
     claim = run_check(tables, params)
     assert claim.verdict == PASS
+    # the record's id and wording are the claim table's: the check returns only what it found
+    assert (claim.id, claim.statement, claim.metric) == ("T1", "x is large.", "x")
     table = calibration_table("T1", tables, params, claim.checks, seed=0, rule_replicates=50, claim_replicates=20)
     rows = table[table["level"] == "claim"].set_index("case")
     assert list(rows.index) == ["x zero", "x noise around 0", "planted: x large"]

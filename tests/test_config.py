@@ -302,6 +302,17 @@ def test_a_mark_must_name_a_subcheck_of_its_claim():
     assert default["not_meaningful_at_this_size"] == {}  # the default config counts every sub-check
 
 
+def test_the_schema_names_exactly_the_claims_of_the_claim_table():
+    """The claim ids live in workflow/claims.yaml: the schema's per-claim threshold blocks (`claims.<ID>`) and the
+    ids that `not_meaningful_at_this_size` may name are those of the claim table, no more and no fewer."""
+    from vgh.claims import load_claim_table
+
+    ids = set(load_claim_table(ROOT / "workflow/claims.yaml"))
+    schema = load_schema(SCHEMA)
+    assert set(schema["properties"]["claims"]["properties"]) == ids
+    assert set(schema["properties"]["not_meaningful_at_this_size"]["propertyNames"]["enum"]) == ids
+
+
 def test_workflow_stops_on_an_unknown_marked_subcheck(workflow_copy):
     bad = workflow_copy / "bad.yaml"
     bad.write_text(yaml.safe_dump({"pipeline_check": True,

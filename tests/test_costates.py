@@ -34,9 +34,6 @@ from vgh.lm.task import (
 from vgh.lm.updates import advantages, grpo_advantages, rloo_advantages
 from vgh.stats import partial_spearman, through_origin_fit
 
-CLAIM_TEXT = {cid: {"statement": e["statement"], "metric": e["metric"]}
-              for cid, e in load_claim_table(str(ROOT / "workflow/claims.yaml")).items()}  # what claim_<ID> passes
-
 Z_MAX = 4.5
 
 
@@ -477,8 +474,8 @@ def _summary_of(prompts):
 @pytest.mark.parametrize("k", [5, 10])
 def test_envelope_passes_when_the_error_vanishes_with_the_gap(k):
     t = _prompts_table(k)
-    b2 = check_b2(_summary_of(t), t, B12, **CLAIM_TEXT["B2"])
-    b1 = check_b1(_summary_of(t), t, B12, **CLAIM_TEXT["B1"])
+    b2 = check_b2(_summary_of(t), t, B12)
+    b1 = check_b1(_summary_of(t), t, B12)
     for claim, names in ((b2, ("envelope_coverage_gap", "error_rises_with_gap_in_cells")),
                          (b1, ("envelope_coverage_entropy", "error_rises_with_entropy_in_cells"))):
         for name in names:
@@ -488,7 +485,7 @@ def test_envelope_passes_when_the_error_vanishes_with_the_gap(k):
             assert c["interval"][0] <= c["value"] <= c["interval"][1]
     assert claim.verdict == PASS and claim.member_verdicts == [PASS] * k
     # deterministic for a seed; the prompts are split in two disjoint halves that cover them (R10)
-    again = check_b2(_summary_of(t), t, B12, **CLAIM_TEXT["B2"]).checks["envelope_coverage_gap"]
+    again = check_b2(_summary_of(t), t, B12).checks["envelope_coverage_gap"]
     assert again["interval"] == b2.checks["envelope_coverage_gap"]["interval"]
     fit, held = prompt_halves(t["prompt_index"], 0)
     assert not set(fit) & set(held) and set(fit) | set(held) == set(t["prompt_index"])
@@ -499,7 +496,7 @@ def test_envelope_passes_when_the_error_vanishes_with_the_gap(k):
 def test_envelope_fails_with_an_error_floor(k):
     """An error that stays as the gap -> 0 (what the carry chains would do) breaks the bound near gap 0."""
     t = _prompts_table(k, floor=0.3)
-    c = check_b2(_summary_of(t), t, B12, **CLAIM_TEXT["B2"])
+    c = check_b2(_summary_of(t), t, B12)
     assert c.checks["envelope_coverage_gap"]["verdict"] == FAIL and c.verdict == FAIL
     assert not any(c.checks["envelope_coverage_gap"]["member_passed"])
 
@@ -509,11 +506,11 @@ def test_an_error_that_does_not_rise_with_the_gap_fails_the_trend():
     errors unrelated to the gap (shuffled) do not PASS it, whatever the envelope's coverage."""
     t = _prompts_table(5).assign(g_norm=1.0)
     zero = t.assign(pd_abs_error=t["g_norm"], pd_rel_error=1.0)
-    c = check_b2(_summary_of(zero), zero, B12, **CLAIM_TEXT["B2"])
+    c = check_b2(_summary_of(zero), zero, B12)
     assert c.checks["error_rises_with_gap_in_cells"]["verdict"] == FAIL and c.verdict == FAIL
     rng = np.random.default_rng(0)
     shuffled = t.assign(pd_abs_error=rng.permutation(t["pd_abs_error"].to_numpy()))
-    c = check_b2(_summary_of(shuffled), shuffled, B12, **CLAIM_TEXT["B2"])
+    c = check_b2(_summary_of(shuffled), shuffled, B12)
     assert c.checks["error_rises_with_gap_in_cells"]["verdict"] != PASS and c.verdict != PASS
 
 
@@ -536,7 +533,7 @@ def test_confounders_fail_and_the_claim_true_passes_the_within_cell_trend(claim)
     seen = set()
     for case, (truth, make, _) in nulls.items():
         made = make(tables, np.random.default_rng(2))
-        c = check(made["summary"], made["prompts"], B12, **CLAIM_TEXT[claim])
+        c = check(made["summary"], made["prompts"], B12)
         trend = c.checks[name]
         if case.startswith("confounder"):
             assert trend["verdict"] == FAIL and not any(trend["member_passed"]), case
@@ -575,14 +572,14 @@ def test_within_cell_partial_rank_correlation():
 
 def test_envelope_is_inconclusive_when_members_disagree_or_there_is_one():
     t = _prompts_table(5, floor=[0, 0, 0, 0, 0.3])  # one member with a floor
-    c = check_b2(_summary_of(t), t, B12, **CLAIM_TEXT["B2"]).checks["envelope_coverage_gap"]
+    c = check_b2(_summary_of(t), t, B12).checks["envelope_coverage_gap"]
     assert c["verdict"] == INCONCLUSIVE, c
     assert c["member_passed"] == [True, True, True, True, False]
     one = _prompts_table(1)
-    c1 = check_b2(_summary_of(one), one, B12, **CLAIM_TEXT["B2"])
+    c1 = check_b2(_summary_of(one), one, B12)
     assert c1.checks["envelope_coverage_gap"]["verdict"] == INCONCLUSIVE and c1.verdict == INCONCLUSIVE
     # no member column: one member
-    c0 = check_b2(_summary_of(one), one.drop(columns="member"), B12, **CLAIM_TEXT["B2"])
+    c0 = check_b2(_summary_of(one), one.drop(columns="member"), B12)
     assert c0.checks["envelope_coverage_gap"]["verdict"] == INCONCLUSIVE
 
 
@@ -609,7 +606,7 @@ def test_b1_limit_at_the_lowest_entropy(k, low, want):
     lim = lowest_entropy_limit(t)
     assert (lim["checkpoint"] == 2).all() and np.allclose(lim["temperature"], 0.25)
     assert np.allclose(lim["pd_error"], np.broadcast_to(low, (k,)))
-    c = check_b1(_summary_of(t), t, B12, **CLAIM_TEXT["B1"])
+    c = check_b1(_summary_of(t), t, B12)
     assert c.checks["pd_error_lowest_entropy"]["verdict"] == want
     assert c.verdict == want  # the envelope passes here
     assert {"pd_error_carry", "pd_error_median_carry", "pd_error_median"} <= set(c.details["lowest_entropy"][0])
@@ -667,29 +664,30 @@ B3T = {"min_exact_cosine": 0.9, "null_quantile": 0.975}
 
 @pytest.mark.parametrize("k", [5, 10])
 def test_check_b3_pass_and_fail(k):
-    c = check_b3(_alignment(k), B3T, "grpo", **CLAIM_TEXT["B3"])
+    c = check_b3(_alignment(k), B3T, "grpo")
     assert c.verdict == PASS and c.member_verdicts == [PASS] * k, c.summary()
-    assert c.metric.endswith("E[grpo update], grad J) at G = 8")
+    metric = load_claim_table(ROOT / "workflow/claims.yaml")["B3"]["metric"].format(**c.details)  # as the record has it
+    assert metric.endswith("E[grpo update], grad J) at G = 8")
     assert list(c.checks) == ["exact_cosine_largest_G"] and "25.8 degrees" in c.threshold  # R27
     assert c.details["batch_mean_margin_over_null"]["members_above_0"] == k  # reported, not decided (R27)
     # the sampled batch mean no better than the null's bootstrap: reported, the verdict is the expectation's
-    c = check_b3(_alignment(k, null_shift=0.97), B3T, "grpo", **CLAIM_TEXT["B3"])
+    c = check_b3(_alignment(k, null_shift=0.97), B3T, "grpo")
     assert c.details["batch_mean_margin_over_null"]["members_above_0"] == 0 and c.verdict == PASS
     # the algorithm's exact expectation turned away from grad J: the claim fails
-    c = check_b3(_alignment(k, exact=0.6), B3T, "grpo", **CLAIM_TEXT["B3"])
+    c = check_b3(_alignment(k, exact=0.6), B3T, "grpo")
     assert c.checks["exact_cosine_largest_G"]["verdict"] == FAIL and c.verdict == FAIL
     # the decision is on the algorithm named: RLOO's exact expectation (1 here) passes where GRPO's fails
-    assert check_b3(_alignment(k, exact=0.6), B3T, "rloo", **CLAIM_TEXT["B3"]).checks[
+    assert check_b3(_alignment(k, exact=0.6), B3T, "rloo").checks[
         "exact_cosine_largest_G"]["verdict"] == PASS
 
 
 def test_check_b3_inconclusive():
-    c = check_b3(_alignment(5, exact=[0.86, 0.94, 0.88, 0.93, 0.9]), B3T, "grpo", **CLAIM_TEXT["B3"])
+    c = check_b3(_alignment(5, exact=[0.86, 0.94, 0.88, 0.93, 0.9]), B3T, "grpo")
     assert c.checks["exact_cosine_largest_G"]["verdict"] == INCONCLUSIVE and c.verdict == INCONCLUSIVE
     # a table written before R14 (no exact rows, no bootstrap): the sub-check marked, not failed
     old = _alignment(2)
     old = old[old["estimate"] == "batch"]
-    c = check_b3(old, B3T, "grpo", **CLAIM_TEXT["B3"])
+    c = check_b3(old, B3T, "grpo")
     assert c.checks["exact_cosine_largest_G"]["verdict"] == INCONCLUSIVE and c.verdict == INCONCLUSIVE
     assert "no exact_expectation rows" in c.checks["exact_cosine_largest_G"]["note"]
     per = b3_per_member(_alignment(2), "grpo", 0.975)

@@ -8,7 +8,6 @@ import torch
 from conftest import ROOT
 from oracles import run_from_checkpoint
 
-from vgh.claims import load_claim_table
 from vgh.config import load_schema, validate_config
 from vgh.lm.model import build_model
 from vgh.lm.policy import exact_match, exact_pass1, sample_completions
@@ -16,9 +15,6 @@ from vgh.lm.task import answer_indices, build_tokenizer, digit_token_ids, encode
 from vgh.trajectory import checks, metrics, predictors
 from vgh.trajectory.lr_rule import lr_rule
 from vgh.trajectory.rl import RLSettings, clipped_surrogate, rl_train
-
-CLAIM_TEXT = {cid: {"statement": e["statement"], "metric": e["metric"]}
-              for cid, e in load_claim_table(str(ROOT / "workflow/claims.yaml")).items()}  # what claim_<ID> passes
 
 
 @pytest.fixture(scope="module")
@@ -328,11 +324,11 @@ C1T = {"plateau_level": 0.95, "min_fraction_within_one": 0.5, "min_margin_over_b
 def _claims(tables, traj, min_spearman=0.7):
     kw = {"configured_lr": traj["rl"]["lr"]}
     c1 = checks.check_c1(tables["checkpoints"], tables["peaks"], tables["sweep_summary"], C1T,
-                         corruption_rate=0.1, **CLAIM_TEXT["C1"], **kw)
+                         corruption_rate=0.1, **kw)
     c2 = checks.check_c2(tables["ensemble"], tables["member_predictors"], tables["checkpoints"],
                          tables["sweep_summary"],
                          {"min_spearman": min_spearman, "min_delta": 0.0, "min_fraction_lr_rule": 0.5},
-                         **CLAIM_TEXT["C2"], **kw)
+                         **kw)
     return c1, c2
 
 

@@ -16,31 +16,10 @@ from .ensemble import FAIL, INCONCLUSIVE, PASS, SubCheck, claim_verdict, member_
 from .io import write_json
 
 
-@dataclass
-class Claim:
-    """A claim's check result.
+class _Verdict:
+    """The verdict of a set of sub-checks (`checks`, name -> `vgh.ensemble.SubCheck`), by `vgh.ensemble`'s rules."""
 
-    `statement` and `metric` come from the claim table (workflow/claims.yaml; `metric` may name a key of
-    `details` in braces, e.g. "error at N={n_rollouts_max}"). `value` is the headline number (the ensemble estimate
-    of the first sub-check unless stated), `threshold` a human-readable statement of the check (e.g. "<= 0.05"),
-    `checks` its sub-checks (name -> `vgh.ensemble.SubCheck`). The verdict follows `vgh.ensemble.claim_verdict`.
-    `details` holds further numbers worth reporting (findings, not the verdict).
-    """
-
-    id: str
-    statement: str
-    metric: str
-    value: float
-    threshold: str
     checks: dict[str, SubCheck]
-    details: dict[str, Any] = field(default_factory=dict)
-    recurrence: float | None = None  # R22: the predicted chance that a fresh ensemble gives this verdict again
-    members: list | None = None  # the ensemble's member (or Part A seed) ids, in the order of every per-member list
-
-    def __post_init__(self) -> None:
-        if not self.checks:
-            raise ValueError(f"claim {self.id} has no sub-check: its verdict would be empty")
-        self.metric = self.metric.format(**self.details)
 
     @property
     def verdict(self) -> str:
@@ -70,6 +49,54 @@ class Claim:
         if self.verdict == INCONCLUSIVE:
             return next(n for n in names if self.checks[n].verdict != PASS)
         return names[0]
+
+
+@dataclass
+class Finding(_Verdict):
+    """What a claim's check finds on its tables, and all it returns: `value` the headline number (the ensemble
+    estimate of the first sub-check unless stated), `threshold` a human-readable statement of the check (e.g.
+    "<= 0.05"), `checks` its sub-checks (name -> `vgh.ensemble.SubCheck`), `details` further numbers worth reporting
+    (findings, not the verdict). Which claim it is, and how the claim is stated, is the claim table's
+    (workflow/claims.yaml): `run_check` makes the `Claim`."""
+
+    value: float
+    threshold: str
+    checks: dict[str, SubCheck]
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.checks:
+            raise ValueError("a check found no sub-check: its verdict would be empty")
+
+    def summary(self) -> str:
+        """The verdict and every sub-check (`checks_summary`)."""
+        return f"{self.verdict}: " + checks_summary({k: c.as_dict() for k, c in self.checks.items()})
+
+
+@dataclass
+class Claim(_Verdict):
+    """A claim's record in the making: its id, `statement` and `metric` from the claim table (workflow/claims.yaml;
+    `metric` may name a key of `details` in braces, e.g. "error at N={n_rollouts_max}") and its check's `Finding`
+    (value, threshold, checks, details). The verdict follows `vgh.ensemble.claim_verdict`."""
+
+    id: str
+    statement: str
+    metric: str
+    value: float
+    threshold: str
+    checks: dict[str, SubCheck]
+    details: dict[str, Any] = field(default_factory=dict)
+    recurrence: float | None = None  # R22: the predicted chance that a fresh ensemble gives this verdict again
+    members: list | None = None  # the ensemble's member (or Part A seed) ids, in the order of every per-member list
+
+    def __post_init__(self) -> None:
+        if not self.checks:
+            raise ValueError(f"claim {self.id} has no sub-check: its verdict would be empty")
+        self.metric = self.metric.format(**self.details)
+
+    @classmethod
+    def of(cls, claim_id: str, statement: str, metric: str, finding: Finding) -> "Claim":
+        return cls(claim_id, statement, metric, finding.value, finding.threshold, finding.checks, finding.details)
 
     def record(self, config: dict[str, Any]) -> dict[str, Any]:
         rec = {"id": self.id, "statement": self.statement, "metric": self.metric, "value": self.value,
@@ -104,9 +131,13 @@ def record_summary(record: dict[str, Any]) -> str:
     recurs = f"; recurrence {fmt_number(rec)}" if rec is not None else ""
     caption = (f"{record['id']} {record['verdict']}: {record['metric']} = {fmt_number(record['value'])}"
                f"{fmt_interval(record.get('interval'))} (check {record['threshold']}){members}{recurs}")
-    checks = "; ".join(f"{k} = {fmt_number(v['value'])}{fmt_interval(v.get('interval'))} ({v['threshold']}) "
-                       f"{v['verdict']}" for k, v in record["checks"].items())
-    return caption + "\n" + checks
+    return caption + "\n" + checks_summary(record["checks"])
+
+
+def checks_summary(checks: dict[str, dict[str, Any]]) -> str:
+    """Every sub-check of a record, `SubCheck.as_dict()`'s: name = value [interval] (threshold) verdict."""
+    return "; ".join(f"{k} = {fmt_number(v['value'])}{fmt_interval(v.get('interval'))} ({v['threshold']}) "
+                     f"{v['verdict']}" for k, v in checks.items())
 
 
 def _paths(inputs: dict[str, str], config: dict[str, Any]) -> dict[str, Any]:
@@ -118,9 +149,10 @@ def _paths(inputs: dict[str, str], config: dict[str, Any]) -> dict[str, Any]:
 def claim_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """One claim's claim rule, {"input", "output", "params"}, from its entry in the claim table
     (workflow/claims.yaml) and the validated config: input = the check's tables, output = the record
-    results/claims/<ID>.json, params = `check` and `nulls` (the functions' dotted names), `statement`, `metric` and
-    each entry of `params` (name -> the config value at a dotted key: `thresholds` = claims.<ID>, `bootstrap`, ...),
-    and `not_meaningful` where the config marks sub-checks of this claim (R17; each must be one of its `subchecks`)."""
+    results/claims/<ID>.json, params = the claim's id (`claim`), `check` and `nulls` (the functions' dotted names),
+    `statement`, `metric` and each entry of `params` (name -> the config value at a dotted key: `thresholds` =
+    claims.<ID>, `bootstrap`, ...), and `not_meaningful` where the config marks sub-checks of this claim (R17; each
+    must be one of its `subchecks`)."""
     marks = config.get("not_meaningful_at_this_size", {}).get(claim_id, {})
     unknown = sorted(set(marks) - set(entry["subchecks"]))
     if unknown:
@@ -128,7 +160,8 @@ def claim_job(claim_id: str, entry: dict[str, Any], config: dict[str, Any]) -> d
                           f"sub-check (its sub-checks: {', '.join(entry['subchecks'])})")
     return {"input": _paths(entry["input"], config),
             "output": {"claim": f"results/claims/{claim_id}.json"},
-            "params": {"check": entry["check"], **({"nulls": entry["nulls"]} if "nulls" in entry else {}),
+            "params": {"claim": claim_id, "check": entry["check"],
+                       **({"nulls": entry["nulls"]} if "nulls" in entry else {}),
                        "statement": entry["statement"], "metric": entry["metric"],
                        **{name: value_at(config, key) for name, key in entry["params"].items()},
                        **({"not_meaningful": dict(marks)} if marks else {})}}
@@ -156,17 +189,19 @@ def load_function(name: str):
 
 
 def run_check(tables: dict[str, Any], params: dict[str, Any]) -> Claim:
-    """Call the claim's check (params["check"]) on its tables with its params: the statement and metric, the
-    bootstrap settings as n_resamples and seed, and every other param by name (thresholds, ...)."""
+    """The claim (params["claim"], stated by params["statement"] and ["metric"]) as its check (params["check"])
+    finds it on its tables, given the bootstrap settings as n_resamples and seed and every other param by name
+    (thresholds, ...)."""
     p = dict(params)
     check = load_function(p.pop("check"))
+    claim_id, statement, metric = p.pop("claim"), p.pop("statement"), p.pop("metric")
     boot = p.pop("bootstrap")
     p.pop("calibration", None)  # R19's replicate counts: the claim and calibration scripts read them
     p.pop("nulls", None)  # R19's nulls of this claim: the calibration reads them
     marks = p.pop("not_meaningful", None) or {}  # R17: sub-check -> why, from a pipeline-check config
     wants = inspect.signature(check).parameters  # a check that draws (R10's prompt split) takes the seed
     p.update({k: int(boot[k]) for k in ("n_resamples", "seed") if k in wants})
-    claim = check(**tables, **p)
+    claim = Claim.of(claim_id, statement, metric, check(**tables, **p))
     for name, why in marks.items():
         if name not in claim.checks:
             raise ValueError(f"claim {claim.id} has no sub-check {name!r} to mark not meaningful "

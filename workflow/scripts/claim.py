@@ -16,4 +16,4 @@ claim.recurrence = recurrence(claim.checks, claim.verdict, int(params["calibrati
                               claim_rng(params["bootstrap"]["seed"], claim.id), claim.id)
 log.info(claim.summary())
 claim.write(snakemake.output.claim, config={k: v for k, v in params.items()
-                                            if k not in ("check", "nulls", "statement", "metric")})
+                                            if k not in ("claim", "check", "nulls", "statement", "metric")})

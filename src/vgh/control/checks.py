@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vgh.claims import Claim
+from vgh.claims import Finding
 from vgh.ensemble import INCONCLUSIVE, PASS, subcheck
 from vgh.stats import finite_max, last, loglog_slope, ratio, spearman, strict_max, strict_min
 
@@ -25,7 +25,7 @@ def error_over_noise(rel_error, per_rollout_var, n_rollouts) -> np.ndarray:
         return np.where(v > 0, n * r ** 2 / v, np.nan)
 
 
-def check_a1(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: str) -> Claim:
+def check_a1(table: pd.DataFrame, thresholds: dict) -> Finding:
     """A1 over the ensemble of `control.seeds` (R20) under R26: per seed, at the largest N, the SF and PD relative
     errors (<= max_rel_error) and each estimator's squared error against what its noise explains,
     z = N r^2 / v (`error_over_noise`, <= max_error_over_noise: no bias beyond about one standard error);
@@ -63,10 +63,7 @@ def check_a1(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: s
         checks[f"{est}_error_within_noise_at_N_max"] = subcheck(
             per_seed_z[est], "<=", max_z, note="z = N r^2 / v at the largest N: the squared error over the noise's")
     details["variance_ratio_SF_over_PD"] = ratio(details["SF_per_rollout_var"], details["PD_per_rollout_var"])
-    return Claim(
-        id="A1",
-        statement=statement,
-        metric=metric,
+    return Finding(
         value=checks["SF_rel_error_at_N_max"].value,
         threshold=f"SF and PD <= {max_rel_error:g}; N r^2 / v <= {max_z:g} at the largest N (no bias beyond the "
                   f"noise)",
@@ -76,8 +73,7 @@ def check_a1(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: s
 
 
 # ---------------------------------------------------------------------------------------------- A2
-def check_a2(lq: pd.DataFrame, pendulum: pd.DataFrame, thresholds: dict, smoothing_scales: list[float], *,
-             statement: str, metric: str) -> Claim:
+def check_a2(lq: pd.DataFrame, pendulum: pd.DataFrame, thresholds: dict, smoothing_scales: list[float]) -> Finding:
     """A2 over the ensemble of `control.seeds` (R0, R2); every statistic is per seed, its verdict R21's over
     seeds (the count of seeds where each holds):
 
@@ -136,10 +132,7 @@ def check_a2(lq: pd.DataFrame, pendulum: pd.DataFrame, thresholds: dict, smoothi
         "pendulum_min_cosine_by_M": (cos[np.isclose(cos.scale.astype(float), headline_scale)]
                                      .groupby("continuations").cosine.min().rename(index=str).to_dict()),
     }
-    return Claim(
-        id="A2",
-        statement=statement,
-        metric=metric,
+    return Finding(
         value=checks["lq_rel_error_at_M_max"].value,
         threshold=f"<= {max_lq_rel_error:g}; pendulum min cosine >= {min_pendulum_cosine:g}, power "
                   f"|g0 - r| >= {3 * min_power:g} SE (binding), closeness |costate - r| / |g0 - r| < {max_closeness:g}",
@@ -149,7 +142,7 @@ def check_a2(lq: pd.DataFrame, pendulum: pd.DataFrame, thresholds: dict, smoothi
 
 
 # ---------------------------------------------------------------------------------------------- A3
-def check_a3(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: str) -> Claim:
+def check_a3(table: pd.DataFrame, thresholds: dict) -> Finding:
     """A3 over the ensemble of `control.seeds` (R0, R3); per seed, over its alphas:
 
     - detached_spearman_alpha_bias (headline): Spearman(alpha, detached relative bias) >= min_spearman;
@@ -192,10 +185,7 @@ def check_a3(table: pd.DataFrame, thresholds: dict, *, statement: str, metric: s
         "n_seeds": len(seeds),
         "seeds": [int(x) for x in seeds],
     }
-    return Claim(
-        id="A3",
-        statement=statement,
-        metric=metric,
+    return Finding(
         value=checks["detached_spearman_alpha_bias"].value,
         threshold=f">= {min_spearman:g}; detached bias > {_floor(above)} for every alpha > 0; reparameterized <= "
                   f"{_floor(within)}",

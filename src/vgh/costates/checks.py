@@ -1,5 +1,5 @@
 """Claim checks of Part B (B1-B3) under the rules R10 (B1/B2), R14 (B3), R20 and R21 (docs/SCIENCE.md): pure functions
-of the tidy tables and thresholds. Each returns a Claim whose sub-checks come from `vgh.ensemble` (R21: the count of
+of the tidy tables and thresholds. Each returns a Finding whose sub-checks come from `vgh.ensemble` (R21: the count of
 members where each holds, the median and its order-statistic interval, the three-valued verdict, each member's
 value and pass/fail).
 
@@ -19,15 +19,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..claims import Claim
+from ..claims import Finding
 from ..ensemble import subcheck, unmeasured, with_member
 from ..stats import spearman, strict_min
 from .envelope import envelope_check
 from .findings import lowest_entropy_limit, old_statistics, outliers, relative_error_profile, separation
 
 
-def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str, float], *, statement: str,
-             metric: str) -> Claim:
+def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str, float]) -> Finding:
     """B1 under R10 and R25: the error of E[lambda_PD] is bounded by C * entropy, rises with the entropy within a
     checkpoint and temperature, and vanishes at the lowest entropy.
 
@@ -60,16 +59,15 @@ def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
     }
     checks = {"envelope_coverage_entropy": env["coverage"], "error_rises_with_entropy_in_cells": env["trend"],
               "pd_error_lowest_entropy": lim}
-    return Claim(
-        id="B1", statement=statement, metric=metric, value=env["coverage"].value,
+    return Finding(
+        value=env["coverage"].value,
         threshold=(f">= {thresholds['min_coverage']:g}; e/|g*| rises with the entropy within checkpoint x temperature, "
                    f"given |g*| (partial rank correlation > {thresholds['min_within_cell_correlation']:g}); pooled "
                    f"error at the lowest entropy <= {limit:g}"),
         checks=checks, details=details)
 
 
-def check_b2(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str, float], *, statement: str,
-             metric: str) -> Claim:
+def check_b2(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str, float]) -> Finding:
     """B2 under R10 and R25: the error of E[lambda_PD] is bounded by C * gap, gap = E sum_t |onehot(y_t) - p_t| / L
     (the prompts' `gap` column, exact), and rises with the gap within a checkpoint and temperature. Two required
     sub-checks: `envelope_check` with x = gap (coverage on the held-out half of the prompts >= min_coverage; R25's
@@ -90,8 +88,8 @@ def check_b2(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
         _, emb = envelope_check(prompts, "gap_embed", thresholds["envelope_quantile"], thresholds["min_coverage"],
                                 thresholds["min_within_cell_correlation"])
         details["envelope_embedding_gap"] = emb
-    return Claim(
-        id="B2", statement=statement, metric=metric, value=env["coverage"].value,
+    return Finding(
+        value=env["coverage"].value,
         threshold=f">= {thresholds['min_coverage']:g}; e/|g*| rises with the gap within checkpoint x temperature, "
                   f"given |g*| (partial rank correlation > {thresholds['min_within_cell_correlation']:g})",
         checks={"envelope_coverage_gap": env["coverage"], "error_rises_with_gap_in_cells": env["trend"]},
@@ -157,8 +155,7 @@ def b3_per_member(alignment: pd.DataFrame, algo: str, null_quantile: float) -> p
     return pd.DataFrame(rows)
 
 
-def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float], algo: str = "grpo", *, statement: str,
-             metric: str) -> Claim:
+def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float], algo: str = "grpo") -> Finding:
     """B3 under R14 and R27, per member then over the ensemble (R21), at the largest group size G of the table, for
     `algo` (the algorithm Part C runs). One deciding sub-check, exact_cosine_largest_G (required): the cosine of
     `algo`'s exact expected update with grad_theta J >= min_exact_cosine (R27: at least that share of steepest ascent's
@@ -210,8 +207,8 @@ def check_b3(alignment: pd.DataFrame, thresholds: dict[str, float], algo: str = 
         "n_batches": int(alignment.loc[alignment["estimate"] == "batch", "batch"].nunique()),
         "n_params": int(alignment["n_params"].iloc[0]) if "n_params" in alignment and len(alignment) else -1,
     }
-    return Claim(
-        id="B3", statement=statement, metric=metric, value=checks["exact_cosine_largest_G"].value,
+    return Finding(
+        value=checks["exact_cosine_largest_G"].value,
         threshold=f">= {thresholds['min_exact_cosine']:g} in exact expectation (an angle of at most "
                   f"{np.degrees(np.arccos(thresholds['min_exact_cosine'])):.1f} degrees)",
         checks=checks, details=details)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vgh.claims import Claim
+from vgh.claims import Finding
 from vgh.ensemble import SubCheck, subcheck, with_member, yes_no_subcheck
 
 from .predictors import PREDICTORS
@@ -117,8 +117,8 @@ def permutation_p(checkpoints: pd.DataFrame, plateaus: dict[int, list[int]], obs
 
 
 def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.DataFrame, thresholds: dict,
-             configured_lr: float, corruption_rate: float | None = None, *, statement: str, metric: str,
-             n_resamples: int = 1000, seed: int = 0) -> Claim:
+             configured_lr: float, corruption_rate: float | None = None, *,
+             n_resamples: int = 1000, seed: int = 0) -> Finding:
     """C1 (R12): per member, the real-gain peak is a plateau (every checkpoint within the max's Student-t interval
     over RL seeds, level thresholds["plateau_level"]); G_pred's (LOO) peak must be within one checkpoint of it
     (required, yes/no per member, R21's count against min_fraction_within_one) and closer to it than the best
@@ -158,10 +158,7 @@ def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.D
         "rule": "R12: per member, d(G_pred) <= 1 checkpoint from the real-gain plateau (yes/no over members) and "
                 "d(best baseline) - d(G_pred) > min_margin_over_baseline (R21: counts of members); R8's lr binding",
     }
-    return Claim(
-        id="C1",
-        statement=statement,
-        metric=metric,
+    return Finding(
         value=within.value,
         threshold=(f"{within.threshold}; beats the best baseline by > "
                    f"{float(thresholds['min_margin_over_baseline']):g} checkpoints"),
@@ -172,8 +169,7 @@ def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.D
 
 
 def check_c2(ensemble: pd.DataFrame, member_predictors: pd.DataFrame, checkpoints: pd.DataFrame,
-             sweep_summary: pd.DataFrame, thresholds: dict, configured_lr: float, *, statement: str,
-             metric: str) -> Claim:
+             sweep_summary: pd.DataFrame, thresholds: dict, configured_lr: float) -> Finding:
     """C2 (R9, R13, R21): (a) Spearman(real gain, G_pred LOO) >= thresholds["min_spearman"]; (b) Delta =
     rho(G_pred) - max(rho(S), rho(H)) > thresholds["min_delta"] (a tie is not an improvement), per member; both
     required, each by R21's sign test over members (a member's rho is computed from all its RL seeds).
@@ -207,10 +203,7 @@ def check_c2(ensemble: pd.DataFrame, member_predictors: pd.DataFrame, checkpoint
         "n_seeds": int(checkpoints["n_seeds"].min()) if len(checkpoints) else 0,
         "lr_rule_by_member": lr_is_rule_choice(sweep_summary, configured_lr, members),
     }
-    return Claim(
-        id="C2",
-        statement=statement,
-        metric=metric,
+    return Finding(
         value=sp.value,
         threshold=sp.threshold,
         checks={"spearman_g_pred": sp, "delta_vs_best_single_factor": de, "lr_is_rule_choice": lr},

@@ -1,4 +1,5 @@
-# The verdict table over every claim record (the records come from the claim rules of claim.smk).
+# The rules over every claim: the verdict table over every claim record (claim_<ID>, claim.smk) and R19's
+# calibration figure over every claim's calibration table (calibrate_<ID>, claim.smk).
 
 
 rule claims_table:
@@ -31,3 +32,26 @@ rule claims_table:
         config=config,
     script:
         "../scripts/claims_table.py"
+
+
+rule calibration:
+    """Every claim's calibration in one figure (rate of PASS / INCONCLUSIVE / FAIL per null and positive) and one
+    Markdown table, with each check's worst wrong-verdict rate on its nulls."""
+    input:
+        expand("results/calibration/{claim}.parquet", claim=CLAIMS),
+    output:
+        png=report("figures/calibration.png", category="Calibration", caption="../report/calibration.rst"),
+        pdf="figures/calibration.pdf",
+        md="figures/calibration.md",
+    log:
+        "logs/calibration/figure.log",
+    benchmark:
+        "benchmarks/calibration/figure.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/calibration_figure.py"
