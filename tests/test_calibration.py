@@ -485,9 +485,12 @@ def test_a_toy_claims_own_nulls_are_picked_up(tmp_path, monkeypatch):
     with open(wf / "workflow/claims.yaml", "a") as fh:
         fh.write('T1:\n  statement: "x is large."\n  metric: "x"\n  check: toy_t1.check_t1\n'
                  '  nulls: toy_t1.t1_nulls\n  subchecks: [x_large]\n  input: {table: results/toy/t1.parquet}\n'
-                 '  params: {thresholds: claims.T1, bootstrap: bootstrap}\n  figure: T1_toy\n  doc: "T1."\n')
+                 '  params: {thresholds: claims.T1, bootstrap: bootstrap}\n'
+                 '  thresholds:\n    min_x: {type: number, default: 1.0, description: "T1: x"}\n'
+                 '  figure: T1_toy\n  doc: "T1."\n')
     entry = load_claim_table(str(wf / "workflow/claims.yaml"))["T1"]
-    config = {**CONFIG, "claims": {**CONFIG["claims"], "T1": {"min_x": 1.0}}}
+    config = load_config(wf / "config/config.yaml", wf / "workflow/schemas/config.schema.yaml")  # T1's defaults
+    assert config["claims"]["T1"] == {"min_x": 1.0}
     params = claim_job("T1", entry, config)["params"]
     tables = {"table": pd.DataFrame({"member": np.repeat(range(10), 3), "x": 5.0})}
     claim = run_check(tables, params)

@@ -32,11 +32,12 @@ def md(verdicts):
 
 @pytest.fixture
 def repo(tmp_path):
-    """A repository with the workflow's config and schema, and a committed default verdict table that the
+    """A repository with the workflow's config, schema and claim table, and a committed default verdict table that the
     README and figures/claims.md repeat."""
     r = tmp_path / "repo"
     shutil.copytree(ROOT / "config", r / "config")
     shutil.copytree(ROOT / "workflow/schemas", r / "workflow/schemas")
+    shutil.copy(ROOT / "workflow/claims.yaml", r / "workflow/claims.yaml")  # each claim's thresholds (the schema's)
     (r / "figures").mkdir()
     verdicts = {"A1": "PASS", "B2": "INCONCLUSIVE", "C1": "FAIL"}
     table(verdicts).to_csv(r / "figures/claims.csv", index=False)

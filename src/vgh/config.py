@@ -54,8 +54,20 @@ def _validator_class():
 
 
 def load_schema(path: str | Path) -> dict[str, Any]:
+    """The config schema (workflow/schemas/config.schema.yaml) with what the claim table (workflow/claims.yaml, beside
+    the schemas folder) says of each claim: its thresholds block `claims.<ID>` (the entry's `thresholds:`, each key's
+    schema) and its id among those `not_meaningful_at_this_size` may name. A claim's thresholds live with the claim."""
     with open(path) as fh:
-        return yaml.safe_load(fh)
+        schema = yaml.safe_load(fh)
+    with open(Path(path).parent.parent / "claims.yaml") as fh:
+        table = yaml.safe_load(fh)
+    props = schema["properties"]
+    props["claims"]["properties"] = {
+        cid: {"type": "object", "default": {}, "additionalProperties": False,
+              "description": f"{cid} thresholds (docs/SCIENCE.md)", "properties": entry.get("thresholds", {})}
+        for cid, entry in table.items()}
+    props["not_meaningful_at_this_size"]["propertyNames"] = {"enum": list(table)}
+    return schema
 
 
 def _key(path) -> str:

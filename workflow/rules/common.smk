@@ -11,7 +11,8 @@ from vgh.runtime import OFFLINE_ENV
 os.environ.update(OFFLINE_ENV)
 
 DEFAULT_CONFIG = f"{workflow.basedir}/config/config.yaml"  # the paper's: the only one that writes figures/ here
-SCHEMA = workflow.source_path("../schemas/config.schema.yaml")
+# a path on disk, not a source-cache copy: the schema takes each claim's thresholds from workflow/claims.yaml beside it
+SCHEMA = f"{workflow.basedir}/workflow/schemas/config.schema.yaml"
 try:  # where this config writes (`workdir`) and reads (external checkpoints), from the files that name them
     resolve_locations(config, workflow.config_settings.configfiles, workflow.basedir, DEFAULT_CONFIG)
     validate_config(config, load_schema(SCHEMA))
