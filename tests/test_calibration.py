@@ -151,7 +151,7 @@ def test_rule_calibration_marks_the_student_t_rule_weak(monkeypatch):
 # ------------------------------------------------------------------------------------ claim-level null families
 
 
-def _weak_claim(sub) -> Finding:
+def _weak_finding(sub) -> Finding:
     return Finding(value=sub.value, threshold=sub.threshold, checks={"weak": sub})
 
 
@@ -162,7 +162,7 @@ def _fixed(value: float, op: str, threshold: float, lo: float, hi: float) -> Sub
                     member_passed=[interval_verdict(lo, hi, op, threshold) == PASS])
 
 
-def _old_envelope(claim: str, xcol: str):
+def _old_envelope(xcol: str):
     """The envelope before R10: C = the envelope quantile of e / x over ALL points, PASS when the coverage of
     e <= C x over all points (the fitted ones too) reaches min_coverage. It covers that quantile by construction."""
 
@@ -170,26 +170,26 @@ def _old_envelope(claim: str, xcol: str):
         x, e = prompts[xcol].to_numpy(float), prompts["pd_abs_error"].to_numpy(float)
         c = float(np.quantile(e / x, thresholds["envelope_quantile"]))
         cov = float(np.mean(e <= c * x))
-        return _weak_claim(_fixed(cov, ">=", thresholds["min_coverage"], cov, cov))
+        return _weak_finding(_fixed(cov, ">=", thresholds["min_coverage"], cov, cov))
 
     return check
 
 
-def _always_pass(claim: str):
+def _always_pass():
     def check(**_):
-        return _weak_claim(_fixed(1.0, ">=", 0.0, 1.0, 1.0))
+        return _weak_finding(_fixed(1.0, ">=", 0.0, 1.0, 1.0))
 
     return check
 
 
-def _delta_tie_counts(claim: str):
+def _delta_tie_counts():
     """C2's Delta judged as 'every member's Delta >= 0': a tie with the best single factor counts as an
     improvement (what R13's delta_min rules out)."""
 
     def check(member_predictors, **_):
         rho = member_predictors.pivot(index="member", columns="predictor", values="spearman")
         delta = (rho["G_pred"] - rho[["S", "H"]].max(axis=1)).to_numpy(float)
-        return _weak_claim(_fixed(delta.min(), ">=", 0.0, delta.min(), delta.min()))
+        return _weak_finding(_fixed(delta.min(), ">=", 0.0, delta.min(), delta.min()))
 
     return check
 
@@ -199,14 +199,14 @@ B_NULLS = {"sparse errors", "zero costate", "errors shuffled within each member"
 
 
 @pytest.mark.parametrize("claim,stand_in,caught,expected", [
-    ("B1", _old_envelope("B1", "entropy"), "all", B_NULLS),
-    ("B2", _old_envelope("B2", "gap"), "all", B_NULLS),
-    ("B3", _always_pass("B3"), "all", {"update in a random direction", "rewards permuted"}),
-    ("C1", _always_pass("C1"), "all", {"constant predictor at checkpoint index", "uniformly random predicted peak",
+    ("B1", _old_envelope("entropy"), "all", B_NULLS),
+    ("B2", _old_envelope("gap"), "all", B_NULLS),
+    ("B3", _always_pass(), "all", {"update in a random direction", "rewards permuted"}),
+    ("C1", _always_pass(), "all", {"constant predictor at checkpoint index", "uniformly random predicted peak",
                                        "peak of S alone", "peak of H alone", "peak of pass@1"}),
-    ("C2", _always_pass("C2"), "all", {BEST_SINGLE, "random ranking", "by S alone", "by H alone", "by pass@1",
+    ("C2", _always_pass(), "all", {BEST_SINGLE, "random ranking", "by S alone", "by H alone", "by pass@1",
                                        "by the pretraining step"}),
-    ("C2", _delta_tie_counts("C2"), BEST_SINGLE, {BEST_SINGLE}),
+    ("C2", _delta_tie_counts(), BEST_SINGLE, {BEST_SINGLE}),
 ], ids=["B1-old-envelope", "B2-old-envelope", "B3-always-pass", "C1-always-pass", "C2-always-pass",
         "C2-tie-counts"])
 def test_claim_calibration_marks_a_weak_check(monkeypatch, claim, stand_in, caught, expected):
@@ -376,7 +376,7 @@ def test_part_a_nulls_catch_an_always_pass_check(monkeypatch, claim, tables, fam
     everything."""
     params = {**_params(claim), "metric": "always PASS"}  # the claim's metric names details the stand-in lacks
     module, _, name = params["check"].rpartition(".")
-    monkeypatch.setattr(f"{module}.{name}", _always_pass(claim))
+    monkeypatch.setattr(f"{module}.{name}", _always_pass())
     nulls = _rows(claim_calibration(claim, tables, params, np.random.default_rng(0)), "null")
     assert nulls and all(family in case for case in nulls), list(nulls)
     assert all(r["pass_rate"] == 1.0 and r["holds"] is False for r in nulls.values())
