@@ -83,6 +83,9 @@ INVALID = [
     ({"pretrain": {"warmup": 3001}}, "pretrain.warmup"),
     ({"pretrain": {"eval_every": 3001}}, "pretrain.eval_every"),
     ({"workdir": "figures/mine"}, "workdir"),
+    # R28: the headline reference's budget never below the pilot's
+    ({"control": {"pendulum": {"max_smoothing_samples": 10000}}}, "control.pendulum.max_smoothing_samples"),
+    ({"control": {"pendulum": {"power_target": 0}}}, "control.pendulum.power_target"),
 ]
 # checked through Snakemake too: each stops the run before any job
 WORKFLOW_INVALID = INVALID[:10] + [INVALID[i] for i in (14, 16, 17, 18, 24)]

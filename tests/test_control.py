@@ -327,7 +327,7 @@ A2_THRESHOLDS = {"max_lq_rel_error": 0.1, "min_pendulum_cosine": 0.9, "min_power
 
 def test_check_a2_on_small_run(tiny):
     lq_table = ex.run_a2_lq(TINY_LQ, 0.0, 2, [16, 1024], [0, 1, 2, 3, 4])  # R21: 5 of 5 seeds to PASS
-    pen = ex.run_a2_pendulum(TINY_PENDULUM, 2, [16, 256], [0.05], 2000, [0, 1, 2, 3, 4])
+    pen = ex.run_a2_pendulum(TINY_PENDULUM, 2, [16, 256], [0.05], 2000, [0, 1, 2, 3, 4], 2.0, 8000)
     claim = ck.check_a2(lq_table, pen, A2_THRESHOLDS, [0.05])
     for name in ("lq_rel_error_at_M_max", "pendulum_min_cosine"):
         assert claim.checks[name]["verdict"] == "PASS", claim.summary()
@@ -407,8 +407,8 @@ def test_noise_free_gradient_matches_finite_differences():
 
 def test_noise_free_control_present():
     env, policy = ex.pendulum_setup(0, **TINY_PENDULUM)
-    pen = ex.run_a2_pendulum(TINY_PENDULUM, 1, [16, 32], [0.05], 200, [0])
-    assert set(pen.method) == {"costate", "smoothing", "noise_free"}
+    pen = ex.run_a2_pendulum(TINY_PENDULUM, 1, [16, 32], [0.05], 200, [0], 2.0, 800)
+    assert set(pen.method) == {"costate", "smoothing", "noise_free", "pilot"}
     nf = pen[pen.method == "noise_free"]
     assert (nf.se == 0).all() and len(nf) == 2
     x = torch.tensor(nf[["theta0", "omega0"]].iloc[[0]].to_numpy())
@@ -416,3 +416,57 @@ def test_noise_free_control_present():
     assert set(su.a2_pendulum_noise_free(pen).against) == {"costate", "smoothing"}
     d = su.a2_pendulum_distances(pen, 0.05)
     assert list(d.columns) == ["seed", "probe", "g0_minus_ref", "costate_minus_ref", "ref_se"] and len(d) == 1
+
+
+def test_reference_budget_is_set_for_power_from_the_pilot():
+    """R28: the pairs that take a pilot's power to the target (SE ~ n^-1/2), within [smoothing_samples, cap]."""
+    assert pe.reference_budget(0.5, 20000, 2.0, 320000) == 320000  # (2 / 0.5)^2 = 16 x
+    assert pe.reference_budget(1.0, 20000, 2.0, 320000) == 80000
+    assert pe.reference_budget(0.25, 20000, 2.0, 320000) == 320000  # capped
+    assert pe.reference_budget(3.0, 20000, 2.0, 320000) == 20000  # never fewer than smoothing_samples
+    assert pe.reference_budget(float("nan"), 20000, 2.0, 320000) == 320000
+
+
+def test_a2_reference_budget_follows_the_pilot_and_never_reuses_its_pairs():
+    """R28 in the experiment: the headline reference gets the pilot's budget and its own draws (not the pilot's);
+    the other scales keep smoothing_samples; the pilot does not move the seed's other draws."""
+    args = (TINY_PENDULUM, 2, [16], [0.05, 0.02], 200, [0, 1])
+    pen = ex.run_a2_pendulum(*args, 2.0, 3200)
+    pilot, ref = pen[pen.method == "pilot"], pen[pen.method == "smoothing"]
+    for seed in (0, 1):
+        p = pilot[pilot.seed == seed]
+        g0 = torch.tensor(pen[(pen.method == "noise_free") & (pen.seed == seed)].value.to_numpy()).view(2, 2)
+        mean, se = (torch.tensor(p[c].to_numpy()).view(2, 2) for c in ("value", "se"))
+        power = pe.pooled_power(g0, mean, se)
+        head = ref[(ref.seed == seed) & (ref.scale == 0.05)]
+        assert set(head["size"]) == {pe.reference_budget(power, 200, 2.0, 3200)}
+        assert set(ref[(ref.seed == seed) & (ref.scale == 0.02)]["size"]) == {200}
+        assert not np.allclose(head.value.to_numpy(), p.value.to_numpy())
+    at_cap = ex.run_a2_pendulum(*args, 1e6, 3200)  # every seed at the cap
+    assert set(at_cap[(at_cap.method == "smoothing") & (at_cap.scale == 0.05)]["size"]) == {3200}
+    costates = [t[t.method.isin(["costate", "noise_free"])].reset_index(drop=True) for t in (pen, at_cap)]
+    pd.testing.assert_frame_equal(*costates)
+
+
+def test_a2_nulls_the_g0_confounder_fails_and_the_truth_passes_with_power(tiny):
+    """R28's bank on a table with power (|g0 - r| = 10 SE) and a costate halfway (closeness 0.5, PASS): the pendulum
+    costates replaced by g0 give closeness 1 (FAIL); the truth as the estimate PASSes; without power (|g0 - r| =
+    0.5 SE) the truth is INCONCLUSIVE: only the gate stops it."""
+    from vgh.control.nulls import a2_nulls
+
+    rng = np.random.default_rng(0)
+    for ref_se, truth_verdict in ((0.1, "PASS"), (2.0, "INCONCLUSIVE")):
+        tables = {"lq": _lq_ok(tiny), "pendulum": _pen_table(3.0, 1.5, ref_se)}
+        real = ck.check_a2(**tables, thresholds=A2_THRESHOLDS, smoothing_scales=[0.05])
+        cases = a2_nulls(tables, {"thresholds": A2_THRESHOLDS, "smoothing_scales": [0.05]})
+        (g0_case,) = [v for k, v in cases.items() if "g0" in k]
+        (truth_case,) = [v for k, v in cases.items() if "truth" in k]
+        assert g0_case[0] == "null" and truth_case[0] == "positive"
+        confounded = ck.check_a2(**g0_case[1](tables, rng), thresholds=A2_THRESHOLDS, smoothing_scales=[0.05])
+        truth = ck.check_a2(**truth_case[1](tables, rng), thresholds=A2_THRESHOLDS, smoothing_scales=[0.05])
+        assert truth.verdict == truth_verdict, truth.summary()
+        if ref_se == 0.1:
+            assert real.verdict == "PASS", real.summary()
+            assert confounded.checks["pendulum_closeness"]["verdict"] == "FAIL" and confounded.verdict == "FAIL"
+        else:
+            assert confounded.verdict == "INCONCLUSIVE"

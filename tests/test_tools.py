@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT
 
 TOOLS = sorted(p.name for p in (ROOT / "tools").glob("*.py"))
-COMMANDS = ["gpu_probe.py", "gpu_cost.py", "bench.py"]  # launches.py is a module of gpu_cost.py
+COMMANDS = ["gpu_probe.py", "gpu_cost.py", "bench.py", "rescore_pool.py"]  # launches.py is a module of gpu_cost.py
 
 
 def test_every_tool_has_a_line_in_the_readme():
@@ -26,6 +26,13 @@ def test_tool_runs_from_the_repository_root(name):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"python tools/{name}" in proc.stdout
+
+
+def test_rescore_pool_refuses_a_claim_outside_part_a():
+    """Only Part A is rebuilt from its seeds alone (float64); a Part B/C claim's pool rows are another float32 draw."""
+    proc = subprocess.run([sys.executable, "tools/rescore_pool.py", "B1"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "B1 is not a Part A claim" in proc.stderr, proc.stderr[-2000:]
 
 
 def test_nothing_the_workflow_runs_uses_the_tools():

@@ -46,6 +46,11 @@ def cross_field_rules(c: dict[str, Any]) -> None:
     if "smoothing_scales" in ctl.get("pendulum", {}):  # order kept: the first is the headline
         no_repeats("control.pendulum.smoothing_scales", ctl["pendulum"]["smoothing_scales"],
                    "a repeated scale repeats a reference")
+    pen = ctl.get("pendulum", {})
+    if "smoothing_samples" in pen and "max_smoothing_samples" in pen:
+        need(pen["max_smoothing_samples"] >= pen["smoothing_samples"],
+             f"config key `control.pendulum.max_smoothing_samples` ({pen['max_smoothing_samples']}) must be >= "
+             f"`control.pendulum.smoothing_samples` ({pen['smoothing_samples']}): R28's budget never goes below it")
     if "lq" in ctl:
         need(ctl["lq"]["m"] <= ctl["lq"]["n"],
              f"config key `control.lq.m` ({ctl['lq']['m']}) must be <= `control.lq.n` ({ctl['lq']['n']})")

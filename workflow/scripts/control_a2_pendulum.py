@@ -10,5 +10,5 @@ pen = p.pendulum
 setup = {k: pen[k] for k in ("horizon", "dt", "sigma", "hidden")}
 log.info("pendulum: %s", setup)
 table = run_a2_pendulum(setup, pen["n_probes"], p.continuations, pen["smoothing_scales"], pen["smoothing_samples"],
-                        p.seeds)
+                        p.seeds, pen["power_target"], pen["max_smoothing_samples"])
 write_table(table, snakemake.output[0])

@@ -108,7 +108,8 @@ def pendulum_setup(seed: int, horizon: int, dt: float, sigma: float, hidden: int
 
 
 def run_a2_pendulum(pendulum: dict, n_probes: int, continuations: list[int], smoothing_scales: list[float],
-                    smoothing_samples: int, seeds: list[int], chunk: int = 1 << 12) -> pd.DataFrame:
+                    smoothing_samples: int, seeds: list[int], power_target: float, max_smoothing_samples: int,
+                    chunk: int = 1 << 12) -> pd.DataFrame:
     """Mean costate (M continuations, autograd through the rollout) vs the Gaussian-smoothing reference, each seed
     with its own policy (`pendulum_setup(seed, **pendulum)`: horizon, dt, sigma, hidden).
 
@@ -116,13 +117,21 @@ def run_a2_pendulum(pendulum: dict, n_probes: int, continuations: list[int], smo
     method "costate" (size = M, scale NaN), "smoothing" (size = antithetic pairs, scale = s) or "noise_free"
     (g0: BPTT through the sigma = 0 rollout of the same policy, `pendulum.noise_free_gradient`; se = 0. It
     shows how far the noise moves the value gradient, i.e. what the reference has to resolve: R2's power and
-    closeness sub-checks); value and se.
+    closeness sub-checks); value and se. R28: the headline scale (the first) uses the budget
+    `pendulum.reference_budget` fixed from a pilot of `smoothing_samples` pairs on the seed's own pilot stream
+    (rows with method "pilot"), never from the reference's own pairs; the other scales `smoothing_samples`.
     """
     rows = []
     for seed in seeds:
         env, policy = pendulum_setup(seed, **pendulum)
         gen = stream(seed, "a2_pendulum")
         x = _pe.sample_probes(n_probes, gen)
+        g0 = _pe.noise_free_gradient(env, policy, x)
+        headline = float(smoothing_scales[0])
+        pilot = _pe.smoothing_gradient(env, policy, x, headline, int(smoothing_samples),
+                                       stream(seed, "a2_pendulum_pilot"), chunk)
+        budget = _pe.reference_budget(_pe.pooled_power(g0, *pilot), int(smoothing_samples), power_target,
+                                      int(max_smoothing_samples))
 
         def add(method, size, scale, mean, se):
             for q in range(n_probes):
@@ -133,12 +142,13 @@ def run_a2_pendulum(pendulum: dict, n_probes: int, continuations: list[int], smo
 
         for M in continuations:
             add("costate", M, math.nan, *_pe.conditional_costates(env, policy, x, int(M), gen, chunk))
-        g0 = _pe.noise_free_gradient(env, policy, x)
         add("noise_free", 1, math.nan, g0, torch.zeros_like(g0))
-        for s in smoothing_scales:
-            add("smoothing", smoothing_samples, float(s),
-                *_pe.smoothing_gradient(env, policy, x, float(s), int(smoothing_samples), gen, chunk))
-        log.info("A2 pendulum seed %d done", seed)
+        add("pilot", smoothing_samples, headline, *pilot)
+        for i, s in enumerate(smoothing_scales):
+            n = budget if i == 0 else int(smoothing_samples)
+            add("smoothing", n, float(s), *_pe.smoothing_gradient(env, policy, x, float(s), n, gen, chunk))
+        log.info("A2 pendulum seed %d done (pilot power %.2f: %d pairs at s = %g)", seed,
+                 _pe.pooled_power(g0, *pilot), budget, headline)
     return pd.DataFrame(rows)
 
 

@@ -6,7 +6,9 @@ make, random)}, `make(tables, rng)` the claim's tables where the claim is false 
   R26 biased estimators near its resolution: a constant bias of 3 standard errors at the largest N, issue 29's
   constant biases (PD 0.005, SF 0.02 x |grad J|) and a bias that vanishes slower than 1 / sqrt(N),
   0.5 (N / 16)^-0.35; planted: the truth as the estimate (the exact grad J, r = 0 at every N).
-- A2: the LQ costates with a planted bias of twice the threshold.
+- A2: the LQ costates with a planted bias of twice the threshold; R28's confounder, the pendulum costates replaced
+  by the noise-free gradient g0; planted: the truth as the estimate (the LQ costates the exact grad V, the pendulum
+  costates the headline reference, the best estimate of grad V there), which only the power gate can stop.
 - A3: additive noise everywhere (the detached pass equal to the reparameterized one).
 """
 from __future__ import annotations
@@ -20,6 +22,30 @@ def _a2_biased(bias):
     def make(t, rng):
         lq = t["lq"]
         return {**t, "lq": lq.assign(costate=lq["costate"] + bias * lq["reference"])}
+    return make
+
+
+def _pendulum_costates_as(method, scale=None):
+    """A2's pendulum table with every costate row's value (each M) replaced by the `method` row's value of the same
+    seed, probe state and coordinate (at smoothing scale `scale` when given)."""
+    def make(t, rng):
+        pen = t["pendulum"]
+        src = pen[pen["method"] == method]
+        if scale is not None:
+            src = src[np.isclose(src["scale"].astype(float), scale)]
+        key = ["seed", "probe", "coord"]
+        value = src.set_index(key)["value"].reindex(pd.MultiIndex.from_frame(pen[key])).to_numpy(float)
+        hit = (pen["method"] == "costate").to_numpy()
+        return {**t, "pendulum": pen.assign(value=np.where(hit, value, pen["value"]))}
+    return make
+
+
+def _a2_truth(headline):
+    """Planted positive: the LQ costates := the exact grad V, the pendulum costates := the headline reference."""
+    pendulum = _pendulum_costates_as("smoothing", headline)
+
+    def make(t, rng):
+        return pendulum({**t, "lq": t["lq"].assign(costate=t["lq"]["reference"])}, rng)
     return make
 
 
@@ -85,7 +111,12 @@ def a1_nulls(tables, params):
 
 def a2_nulls(tables, params):
     b = 2 * params["thresholds"]["max_lq_rel_error"]
-    return {f"LQ costates with a planted bias ({b:g} x grad V)": ("null", _a2_biased(b), False)}
+    headline = float(params["smoothing_scales"][0])
+    return {f"LQ costates with a planted bias ({b:g} x grad V)": ("null", _a2_biased(b), False),
+            "pendulum costates = the noise-free gradient g0 (R28's confounder)": (
+                "null", _pendulum_costates_as("noise_free"), False),
+            "planted: the truth as the estimate (LQ: the exact grad V; pendulum: the headline reference)": (
+                "positive", _a2_truth(headline), False)}
 
 
 def a3_nulls(tables, params):

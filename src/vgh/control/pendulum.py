@@ -129,3 +129,19 @@ def smoothing_gradient(env: Pendulum, policy: MLPPolicy, x: torch.Tensor, scale:
         diff = ret[:, :k] - ret[:, k:]
         acc.update(diff[..., None] * delta / (2 * scale), dim=1)
     return acc.mean, acc.se
+
+
+def pooled_power(g0: torch.Tensor, mean: torch.Tensor, se: torch.Tensor) -> float:
+    """R2's power of a reference (mean, se) against the noise-free gradient g0, pooled over the probe states (P, 2):
+    |g0 - r| / (3 SE), SE = sqrt(sum se^2)."""
+    return float((g0 - mean).norm() / (3 * se.norm()))
+
+
+def reference_budget(pilot_power: float, smoothing_samples: int, power_target: float, max_samples: int) -> int:
+    """R28: the antithetic pairs of the headline reference, fixed from a pilot of `smoothing_samples` pairs whose
+    pooled power was `pilot_power`: enough for `power_target` (SE falls as n^-1/2), never fewer than
+    `smoothing_samples`, never more than `max_samples`."""
+    if not pilot_power > 0:  # a pilot that saw no distance at all (or nan): the cap
+        return int(max_samples)
+    need = math.ceil(smoothing_samples * (power_target / pilot_power) ** 2)
+    return int(min(max(smoothing_samples, need), max_samples))
