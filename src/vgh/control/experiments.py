@@ -130,8 +130,8 @@ def run_a2_pendulum(pendulum: dict, n_probes: int, continuations: list[int], smo
         headline = float(smoothing_scales[0])
         pilot = _pe.smoothing_gradient(env, policy, x, headline, int(smoothing_samples),
                                        stream(seed, "a2_pendulum_pilot"), chunk)
-        budget = _pe.reference_budget(_pe.pooled_power(g0, *pilot), int(smoothing_samples), power_target,
-                                      int(max_smoothing_samples))
+        pilot_power = _pe.pooled_power(g0, *pilot)
+        budget = _pe.reference_budget(pilot_power, int(smoothing_samples), power_target, int(max_smoothing_samples))
 
         def add(method, size, scale, mean, se):
             for q in range(n_probes):
@@ -147,8 +147,8 @@ def run_a2_pendulum(pendulum: dict, n_probes: int, continuations: list[int], smo
         for i, s in enumerate(smoothing_scales):
             n = budget if i == 0 else int(smoothing_samples)
             add("smoothing", n, float(s), *_pe.smoothing_gradient(env, policy, x, float(s), n, gen, chunk))
-        log.info("A2 pendulum seed %d done (pilot power %.2f: %d pairs at s = %g)", seed,
-                 _pe.pooled_power(g0, *pilot), budget, headline)
+        log.info("A2 pendulum seed %d done (pilot power %.2f: %d pairs at s = %g)", seed, pilot_power, budget,
+                 headline)
     return pd.DataFrame(rows)
 
 
