@@ -27,6 +27,12 @@ peaks, the Spearman of G_pred, S and H with the real gain per member, and the ne
         --condition default [--configfile config/probe_default.yaml] [--lrs 0.003 0.001] [--budgets 10 40 160 640] \
         [--members 100 101] [--seeds 0 1] [--checkpoints 0 700]
     PYTHONPATH=src python tools/probe_part_c.py analyse [--out runs/probe_results]
+    PYTHONPATH=src python tools/probe_part_c.py plateaus --pairs d1b:0.003 s1:0.001 [--budget 40]
+    PYTHONPATH=src python tools/probe_part_c.py response --conditions d1 d2 [--lr 0.003] [--short 40] [--longs 160 640]
+
+`plateaus` (issue 30, step 2): per member and condition, R12's real-gain plateau and the distance to it of G_pred,
+S, H, p(1 - p), the step and each constant guess (<out>/plateaus.csv). `response`: whether the gain's growth with the
+RL budget, across checkpoints, is ranked by G_pred's saturation or as well by a single factor (<out>/response.csv).
 """
 from __future__ import annotations
 
@@ -49,8 +55,9 @@ from vgh.lm.model import load_checkpoint, load_model  # noqa: E402
 from vgh.lm.task import encode_split  # noqa: E402
 from vgh.stats import spearman  # noqa: E402
 from vgh.trajectory.checkpoint import run_seed  # noqa: E402
+from vgh.trajectory.checks import peak_distance, plateau  # noqa: E402
 from vgh.trajectory.metrics import checkpoint_metrics  # noqa: E402
-from vgh.trajectory.predictors import loo_predictions  # noqa: E402
+from vgh.trajectory.predictors import g_pred, loo_predictions  # noqa: E402
 from vgh.trajectory.rl import RLSettings, rl_train_runs  # noqa: E402
 
 METRIC_COLUMNS = ["pass_at_1", "pass_at_8", "headroom", "signal"]
@@ -226,6 +233,60 @@ def analyse(args):
             print(f"\n## {name}\n\n{table.to_markdown(index=False, floatfmt='.3g')}")
 
 
+def plateau_table(out: Path, pairs: list[tuple[str, float]], budget: int) -> pd.DataFrame:
+    """Per member and (condition, RL lr) of `pairs` at `budget` RL steps: R12's real-gain plateau (every checkpoint
+    within the largest RL-seed-mean gain's Student-t interval, `vgh.trajectory.checks.plateau`) and the distance to it
+    (`peak_distance`, checkpoint positions) of G_pred (LOO), S, H, p(1 - p) of pass@1, the step and a constant guess
+    at each checkpoint, with each predictor's Spearman against the seed-mean gain."""
+    rows = []
+    for cond, lr in pairs:
+        gains = pd.read_parquet(out / f"{cond}_gains.parquet")
+        metrics = pd.read_parquet(out / f"{cond}_metrics.parquet")
+        cell = gains[np.isclose(gains["rl_lr"], lr) & (gains["budget"] == budget)]
+        for member, mine in cell.groupby("member"):
+            met = metrics[metrics["member"] == member].set_index("checkpoint").sort_index()
+            steps = met.index.to_numpy()
+            wide = mine.pivot_table(index="checkpoint", columns="seed", values="gain").loc[steps]
+            g, n = wide.mean(axis=1).to_numpy(), wide.shape[1]
+            on = plateau(g, (wide.std(axis=1, ddof=1) / np.sqrt(n)).to_numpy(), n, 0.95)
+            S, H, p1 = (met[c].to_numpy() for c in ("signal", "headroom", "pass_at_1"))
+            loo, _ = loo_predictions(S, H, g)
+            values = {"G_pred": loo, "S": S, "H": H, "p(1-p)": p1 * (1 - p1), "step": steps.astype(float)}
+            row = {"condition": cond, "rl_lr": lr, "budget": budget, "member": int(member), "n_seeds": n,
+                   "real_peak": int(steps[int(np.argmax(g))]), "plateau": " ".join(str(s) for s in steps[on])}
+            row.update({f"d_{k}": peak_distance(v, on) for k, v in values.items()})
+            row.update({f"d_const_{s}": peak_distance(np.arange(len(steps)) == i, on) for i, s in enumerate(steps)})
+            row.update({f"rho_{k}": spearman(g, v) for k, v in values.items() if k != "step"})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def response_table(out: Path, conditions: list[str], lr: float, short: int, longs: list[int]) -> pd.DataFrame:
+    """Per member of each condition: how the real gain responds to the RL budget, across the checkpoints >= 200 (where
+    the gain is measurable): the Spearman of the ratio gain(long) / gain(short) with G_pred's predicted ratio
+    (kappa fitted leave-one-checkpoint-out at `short` steps, scaled by long / short: the budget enters as kappa * b),
+    with -S / H (the saturation variable), -S, H, -pass@1 and -step."""
+    rows = []
+    for cond in conditions:
+        gains = pd.read_parquet(out / f"{cond}_gains.parquet")
+        metrics = pd.read_parquet(out / f"{cond}_metrics.parquet")
+        gains = gains[np.isclose(gains["rl_lr"], lr)]
+        for member, mine in gains.groupby("member"):
+            met = metrics[metrics["member"] == member].set_index("checkpoint").sort_index()
+            met = met[met.index >= 200]
+            wide = mine.pivot_table(index="checkpoint", columns="budget", values="gain").loc[met.index]
+            S, H, p1 = (met[c].to_numpy() for c in ("signal", "headroom", "pass_at_1"))
+            _, kappas = loo_predictions(S, H, wide[short].to_numpy())
+            for long in longs:
+                ratio = (wide[long] / wide[short]).to_numpy()
+                pred = np.array([g_pred(s, h, k * long / short) / g_pred(s, h, k) for s, h, k in zip(S, H, kappas)])
+                rows.append({"condition": cond, "member": int(member), "short": short, "long": long,
+                             **{f"rho_{k}": spearman(ratio, v) for k, v in (
+                                 ("G_pred ratio", pred), ("-S/H", -S / H), ("-S", -S), ("H", H), ("-pass@1", -p1),
+                                 ("-step", -met.index.to_numpy(float)))}})
+    return pd.DataFrame(rows)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -242,6 +303,16 @@ def main():
     m.add_argument("--out", default="runs/probe_results")
     a = sub.add_parser("analyse", help="peaks, predictors and costs over every measured condition")
     a.add_argument("--out", default="runs/probe_results")
+    p = sub.add_parser("plateaus", help="R12's plateau and each predictor's distance to it, per member and condition")
+    p.add_argument("--out", default="runs/probe_results")
+    p.add_argument("--pairs", nargs="+", required=True, help="condition:rl_lr, e.g. d1b:0.003 s1:0.001")
+    p.add_argument("--budget", type=int, default=40)
+    r = sub.add_parser("response", help="how the gain responds to the RL budget, against G_pred's ratio and others")
+    r.add_argument("--out", default="runs/probe_results")
+    r.add_argument("--conditions", nargs="+", required=True)
+    r.add_argument("--lr", type=float, default=0.003)
+    r.add_argument("--short", type=int, default=40)
+    r.add_argument("--longs", type=int, nargs="+", default=[160, 640])
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.command == "measure":
@@ -251,6 +322,15 @@ def main():
         log = logging.getLogger("probe")
         logging.getLogger("vgh").setLevel(logging.WARNING)
         measure(args, log)
+    elif args.command == "plateaus":
+        pairs = [(c, float(lr)) for c, lr in (x.split(":") for x in args.pairs)]
+        table = plateau_table(Path(args.out), pairs, args.budget)
+        table.to_csv(Path(args.out) / "plateaus.csv", index=False)
+        print(table.to_markdown(index=False, floatfmt=".3g"))
+    elif args.command == "response":
+        table = response_table(Path(args.out), args.conditions, args.lr, args.short, args.longs)
+        table.to_csv(Path(args.out) / "response.csv", index=False)
+        print(table.to_markdown(index=False, floatfmt=".3g"))
     else:
         analyse(args)
 
