@@ -19,6 +19,7 @@ from vgh.ensemble import (
     median_interval,
     member_verdicts,
     not_meaningful,
+    paired_subcheck,
     sign_test,
     subcheck,
     unmeasured,
@@ -189,3 +190,28 @@ def test_claim_metric_is_filled_from_details():
     sub = subcheck([0.8, 0.9], ">=", 0.7)
     claim = Claim("B9", "statement", "error at N={n}", sub.value, ">= 0.7", {"a": sub}, {"n": 64})
     assert claim.metric == "error at N=64" and claim.record({})["metric"] == "error at N=64"
+
+
+def test_paired_subcheck_counts_the_informative_members_only():
+    """R29: a comparison that can go either way in some members only is counted over those (K' of K): five
+    informative members that all hold PASS (2^-5 <= 0.05) whatever the others' ties; four cannot PASS and stay
+    counted (INCONCLUSIVE, not marked); the uninformative members neither pass nor enter a member's verdict; K <= 4
+    is marked."""
+    margins = [1, 2, 1, 1, 3, 0, 0, 0]
+    five = paired_subcheck(margins, ">", 0, [True] * 5 + [False] * 3)
+    assert five.verdict == PASS and five.meaningful and five.member_passed == [True] * 5 + [False] * 3
+    assert five.member_informative == [True] * 5 + [False] * 3 and five.value == 1
+    four = paired_subcheck(margins, ">", 0, [True] * 4 + [False] * 4)
+    assert four.verdict == INCONCLUSIVE and four.meaningful
+    assert claim_verdict({"b": four.as_dict()}) == INCONCLUSIVE
+    worse = paired_subcheck([-1, -1, -2, -1, 0, 0, 0, 0], ">", 0, [True] * 8)
+    assert worse.verdict == FAIL  # ties among the informative members do not hold
+    none = paired_subcheck([0] * 8, ">", 0, [False] * 8)
+    assert none.verdict == INCONCLUSIVE and none.member_passed == [False] * 8
+    assert not paired_subcheck([1, 1, 1], ">", 0, [True] * 3).meaningful  # K = 3: the shapes fix it (R17)
+    # a member left out of the count does not make its own verdict FAIL
+    left = paired_subcheck([1, 1, 1, 1, 1, 0, 0, 0], ">", 0, [True] * 5 + [False] * 3)
+    other = subcheck([0.9] * 8, ">=", 0.5)
+    assert member_verdicts({"a": other.as_dict(), "b": left.as_dict()}) == [PASS] * 8
+    with pytest.raises(ValueError, match="informative flags"):
+        paired_subcheck([1, 1], ">", 0, [True])

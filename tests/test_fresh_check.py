@@ -126,7 +126,7 @@ def test_the_pooled_prediction_draws_on_every_recorded_ensemble(tmp_path):
 @pytest.mark.parametrize("doctor, message", [
     (lambda p: p.assign(passed=~p["passed"].astype(bool)), "`committed` rows differ"),
     (lambda p: p.drop(columns="ensemble"), "plus `ensemble`"),
-    (lambda p: p[~((p["ensemble"] == "other") & (p["id"] == "C1"))], "other have other sub-checks"),
+    (lambda p: p[~((p["ensemble"] == "other") & (p["id"] == "C1"))], "other (family BC) have other sub-checks"),
 ])
 def test_a_stale_pool_is_refused(tmp_path, capsys, doctor, message):
     _members_csv(tmp_path / "claims_members.csv")
@@ -227,3 +227,17 @@ def test_the_command_line_fails_on_a_doctored_fresh_table(smoke_out, tmp_path):
     bad = subprocess.run(cmd + [str(committed), str(tmp_path / "doctored.csv")], capture_output=True, text=True)
     assert bad.returncode == 1 and f"{doctored.loc[0, 'id']}: committed" in bad.stdout
     assert "predicted chance of the fresh verdict 0.000" in bad.stdout
+
+
+def test_an_ensemble_pools_only_the_families_it_was_scored_for(tmp_path):
+    """R29: another ensemble whose Part B/C rows left the pool (scored under rules no longer in force) still pools its
+    Part A members; the B/C family is predicted from the committed members alone."""
+    _members_csv(tmp_path / "claims_members.csv")
+    _pool(tmp_path, [True] * 8)
+    pool = pd.read_csv(tmp_path / "reference_members.csv")
+    pool[~((pool["ensemble"] == "other") & (pool["family"] == "BC"))].to_csv(tmp_path / "reference_members.csv",
+                                                                           index=False)
+    pooled, which = predicted_tables(tmp_path / "claims.csv", n_draws=2000)
+    assert "pooled members of 2 recorded ensembles" in which and "40 in family A" in which \
+        and "8 in family BC" in which
+    assert [sorted(f.columns) for f in pooled] == [["A1"], ["B1", "C1"]]

@@ -7,7 +7,7 @@ from scipy import stats
 
 from vgh.claims import Claim
 from vgh.claims_table import checks_from_members, claims_members
-from vgh.ensemble import CODES, FAIL, INCONCLUSIVE, PASS, critical_counts, subcheck, yes_no_subcheck
+from vgh.ensemble import CODES, FAIL, INCONCLUSIVE, PASS, critical_counts, paired_subcheck, subcheck, yes_no_subcheck
 from vgh.recurrence import family_patterns, predicted_verdicts, predictive_bits, recurrence
 
 
@@ -97,3 +97,24 @@ def test_claims_members_round_trip_and_families():
 
 def test_codes_order():
     assert list(CODES) == [FAIL, INCONCLUSIVE, PASS] and critical_counts(8) == (7, 1)
+
+
+def test_a_count_over_informative_members_round_trips_and_predicts():
+    """R29: the informative bits travel with the pass bits (claims_members.csv, the pool) and are a column of the
+    members' pattern: a fresh ensemble's count is over its own informative members, so a sub-check that PASSes on
+    its informative members keeps PASSing where they are many and is INCONCLUSIVE where they are few."""
+    many = paired_subcheck([1.0] * 7 + [0.0], ">", 0, [True] * 7 + [False])
+    few = paired_subcheck([1.0] * 2 + [0.0] * 6, ">", 0, [True] * 2 + [False] * 6)
+    for check, verdict, low, high in ((many, PASS, 0.6, 1.0), (few, INCONCLUSIVE, 0.8, 1.0)):
+        c = Claim("C1", "s", "m", 0.1, "t", {"b": check, "a": subcheck([0.9] * 8, ">=", 0.5)})
+        c.members = list(range(8))
+        table = claims_members([c.record({})])
+        assert table.loc[table["subcheck"] == "a", "informative"].isna().all()
+        back = checks_from_members(table)
+        assert back["C1"]["b"]["member_informative"] == check.member_informative
+        assert back["C1"]["a"]["member_informative"] is None
+        bits, cols, _ = family_patterns(back)
+        assert [col.role for col in cols].count("informative") == 1 and bits.shape == (8, 3)
+        drawn = predicted_verdicts(back, 4000, np.random.default_rng(5))["C1"]
+        assert low <= np.mean(drawn == verdict) <= high, (verdict, np.mean(drawn == verdict))
+        assert FAIL not in set(drawn) or np.mean(drawn == FAIL) < 0.05

@@ -44,7 +44,8 @@ def claims_table(records: list[dict[str, Any]], figures: dict[str, str]) -> pd.D
     return pd.DataFrame([row(r) for r in sorted(records, key=lambda r: r["id"])], columns=TABLE_COLUMNS)
 
 
-MEMBER_COLUMNS = ["id", "family", "subcheck", "role", "p0", "meaningful", "verdict", "member", "passed"]
+MEMBER_COLUMNS = ["id", "family", "subcheck", "role", "p0", "meaningful", "verdict", "member", "passed",
+                  "informative"]
 
 
 def claim_family(claim_id: str) -> str:
@@ -64,23 +65,27 @@ def claims_members(records: list[dict[str, Any]]) -> pd.DataFrame:
                     "role": c.get("role", "required"), "p0": c.get("p0", 0.5),
                     "meaningful": c.get("meaningful", True) is not False, "verdict": c["verdict"]}
             passed = c.get("member_passed") or []
+            informative = c.get("member_informative")  # R29: whom the count is over (none: every member)
             if not passed:
-                rows.append({**base, "member": float("nan"), "passed": float("nan")})
+                rows.append({**base, "member": float("nan"), "passed": float("nan"), "informative": float("nan")})
             for i, bit in enumerate(passed):
-                rows.append({**base, "member": members[i] if i < len(members) else i, "passed": bool(bit)})
+                rows.append({**base, "member": members[i] if i < len(members) else i, "passed": bool(bit),
+                             "informative": float("nan") if informative is None else bool(informative[i])})
     return pd.DataFrame(rows, columns=MEMBER_COLUMNS)
 
 
 def checks_from_members(table: pd.DataFrame) -> dict[str, dict[str, dict[str, Any]]]:
     """The inverse of `claims_members`: claim id -> sub-check name -> {role, p0, meaningful, verdict,
-    member_passed} (bits in the table's member order)."""
+    member_passed, member_informative} (bits in the table's member order; informative None unless R29's)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for (cid, name), d in table.groupby(["id", "subcheck"], sort=False):
         first = d.iloc[0]
         bits = [bool(b) for b in d["passed"]] if d["member"].notna().all() else []
+        paired = bits and "informative" in d and d["informative"].notna().all()  # R29's count over some members
+        informative = [b in (True, "True") for b in d["informative"]] if paired else None
         out.setdefault(cid, {})[name] = {"role": first["role"], "p0": float(first["p0"]),
                                          "meaningful": bool(first["meaningful"]), "verdict": first["verdict"],
-                                         "member_passed": bits}
+                                         "member_passed": bits, "member_informative": informative}
     return out
 
 

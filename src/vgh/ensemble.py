@@ -8,18 +8,16 @@ statistic, the configured fraction for a yes/no one):
 
     PASS when P(Bin(K, p0) >= c) <= 0.05,   FAIL when P(Bin(K, p0) <= c) <= 0.05,   INCONCLUSIVE otherwise.
 
-Its error rates at p = p0 are the binomial's whatever the shape of the members' values (`sign_test`, vectorized,
-is the one implementation: `subcheck`, `yes_no_subcheck` and the calibration call it). Reported beside it: the
-median member value and its distribution-free interval [x_(K-c*+1), x_(c*)] (order statistics, c* the smallest count
-that PASSes), whose position against the threshold is the verdict (`interval_verdict`); for a yes/no sub-check the
-fraction and its Clopper-Pearson bounds.
+Its error rates at p = p0 are the binomial's whatever the shape of the members' values (`sign_test`, vectorized, is
+the one implementation). Reported beside it: the median member value and its distribution-free interval
+[x_(K-c*+1), x_(c*)] (order statistics, c* the smallest count that PASSes), whose position against the threshold is
+the verdict (`interval_verdict`); for a yes/no sub-check the fraction and its Clopper-Pearson bounds.
 
     ">=" t: PASS if lo >= t, FAIL if hi < t       "<=" t: PASS if hi <= t, FAIL if lo > t
     ">"  t: PASS if lo > t,  FAIL if hi <= t      "<"  t: PASS if hi < t,  FAIL if lo >= t
 
-Roles: a *required* sub-check that FAILs fails the claim; a *binding* one (e.g. "the configured lr is the rule's
-choice") that does not PASS makes the claim at best INCONCLUSIVE, never FAIL. `claim_verdict` combines them.
-Part C's members-then-seeds bootstrap, for its reported ensemble table only, is `vgh.stats.nested_interval`.
+Roles: a *required* sub-check that FAILs fails the claim; a *binding* one (the configured lr is the rule's choice)
+that does not PASS makes it at best INCONCLUSIVE (`claim_verdict`). R29's `paired_subcheck` counts some members only.
 """
 from __future__ import annotations
 
@@ -41,10 +39,7 @@ P0 = 0.5  # R21: a continuous sub-check holds in more than half of the replicate
 
 def holds(value: float, op: str, threshold: float) -> bool:
     """value op threshold, False for a non-finite value."""
-    v = float(value)
-    if not math.isfinite(v):
-        return False
-    return {">=": v >= threshold, "<=": v <= threshold, ">": v > threshold, "<": v < threshold}[op]
+    return bool(holds_array([value], op, threshold)[0])
 
 
 def holds_array(values, op: str, threshold: float) -> np.ndarray:
@@ -67,11 +62,8 @@ def interval_verdict(lo: float, hi: float, op: str, threshold: float) -> str:
             return v > 0 if op in (">=", ">") else v < 0
         return holds(v, op, threshold)
 
-    if end_holds(lo) and end_holds(hi):
-        return PASS
-    if not end_holds(lo) and not end_holds(hi):
-        return FAIL
-    return INCONCLUSIVE
+    ends = end_holds(lo) + end_holds(hi)
+    return PASS if ends == 2 else (FAIL if ends == 0 else INCONCLUSIVE)
 
 
 def with_member(table):
@@ -118,10 +110,7 @@ def median_interval(per_member: Sequence[float], op: str) -> tuple[float, float,
     srt = np.sort(np.where(np.isfinite(x), x, worst))  # a non-finite member does not hold (`holds`): ranked worst
     mid = float(np.median(srt))
     c_pass, _ = critical_counts(k)
-    if c_pass is None:
-        lo, hi = -np.inf, np.inf
-    else:
-        lo, hi = float(srt[k - c_pass]), float(srt[c_pass - 1])
+    lo, hi = (-np.inf, np.inf) if c_pass is None else (float(srt[k - c_pass]), float(srt[c_pass - 1]))
     return (mid if math.isfinite(mid) else float("nan")), lo, hi
 
 
@@ -146,6 +135,7 @@ class SubCheck:
     yes_no: bool = False
     meaningful: bool = True  # R17: False when the config's shapes, not the data, fix the outcome
     p0: float = P0  # R21: the binomial test's null pass rate (a yes/no sub-check's configured fraction)
+    member_informative: list[bool] | None = None  # R29: the members the count is over (None: every member)
 
     @property
     def passed(self) -> bool:
@@ -169,6 +159,8 @@ class SubCheck:
             out["yes_no"] = True
         if not self.meaningful:
             out["meaningful"] = False
+        if self.member_informative is not None:
+            out["member_informative"] = list(self.member_informative)
         return out
 
 
@@ -207,6 +199,25 @@ def subcheck(per_member: Sequence[float], op: str, threshold: float, *, role: st
     return _shapes_fix(out, k, P0)
 
 
+def paired_subcheck(per_member: Sequence[float], op: str, threshold: float, informative: Sequence[bool], *,
+                    role: str = "required", note: str = "") -> SubCheck:
+    """R29: `subcheck`'s sign test over the informative members only (K' of K: where a baseline is already at its
+    best nothing can beat it, so the member is left out, not counted as failing); K' <= 4 is INCONCLUSIVE and stays
+    counted (the claim at best INCONCLUSIVE); only K <= 4 marks it (R17). Median and interval: the informative's."""
+    x, mask = np.asarray(per_member, float), np.asarray(informative, bool)
+    if mask.shape != x.shape:
+        raise ValueError(f"{mask.shape[0] if mask.ndim else 0} informative flags for {len(x)} members")
+    inner = subcheck(x[mask], op, threshold, role=role) if mask.any() else unmeasured(op, threshold, "", role=role)
+    k, k_in, passed = len(x), int(mask.sum()), holds_array(x, op, threshold) & mask
+    count = int(passed.sum())
+    verdict = str(CODES[sign_test(count, k_in)]) if k_in else INCONCLUSIVE
+    out = inner.replace(verdict=verdict, per_member=[float(v) for v in x], member_passed=[bool(b) for b in passed],
+                        member_informative=[bool(b) for b in mask], meaningful=True,
+                        note=(note + "; " if note else "") + f"{count} of the {k_in} informative members (K' of K = "
+                        f"{k}; R29), exact binomial against {P0:g} (R21)")
+    return _shapes_fix(out, k, P0)
+
+
 def binomial_bounds(count: int, k: int, tail: float = TAIL) -> tuple[float, float]:
     """Clopper-Pearson bounds of a proportion from `count` of `k`, `tail` in each tail: the lower bound lies above
     p0 exactly when P(Bin(k, p0) >= count) < tail, the upper bound below p0 when P(Bin(k, p0) <= count) < tail."""
@@ -218,8 +229,7 @@ def binomial_bounds(count: int, k: int, tail: float = TAIL) -> tuple[float, floa
 def yes_no_subcheck(per_member: Sequence[bool], threshold: float, *, role: str = "required",
                     note: str = "") -> SubCheck:
     """A yes/no sub-check (R21): the count of members where it holds, judged by the exact binomial test against
-    p0 = `threshold` (`sign_test`). Value: the fraction; interval: the Clopper-Pearson bounds with 5% in each
-    tail."""
+    p0 = `threshold` (`sign_test`). Value: the fraction; interval: the Clopper-Pearson bounds, 5% in each tail."""
     bits = [bool(b) for b in per_member]
     k, count = len(bits), sum(bits)
     if k == 0:
@@ -280,14 +290,11 @@ def member_verdicts(checks: dict[str, dict[str, Any]]) -> list[str]:
     per = [c for c in _counted(checks).values() if c.get("member_passed")]
     if not per:
         return []
-    k = max(len(c["member_passed"]) for c in per)
-    out = []
-    for i in range(k):
-        bits = [(c.get("role", "required"), c["member_passed"][i]) for c in per if i < len(c["member_passed"])]
+    def verdict(i: int) -> str:
+        bits = [(c.get("role", "required"), c["member_passed"][i]) for c in per if i < len(c["member_passed"])
+                and (c.get("member_informative") is None or c["member_informative"][i])]  # R29: not counted there
         if any(role == "required" and not ok for role, ok in bits):
-            out.append(FAIL)
-        elif all(ok for _, ok in bits):
-            out.append(PASS)
-        else:
-            out.append(INCONCLUSIVE)
-    return out
+            return FAIL
+        return PASS if all(ok for _, ok in bits) else INCONCLUSIVE
+
+    return [verdict(i) for i in range(max(len(c["member_passed"]) for c in per))]

@@ -24,8 +24,8 @@ def reference_members(committed_csv: Path) -> tuple[pd.DataFrame, dict[str, int]
     """R24: the member pass bits a fresh ensemble's prediction draws on, the size of a fresh ensemble per family (the
     committed one's), and a line saying which members: the pooled members of every recorded ensemble of the config
     (`reference_members.csv` beside the committed claims.csv, column `ensemble`; it must hold the committed members'
-    bits exactly as claims_members.csv has them, and every ensemble the same sub-checks), else the committed members
-    alone (R22, R23)."""
+    bits exactly as claims_members.csv has them, and every ensemble the committed sub-checks of each family it
+    holds), else the committed members alone (R22, R23)."""
     members_csv = committed_csv.with_name(MEMBERS_RECORD)
     if not members_csv.is_file():
         raise FreshCheckError(f"{members_csv}: no such table of member pass bits (rule claims_table writes it beside "
@@ -44,8 +44,11 @@ def reference_members(committed_csv: Path) -> tuple[pd.DataFrame, dict[str, int]
     mine = pool[pool["ensemble"] == "committed"].drop(columns="ensemble")[list(committed.columns)]
     if not mine.reset_index(drop=True).equals(committed.reset_index(drop=True)):
         raise FreshCheckError(f"{stale}; its `committed` rows differ from {members_csv}")
-    keys = set(zip(committed["id"], committed["subcheck"]))
-    odd = [str(e) for e, d in pool.groupby("ensemble") if set(zip(d["id"], d["subcheck"])) != keys]
+    keys = {f: set(zip(d["id"], d["subcheck"])) for f, d in committed.groupby("family")}
+    # an ensemble pools the families it was scored for under the rules in force (R29: Part B/C's other ensembles
+    # were scored under R12/R13 and left the pool), each with every sub-check the committed table has
+    odd = [f"{e} (family {f})" for (e, f), d in pool.groupby(["ensemble", "family"])
+           if set(zip(d["id"], d["subcheck"])) != keys.get(f)]
     if odd:
         raise FreshCheckError(f"{stale}; ensemble(s) {', '.join(odd)} have other sub-checks than the committed table")
     n = family_sizes(pool)

@@ -26,12 +26,14 @@ FAIL_CODE, INCONCLUSIVE_CODE, PASS_CODE = 0, 1, 2
 
 @dataclass(frozen=True)
 class Column:
-    """One counted sub-check of a family: its claim, name, role and the binomial test's p0."""
+    """One counted sub-check of a family: its claim, name, role and the binomial test's p0; `informative`, for a
+    sub-check counted over some members only (R29), the index of the column of their bits (role "informative")."""
 
     claim: str
     name: str
     role: str
     p0: float
+    informative: int | None = None
 
 
 def family_patterns(claims: Mapping[str, Mapping[str, Any]]) -> tuple[np.ndarray, list[Column], dict[str, list[str]]]:
@@ -49,7 +51,12 @@ def family_patterns(claims: Mapping[str, Mapping[str, Any]]) -> tuple[np.ndarray
             if not passed:
                 fixed[cid].append(c["verdict"])
                 continue
-            cols.append(Column(cid, name, c.get("role", "required"), float(c.get("p0", 0.5))))
+            mask = c.get("member_informative")
+            if mask is not None:  # R29: its informative members' bits are a column of the pattern too
+                cols.append(Column(cid, f"{name} (informative)", "informative", 0.5))
+                bits.append(np.asarray(mask, bool))
+            cols.append(Column(cid, name, c.get("role", "required"), float(c.get("p0", 0.5)),
+                               len(cols) - 1 if mask is not None else None))
             bits.append(np.asarray(passed, bool))
     sizes = {len(b) for b in bits}
     if len(sizes) > 1:
@@ -87,17 +94,29 @@ def predictive_bits(bits: np.ndarray, n_draws: int, rng: np.random.Generator, k:
     return out
 
 
+def _codes(counts: np.ndarray, i: int, k: int, col: Column) -> np.ndarray:
+    """R21's verdict codes of column i per draw: over k members, or (R29) over each draw's informative ones."""
+    if col.informative is None:
+        return sign_test(counts[:, i], k, col.p0)
+    k_in = counts[:, col.informative]
+    out = np.full(len(k_in), INCONCLUSIVE_CODE, np.int8)
+    for size in np.unique(k_in):
+        at = k_in == size
+        out[at] = sign_test(counts[at, i], int(size), col.p0)
+    return out
+
+
 def claim_codes(counts: np.ndarray, k: int, cols: list[Column], fixed: Mapping[str, list[str]]
                 ) -> dict[str, np.ndarray]:
     """Each claim's verdict code (`vgh.ensemble.CODES`) per draw from its sub-checks' counts [D, S] of k members
     (R21 per sub-check; `claim_verdict`'s rule: FAIL if a required sub-check FAILs, PASS if every one PASSes,
     INCONCLUSIVE otherwise; a claim without a counted sub-check keeps its fixed verdicts' rule)."""
     d = counts.shape[0]
-    codes = np.stack([sign_test(counts[:, i], k, c.p0) for i, c in enumerate(cols)], 1) if cols else \
+    codes = np.stack([_codes(counts, i, k, c) for i, c in enumerate(cols)], 1) if cols else \
         np.zeros((d, 0), np.int8)
     out = {}
     for cid, const in fixed.items():
-        mine = [i for i, c in enumerate(cols) if c.claim == cid]
+        mine = [i for i, c in enumerate(cols) if c.claim == cid and c.role != "informative"]
         sub = codes[:, mine]
         required = np.array([cols[i].role == "required" for i in mine], bool)
         const_codes = [int(np.flatnonzero(CODES == v)[0]) for v in const]
@@ -124,7 +143,11 @@ def predicted_verdicts(claims: Mapping[str, Mapping[str, Any]], n_draws: int,
     elif n < 2:
         return {cid: np.array([], dtype=object) for cid in claims}
     else:
-        counts = predictive_bits(bits, n_draws, rng, k).sum(1)
+        drawn = predictive_bits(bits, n_draws, rng, k)
+        for i, c in enumerate(cols):  # R29: a member passes a sub-check counted over informative members only there
+            if c.informative is not None:
+                drawn[..., i] &= drawn[..., c.informative]
+        counts = drawn.sum(1)
     return {cid: CODES[c] for cid, c in claim_codes(counts, k, cols, fixed).items()}
 
 

@@ -139,9 +139,13 @@ for y, name in enumerate(order):
             color=color, ms=3)
 ax.set_yticks(range(len(order)), [f"{n} (best baseline)" if n == best else n for n in order], fontsize="x-small")
 beats = claim["checks"]["beats_best_baseline"]
+informative = claim["details"].get("informative_members", [])  # R29: members whose best baseline is off the plateau
+need = claim["details"].get("members_to_resolve")
 ax.set(xlabel="checkpoints from the real-gain plateau (bar: mean over members, dots: members)",
        title=f"G_pred vs its baselines: margin {beats['value']:.2g} "
-             f"[{beats['interval'][0]:.2g}, {beats['interval'][1]:.2g}] ({beats['verdict']})")
+             f"[{beats['interval'][0]:.2g}, {beats['interval'][1]:.2g}] over the {len(informative)} of {len(dist)} "
+             f"members where the best baseline is off the plateau ({beats['verdict']}; K for 5 such members "
+             f"with probability 0.8: {need if need is not None else 'none'})")
 
 ax = axes["curves"]
 mean_curves = curves.groupby(["checkpoint", "step"], as_index=False)["reward"].mean()

@@ -1,5 +1,5 @@
-"""Claim checks of Part C (C1, C2) under rules R0, R8, R12, R13 and R21 of docs/SCIENCE.md: pure functions of the tables
-`vgh.trajectory.summary` builds.
+"""Claim checks of Part C (C1, C2) under rules R0, R8, R12, R13, R21 and R29 of docs/SCIENCE.md: pure functions of the
+tables `vgh.trajectory.summary` builds.
 
 - checkpoints: one row per (member, checkpoint) (`predictors.checkpoint_table`): metrics, real gain, G_pred LOO.
 - peaks: one row per member (`predictors.peak_table`): real and predicted peak, within one checkpoint, interior.
@@ -9,10 +9,10 @@
 - sweep_summary: one row per (member, lr) (`lr_rule.lr_rule`): stable, chosen_by_rule, configured.
 
 Sub-checks (roles of `vgh.ensemble`): C1 requires the predicted peak within one checkpoint of the real-gain plateau
-(yes/no per member) and closer to it than the best baseline predictor (R12, sign test over members, R21); C2 requires
-Spearman(real gain, G_pred LOO) >= min_spearman and Delta > min_delta (R9, R13, R21's sign test over
-members). Both carry the binding "configured lr is the lr rule's choice" (R8, yes/no per
-member): when it does not PASS the claim is at best INCONCLUSIVE.
+(yes/no per member) and closer to it than the best baseline predictor (R12; R29: sign test over the members where the
+best baseline is off the plateau); C2 requires Spearman(real gain, G_pred LOO) >= min_spearman and Delta > min_delta
+(R9, R13, R29: 0, strictly better; R21's sign test over members). Both carry the binding "configured lr is the lr
+rule's choice" (R8, yes/no per member): when it does not PASS the claim is at best INCONCLUSIVE.
 """
 from __future__ import annotations
 
@@ -21,13 +21,15 @@ import pandas as pd
 from scipy import stats
 
 from vgh.claims import Finding
-from vgh.ensemble import SubCheck, subcheck, with_member, yes_no_subcheck
+from vgh.ensemble import SubCheck, paired_subcheck, subcheck, with_member, yes_no_subcheck
 
 from .predictors import PREDICTORS
 
 # R12's baseline predictors of the real-gain peak besides a constant guess at each checkpoint: checkpoints columns
 # (also C1's and C2's single-factor nulls, `vgh.trajectory.nulls`)
-C1_BASELINES = {"S alone": "signal", "H alone": "headroom", "pass@1": "pass_at_1", "the pretraining step": "checkpoint"}
+C1_BASELINES = {"S alone": "signal", "H alone": "headroom", "pass@1": "pass_at_1",
+                "p(1 - p) of pass@1": "pass_variance", "the pretraining step": "checkpoint"}
+INFORMATIVE_MIN = 5  # R29: the fewest informative members whose count can PASS (R21 at p0 = 1/2: 2^-5 <= 0.05)
 
 
 def lr_is_rule_choice(sweep_summary: pd.DataFrame, configured_lr: float,
@@ -116,6 +118,16 @@ def permutation_p(checkpoints: pd.DataFrame, plateaus: dict[int, list[int]], obs
     return float((dist.mean(axis=1) <= observed + 1e-12).mean())
 
 
+def members_to_resolve(fraction: float, power: float = 0.8, most: int = 1000) -> int | None:
+    """R29: the smallest ensemble in which at least INFORMATIVE_MIN members are informative with probability `power`,
+    when each is with probability `fraction` (None when none up to `most` is, e.g. fraction 0)."""
+    if not np.isfinite(fraction) or fraction <= 0:
+        return None
+    k = np.arange(INFORMATIVE_MIN, most + 1)
+    ok = k[stats.binom.sf(INFORMATIVE_MIN - 1, k, min(float(fraction), 1.0)) >= power]
+    return int(ok[0]) if ok.size else None
+
+
 def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.DataFrame, thresholds: dict,
              configured_lr: float, corruption_rate: float | None = None, *,
              n_resamples: int = 1000, seed: int = 0) -> Finding:
@@ -136,8 +148,12 @@ def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.D
     margin = (dist[best] - dist["G_pred"]) if best else pd.Series(np.nan, index=dist.index)
     within = yes_no_subcheck((dist["G_pred"] <= 1).tolist(), thresholds["min_fraction_within_one"],
                              note="G_pred's (LOO) peak at most one checkpoint from the real-gain plateau (R12)")
-    beats = subcheck(margin.to_numpy(float), ">", float(thresholds["min_margin_over_baseline"]),
-                     note=f"d(best baseline: {best}) - d(G_pred) per member, checkpoint positions (R21)")
+    # R29: a member whose best baseline is already on the plateau cannot show a predictor closer than it
+    informative = (dist[best] > 0).to_numpy(bool) if best else np.zeros(len(dist), bool)
+    beats = paired_subcheck(margin.to_numpy(float), ">", float(thresholds["min_margin_over_baseline"]), informative,
+                            note=f"d(best baseline: {best}) - d(G_pred) per member, checkpoint positions, over the "
+                                 "members where the best baseline is off the plateau (R29)")
+    fraction = float(informative.mean()) if len(informative) else float("nan")
     lr = lr_subcheck(sweep_summary, configured_lr, members, thresholds["min_fraction_lr_rule"])
     ens = checkpoints.groupby("checkpoint")["gain_mean"].mean()
     observed = float(dist["G_pred"].mean())
@@ -148,6 +164,9 @@ def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.D
         "mean_distance_to_plateau": {"G_pred": observed, **{k: float(v) for k, v in means.items()}},
         "best_baseline": best,
         "margin_over_best_baseline_by_member": {str(m): float(v) for m, v in margin.items()},
+        "informative_members": [m for m, ok in zip(members, informative) if ok],
+        "informative_fraction": fraction,
+        "members_to_resolve": members_to_resolve(fraction),
         "permutation_p_mean_distance": permutation_p(checkpoints, plateaus, observed, int(n_resamples), int(seed)),
         "fraction_real_peak_interior": float(p["real_peak_interior"].mean()) if len(p) else float("nan"),
         "ensemble_mean_gain_by_checkpoint": {int(s): float(g) for s, g in ens.items()},
@@ -155,8 +174,9 @@ def check_c1(checkpoints: pd.DataFrame, peaks: pd.DataFrame, sweep_summary: pd.D
         "n_members": len(members), "n_checkpoints": int(checkpoints["checkpoint"].nunique()),
         "n_seeds": int(checkpoints["n_seeds"].min()) if len(checkpoints) else 0,
         "corruption_rate": corruption_rate,
-        "rule": "R12: per member, d(G_pred) <= 1 checkpoint from the real-gain plateau (yes/no over members) and "
-                "d(best baseline) - d(G_pred) > min_margin_over_baseline (R21: counts of members); R8's lr binding",
+        "rule": "R12: per member, d(G_pred) <= 1 checkpoint from the real-gain plateau (yes/no over members); R29: "
+                "d(best baseline) - d(G_pred) > min_margin_over_baseline counted over the members where the best "
+                "baseline is off the plateau (INCONCLUSIVE below 5 of them); R8's lr binding",
     }
     return Finding(
         value=within.value,

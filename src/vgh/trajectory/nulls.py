@@ -4,9 +4,10 @@ claim's check (`nulls:`) and run through that check by `vgh.calibration.claim_ca
 (truth "null") or true (truth "positive"), `random` whether it draws.
 
 - C1: a constant predictor at each checkpoint, a uniformly random predicted peak and the peak of each single factor
-  (S, H, pass@1); planted: G_pred = the real gain (with and without the configured lr right).
-- C2: G_pred replaced by its best single factor, by a permutation and by each single factor (S, H, pass@1, the
-  step); planted: G_pred's rho with its best single factor 0.1 lower, and the truth (G_pred = the real gain).
+  (S, H, pass@1, p(1 - p)); planted: G_pred = the real gain (with and without the configured lr right).
+- C2: G_pred replaced by its best single factor, by a permutation and by each single factor (S, H, pass@1,
+  p(1 - p), the step); planted: G_pred's rho with its best single factor 0.1 lower, and the truth (G_pred = the real
+  gain), with the lr rule as measured and with the configured lr right.
 """
 from __future__ import annotations
 
@@ -133,4 +134,6 @@ def c2_nulls(tables, params):
                for name, column in C1_BASELINES.items()},
             "planted: G_pred's rho, its best single factor's 0.1 lower, the configured lr right "
             "(chance falls only)": ("positive", _c2_planted, True),
-            "planted: G_pred is the real gain (the truth, rho = 1)": ("positive", _c2_truth, False)}
+            "planted: G_pred is the real gain (the truth, rho = 1)": ("positive", _c2_truth, False),
+            "planted: G_pred is the real gain and the configured lr is right (chance falls only)": (
+                "positive", lambda t, rng: _lr_is_right(_c2_truth(t, rng), rng), True)}

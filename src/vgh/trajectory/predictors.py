@@ -192,6 +192,7 @@ def checkpoint_table(per_ckpt: pd.DataFrame, gains: pd.DataFrame,
         t["g_pred_loo"], t["kappa_loo"] = st["g_pred_loo"], st["kappa_loo"]
         t["g_pred_fit"], t["kappa_fit"] = g_pred(fit.S, fit.H, kappa), kappa
         t["signal_x_headroom"] = fit.S * fit.H
+        t["pass_variance"] = t["pass_at_1"] * (1 - t["pass_at_1"])  # p(1 - p): R29's baseline and confounder
         out.append(t)
     cols = ["member", "checkpoint"]
     table = pd.concat(out, ignore_index=True)
