@@ -143,9 +143,10 @@ informative = claim["details"].get("informative_members", [])  # R29: members wh
 need = claim["details"].get("members_to_resolve")
 ax.set(xlabel="checkpoints from the real-gain plateau (bar: mean over members, dots: members)",
        title=f"G_pred vs its baselines: margin {beats['value']:.2g} "
-             f"[{beats['interval'][0]:.2g}, {beats['interval'][1]:.2g}] over the {len(informative)} of {len(dist)} "
-             f"members where the best baseline is off the plateau ({beats['verdict']}; K for 5 such members "
-             f"with probability 0.8: {need if need is not None else 'none'})")
+             f"[{beats['interval'][0]:.2g}, {beats['interval'][1]:.2g}] ({beats['verdict']})\nover the "
+             f"{len(informative)} of {len(dist)} members with the best baseline off the plateau (R29); "
+             f"K for 5 such: {need if need is not None else 'none'}")
+ax.title.set_fontsize("small")
 
 ax = axes["curves"]
 mean_curves = curves.groupby(["checkpoint", "step"], as_index=False)["reward"].mean()
