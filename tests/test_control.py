@@ -322,6 +322,32 @@ def test_check_a3_on_small_run(tiny):
     assert bad.verdict == "FAIL" and bad.checks["detached_min_bias_over_floor_alpha_gt0"]["verdict"] == "FAIL"
 
 
+def test_a3_truth_passes_and_a_fixed_detached_bias_fails(tiny):
+    """A3's bank on a real small run: the truth as the estimate (reparameterized: grad V_alpha; detached: the
+    additive-noise -2 P_t^0 x, the alpha = 0 reference of the same probe) PASSes; a detached bias that does not grow
+    with alpha FAILs on the ordering. The detached pass's measured mean is within noise of -2 P_t^0 x at every alpha,
+    and not of grad V_alpha at alpha > 0: the truth row is the pass's own expectation. (At 2048 continuations one
+    seed's exact bias at alpha = 0.05 sits at 0.98 x its floor, so the truth is INCONCLUSIVE there: the row measures
+    the floor's power, hence 8192 here.)"""
+    from vgh.control.nulls import a3_nulls
+
+    table = ex.run_a3(TINY_LQ, [0.0, 0.05, 0.1, 0.2, 0.3, 0.6], 2, 8192, [0, 1, 2, 3, 4])
+    cases = a3_nulls({"table": table}, {"thresholds": A3_THRESHOLDS})
+    (truth_case,) = [v for k, v in cases.items() if "truth" in k]
+    (fixed_case,) = [v for k, v in cases.items() if "fixed bias" in k]
+    assert truth_case[0] == "positive" and fixed_case[0] == "null"
+    rng = np.random.default_rng(0)
+    truth = truth_case[1]({"table": table}, rng)["table"]
+    assert ck.check_a3(truth, A3_THRESHOLDS).verdict == "PASS"
+    fixed = ck.check_a3(fixed_case[1]({"table": table}, rng)["table"], A3_THRESHOLDS)
+    assert fixed.verdict == "FAIL" and fixed.checks["detached_spearman_alpha_bias"]["verdict"] == "FAIL"
+    det = (table.backward == "detached") & (table.alpha > 0)
+    z_exact = (table.costate - truth.costate)[det] / table.se[det]
+    z_alpha = (table.costate - table.reference)[det] / table.se[det]
+    assert abs(z_exact.mean()) < 0.5 and z_exact.std() < 1.5
+    assert z_alpha.abs().mean() > 5
+
+
 A2_THRESHOLDS = {"max_lq_rel_error": 0.1, "min_pendulum_cosine": 0.9, "min_power": 1.0, "max_closeness": 1.0}
 
 

@@ -9,7 +9,9 @@ make, random)}, `make(tables, rng)` the claim's tables where the claim is false 
 - A2: the LQ costates with a planted bias of twice the threshold; R28's confounder, the pendulum costates replaced
   by the noise-free gradient g0; planted: the truth as the estimate (the LQ costates the exact grad V, the pendulum
   costates the headline reference, the best estimate of grad V there), which only the power gate can stop.
-- A3: additive noise everywhere (the detached pass equal to the reparameterized one).
+- A3: additive noise everywhere (the detached pass equal to the reparameterized one); a fixed detached bias that does
+  not grow with alpha (a defect of the detached code); planted: the truth as the estimate (each pass's exact
+  conditional mean: grad V_alpha reparameterized, the additive-noise grad V_0 detached).
 """
 from __future__ import annotations
 
@@ -61,6 +63,47 @@ def _a3_additive(t, rng):
     out.loc[det, "costate"] = twin["costate"].to_numpy(float)
     out.loc[det, "se"] = twin["se"].to_numpy(float)
     return {**t, "table": out}
+
+
+_A3_KEY = ("seed", "continuations", "probe", "coord")
+
+
+def _a3_detached_as(value_of):
+    """A3's table with each detached row's costate := value_of(table)[row] (SEs kept, so the floor is kept)."""
+    def make(t, rng):
+        a = t["table"]
+        det = (a["backward"] == "detached").to_numpy()
+        return {**t, "table": a.assign(costate=np.where(det, value_of(a), a["costate"]))}
+    return make
+
+
+def _at_alpha(a, alpha, column):
+    """Per row: `column` of the same seed, M, probe and coordinate at `alpha` (the same probe states serve every
+    alpha of a seed), read from the reparameterized rows."""
+    key = [c for c in _A3_KEY if c in a.columns]
+    src = a[(a["backward"] == "reparameterized") & np.isclose(a["alpha"], alpha)].set_index(key)[column]
+    return src.reindex(pd.MultiIndex.from_frame(a[key])).to_numpy(float)
+
+
+def _a3_truth(t, rng):
+    """Planted positive: every costate its pass's exact conditional mean, the reparameterized grad V_alpha (the
+    reference) and the detached -2 P_t^0 x (the alpha = 0 reference: dropping d sigma / dx leaves the additive-noise
+    recursion in expectation; docs/SCIENCE.md, "A3's truth and a second null")."""
+    a = t["table"]
+    det = (a["backward"] == "detached").to_numpy()
+    exact = np.where(det, _at_alpha(a, 0.0, "reference"), a["reference"])
+    return {**t, "table": a.assign(costate=exact)}
+
+
+def _a3_fixed_bias(a):
+    """At every alpha > 0: grad V_alpha plus the detached pass's measured bias at the largest alpha (one fixed vector
+    per probe, not growing with alpha); alpha = 0 as measured."""
+    top = float(a["alpha"].max())
+    det = a[(a["backward"] == "detached") & np.isclose(a["alpha"], top)]
+    key = [c for c in _A3_KEY if c in a.columns]
+    bias = pd.Series((det["costate"] - det["reference"]).to_numpy(float), index=pd.MultiIndex.from_frame(det[key]))
+    fixed = bias.reindex(pd.MultiIndex.from_frame(a[key])).to_numpy(float)
+    return np.where(a["alpha"].to_numpy(float) > 0, a["reference"].to_numpy(float) + fixed, a["costate"])
 
 
 def _a1_bias_by_n(estimator, bias_of):
@@ -120,4 +163,8 @@ def a2_nulls(tables, params):
 
 
 def a3_nulls(tables, params):
-    return {"additive noise everywhere (detached = reparameterized)": ("null", _a3_additive, False)}
+    return {"additive noise everywhere (detached = reparameterized)": ("null", _a3_additive, False),
+            "detached pass with a fixed bias, not growing with alpha (its measured bias at the largest alpha)": (
+                "null", _a3_detached_as(_a3_fixed_bias), False),
+            "planted: the truth as the estimate (reparameterized: grad V_alpha; detached: -2 P_t^0 x)": (
+                "positive", _a3_truth, False)}
