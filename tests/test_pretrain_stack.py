@@ -9,7 +9,8 @@ import torch
 
 from vgh.lm.model import build_model
 from vgh.lm.pretrain import PretrainSettings, hf_train_step, pretrain
-from vgh.lm.pretrain_stack import Members, StackedAdamW, train_step
+from vgh.lm.pretrain_stack import train_step
+from vgh.lm.stack import Stack, StackedOptimizer
 from vgh.lm.task import answer_indices, build_tokenizer, digit_token_ids, encode_prompts, make_splits
 
 LOG = logging.getLogger("test")
@@ -84,8 +85,8 @@ def test_a_group_of_one_agrees_with_the_hugging_face_model(task):
     hf = model(task, seed)
     start = {k: v.clone() for k, v in hf.state_dict().items()}
     opt = torch.optim.AdamW(hf.parameters(), lr=lr, weight_decay=0.0, betas=(0.9, 0.98))
-    group = Members([model(task, seed)])
-    sopt = StackedAdamW(group.flat, betas=(0.9, 0.98))
+    group = Stack.of_models([model(task, seed)])
+    sopt = StackedOptimizer(group.flat, "adam", betas=(0.9, 0.98))
     g_hf, g_stack = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
     for _ in range(10):
         loss_hf = hf_train_step(hf, opt, task["train"], 16, lr, g_hf)

@@ -8,8 +8,9 @@ import torch
 
 from vgh.lm import policy, stacked
 from vgh.lm.model import build_model
+from vgh.lm.stack import Stack, StackedOptimizer
 from vgh.lm.task import build_tokenizer, digit_token_ids
-from vgh.trajectory.rl import RLSettings, StackedOptimizer, rl_train_runs
+from vgh.trajectory.rl import RLSettings, rl_train_runs
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +30,8 @@ def models(tok, seeds, dtype=torch.float64):
 
 
 def stack_of(ms):
-    """The stacked parameters of several different models (stack_parameters copies one model K times)."""
-    per = [stacked.stack_parameters(m, 1) for m in ms]
-    return {n: torch.cat([p[n].detach() for p in per]).requires_grad_(True) for n in per[0]}
+    """The stacked parameters of several different models, by name, as leaves (gradients per parameter)."""
+    return {n: p.detach().clone().requires_grad_(True) for n, p in Stack.of_models(ms).params().items()}
 
 
 def batch(tok, n=6, p=7, L=3, seed=0):
@@ -147,27 +147,48 @@ def test_another_architecture_runs_through_the_model_itself(tok, tmp_path):
                                policy.exact_pass1(ms[1], ids, comps, digit_ids), rtol=0, atol=1e-14)
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_stacked_optimizer_is_torch_optim_per_run(optimizer):
+@pytest.mark.parametrize("optimizer,shared", [("sgd", False), ("adam", False), ("sgd", True), ("adam", True)])
+def test_stacked_optimizer_is_torch_optim_per_run(optimizer, shared):
+    """The one optimizer of pretraining groups and RL stacks (`vgh.lm.stack.StackedOptimizer`) on a [K, P] buffer:
+    each row's update is torch.optim's Adam (= AdamW with weight decay 0; pretraining's betas 0.9 / 0.98 with a
+    shared lr, Part C's 0.9 / 0.999 with an lr per row) or SGD on that row alone."""
     gen = torch.Generator().manual_seed(0)
-    start = {"w": torch.randn(3, 4, 5, generator=gen, dtype=torch.float64),
-             "b": torch.randn(3, 5, generator=gen, dtype=torch.float64)}
-    lrs = [0.1, 0.01, 0.3]
-    params = {n: p.clone() for n, p in start.items()}
-    opt = StackedOptimizer(params, optimizer, torch.tensor(lrs, dtype=torch.float64))
-    grads = [{n: torch.randn(p.shape, generator=gen, dtype=torch.float64) for n, p in start.items()}
-             for _ in range(4)]
+    start = torch.randn(3, 7, generator=gen, dtype=torch.float64)
+    lrs = [0.1] * 3 if shared else [0.1, 0.01, 0.3]
+    betas = (0.9, 0.98) if shared else (0.9, 0.999)
+    flat = start.clone()
+    opt = StackedOptimizer(flat, optimizer, betas=betas)
+    grads = [torch.randn(start.shape, generator=gen, dtype=torch.float64) for _ in range(4)]
     for g in grads:
-        opt.step(g)
+        opt.step(g, lrs[0] if shared else torch.tensor(lrs, dtype=torch.float64).view(3, 1))
     for k, lr in enumerate(lrs):
-        alone = [start[n][k].clone().requires_grad_(True) for n in start]
-        ref = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)(alone, lr=lr)
+        alone = start[k].clone().requires_grad_(True)
+        ref = (torch.optim.AdamW([alone], lr=lr, betas=betas, weight_decay=0.0) if optimizer == "adam"
+               else torch.optim.SGD([alone], lr=lr))
         for g in grads:
-            for p, n in zip(alone, start):
-                p.grad = g[n][k].clone()
+            alone.grad = g[k].clone()
             ref.step()
-        for p, n in zip(alone, start):
-            torch.testing.assert_close(params[n][k], p.detach(), rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(flat[k], alone.detach(), rtol=1e-12, atol=1e-14)
+    assert not torch.equal(flat, start)
+
+
+def test_a_stack_is_its_models():
+    """`Stack`: rows are the models' parameters in named_parameters order, `params()` are views of the one buffer,
+    `rows` copies rows into a new leaf, `unstack_into` writes a row back; another architecture is refused."""
+    tok_ = build_tokenizer()
+    ms = models(tok_, [0, 1], torch.float32)
+    stack = Stack.of_models(ms, runs=[1, 0, 1])
+    assert stack.k == 3 and stack.flat.requires_grad and stack.flat.is_leaf
+    for name, p in ms[1].named_parameters():
+        assert torch.equal(stack.params()[name][0], p.detach()) and torch.equal(stack.params()[name][2], p.detach())
+    assert stack.params()["transformer.wte.weight"]._base is stack.flat
+    picked = stack.rows([1, 1])
+    assert torch.equal(picked.flat, stack.flat[[1, 1]].detach()) and picked.flat.is_leaf
+    out = stack.unstack_into(copy.deepcopy(ms[1]), 1)
+    assert all(torch.equal(a, b) for a, b in zip(out.state_dict().values(), ms[0].state_dict().values()))
+    other = build_model(len(tok_), 24, 1, 2, 16, 0)
+    with pytest.raises(ValueError, match="share an architecture"):
+        Stack.of_models([ms[0], other])
 
 
 @pytest.mark.parametrize("algo,optimizer,num_iterations", [("grpo", "sgd", 1), ("grpo", "adam", 2), ("rloo", "sgd", 1)])
@@ -190,8 +211,8 @@ def test_a_run_in_a_stack_is_the_run_alone(tok, algo, optimizer, num_iterations)
         (alone,), p1 = rl_train_runs(copy.deepcopy(model), prompt_ids, answers, digit_ids, s, [lr],
                                      [torch.Generator().manual_seed(seed)], progress=False)
         pd.testing.assert_frame_equal(together[k], alone, check_exact=False, rtol=1e-5)
-        for n in params:
-            torch.testing.assert_close(params[n][k], p1[n][0], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(params.flat[k], p1.flat[0], rtol=1e-5, atol=1e-6)
     assert together[0]["reward"].gt(0).any() and together[0]["grad_norm"].gt(0).any()
     assert not together[0]["grad_norm"].equals(together[2]["grad_norm"])  # the seed matters
-    assert not torch.allclose(params["transformer.wte.weight"][0], params["transformer.wte.weight"][1])
+    wte = params.params()["transformer.wte.weight"]
+    assert not torch.allclose(wte[0], wte[1])

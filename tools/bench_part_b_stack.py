@@ -26,6 +26,7 @@ from vgh.costates.enumeration import rewards_all  # noqa: E402
 from vgh.lm import stacked  # noqa: E402
 from vgh.lm.model import build_model  # noqa: E402
 from vgh.lm.policy import all_completions  # noqa: E402
+from vgh.lm.stack import Stack  # noqa: E402
 from vgh.lm.task import answer_length, build_tokenizer, digit_token_ids, encode_split, make_splits  # noqa: E402
 from vgh.lm.updates import advantages  # noqa: E402
 
@@ -49,7 +50,8 @@ def main() -> None:
     _, _, py = objective_gradient(models[0], ids, answers, digit_ids, a["temperature"])
     comps = all_completions(L)
     r_all = rewards_all(comps, answers, c["reward"])
-    params = stacked.stack_models(models)
+    stack = Stack.of_models(models)
+    params = stack.params()
     rows = []
     for g in a["num_generations"]:
         gen = torch.Generator().manual_seed(g)
@@ -70,9 +72,7 @@ def main() -> None:
             lp = lp.gather(-1, comp.unsqueeze(-1)).squeeze(-1).sum(-1)  # [K, Q, G]
             jobs = [advantages(rw, n) for n in ("reinforce", "rloo", "grpo")] + [advantages(rw.flip(-1), "rloo")]
             for i, adv in enumerate(jobs):
-                grads = torch.autograd.grad((adv * lp).sum() / (q * g), list(params.values()),
-                                            retain_graph=i < len(jobs) - 1)
-                torch.cat([x.reshape(k, -1) for x in grads], 1)
+                torch.autograd.grad((adv * lp).sum() / (q * g), stack.flat, retain_graph=i < len(jobs) - 1)
         together = (time.perf_counter() - t0) / args.batches
         rows.append({"G": g, "sequences_per_member": q * g, f"{k}_members_one_by_one_ms": 1e3 * alone,
                      f"{k}_members_stacked_ms": 1e3 * together, "stacked_speedup": alone / together})

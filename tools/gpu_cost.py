@@ -49,6 +49,7 @@ from launches import COUNT_KEYS, combine, count_work, predict_seconds  # noqa: E
 import vgh.runtime  # noqa: E402, F401  (its import sets the jobs' environment, OFFLINE_ENV, before transformers loads)
 from vgh.config import load_config  # noqa: E402
 from vgh.lm import stacked  # noqa: E402
+from vgh.lm.stack import Stack  # noqa: E402
 
 # ------------------------------------------------------------------------------------------------ calibration
 # Measured on one H100 80GB, torch 2.11+cu130, eager fp32, the single-member code of the time (issue 11; also
@@ -205,7 +206,7 @@ def trajectory_units(env: dict, cfg: dict) -> dict[str, dict]:
     rl, rl_setup = rl_step_unit(env["model"], env["rl"], env["digit_ids"], s, [s.lr] * runs)
     rl1, _ = rl_step_unit(env["model"], env["rl"], env["digit_ids"], s, [s.lr])
     m32, m64, dig = env["model"], copy.deepcopy(env["model"]).double(), env["digit_ids"]
-    one, stack = stacked.stack_parameters(m32, 1), stacked.stack_parameters(m32, runs)
+    one, stack = Stack.of_model(m32, 1).params(), Stack.of_model(m32, runs).params()
     ev = _timed("pass@1 eval split, 1 run", stacked.exact_pass1, one, m32, *env["eval"], dig)
     er = _timed("pass@1 RL split, 1 run", stacked.exact_pass1, one, m32, *env["rl"], dig)
     evk = _timed(f"pass@1 eval split, {runs} runs", stacked.exact_pass1, stack, m32, *env["eval"], dig)

@@ -331,6 +331,7 @@ def eval_times(args, s: dict, device) -> list[dict]:
     import torch
 
     from vgh.lm import policy, stacked
+    from vgh.lm.stack import Stack
 
     torch.set_float32_matmul_precision(args.precision)
     rows = []
@@ -338,7 +339,7 @@ def eval_times(args, s: dict, device) -> list[dict]:
     rl = task_inputs(s, s["n_rl"], device, seed=1)
     model = new_model(s, ev[3], ev[4], device)
     for k in sorted({1, max(args.rl_k)}):
-        params = stacked.stack_parameters(model, k)
+        params = Stack.of_model(model, k).params()
         for split, (p, a, d, _, _) in (("n_eval", ev), ("n_rl", rl)):
             secs = timed(lambda: stacked.exact_pass1(params, model, p, a, d), device, args.repeats)
             rows.append({"what": "exact pass@1 (stacked, float64)", "settings": f"K {k}, {len(p)} prompts ({split})",

@@ -52,6 +52,7 @@ from vgh.config import load_config  # noqa: E402
 from vgh.io import read_table  # noqa: E402
 from vgh.lm import stacked  # noqa: E402
 from vgh.lm.model import load_checkpoint, load_model  # noqa: E402
+from vgh.lm.stack import Stack  # noqa: E402
 from vgh.lm.task import encode_split  # noqa: E402
 from vgh.stats import spearman  # noqa: E402
 from vgh.trajectory.checkpoint import run_seed  # noqa: E402
@@ -90,11 +91,10 @@ def measure_checkpoint(workdir: Path, members: list[int], step: int, trajectory:
     index = torch.tensor([i for i, _, _ in runs])
     rl_ids, rl_ans = (torch.stack([s[0][j] for s in splits])[index] for j in (0, 1))
     ev_ids, ev_ans = (torch.stack([s[1][j] for s in splits])[index] for j in (0, 1))
-    starts = stacked.stack_models(models)
-    before = stacked.exact_pass1(starts, models[0], torch.stack([s[1][0] for s in splits]),
+    starts = Stack.of_models(models)
+    before = stacked.exact_pass1(starts.params(), models[0], torch.stack([s[1][0] for s in splits]),
                                  torch.stack([s[1][1] for s in splits]), digit_ids).mean(1).tolist()
-    with torch.no_grad():
-        params = {n: p[index] for n, p in starts.items()}
+    params = starts.rows(index)
     gens = [torch.Generator().manual_seed(run_seed(members[i], seed)) for i, seed, _ in runs]
     names = [f"member {members[i]} seed {seed} lr {lr:g}" for i, seed, lr in runs]
     quiet = logging.getLogger("vgh")  # rl_train_runs' per-step lines stay below WARNING
@@ -106,7 +106,7 @@ def measure_checkpoint(workdir: Path, members: list[int], step: int, trajectory:
         _, params = rl_train_runs(models[0], rl_ids, rl_ans, digit_ids, seg, [lr for _, _, lr in runs], gens,
                                   log=quiet, progress=False, desc=f"step_{step} to {budget}", start=params, names=names)
         t2 = time.perf_counter()
-        after = stacked.exact_pass1(params, models[0], ev_ids, ev_ans, digit_ids).mean(1).tolist()
+        after = stacked.exact_pass1(params.params(), models[0], ev_ids, ev_ans, digit_ids).mean(1).tolist()
         t3 = time.perf_counter()
         timing += [{"checkpoint": step, "piece": "rl", "n_runs": len(runs), "steps": budget - done,
                     "seconds": t2 - t1},

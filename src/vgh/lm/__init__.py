@@ -8,7 +8,9 @@
 - `updates`: critic-free advantages (REINFORCE, RLOO, GRPO) and their one dispatch `advantages`.
 - `pretrain`: pretraining of a group of members with resume state (one writer per resume folder); its
   checkpoints are the trajectory of Parts B and C.
+- `stack`: K parameter sets of one architecture as one buffer (`Stack`) and the one optimizer on it
+  (`StackedOptimizer`: Adam or SGD), shared by pretraining groups and Part C's RL runs.
 - `pretrain_stack`: the group's pretraining step, all members as one stacked computation.
-- `stacked`: K GPT-2s of one architecture as one model with a run axis (Part C's RL runs of a checkpoint).
+- `stacked`: the forward of K GPT-2s of one architecture as one model with a run axis (a `Stack`'s parameters).
 - Part B (costates, alignment and the B1-B3 checks) lives in `vgh.costates`.
 """

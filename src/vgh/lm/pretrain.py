@@ -43,7 +43,8 @@ from tqdm import tqdm
 from ..io import copy_dir_atomic, write_table
 from . import stacked
 from .checkpoints import verify_checkpoint, write_manifest
-from .pretrain_stack import Members, StackedAdamW, train_step
+from .pretrain_stack import train_step
+from .stack import Stack, StackedOptimizer
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,9 @@ def pretrain(members: dict[int, torch.nn.Module], train_ids: torch.Tensor, eval_
     """
     resume_dir = Path(resume_dir)
     seeds, models = list(members), list(members.values())
-    group = Members(models)
+    group = Stack.of_models(models)
     fingerprint = run_fingerprint(models[0], settings, seeds, train_ids, eval_prompts, eval_answers)
-    opt = StackedAdamW(group.flat, betas=(0.9, 0.98))
+    opt = StackedOptimizer(group.flat, "adam", betas=(0.9, 0.98))  # AdamW, weight decay 0
     gens = [torch.Generator(device=train_ids.device).manual_seed(seed) for seed in seeds]  # batches drawn there
     rows: dict[int, list[dict]] = {seed: [] for seed in seeds}
     start = _load_resume(resume_dir, fingerprint, group, opt, gens, rows, log)
@@ -256,7 +257,7 @@ def _move_aside(resume_dir: Path, log: logging.Logger) -> None:
                 "to %s and starting pretraining afresh", resume_dir, aside)
 
 
-def _save_resume(resume_dir: Path, fingerprint: str, group: Members, opt: StackedAdamW, gens, rows,
+def _save_resume(resume_dir: Path, fingerprint: str, group: Stack, opt: StackedOptimizer, gens, rows,
                  step: int) -> None:
     state = {"fingerprint": fingerprint, "step": step, "params": group.flat.detach(), "optimizer": opt.state_dict(),
              "generators": [g.get_state() for g in gens], "rows": rows}
@@ -268,7 +269,7 @@ def _save_resume(resume_dir: Path, fingerprint: str, group: Members, opt: Stacke
         tmp.unlink(missing_ok=True)
 
 
-def _load_resume(resume_dir: Path, fingerprint: str, group: Members, opt: StackedAdamW, gens, rows, log) -> int:
+def _load_resume(resume_dir: Path, fingerprint: str, group: Stack, opt: StackedOptimizer, gens, rows, log) -> int:
     shutil.rmtree(_trash(resume_dir), ignore_errors=True)  # left by a kill while a finished run cleaned up
     path = resume_dir / "state.pt"
     if not path.exists():

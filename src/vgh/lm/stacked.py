@@ -2,7 +2,8 @@
 one forward / backward pass of batched matmuls serves all K.
 
 Part C advances the RL runs of one checkpoint step (for every member of a group: its seeds and the lr sweep's runs,
-each from its member's checkpoint, `stack_models`) in lockstep this way. On a GPU a tiny model's step is
+each from its member's checkpoint) in lockstep this way, and pretraining its groups of members; the parameters come
+from a `vgh.lm.stack.Stack` (`params()`, [K, ...] views of one buffer). On a GPU a tiny model's step is
 launch-bound (about 12 ms whatever the batch), so K runs cost about what one costs; on a CPU the work is the same as
 K separate runs. The G completions of a prompt share its prefix: sampling keeps each prompt's per-layer keys /
 values (a KV cache over the run axis) and runs only the new position per digit, and the teacher-forced pass of RL
@@ -20,36 +21,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
-
-def stack_parameters(model, k: int) -> dict[str, torch.Tensor]:
-    """K copies of `model`'s trainable parameters, by name ([K, ...] leaves that require grad, on its device and
-    dtype). A tied LM head is the input embedding itself, as in the model (`named_parameters` lists it once)."""
-    return {name: p.detach().unsqueeze(0).repeat(k, *([1] * p.dim())).requires_grad_(True)
-            for name, p in model.named_parameters() if p.requires_grad}
-
-
-def stack_models(models: list, runs: list[int] | None = None) -> dict[str, torch.Tensor]:
-    """The trainable parameters of run k = models[runs[k]] (default: one run per model), stacked by name ([K, ...]
-    leaves that require grad, on the first model's device and dtype). The models share one architecture."""
-    runs = list(range(len(models))) if runs is None else list(runs)
-    named = [dict(m.named_parameters()) for m in models]
-    if any(set(n) != set(named[0]) for n in named):
-        raise ValueError("the models of one stack must share an architecture (their parameter names differ)")
-    out = {}
-    for name, p in named[0].items():
-        if p.requires_grad:
-            out[name] = torch.stack([named[r][name].detach().to(p) for r in runs]).requires_grad_(True)
-    return out
-
-
-def unstack_into(model, params: dict[str, torch.Tensor], k: int):
-    """Copy run k's parameters into `model` (same architecture) in place; return it."""
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name in params:
-                p.copy_(params[name][k])
-    return model
 
 
 def _layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:

@@ -17,9 +17,9 @@ is the policy gradient -mean A grad log pi. No gradient clipping: the first-orde
 assumes plain SGD steps.
 
 The runs of one checkpoint step (RL seeds and the lr sweep's learning rates of every member of a group, each run from
-its member's checkpoint) advance in lockstep as one stacked model (`vgh.lm.stacked`): one batched forward /
-backward per step for all of them, each run with its own starting point, parameters, learning rate, optimizer state
-and generator. A run draws the same samples and gives the same numbers whichever
+its member's checkpoint) advance in lockstep as one stack (`vgh.lm.stack`, run by `vgh.lm.stacked`): one batched
+forward / backward per step for all of them, each run with its own starting point, parameters, learning rate,
+optimizer state and generator. A run draws the same samples and gives the same numbers whichever
 other runs share its stack, up to the last float32 bit of batched matmuls of another size (`tests/test_stacked.py`
 checks every run of a stack against the run alone).
 
@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from vgh.lm import stacked
 from vgh.lm.policy import exact_match
+from vgh.lm.stack import Stack, StackedOptimizer
 from vgh.lm.updates import ALGOS, advantages
 
 from .metrics import TEMPERATURE
@@ -91,49 +92,19 @@ def clipped_surrogate(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Ten
     return loss, stats
 
 
-class StackedOptimizer:
-    """SGD or Adam (torch's defaults: betas 0.9 / 0.999, eps 1e-8, no weight decay) on stacked parameters, with a
-    learning rate per run (lrs [K]): each run's update is what torch.optim would do to that run alone."""
-
-    def __init__(self, params: dict[str, torch.Tensor], optimizer: str, lrs: torch.Tensor,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
-        self.params, self.optimizer, self.betas, self.eps, self.t = params, optimizer, betas, eps, 0
-        first = next(iter(params.values()))
-        lrs = lrs.to(device=first.device, dtype=first.dtype)  # one copy to the device
-        self.lrs = {n: lrs.view(-1, *([1] * (p.dim() - 1))) for n, p in params.items()}
-        if optimizer == "adam":
-            self.m = {n: torch.zeros_like(p) for n, p in params.items()}
-            self.v = {n: torch.zeros_like(p) for n, p in params.items()}
-
-    @torch.no_grad()
-    def step(self, grads: dict[str, torch.Tensor]):
-        self.t += 1
-        b1, b2 = self.betas
-        for n, p in self.params.items():
-            g = grads[n]
-            if self.optimizer == "sgd":
-                p.sub_(self.lrs[n] * g)
-                continue
-            self.m[n].lerp_(g, 1 - b1)
-            self.v[n].mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (self.v[n].sqrt() / math.sqrt(1 - b2 ** self.t)).add_(self.eps)
-            p.sub_((self.lrs[n] / (1 - b1 ** self.t)) * self.m[n] / denom)
-
-
 STAT_COLUMNS = ("reward", "reward_std", "frac_reward_zero_std", "entropy", "clip_ratio", "clip_ratio_low",
                 "clip_ratio_high", "loss", "grad_norm")
 
 
 def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: torch.Tensor, s: RLSettings,
                   lrs: list[float], generators: list[torch.Generator], log: logging.Logger | None = None,
-                  progress: bool = True, desc: str = "rl", start: dict[str, torch.Tensor] | None = None,
-                  names: list[str] | None = None) -> tuple[list[pd.DataFrame], dict[str, torch.Tensor]]:
+                  progress: bool = True, desc: str = "rl", start: Stack | None = None,
+                  names: list[str] | None = None) -> tuple[list[pd.DataFrame], Stack]:
     """K = len(lrs) RL runs on the prompts (prompt_ids [N, P], answers [N, L] digit values; or each run on its own,
     prompt_ids [K, N, P], answers [K, N, L]), run k with learning rate lrs[k] and generator generators[k], every
-    other setting from `s`, from the stacked parameters `start`
-    ([K, ...], `vgh.lm.stacked.stack_models`; left unchanged) or by default all from `model`'s. `model` is the
-    template (architecture) and is left unchanged. `names` label the runs in the log (default: their lr). Returns
-    each run's curve and the trained stacked parameters (`vgh.lm.stacked`).
+    other setting from `s`, from the rows of `start` (a `vgh.lm.stack.Stack` of K rows; left unchanged) or by
+    default all from `model`'s. `model` is the template (architecture) and is left unchanged. `names` label the runs
+    in the log (default: their lr). Returns each run's curve and the trained stack.
 
     Row `step` = s describes the batch sampled from the run after s updates (so step 0 is the checkpoint itself).
     Columns (TRL names): reward, reward_std (mean within-group std), frac_reward_zero_std, entropy (mean per-token
@@ -152,22 +123,22 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
     log = log or logging.getLogger("vgh")
     rows = torch.arange(k, device=prompt_ids.device).unsqueeze(1)
     if start is None:
-        params = stacked.stack_parameters(model, k)
+        stack = Stack.of_model(model, k)
     else:
-        if next(iter(start.values())).shape[0] != k:
-            raise ValueError(f"{next(iter(start.values())).shape[0]} starting points for {k} runs")
-        params = {n: p.detach().clone().requires_grad_(True) for n, p in start.items()}
+        if start.k != k:
+            raise ValueError(f"{start.k} starting points for {k} runs")
+        stack = start.rows(range(k))
     labels = names or [f"lr {lr:g}" for lr in lrs]
-    param_names, leaves = list(params), list(params.values())
-    dtype = leaves[0].dtype
-    opt = StackedOptimizer(params, s.optimizer, torch.tensor(lrs, dtype=torch.float64))
+    dtype = stack.flat.dtype
+    opt = StackedOptimizer(stack.flat, s.optimizer)  # torch's Adam defaults: betas 0.9 / 0.999, eps 1e-8
+    lr_rows = torch.tensor(lrs, dtype=torch.float64).to(device=stack.flat.device, dtype=dtype).view(k, 1)
     every = max(1, s.steps // 10)
     stats_per_step = []
     for step in tqdm(range(s.steps), desc=desc, file=sys.stderr, disable=not progress, mininterval=1.0):
         idx = torch.stack([torch.randperm(prompt_ids.shape[1], generator=gen, device=gen.device)[:b]
                            for gen in generators]).to(prompt_ids.device)  # [K, B]
         prompts = prompt_ids[rows, idx]  # [K, B, P]: each prompt's prefix runs once for its G completions
-        comps = stacked.sample_completions(params, model, prompts, digit_ids, L, TEMPERATURE, g,
+        comps = stacked.sample_completions(stack.params(), model, prompts, digit_ids, L, TEMPERATURE, g,
                                            generators)  # [K, B, G, L]
         rewards = exact_match(comps, answers[rows, idx].unsqueeze(2))  # [K, B, G]
         adv = advantages(rewards, s.algo, s.scale_rewards).to(dtype).reshape(k, b * g, 1)
@@ -175,7 +146,7 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
         old = None
         per_iteration = []  # [5, K] each: clip low, high, region, loss, grad norm
         for iteration in range(s.num_iterations):  # TRL's num_iterations: steps on this batch
-            logp_all = stacked.group_logprobs(params, model, prompts, comps, digit_ids,
+            logp_all = stacked.group_logprobs(stack.params(), model, prompts, comps, digit_ids,
                                               TEMPERATURE).reshape(k, b * g, L, -1)  # [K, BG, L, 10]
             logp = logp_all.gather(-1, flat.unsqueeze(-1)).squeeze(-1)  # [K, BG, L]
             if old is None:  # first pass: rho = 1 exactly
@@ -183,9 +154,9 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
                 with torch.no_grad():
                     entropy = -(logp_all.exp() * logp_all).sum(-1).flatten(1).mean(1)
             loss, clip = clipped_surrogate(logp, old, adv, s.epsilon)
-            grads = dict(zip(param_names, torch.autograd.grad(loss.sum(), leaves)))
-            gnorm = _grad_norms(grads.values())
-            opt.step(grads)
+            (grad,) = torch.autograd.grad(loss.sum(), stack.flat)  # [K, P]: every run's own gradient
+            gnorm = _grad_norms(grad)
+            opt.step(grad, lr_rows)
             per_iteration.append(torch.stack([clip["low"], clip["high"], clip["region"], loss.detach().double(),
                                               gnorm]))
         group_std = rewards.std(-1)  # [K, B]
@@ -206,15 +177,14 @@ def rl_train_runs(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_
     curves = [pd.DataFrame(table[:, :, run], columns=list(STAT_COLUMNS))
               .assign(learning_rate=float(lrs[run]), n_samples=b * g)
               .rename_axis("step").reset_index() for run in range(k)]
-    return curves, params
+    return curves, stack
 
 
-def _grad_norms(grads) -> torch.Tensor:
-    """[K] float64 norm of every run's gradient (grads: [K, ...] tensors), each run's sum of squares reduced on its
-    own (a reduction over the rows of a [K, n] tensor may round by K, and a run's numbers must not depend on the
-    other runs of its stack)."""
-    flat = torch.cat([g.flatten(1) for g in grads], dim=1).double()
-    return torch.stack([row.pow(2).sum() for row in flat.unbind(0)]).sqrt()
+def _grad_norms(grad: torch.Tensor) -> torch.Tensor:
+    """[K] float64 norm of every run's gradient (grad: [K, P]), each run's sum of squares reduced on its own (a
+    reduction over the rows of a [K, n] tensor may round by K, and a run's numbers must not depend on the other runs
+    of its stack)."""
+    return torch.stack([row.pow(2).sum() for row in grad.double().unbind(0)]).sqrt()
 
 
 def _check_finite(iterations: torch.Tensor, step: int, s: RLSettings, lrs: list[float]):
@@ -234,9 +204,9 @@ def rl_train(model, prompt_ids: torch.Tensor, answers: torch.Tensor, digit_ids: 
              generator: torch.Generator, log: logging.Logger | None = None, progress: bool = True,
              desc: str = "rl") -> tuple[pd.DataFrame, torch.nn.Module]:
     """One RL run (`rl_train_runs` with K = 1 at s.lr): its curve and `model` with the trained weights."""
-    (curve,), params = rl_train_runs(model, prompt_ids, answers, digit_ids, s, [s.lr], [generator], log=log,
-                                     progress=progress, desc=desc)
-    return curve, stacked.unstack_into(model, params, 0)
+    (curve,), stack = rl_train_runs(model, prompt_ids, answers, digit_ids, s, [s.lr], [generator], log=log,
+                                    progress=progress, desc=desc)
+    return curve, stack.unstack_into(model, 0)
 
 
 def run_group(models, rl_split, eval_split, digit_ids: torch.Tensor, s: RLSettings, runs: list[tuple],
@@ -260,17 +230,15 @@ def run_group(models, rl_split, eval_split, digit_ids: torch.Tensor, s: RLSettin
     rl_by_model, eval_by_model = per_model(rl_split), per_model(eval_split)
     device = rl_by_model[0].device
     gens = [torch.Generator(device=device).manual_seed(int(seed)) for _, seed, _ in runs]
-    starts = stacked.stack_models(models)  # one per model: pass@1 before RL
-    before = {split: stacked.exact_pass1(starts, models[0], *data, digit_ids).mean(1).tolist()
+    starts = Stack.of_models(models)  # one row per model: pass@1 before RL
+    before = {split: stacked.exact_pass1(starts.params(), models[0], *data, digit_ids).mean(1).tolist()
               for split, data in (("eval", eval_by_model), ("rl", rl_by_model))}
     index = torch.tensor([start for start, _, _ in runs], device=device)
-    with torch.no_grad():
-        start_params = {n: p[index] for n, p in starts.items()}
     rl_runs, eval_runs = [tuple(t[index] for t in data) for data in (rl_by_model, eval_by_model)]
     names = [(f"model {start} " if len(models) > 1 else "") + f"seed {seed} lr {lr:g}" for start, seed, lr in runs]
     curves, params = rl_train_runs(models[0], *rl_runs, digit_ids, s, [lr for _, _, lr in runs], gens, log=log,
-                                   progress=progress, desc=desc, start=start_params, names=names)
-    after = {split: stacked.exact_pass1(params, models[0], *data, digit_ids).mean(1).tolist()
+                                   progress=progress, desc=desc, start=starts.rows(index), names=names)
+    after = {split: stacked.exact_pass1(params.params(), models[0], *data, digit_ids).mean(1).tolist()
              for split, data in (("eval", eval_runs), ("rl", rl_runs))}
     out = []
     for run, ((start, seed, lr), curve) in enumerate(zip(runs, curves)):
