@@ -36,8 +36,8 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
 # The `workflow` tier (pyproject.toml): every test that starts Snakemake or renders a figure notebook. `pytest -m
 # "not workflow"` is the fast tier for development (docs/testing.md); `pytest` runs everything, as CI does. A test is
 # tiered here by what it uses, so a new test that takes one of these fixtures, or a SLURM test, is tiered with it;
-# tests that are slow by other means (a notebook rendered in-process, a tool run end to end) carry
-# `@pytest.mark.workflow` themselves.
+# tests that are slow by other means (a notebook rendered in-process, a tool run end to end, over 1.5 s of
+# computation) carry `@pytest.mark.workflow` themselves.
 WORKFLOW_FIXTURES = {"smoke_run", "smoke_out", "workflow_copy"}
 WORKFLOW_MARKERS = {"slurm"}
 

@@ -241,6 +241,7 @@ def b_rows():
 
 
 @pytest.mark.parametrize("claim", ["B1", "B2"])
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_real_b_checks_hold_on_their_nulls(b_rows, claim):
     """The real B1/B2 checks at K = 10: the zero costate, the errors shuffled within each member and the constant
     error and the confounders (R25: a relative error by temperature, by checkpoint or by |g*| alone) never PASS; the
@@ -259,6 +260,7 @@ def test_real_b_checks_hold_on_their_nulls(b_rows, claim):
 
 
 @pytest.mark.parametrize("claim", ["B1", "B2"])
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_real_b_checks_hold_on_the_sparse_null(b_rows, claim):
     """The sparse errors (2% of the points get the largest error, the rest 0) PASS at most MAX_WRONG of the draws.
     Under R10's quarter ratio they PASSed 8.5% on these synthetic tables (|g*| grows as x falls, so errors unrelated
@@ -298,6 +300,7 @@ def test_real_b3_holds_on_a_random_direction_and_permuted_rewards():
         "planted: the exact expectation with an orthogonal bias of 0.3 of its norm": 0.0}
 
 
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_real_c1_on_its_nulls():
     """The real C1 (R12, R29) at K = 10 on synthetic members that peak at different checkpoints (paces 0.8 to 3): it
     does not FAIL; every constant predictor and every single factor in G_pred's place never PASSes (each is one of the
@@ -325,6 +328,7 @@ def test_real_c1_on_its_nulls():
     assert min(positive.values()) >= 0.8, positive
 
 
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_real_c2_holds_on_its_nulls():
     """The real C2 at K = 10: G_pred replaced by its best single factor (Delta = 0 in every member, not above
     min_delta), by a random ranking, and by S, H, pass@1, p(1 - p) of pass@1 or the step alone never PASS."""

@@ -174,6 +174,7 @@ def test_sf_costate_is_unbiased(random_model, tok, digits):
 
 
 @pytest.mark.parametrize("reward", ["partial", "exact"])
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_exact_pd_expectation_matches_sum_over_completions(random_model, two_digit, digits, reward):
     """The prefix-tree straight-through backward equals the probability-weighted per-completion costates."""
     ids, ans = two_digit
@@ -187,6 +188,7 @@ def test_exact_pd_expectation_matches_sum_over_completions(random_model, two_dig
     assert torch.allclose((py.detach()[..., None] * lam).sum(1), exact, atol=1e-13, rtol=1e-9)
 
 
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_exact_pd_expectation_matches_sample_mean(trained, digits):
     model, ids, ans, _ = trained
     ids, ans = ids[[3, 38, 77]], ans[[3, 38, 77]]
@@ -378,6 +380,7 @@ def test_expected_advantages_match_a_sum_over_every_group(algo, scale):
         assert torch.allclose(got, values - mu, atol=1e-12)
 
 
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_exact_expected_update(trained, digits):
     """R14: REINFORCE's and RLOO's exact expected updates are grad J (an identity), GRPO's with scale_rewards none is
     (1 - 1/G) grad J, GRPO's with the std is not grad J; and the exact expectation is what a long run of sampled

@@ -59,6 +59,7 @@ PYTEST_COMMANDS = [c for c in documented_commands() if c.split()[0] == "pytest"]
 
 
 @pytest.mark.parametrize("command", PYTEST_COMMANDS)
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_documented_pytest_command_selects_tests(command):
     """Collected, not run: the command is valid and its marker expression selects some tests and, if it has one,
     leaves others out."""

@@ -136,6 +136,7 @@ def run_and_finish(task, root):
     finish(root, table)
 
 
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_a_kill_at_any_step_of_the_finish_leaves_a_state_that_completes(task, tmp_path, monkeypatch):
     """Kill the end of pretraining before each file operation in turn; the rerun must give the same outputs."""
     run_and_finish(task, tmp_path / "ref")
@@ -232,6 +233,7 @@ def test_a_checkpoint_without_manifest_that_does_not_load_is_named(task, tmp_pat
         load_model(str(tmp_path / "old"))
 
 
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_a_second_writer_of_a_resume_folder_is_refused_with_the_first_ones_pid(tmp_path):
     code = ("import sys; from vgh.lm.pretrain import resume_lock\n"
             "with resume_lock(sys.argv[1]):\n    print('locked', flush=True); sys.stdin.read()")

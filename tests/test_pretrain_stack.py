@@ -59,6 +59,7 @@ def assert_same_weights(a: dict, b: dict):
         assert torch.equal(a[k], b[k]), k
 
 
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_every_member_of_a_group_trains_as_it_trains_alone(task, tmp_path):
     """Bit-identical on this CPU (x86-64, AVX512, MKL): each member's rows of the batched matmuls, its own loss mean,
     gradient norm and elementwise AdamW are computed by the same kernels whatever K is. A BLAS that blocks batched
@@ -98,6 +99,7 @@ def test_a_group_of_one_agrees_with_the_hugging_face_model(task):
     assert (hf.lm_head.weight - start["lm_head.weight"]).abs().max() > 1e-2  # it did train
 
 
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_an_interrupted_group_resumes_to_the_same_weights(task, tmp_path):
     seeds = [0, 1]
     full, full_tables, _ = run(task, tmp_path / "full", seeds)

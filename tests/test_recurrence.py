@@ -45,6 +45,7 @@ def test_predictive_keeps_the_members_joint_pattern():
 
 
 @pytest.mark.parametrize("k", [8, 20])
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_predicted_recurrence_matches_fresh_ensembles(k):
     """R22's check: ensembles whose members' true pass rate lies 0-2 member SD from the threshold (either side);
     among those with a predicted recurrence in a bin, a fresh ensemble repeats the verdict at a rate within 0.05 of

@@ -105,6 +105,7 @@ def test_a_full_disk_names_the_folder_its_free_space_and_the_remedy(tmp_path, mo
     assert "is full (" in proc.stderr and "is full (" in (tmp_path / "logs/job.log").read_text()
 
 
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_a_job_still_running_keeps_its_log(tmp_path):
     """Issue 31: a rerun overwrote the log of a job still running from a killed Snakemake (an orphan); now the
     orphan's log is moved aside (it goes on writing there) and the new job's log says where."""
@@ -127,6 +128,7 @@ def test_a_job_still_running_keeps_its_log(tmp_path):
     assert "moved" not in run_job(tmp_path, "log.info('third')\n").stderr  # no job holds it now: overwritten
 
 
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_a_job_shows_its_progress_but_no_loading_weights_bars(tmp_path):
     """Issue 31: transformers drew a "Loading weights" bar at every checkpoint load (32 in a smoke run's output);
     a long job's own loop shows one bar with its time left."""

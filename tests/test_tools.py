@@ -21,6 +21,7 @@ def test_every_tool_has_a_line_in_the_readme():
 
 
 @pytest.mark.parametrize("name", COMMANDS)
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_tool_runs_from_the_repository_root(name):
     proc = subprocess.run([sys.executable, f"tools/{name}", "--help"], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
@@ -28,6 +29,7 @@ def test_tool_runs_from_the_repository_root(name):
     assert f"python tools/{name}" in proc.stdout
 
 
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_rescore_pool_refuses_a_claim_outside_part_a():
     """Only Part A is rebuilt from its seeds alone (float64); a Part B/C claim's pool rows are another float32 draw."""
     proc = subprocess.run([sys.executable, "tools/rescore_pool.py", "B1"], cwd=ROOT, capture_output=True, text=True,
@@ -44,6 +46,7 @@ def test_nothing_the_workflow_runs_uses_the_tools():
     assert not used, used
 
 
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_fresh_ensembles_compares_scores_and_pools(tmp_path):
     """tools/fresh_ensembles.py (R22-R24) on the committed table and two copies of it named after their workdirs,
     one with B1 turned to PASS: per claim the count of same verdicts, per ensemble its flips, and --pool writes every

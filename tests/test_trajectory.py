@@ -252,6 +252,7 @@ def test_rl_same_seed_same_numbers(tok):
     assert not other["reward"].equals(runs[0]["reward"])  # the seed matters (so the test can fail)
 
 
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_one_process_per_checkpoint_gives_the_numbers_of_separate_runs(tok, tmp_path):
     """measure_trajectory_point: every seed's curve equals a separate run from a fresh load (up to float32 rounding: the
     runs of a checkpoint share one stacked model); the sweep's runs at the configured lr are the RL runs of every
@@ -351,6 +352,7 @@ def test_ensemble_checks_pass_when_gain_follows_g_pred(K, n_seeds):
 
 
 @pytest.mark.parametrize("n_seeds", [2, 3])
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_c1_when_members_peak_apart(n_seeds):
     """Twenty members learning at paces 0.8 to 3 peak at different checkpoints: G_pred finds each (within one
     checkpoint) and is closer to the plateau than its best baseline on average. Under R12 the baseline's ties (it
@@ -504,6 +506,7 @@ def test_update_coefficient_matches_enumeration(advantage, scale, G):
             pytest.approx((G - 1) / G)
 
 
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_algorithm_signal(tok):
     """S_alg with c = 1 (RLOO) is |grad J|^2; with GRPO it is |mean_q c(p_q) grad p_q|^2 (checked per prompt)."""
     model = build_model(len(tok), 8, 1, 1, 4, 2).double()
@@ -529,6 +532,7 @@ def test_algorithm_signal(tok):
     assert g["update_coef_mean"] == pytest.approx(float(c.mean()), rel=1e-10)
 
 
+@pytest.mark.workflow  # slow (over 1.5 s): kept out of the fast tier
 def test_lr_rule_exact_variance_matches_simulation():
     """null_variance against a simulation of the step-0 policy: P of N prompts without replacement, G Bernoulli
     completions each, m steps."""
