@@ -79,6 +79,27 @@ def through_origin_fit(x, y) -> dict[str, float]:
     return {"slope": c, "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")}
 
 
+def average_ranks(a, groups=None) -> np.ndarray:
+    """Ranks 1..n of the values of a 1-D array within each group (`groups`: one integer label per value; none, one
+    group), ties sharing their mean rank: `scipy.stats.rankdata`'s "average" in each group (the same numbers), in one
+    sort instead of a call per group, whose overhead dominated R25's trend over thousands of small cells."""
+    a = np.asarray(a)
+    if not a.size:
+        return np.zeros(0)
+    groups = np.zeros(a.size, dtype=np.intp) if groups is None else np.asarray(groups)
+    order = np.lexsort((a, groups))
+    s, g = a[order], groups[order]
+    position = np.arange(a.size)
+    new_group = np.r_[True, g[1:] != g[:-1]]
+    group_start = np.maximum.accumulate(np.where(new_group, position, 0))
+    new_tie = new_group | np.r_[True, s[1:] != s[:-1]]
+    first = position[new_tie]
+    last = np.r_[first[1:], a.size] - 1
+    ranks = np.empty(a.size)
+    ranks[order] = 0.5 * (first + last)[np.cumsum(new_tie) - 1] - group_start + 1
+    return ranks
+
+
 def partial_spearman(x, y, z) -> float:
     """Spearman of x and y controlling for z: Pearson of the ranks of x and y after a least-squares line in z's
     ranks is removed from each; nan where undefined."""
@@ -86,10 +107,18 @@ def partial_spearman(x, y, z) -> float:
     ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
     if ok.sum() < 4:
         return float("nan")
-    rx, ry, rz = (stats.rankdata(v[ok]) for v in (x, y, z))
+    rx, ry, rz = (average_ranks(v[ok]) for v in (x, y, z))
     design = np.column_stack([np.ones_like(rz), rz])
     res = [r - design @ np.linalg.lstsq(design, r, rcond=None)[0] for r in (rx, ry)]
     return pearson(res[0], res[1], min_n=4)
+
+
+def _significant(v: np.ndarray, digits: int = 10) -> np.ndarray:
+    """Each value rounded to `digits` significant digits (as "%.10g" prints it), each distinct value formatted once."""
+    if not v.size:
+        return v
+    u, inverse = np.unique(v, return_inverse=True)
+    return np.array([f"{a:.{digits}g}" for a in u.tolist()], dtype=float)[inverse.ravel()]
 
 
 def within_cell_partial_rank_correlation(x, y, z, cells, min_cell: int = 3) -> float:
@@ -102,14 +131,14 @@ def within_cell_partial_rank_correlation(x, y, z, cells, min_cell: int = 3) -> f
     x, y, z = (np.asarray(v, float) for v in (x, y, z))
     cells = np.asarray(cells)
     ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
-    cross = np.zeros((3, 3))
-    for c in np.unique(cells[ok]):
-        mine = ok & (cells == c)
-        if mine.sum() < min_cell:
-            continue
-        r = np.stack([stats.rankdata(np.array([float(f"{a:.10g}") for a in v[mine]])) for v in (x, y, z)])
-        r -= r.mean(axis=1, keepdims=True)
-        cross += r @ r.T
+    cell = np.unique(cells[ok], return_inverse=True)[1].ravel()
+    size = np.bincount(cell) if cell.size else np.zeros(0, dtype=np.intp)
+    kept = size[cell] >= min_cell
+    cell = cell[kept]
+    # each value's rank in its cell, centred on the cell's mean rank (n + 1) / 2: multiples of 1/2, so `cross` is
+    # exact whatever the order of its sums
+    r = np.stack([average_ranks(_significant(v[ok][kept]), cell) for v in (x, y, z)]) - (size[cell] + 1) / 2
+    cross = r @ r.T
     d = np.sqrt(np.diag(cross))
     if not (d[:2] > 0).all():
         return float("nan")

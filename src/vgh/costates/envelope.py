@@ -63,14 +63,15 @@ def envelope_halves(prompts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return in_fit, in_held
 
 
-def coverage_by_member(prompts: pd.DataFrame, xcol: str, error: np.ndarray, quantile: float
-                       ) -> tuple[dict[int, float], dict[int, float], np.ndarray]:
+def coverage_by_member(prompts: pd.DataFrame, xcol: str, error: np.ndarray, quantile: float,
+                       halves: tuple[np.ndarray, np.ndarray]) -> tuple[dict[int, float], dict[int, float], np.ndarray]:
     """Per member (R10 under R20): C fitted on the member's own fit half of its prompts (its points at every
     checkpoint and temperature) and its coverage on its own held-out half, for the errors `error` (one per row of
-    `prompts`). Returns C by member, coverage by member and the held-out rows' mask."""
+    `prompts`); `halves` = `envelope_halves(prompts)`. Returns C by member, coverage by member and the held-out
+    rows' mask."""
     x = prompts[xcol].to_numpy(float)
     members = prompts["member"].to_numpy()
-    in_fit, in_held = envelope_halves(prompts)
+    in_fit, in_held = halves
     cs, cov = {}, {}
     for m in sorted(np.unique(members)):
         mine = members == m
@@ -100,14 +101,26 @@ def within_cell_trend(prompts: pd.DataFrame, xcol: str, *, error: str = "pd_abs_
     """Per member, R25's trend: the partial rank correlation of the relative error e/|g*| with x given |g*|, within
     its (checkpoint, temperature) cells (`vgh.stats.within_cell_partial_rank_correlation`); a point with |g*| = 0
     has no relative error (nan, skipped)."""
+    cells = cell_codes(prompts)
+    members = prompts["member"].to_numpy()
+    x, g, e = (prompts[c].to_numpy(float) for c in (xcol, "g_norm", error))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(g > 0, e / g, np.nan)
     out = {}
-    for m, d in prompts.groupby("member", sort=True):
-        g = d["g_norm"].to_numpy(float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rel = np.where(g > 0, d[error].to_numpy(float) / g, np.nan)
-        cells = d["checkpoint"].astype(str).str.cat(d["temperature"].astype(str), sep="|").to_numpy()
-        out[int(m)] = within_cell_partial_rank_correlation(d[xcol].to_numpy(float), rel, g, cells)
+    for m in np.unique(members):
+        mine = members == m
+        out[int(m)] = within_cell_partial_rank_correlation(x[mine], rel[mine], g[mine], cells[mine])
     return out
+
+
+def cell_codes(prompts: pd.DataFrame) -> np.ndarray:
+    """Each row's (checkpoint, temperature) cell as an integer, numbered in the order of the cells' labels
+    "checkpoint|temperature" (the order in which R25's trend sums them)."""
+    key = prompts[["checkpoint", "temperature"]]
+    group = key.groupby(["checkpoint", "temperature"], dropna=False, sort=False).ngroup().to_numpy()
+    cells = key.iloc[np.unique(group, return_index=True)[1]]  # each group's first row, by group number
+    labels = cells["checkpoint"].astype(str).str.cat(cells["temperature"].astype(str), sep="|").fillna("nan").to_numpy()
+    return np.argsort(np.argsort(labels, kind="stable"), kind="stable")[group]
 
 
 def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_coverage: float,
@@ -132,7 +145,8 @@ def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_covera
         return {"coverage": unmeasured(">=", min_coverage, note),
                 "trend": unmeasured(">", min_within_cell_correlation, note)}, {"x": xcol}
     e = prompts[error].to_numpy(float)
-    cs, cov, held = coverage_by_member(prompts, xcol, e, quantile)
+    halves = envelope_halves(prompts)
+    cs, cov, held = coverage_by_member(prompts, xcol, e, quantile, halves)
     members = sorted(cov)
     coverage = subcheck([cov[m] for m in members], ">=", min_coverage,
                         note="C fitted on half of each member's prompts, coverage on its other half (R10, R20)")
@@ -142,10 +156,10 @@ def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_covera
                      note="partial rank correlation of e/|g*| with x given |g*|, within checkpoint x temperature "
                           "cells, per member (R25)")
     g = prompts["g_norm"].to_numpy(float)
-    _, cov_zero, _ = coverage_by_member(prompts, xcol, g, quantile)
+    _, cov_zero, _ = coverage_by_member(prompts, xcol, g, quantile, halves)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(g > 0, e / g, np.nan)
-    _, cov_rel, _ = coverage_by_member(prompts, xcol, rel, quantile)
+    _, cov_rel, _ = coverage_by_member(prompts, xcol, rel, quantile, halves)
     x = prompts[xcol].to_numpy(float)
     c_row = prompts["member"].map(cs).to_numpy(float)  # each row's member's C
     strata = {}
