@@ -6,9 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from vgh.io import WORKFLOW_FILES
-from vgh.io import copy_workflow as _copy_workflow
-from vgh.runtime import OFFLINE_ENV
+# On two workers (pytest-xdist, two cores) each worker computes on one thread: torch's and BLAS's default of a thread
+# per core, twice over, made the fast tier twice as slow. Set before numpy or torch is first imported here; a job that
+# Snakemake runs sets its own threads (`vgh.runtime.configure`).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+
+from vgh.io import WORKFLOW_FILES  # noqa: E402
+from vgh.io import copy_workflow as _copy_workflow  # noqa: E402
+from vgh.runtime import OFFLINE_ENV  # noqa: E402
 
 os.environ.update(OFFLINE_ENV)
 
@@ -40,13 +47,24 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
 # computation) carry `@pytest.mark.workflow` themselves.
 WORKFLOW_FIXTURES = {"smoke_run", "smoke_out", "workflow_copy"}
 WORKFLOW_MARKERS = {"slurm"}
+# pytest runs on two workers (pytest-xdist, `addopts` in pyproject.toml). The tests of the one smoke run (a session
+# fixture: one per worker) share its folder, where several of them run Snakemake, so they run on one worker, in
+# order, as one group, and first: the longest piece of work starts at once while the other worker takes the rest.
+SMOKE_FIXTURES = {"smoke_run", "smoke_out"}
+SMOKE_GROUP = "smoke_run"
+
+
+def pytest_itemcollected(item):
+    """Each test's tier and group, as it is collected (pytest-xdist reads the groups before the hook below runs)."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if WORKFLOW_FIXTURES & fixtures or any(item.get_closest_marker(m) for m in WORKFLOW_MARKERS):
+        item.add_marker(pytest.mark.workflow)
+    if SMOKE_FIXTURES & fixtures:
+        item.add_marker(pytest.mark.xdist_group(SMOKE_GROUP))
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if WORKFLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or any(
-                item.get_closest_marker(m) for m in WORKFLOW_MARKERS):
-            item.add_marker(pytest.mark.workflow)
+    items.sort(key=lambda item: not SMOKE_FIXTURES & set(getattr(item, "fixturenames", ())))  # stable
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ def test_documented_pytest_command_selects_tests(command):
     import shlex
 
     args = [str(Path(sys.executable).with_name("pytest")), *shlex.split(command)[1:], "--collect-only", "-q",
-            "-p", "no:cacheprovider"]
+            "-p", "no:cacheprovider", "-n", "0"]
     proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     found = re.search(r"^(\d+)(?:/(\d+))? tests? collected(?: \((\d+) deselected\))?", proc.stdout, re.M)

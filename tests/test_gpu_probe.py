@@ -1,6 +1,7 @@
 """The GPU probe (tools/gpu_probe.py) runs on the CPU with tiny settings and reports every measurement."""
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -12,11 +13,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.workflow  # runs the probe end to end (~15 s)
 def test_gpu_probe_cpu_tiny(tmp_path):
-    out = tmp_path / "probe.md"
-    cmd = [sys.executable, str(ROOT / "tools/gpu_probe.py"), "--device", "cpu", "--tiny",
-           "--configfile", "config/gpu.yaml", "--steps", "3", "--procs", "1", "2", "--repeats", "2",
-           "--rl-repeats", "1", "--rl-steps", "2", "--rl-k", "1", "2", "--block", "2", "--warmup", "1",
-           "--threads", "1", "--worker-timeout", "50", "--out", str(out)]
+    """The command docs/benchmarks.md shows, on the CPU at test size where no GPU is here (the form
+    tests/test_workflow.py runs a shown tool in, which leaves this one to this test)."""
+    from test_docs import documented_commands
+    from test_workflow import cpu_form
+
+    (shown,) = {c for c in documented_commands() if c.startswith("python tools/gpu_probe.py")}
+    args = cpu_form(shlex.split(shown.replace("$OUT", str(tmp_path))))
+    out = Path(args[args.index("--out") + 1])
+    cmd = [sys.executable, str(ROOT / args[1]), *args[2:]]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-4000:]

@@ -154,19 +154,26 @@ def test_report_builds(smoke_run, smoke_out):
     assert "Undefined substitution" not in html and "System Message" not in html  # docutils' errors, if any
 
 
-def test_forced_rerun_reproduces_every_table(smoke_run, smoke_out):
-    """Same config and seeds on CPU give the same numbers, whichever members share a job: rerun the whole DAG with
-    one member per job (the smoke run computed both members together: `pretrain.members_per_job`) and compare."""
-    before = {p: pd.read_parquet(p) for p in sorted((smoke_out / "results").rglob("*.parquet"))}
-    claims = {p: json.loads(p.read_text()) for p in sorted((smoke_out / "results/claims").glob("*.json"))}
-    assert before
-    alone = smoke_run / "one_member_per_job.yaml"
+def test_forced_rerun_reproduces_every_table(smoke_run, smoke_out, tmp_path):
+    """Same config and seeds on CPU give the same numbers, whichever members share a job: rerun every member's jobs
+    with one member per job (the smoke run computed both members together: `pretrain.members_per_job`) and compare
+    every table they rewrite. It runs in a copy of the finished smoke run, so that the copy the other tests share
+    keeps its grouping (a regrouping reruns its jobs: tests/test_rerun.py). What reads these tables (Part C's
+    summary, the claims, figures) is the same code on the same numbers; Part A is not grouped. A rebuild of the
+    whole DAG from scratch reproduces every table too: the fresh check's test (`python -m vgh.fresh_check`)."""
+    wf = shutil.copytree(smoke_run, tmp_path / "wf", symlinks=True)
+    out = wf / SMOKE_OUT
+    members = yaml.safe_load((wf / "config/smoke.yaml").read_text())["pretrain"]["seeds"]
+    tables = sorted(p for m in members for p in (out / "results").glob(f"*/member_{m}/*.parquet"))
+    assert {p.parent.parent.name for p in tables} == {"data", "pretrain", "costates", "trajectory"}, tables
+    before = {p: (pd.read_parquet(p), p.stat().st_mtime_ns) for p in tables}
+    alone = wf / "one_member_per_job.yaml"
     alone.write_text(yaml.safe_dump({"pretrain": {"members_per_job": 1}}))
-    snakemake(smoke_run, "--cores", "2", "--forceall", *SMOKE, str(alone))
-    for path, table in before.items():
+    proc = snakemake(wf, "--cores", "2", "--forceall", *[str(p.relative_to(out)) for p in tables], *SMOKE, str(alone))
+    assert len(re.findall(r"^(?:local)?rule pretrain_group_\d+:", proc.stdout + proc.stderr, re.M)) == len(members)
+    for path, (table, mtime) in before.items():
+        assert path.stat().st_mtime_ns != mtime, f"{path} was not rewritten"
         pd.testing.assert_frame_equal(pd.read_parquet(path), table, check_exact=True, obj=str(path))
-    for path, rec in claims.items():
-        assert json.loads(path.read_text()) == rec, path
 
 
 # ---------------------------------------------------------------- every command README.md and docs/*.md show a user
@@ -185,12 +192,29 @@ def runnable_form(command: str) -> str:
     return command
 
 
+# Shown commands that a test of their own runs in the form run here and checks more closely: not run twice.
+OWN_TESTS = {"tools/gpu_probe.py": "tests/test_gpu_probe.py", "tools/gpu_cost.py": "tests/test_launches.py"}
+
+
 def shown_commands() -> list[str]:
     """Each command README.md and docs/*.md show (tests/test_docs.py collects them), pytest's aside (collected by
-    tests/test_docs.py), once in the form run here."""
+    tests/test_docs.py) and those of OWN_TESTS, once in the form run here."""
     from test_docs import documented_commands
 
-    return list(dict.fromkeys(runnable_form(c) for c in documented_commands() if c.split(" ")[0] != "pytest"))
+    return list(dict.fromkeys(runnable_form(c) for c in documented_commands()
+                              if c.split(" ")[0] != "pytest" and c.split(" ")[1] not in OWN_TESTS))
+
+
+def cpu_form(args: list[str]) -> list[str]:
+    """A tool's arguments asking for `--device cuda`, on a machine without CUDA: the same tool on the CPU at test
+    size (`--device cpu` and TINY_PROBE)."""
+    import torch
+
+    if "--device" not in args or args[args.index("--device") + 1] != "cuda" or torch.cuda.is_available():
+        return args
+    args = list(args)
+    args[args.index("--device") + 1] = "cpu"
+    return args + TINY_PROBE
 
 
 def readme_example_config(tmp: Path) -> Path:
@@ -206,11 +230,46 @@ def readme_example_config(tmp: Path) -> Path:
     return tmp / "my_model.yaml"
 
 
-@pytest.mark.parametrize("command", shown_commands())
+def needs_a_run(command: str) -> bool:
+    """Whether a shown command reads a finished run (a Snakemake command, a figure notebook, the fresh check against
+    its verdict table); a tool, a config check, an install or an scontrol command does not."""
+    args = command.split(" ")
+    return not (args[0] in ("pip", "scontrol") or args[0] == "python" and (
+        args[1].startswith("tools/") or args[1:3] == ["-m", "vgh.config"]))
+
+
+@pytest.mark.parametrize("command", [c for c in shown_commands() if needs_a_run(c)])
 def test_readme_command_works_verbatim(smoke_run, command, tmp_path):
-    """Every command README.md and docs/*.md show, run in the finished smoke copy: on the smoke config where they
-    show the default, as a dry run where a real run needs a GPU, a cluster or a user's model, on the CPU at test
-    size where a tool asks for CUDA that is not here (docs/testing.md lists each rewrite)."""
+    """Every command README.md and docs/*.md show that reads a run, run in the finished smoke copy: on the smoke
+    config where they show the default, as a dry run where a real run needs a GPU, a cluster or a user's model
+    (docs/testing.md lists each rewrite)."""
+    run_shown(command, smoke_run, tmp_path)
+
+
+@pytest.mark.parametrize("command", [c for c in shown_commands() if not needs_a_run(c)])
+def test_shown_tool_works_verbatim(workflow_copy, command, tmp_path):
+    """Every other command README.md and docs/*.md show (a tool, a config check, the install, scontrol), run in a
+    fresh copy of the workflow (no run needed, so not on the smoke run's worker): on the smoke config where they
+    show the default, on the CPU at test size where a tool asks for CUDA that is not here."""
+    run_shown(command, workflow_copy, tmp_path)
+
+
+def same_tables_and_records(run: Path, reference: Path) -> None:
+    """Every results table and claim record of `run` equals the `reference` run's, exactly (and none is missing)."""
+    tables = sorted(p.relative_to(reference) for p in (reference / "results").rglob("*.parquet"))
+    assert tables and tables == sorted(p.relative_to(run) for p in (run / "results").rglob("*.parquet"))
+    for rel in tables:
+        pd.testing.assert_frame_equal(pd.read_parquet(run / rel), pd.read_parquet(reference / rel), check_exact=True,
+                                      obj=str(rel))
+    records = sorted(p.relative_to(reference) for p in (reference / "results/claims").glob("*.json"))
+    assert records == sorted(p.relative_to(run) for p in (run / "results/claims").glob("*.json"))
+    for rel in records:
+        assert json.loads((run / rel).read_text()) == json.loads((reference / rel).read_text()), rel
+
+
+def run_shown(command: str, smoke_run: Path, tmp_path: Path) -> None:
+    """Run one shown command in `smoke_run` (the finished smoke copy, or a fresh workflow copy for a command that
+    reads no run) in the form docs/testing.md lists, and check what it must do."""
     args = shlex.split(command)
     if args[0] == "pip":
         ci = (ROOT / ".ci/run").read_text()
@@ -230,20 +289,17 @@ def test_readme_command_works_verbatim(smoke_run, command, tmp_path):
                               cwd=smoke_run, capture_output=True, text=True, timeout=60)
         assert proc.returncode != 0 and re.search(r"my.yaml.+line \d+, column \d+", proc.stderr), proc.stderr
         return
-    if args[:3] == ["python", "-m", "vgh.fresh_check"]:  # the default config's check: on the smoke config here
-        args += SMOKE
+    fresh = None
+    if args[:3] == ["python", "-m", "vgh.fresh_check"]:  # the default config's check: on the smoke config here,
+        fresh = tmp_path / "fresh"  # its rebuild kept in a folder of the test's, to compare below
+        args += [*SMOKE, "--workdir", str(fresh)]
     args = [a.replace("$OUT", str(tmp_path)) for a in args]
     if args[0] != "snakemake":
         if args[0] == "python":
             args[0] = str(Path(SNAKEMAKE).with_name("python"))
             if args[1].endswith(".py") and not (smoke_run / args[1]).exists():  # a tool outside the workflow copy
                 args[1] = str(ROOT / args[1])
-            if "--device" in args and args[args.index("--device") + 1] == "cuda":
-                import torch
-
-                if not torch.cuda.is_available():  # no GPU here: the same tool on the CPU at test size
-                    args[args.index("--device") + 1] = "cpu"
-                    args += TINY_PROBE
+            args = cpu_form(args)  # no GPU here: the same tool on the CPU at test size
         elif args[0] == "jupytext":
             args[0] = str(Path(SNAKEMAKE).with_name("jupytext"))
         cwd = smoke_run  # a notebook by hand with the smoke config's --configfile reads its run under runs/smoke
@@ -251,6 +307,8 @@ def test_readme_command_works_verbatim(smoke_run, command, tmp_path):
             cwd = as_default_layout(smoke_run, tmp_path / "repo")  # at the root (the default config's): linked so
         proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=900)
         assert proc.returncode == 0, f"{command} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+        if fresh:  # same config and seeds on this CPU: the rebuild from scratch gives every table and record again
+            same_tables_and_records(fresh / "wf" / SMOKE_OUT, smoke_run / SMOKE_OUT)
         return
     if "my_model.yaml" in args:
         shutil.copy(readme_example_config(tmp_path), smoke_run / "my_model.yaml")
