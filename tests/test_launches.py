@@ -206,15 +206,24 @@ def test_device_busy_counts_every_kernel_and_the_flops():
 @pytest.mark.workflow  # runs the cost model end to end (~7 s)
 def test_gpu_cost_script_reports_the_smoke_config(tmp_path):
     """The cost model end to end on the smoke config (seconds here): every section, every GPU rule, positive
-    predictions, and N slots never slower than one."""
+    predictions, and N slots never slower than one. It runs the command the docs show, in the form
+    tests/test_workflow.py runs a shown tool in (on the smoke config), with 4 slots and a report file added; that
+    test leaves this command to this one."""
     import os
     import re
+    import shlex
     import subprocess
 
+    from test_docs import documented_commands
+    from test_workflow import runnable_form
+
+    (shown,) = {c for c in documented_commands() if c.startswith("python tools/gpu_cost.py")}
+    args = shlex.split(runnable_form(shown))
+    assert args[args.index("--configfile") + 1] == "config/smoke.yaml", shown
     out = tmp_path / "cost.md"
-    proc = subprocess.run([sys.executable, str(ROOT / "tools/gpu_cost.py"), "--configfile",
-                           "config/smoke.yaml", "--slots", "4", "--out", str(out)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    proc = subprocess.run([sys.executable, str(ROOT / args[1]), *args[2:], "--slots", "4", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = out.read_text()
     for section in ("## Units", "## Per rule and whole DAG", "## Cross-check", "## Sensitivity",

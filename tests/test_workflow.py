@@ -202,7 +202,7 @@ def shown_commands() -> list[str]:
     from test_docs import documented_commands
 
     return list(dict.fromkeys(runnable_form(c) for c in documented_commands()
-                              if c.split(" ")[0] != "pytest" and c.split(" ")[1] not in OWN_TESTS))
+                              if c.split(" ")[0] != "pytest" and (c.split(" ") + [""])[1] not in OWN_TESTS))
 
 
 def cpu_form(args: list[str]) -> list[str]:
@@ -233,7 +233,7 @@ def readme_example_config(tmp: Path) -> Path:
 def needs_a_run(command: str) -> bool:
     """Whether a shown command reads a finished run (a Snakemake command, a figure notebook, the fresh check against
     its verdict table); a tool, a config check, an install or an scontrol command does not."""
-    args = command.split(" ")
+    args = command.split(" ") + [""]
     return not (args[0] in ("pip", "scontrol") or args[0] == "python" and (
         args[1].startswith("tools/") or args[1:3] == ["-m", "vgh.config"]))
 
