@@ -7,6 +7,7 @@ Thresholds and the claims' params come from config/config.yaml and workflow/clai
 as the claim rule builds them); replicate counts are small here, rates are compared with `MAX_WRONG`. Every draw
 comes from an explicitly seeded generator.
 """
+import json
 import math
 
 import numpy as np
@@ -273,6 +274,22 @@ def test_real_b_checks_hold_on_the_sparse_null(b_rows, claim):
     to x gave a pooled relative error that fell towards x -> 0); R25's trend within cells, partial on |g*|, holds."""
     (r,) = [r for case, r in _rows(b_rows(claim)).items() if case.startswith("sparse errors")]
     assert r["pass_rate"] <= MAX_WRONG, r
+
+
+@pytest.mark.parametrize("claim", ["B1", "B2"])
+def test_a_calibration_draw_skips_only_what_the_check_reports(claim):
+    """R19's calibration reads only each draw's verdict, so it runs B1's and B2's check with `details=False`: on the
+    tables as they are and on a draw of each of the claim's nulls and positives, the sub-checks (every member's
+    value, the interval, the verdict) are those of the full check, number for number; only the details are empty."""
+    tables, params = _b_tables(4), _params(claim)
+    rng = np.random.default_rng(1)
+    cases = load_function(params["nulls"])(tables, params)
+    for t in [tables, *(make(tables, rng) for _, make, _ in cases.values())]:
+        full, lean = run_check(t, params), run_check(t, params, details=False)
+        assert full.details and lean.details == {}
+        same = [json.dumps({k: c.as_dict() for k, c in claim_.checks.items()}, sort_keys=True, default=str)
+                for claim_ in (full, lean)]
+        assert same[0] == same[1] and lean.verdict == full.verdict
 
 
 def test_subcheck_of_unmeasured_members_is_not_a_pass():

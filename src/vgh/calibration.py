@@ -146,7 +146,7 @@ def claim_calibration(claim: str, tables: dict[str, Any], params: dict[str, Any]
     rows = []
     for case, (truth, make, random) in nulls.items():
         reps = (n if truth == "null" else max(1, n // 4)) if random else 1
-        verdicts = [run_check(make(tables, rng), params).verdict for _ in range(reps)]
+        verdicts = [run_check(make(tables, rng), params, details=False).verdict for _ in range(reps)]
         rows.append(_row(claim, "claim", "claim", case, truth, verdicts, strict_fail=False))
     return rows
 

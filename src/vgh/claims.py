@@ -188,10 +188,11 @@ def load_function(name: str):
     return getattr(import_module(module), func)
 
 
-def run_check(tables: dict[str, Any], params: dict[str, Any]) -> Claim:
+def run_check(tables: dict[str, Any], params: dict[str, Any], details: bool = True) -> Claim:
     """The claim (params["claim"], stated by params["statement"] and ["metric"]) as its check (params["check"])
     finds it on its tables, given the bootstrap settings as n_resamples and seed and every other param by name
-    (thresholds, ...)."""
+    (thresholds, ...). `details` False where only the verdict is read (R19's calibration, thousands of draws): a
+    check that takes a `details` argument then skips what it only reports (its sub-checks are the same)."""
     p = dict(params)
     check = load_function(p.pop("check"))
     claim_id, statement, metric = p.pop("claim"), p.pop("statement"), p.pop("metric")
@@ -201,6 +202,8 @@ def run_check(tables: dict[str, Any], params: dict[str, Any]) -> Claim:
     marks = p.pop("not_meaningful", None) or {}  # R17: sub-check -> why, from a pipeline-check config
     wants = inspect.signature(check).parameters  # a check that draws (R10's prompt split) takes the seed
     p.update({k: int(boot[k]) for k in ("n_resamples", "seed") if k in wants})
+    if "details" in wants:
+        p["details"] = details
     claim = Claim.of(claim_id, statement, metric, check(**tables, **p))
     for name, why in marks.items():
         if name not in claim.checks:

@@ -26,7 +26,8 @@ from .envelope import envelope_check
 from .findings import lowest_entropy_limit, old_statistics, outliers, relative_error_profile, separation
 
 
-def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str, float]) -> Finding:
+def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str, float], details: bool = True
+             ) -> Finding:
     """B1 under R10 and R25: the error of E[lambda_PD] is bounded by C * entropy, rises with the entropy within a
     checkpoint and temperature, and vanishes at the lowest entropy.
 
@@ -37,16 +38,18 @@ def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
     max_pd_error_lowest_entropy (R21's count). Reported: the median per-prompt
     error there, the carry-chain stratum, the zero-costate baseline, the factor separation (`separation`), the
     error profile (`relative_error_profile`) and the old statistics (`summary`, per member, checkpoint and
-    temperature, is read for these only).
+    temperature, is read for these only). With `details` False (a calibration: `vgh.claims.run_check`) nothing
+    that is only reported is computed: the same sub-checks, and details {}.
     """
     prompts = with_member(prompts)
     env, env_details = envelope_check(prompts, "entropy", thresholds["envelope_quantile"],
-                                      thresholds["min_coverage"], thresholds["min_within_cell_correlation"])
-    low = lowest_entropy_limit(prompts)
+                                      thresholds["min_coverage"], thresholds["min_within_cell_correlation"],
+                                      details=details)
+    low = lowest_entropy_limit(prompts, strata=details)
     limit = thresholds["max_pd_error_lowest_entropy"]
     lim = subcheck(low["pd_error"].to_numpy(float), "<=", limit,
                    note="pooled relative error at each member's lowest mean entropy")
-    details = {
+    reported = {} if not details else {
         "envelope": env_details,
         "lowest_entropy": low.to_dict("records"),
         "pd_error_median_lowest_entropy_mean_over_members": float(low.get("pd_error_median", pd.Series(
@@ -64,36 +67,38 @@ def check_b1(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str,
         threshold=(f">= {thresholds['min_coverage']:g}; e/|g*| rises with the entropy within checkpoint x temperature, "
                    f"given |g*| (partial rank correlation > {thresholds['min_within_cell_correlation']:g}); pooled "
                    f"error at the lowest entropy <= {limit:g}"),
-        checks=checks, details=details)
+        checks=checks, details=reported)
 
 
-def check_b2(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str, float]) -> Finding:
+def check_b2(summary: pd.DataFrame, prompts: pd.DataFrame, thresholds: dict[str, float], details: bool = True
+             ) -> Finding:
     """B2 under R10 and R25: the error of E[lambda_PD] is bounded by C * gap, gap = E sum_t |onehot(y_t) - p_t| / L
     (the prompts' `gap` column, exact), and rises with the gap within a checkpoint and temperature. Two required
     sub-checks: `envelope_check` with x = gap (coverage on the held-out half of the prompts >= min_coverage; R25's
     within-cell trend of the relative error with the gap given |g*| > min_within_cell_correlation). Reported: the
     strata, the zero-costate baseline, the factor separation, the error profile as the gap -> 0 and the old
-    through-origin R^2 (`summary`, per member, checkpoint and temperature)."""
+    through-origin R^2 (`summary`, per member, checkpoint and temperature). With `details` False (a calibration)
+    nothing that is only reported is computed: the same sub-checks, and details {}."""
     prompts = with_member(prompts)
     env, env_details = envelope_check(prompts, "gap", thresholds["envelope_quantile"], thresholds["min_coverage"],
-                                      thresholds["min_within_cell_correlation"])
-    details = {
+                                      thresholds["min_within_cell_correlation"], details=details)
+    reported = {} if not details else {
         "envelope": env_details,
         "separation": separation(prompts),
         "relative_error_profile": relative_error_profile(prompts),
         "old_statistics": old_statistics(with_member(summary)),
         "n_points": int(len(prompts)),
     }
-    if "gap_embed" in prompts:
+    if details and "gap_embed" in prompts:
         _, emb = envelope_check(prompts, "gap_embed", thresholds["envelope_quantile"], thresholds["min_coverage"],
                                 thresholds["min_within_cell_correlation"])
-        details["envelope_embedding_gap"] = emb
+        reported["envelope_embedding_gap"] = emb
     return Finding(
         value=env["coverage"].value,
         threshold=f">= {thresholds['min_coverage']:g}; e/|g*| rises with the gap within checkpoint x temperature, "
                   f"given |g*| (partial rank correlation > {thresholds['min_within_cell_correlation']:g})",
         checks={"envelope_coverage_gap": env["coverage"], "error_rises_with_gap_in_cells": env["trend"]},
-        details=details)
+        details=reported)
 
 
 def _real_null(alignment: pd.DataFrame, permuted: bool) -> pd.DataFrame:

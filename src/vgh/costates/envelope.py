@@ -124,7 +124,7 @@ def cell_codes(prompts: pd.DataFrame) -> np.ndarray:
 
 
 def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_coverage: float,
-                   min_within_cell_correlation: float, *, error: str = "pd_abs_error"
+                   min_within_cell_correlation: float, *, error: str = "pd_abs_error", details: bool = True
                    ) -> tuple[dict[str, SubCheck], dict[str, Any]]:
     """R10's two required sub-checks of the bound e <= C * x, and their details.
 
@@ -137,7 +137,8 @@ def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_covera
       |g*| within its checkpoint x temperature cells) > min_within_cell_correlation (R21's count).
     Reported: R10's `error_ratio` per member (lowest over highest quarter of x, across cells), the zero costate
     (e = |g*|) and the relative error (e / |g*|) scored by the same envelope rule, and
-    the held-out coverage of the carry-chain prompts and of the lowest-x decile.
+    the held-out coverage of the carry-chain prompts and of the lowest-x decile; with `details` False (a
+    calibration, which reads only the verdict) none of these is computed and the details are {"x": xcol}.
     """
     prompts = with_member(prompts)
     if prompts["prompt_index"].nunique() < 2:
@@ -150,11 +151,13 @@ def envelope_check(prompts: pd.DataFrame, xcol: str, quantile: float, min_covera
     members = sorted(cov)
     coverage = subcheck([cov[m] for m in members], ">=", min_coverage,
                         note="C fitted on half of each member's prompts, coverage on its other half (R10, R20)")
-    ratio = error_ratio(prompts, xcol)
     rho = within_cell_trend(prompts, xcol, error=error)
     trend = subcheck([rho[m] for m in members], ">", min_within_cell_correlation,
                      note="partial rank correlation of e/|g*| with x given |g*|, within checkpoint x temperature "
                           "cells, per member (R25)")
+    if not details:
+        return {"coverage": coverage, "trend": trend}, {"x": xcol}
+    ratio = error_ratio(prompts, xcol)
     g = prompts["g_norm"].to_numpy(float)
     _, cov_zero, _ = coverage_by_member(prompts, xcol, g, quantile, halves)
     with np.errstate(divide="ignore", invalid="ignore"):

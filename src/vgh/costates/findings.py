@@ -12,10 +12,11 @@ from ..ensemble import with_member
 from ..stats import partial_spearman, ratio, spearman, through_origin_fit
 
 
-def lowest_entropy_limit(prompts: pd.DataFrame) -> pd.DataFrame:
+def lowest_entropy_limit(prompts: pd.DataFrame, strata: bool = True) -> pd.DataFrame:
     """Per member, the (checkpoint, temperature) with the lowest mean entropy over its prompts, and there: the
-    pooled relative error sum |E[lambda_PD] - g*| / sum |g*| (R4's limit), the median per-prompt relative error,
-    and both for the carry-chain prompts and the others as their own strata (sums and medians skip NaN)."""
+    pooled relative error sum |E[lambda_PD] - g*| / sum |g*| (R4's limit, B1's third sub-check), and with `strata`
+    (what is reported) the median per-prompt relative error and both for the carry-chain prompts and the others as
+    their own strata (sums and medians skip NaN)."""
     prompts = with_member(prompts)
     ent = prompts.groupby(["member", "checkpoint", "temperature"], sort=True)["entropy"].mean()
     member, ckpt, tau = (prompts[c].to_numpy() for c in ("member", "checkpoint", "temperature"))
@@ -36,12 +37,14 @@ def lowest_entropy_limit(prompts: pd.DataFrame) -> pd.DataFrame:
         if e.notna().any():
             ck, t = e.idxmin()
             at = (member == m) & (ckpt == ck) & (tau == t)
-            carry, nocarry = at & carry_all, at & ~carry_all
             row.update({"checkpoint": int(ck), "temperature": float(t), "entropy": float(e.min()),
-                        "pd_error": pooled(at), "pd_error_median": median(at),
-                        "pd_error_carry": pooled(carry), "pd_error_median_carry": median(carry),
-                        "pd_error_nocarry": pooled(nocarry), "pd_error_median_nocarry": median(nocarry),
-                        "n_prompts": int(at.sum()), "n_carry": int(carry.sum())})
+                        "pd_error": pooled(at)})
+            if strata:
+                carry, nocarry = at & carry_all, at & ~carry_all
+                row.update({"pd_error_median": median(at),
+                            "pd_error_carry": pooled(carry), "pd_error_median_carry": median(carry),
+                            "pd_error_nocarry": pooled(nocarry), "pd_error_median_nocarry": median(nocarry),
+                            "n_prompts": int(at.sum()), "n_carry": int(carry.sum())})
         else:
             row.update({"checkpoint": -1, "temperature": float("nan"), "entropy": float("nan"),
                         "pd_error": float("nan")})
