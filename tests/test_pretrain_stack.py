@@ -134,3 +134,30 @@ def test_resume_state_of_another_group_is_moved_aside(task, tmp_path, caplog):
 def test_a_non_finite_loss_names_its_member(task, tmp_path):
     with pytest.raises(FloatingPointError, match=r"pretraining loss is nan at step 0 \(member seed 7\)"):
         run(task, tmp_path, [4, 7, 9], poison=7)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_an_optimizer_state_round_trips_and_continues_the_same_steps(optimizer):
+    """state_dict / load_state_dict carry what each optimizer keeps (SGD: only the step count), so that an optimizer
+    restored from a state takes bit for bit the steps of the one that made it; a state of the other kind is
+    refused."""
+    gen = torch.Generator().manual_seed(0)
+    grads = [torch.randn(3, 5, generator=gen) for _ in range(4)]
+    flat = torch.randn(3, 5, generator=gen)
+    lr = torch.tensor([[1e-3], [3e-3], [1e-2]])
+    full = StackedOptimizer(flat.clone(), optimizer)
+    for g in grads:
+        full.step(g, lr)
+    first = StackedOptimizer(flat.clone(), optimizer)
+    for g in grads[:2]:
+        first.step(g, lr)
+    state = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in first.state_dict().items()}
+    resumed = StackedOptimizer(first.flat.clone(), optimizer)
+    resumed.load_state_dict(state)
+    for g in grads[2:]:
+        resumed.step(g, lr)
+    assert resumed.t == full.t == 4
+    assert torch.equal(resumed.flat, full.flat)
+    other = StackedOptimizer(flat.clone(), "sgd" if optimizer == "adam" else "adam")
+    with pytest.raises(ValueError, match="a state of"):
+        other.load_state_dict(state)

@@ -108,9 +108,13 @@ class StackedOptimizer:
             self.flat.addcdiv_(self.m, denom, value=-(lr / (1 - b1 ** self.t)))
 
     def state_dict(self) -> dict:
-        return {"t": self.t, "m": self.m, "v": self.v}
+        """The step count and, for Adam, its two moments (SGD keeps no other state)."""
+        return {"t": self.t, **({"m": self.m, "v": self.v} if self.optimizer == "adam" else {})}
 
     def load_state_dict(self, state: dict) -> None:
+        if ("m" in state) != (self.optimizer == "adam"):
+            raise ValueError(f"a state of {'Adam' if 'm' in state else 'SGD'} for a {self.optimizer} optimizer")
         self.t = state["t"]
-        self.m.copy_(state["m"])
-        self.v.copy_(state["v"])
+        if self.optimizer == "adam":
+            self.m.copy_(state["m"])
+            self.v.copy_(state["v"])
