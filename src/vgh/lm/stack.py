@@ -113,7 +113,8 @@ class StackedOptimizer:
 
     def load_state_dict(self, state: dict) -> None:
         if ("m" in state) != (self.optimizer == "adam"):
-            raise ValueError(f"a state of {'Adam' if 'm' in state else 'SGD'} for a {self.optimizer} optimizer")
+            kind = "an Adam" if "m" in state else "an SGD"
+            raise ValueError(f"{kind} state cannot be loaded into StackedOptimizer(optimizer={self.optimizer!r})")
         self.t = state["t"]
         if self.optimizer == "adam":
             self.m.copy_(state["m"])
